@@ -1,0 +1,1 @@
+"""The command-line layer: parse flags, call the core, render. Nothing else."""

@@ -1,0 +1,80 @@
+"""What every command shares: the app state, the one error handler, option types."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from bggscore.console import Console
+from bggscore.errors import BggscoreError
+from bggscore.settings import Settings, load_settings
+
+
+@dataclass
+class AppState:
+    """Global flags, and settings built once on first use."""
+
+    config: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    debug: bool = False
+    _settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config, self.overrides)
+        return self._settings
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class ErrorHandlingGroup(TyperGroup):
+    """Turns every BggscoreError into one red line and its exit code.
+
+    Unexpected exceptions are bugs: one line too, and the traceback with --debug.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BggscoreError as exc:
+            if _debug(ctx):
+                traceback.print_exc()
+            Console().error(_one_line(str(exc)))
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            Console().error("interrupted; committed batches are kept, rerun to finish")
+            sys.exit(130)
+        except Exception as exc:
+            if _debug(ctx):
+                traceback.print_exc()
+            Console().error(
+                _one_line(f"unexpected {type(exc).__name__}: {exc}")
+                + " (rerun with --debug for the traceback and report it)"
+            )
+            sys.exit(1)
+
+
+def _debug(ctx: click.Context) -> bool:
+    obj = ctx.find_root().obj
+    return bool(getattr(obj, "debug", False))
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]

@@ -1,0 +1,44 @@
+"""`bggscore demo`: seed the embedded warehouse with a synthetic catalogue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from bggscore.cli.common import JsonOption, state
+from bggscore.console import Console
+
+app = typer.Typer(help="Seed a demo warehouse and run the pipeline on it.")
+
+
+@app.callback(invoke_without_command=True)
+def demo(
+    ctx: typer.Context,
+    games: Annotated[int, typer.Option(min=1, help="Games in the synthetic catalogue.")] = 20_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    json: JsonOption = False,
+) -> None:
+    """Seed the embedded warehouse with a realistic synthetic BGG catalogue."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bggscore.demo.flow import run_demo
+
+    console = Console(json_mode=json)
+    result = run_demo(state(ctx).settings(), games=games, seed=seed, console=console)
+    console.result(result, lambda out: out.print(result["summary"]))
+
+
+@app.command()
+def refresh(
+    ctx: typer.Context,
+    fraction: Annotated[float, typer.Option(help="Share of games that change.")] = 0.02,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    json: JsonOption = False,
+) -> None:
+    """Simulate a daily warehouse refresh: some feature changes, some stats-only changes."""
+    from bggscore.demo.flow import refresh_demo
+
+    console = Console(json_mode=json)
+    result = refresh_demo(state(ctx).settings(), fraction=fraction, seed=seed, console=console)
+    console.result(result, lambda out: out.print(result["summary"]))

@@ -1,0 +1,110 @@
+"""`bggscore warehouse`: create tables, load a features export, show status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from bggscore.cli.common import JsonOption, state
+from bggscore.console import Console
+
+app = typer.Typer(help="Create the warehouse tables, load features, show status.", no_args_is_help=True)
+
+
+@app.command()
+def init(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Create missing tables (and columns); safe to repeat."""
+    from bggscore.warehouse import open_warehouse
+
+    console = Console(json_mode=json)
+    with open_warehouse(state(ctx).settings()) as wh:
+        changed = wh.ensure_schema()
+        location = wh.location
+    console.result(
+        {"location": location, "changed": changed},
+        lambda out: out.print(
+            "\n".join(changed) + f"\nwarehouse ready: {location}" if changed
+            else f"warehouse already up to date: {location}"
+        ),
+    )
+
+
+@app.command()
+def load(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A games_features parquet export.")],
+    json: JsonOption = False,
+) -> None:
+    """Upsert a games_features export and update feature hashes.
+
+    Extra columns are ignored; missing required columns are an error. A game's
+    last_updated moves only when it is new or its feature hash changed.
+    """
+    from bggscore.loading import load_games, read_export
+    from bggscore.warehouse import open_warehouse
+
+    console = Console(json_mode=json)
+    frame = read_export(path)
+    with open_warehouse(state(ctx).settings()) as wh:
+        wh.ensure_schema()
+        result = load_games(wh, frame)
+    data = {"path": str(path), **result.__dict__}
+    console.result(
+        data,
+        lambda out: out.print(
+            f"loaded {result.games:,} games from {path}: {result.new:,} new, "
+            f"{result.changed:,} changed, {result.unchanged:,} unchanged"
+        ),
+    )
+
+
+def collect_status(wh: Any) -> dict[str, Any]:
+    from bggscore.warehouse.schemas import TABLES
+
+    tables = {
+        logical: {"table": str(wh.tables[logical]), "rows": wh.count_rows(logical)}
+        for logical in TABLES
+    }
+    runs = wh.last_runs(10).to_dicts()
+    return {
+        "engine": wh.engine,
+        "location": wh.location,
+        "games": tables["games_features"]["rows"] or 0,
+        "hashes": tables["game_features_hash"]["rows"] or 0,
+        "tables": tables,
+        "last_runs": runs,
+    }
+
+
+@app.command()
+def status(ctx: typer.Context, json: JsonOption = False) -> None:
+    """Row counts of every table and the last runs."""
+    from bggscore.warehouse import open_warehouse
+
+    console = Console(json_mode=json)
+    with open_warehouse(state(ctx).settings()) as wh:
+        data = collect_status(wh)
+
+    def render(out: Any) -> None:
+        table = Table(title=f"{data['engine']} warehouse: {data['location']}")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for info in data["tables"].values():
+            rows = "missing" if info["rows"] is None else f"{info['rows']:,}"
+            table.add_row(info["table"], rows)
+        out.print(table)
+        if data["last_runs"]:
+            runs = Table(title="last runs")
+            for column in ("job_id", "command", "stage", "status", "games", "finished_at"):
+                runs.add_column(column)
+            for run in data["last_runs"]:
+                runs.add_row(*(str(run[c]) for c in ("job_id", "command", "stage", "status",
+                                                      "games", "finished_at")))
+            out.print(runs)
+        if any(info["rows"] is None for info in data["tables"].values()):
+            out.print("some tables are missing: run `bggscore warehouse init`")
+
+    console.result(data, render)

@@ -1,0 +1,147 @@
+"""One output object for every command.
+
+People get rich tables and progress bars on a terminal; cron gets plain,
+timestamped lines; machines get one JSON document on stdout (``--json``);
+GitHub Actions also gets step outputs and a Markdown step summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console as RichConsole
+from rich.markup import escape
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class Console:
+    """Renders results, messages and progress in the mode the caller is in."""
+
+    def __init__(self, *, json_mode: bool = False, quiet: bool = False) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.err = RichConsole(stderr=True, highlight=False, soft_wrap=True)
+        self.out = RichConsole(highlight=False, soft_wrap=True)
+        self.interactive = self.err.is_terminal and not json_mode
+
+    # messages (stderr, so stdout stays clean for --json and --format ids)
+    def info(self, message: str) -> None:
+        if self.quiet:
+            return
+        if self.interactive:
+            self.err.print(message)
+        else:
+            self._plain(message)
+
+    def warn(self, message: str) -> None:
+        if self.interactive:
+            self.err.print(f"[yellow]warning:[/] {escape(message)}")
+        else:
+            self._plain(f"warning: {message}")
+
+    def error(self, message: str) -> None:
+        if self.err.is_terminal:
+            self.err.print(f"[bold red]error:[/] {escape(message)}")
+        else:
+            print(f"error: {message}", file=sys.stderr, flush=True)
+
+    def _plain(self, message: str) -> None:
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        text = self.err.render_str(message).plain
+        print(f"{stamp} {text}", file=sys.stderr, flush=True)
+
+    # results
+    def result(self, data: dict[str, Any], render: Callable[[RichConsole], None] | None) -> None:
+        """Print the command's result: JSON on stdout, or the human rendering."""
+        if self.json_mode:
+            print(json.dumps(data, default=_default, indent=2, sort_keys=False), flush=True)
+        elif render is not None:
+            render(self.out)
+
+    def lines(self, values: list[Any]) -> None:
+        for value in values:
+            print(value)
+
+    # progress
+    @contextmanager
+    def progress(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        """Yield ``advance(n)``: a bar on a terminal, a line per step otherwise."""
+        if self.interactive and not self.quiet:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            columns = (
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            with Progress(*columns, console=self.err, transient=False) as bar:
+                task = bar.add_task(description, total=total)
+                yield lambda n: bar.advance(task, n)
+            return
+        done = 0
+        started = time.monotonic()
+
+        def advance(n: int) -> None:
+            nonlocal done
+            done += n
+            rate = done / max(time.monotonic() - started, 1e-9)
+            of = f"/{total}" if total is not None else ""
+            self.info(f"{description}: {done}{of} ({rate:,.0f}/s)")
+
+        yield advance
+
+    # GitHub Actions
+    def github_outputs(self, values: dict[str, Any]) -> None:
+        """Append ``key=value`` lines to $GITHUB_OUTPUT when running in Actions."""
+        path = os.environ.get("GITHUB_OUTPUT")
+        if not path:
+            return
+        with open(path, "a", encoding="utf-8") as handle:
+            for key, value in values.items():
+                text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+                if isinstance(value, bool):
+                    text = str(value).lower()
+                if "\n" in text:  # multi-line values need a heredoc delimiter
+                    marker = f"ghadelim_{uuid.uuid4().hex}"
+                    handle.write(f"{key}<<{marker}\n{text}\n{marker}\n")
+                else:
+                    handle.write(f"{key}={text}\n")
+
+    def step_summary(self, markdown: str) -> None:
+        path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if path:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(markdown.rstrip() + "\n\n")
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(out)

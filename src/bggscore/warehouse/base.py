@@ -1,0 +1,237 @@
+"""The warehouse interface: every data operation bggscore needs, engine-neutral.
+
+Engines (DuckDB, BigQuery) implement a handful of primitives: run a statement,
+fetch Arrow, stream Arrow batches, commit staged frames plus statements in one
+transaction, and create tables. Everything else is written once here, in terms
+of the canonical SQL in ``queries.py``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import polars as pl
+
+from bggscore.errors import WarehouseError
+from bggscore.warehouse import queries
+from bggscore.warehouse.schemas import GAMES_FEATURES, RUNS, TABLES, TableSchema
+from bggscore.warehouse.sql import TableRef, Typed, append_new_sql, render, upsert_sql
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from bggscore.settings import Settings
+
+
+@dataclass(frozen=True)
+class Write:
+    """Rows for one table inside an atomic write.
+
+    ``append``: insert rows whose key is absent (a retried batch adds nothing).
+    ``upsert``: merge on the key (latest-state tables, the features load).
+    """
+
+    logical: str
+    frame: pl.DataFrame
+    mode: Literal["append", "upsert"] = "append"
+
+
+class Warehouse(abc.ABC):
+    """Data access for every command; use as a context manager."""
+
+    dialect: ClassVar[str]
+    engine: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        ws = settings.warehouse
+        names = ws.tables
+        self.tables: dict[str, TableRef] = {}
+        for logical in TABLES:
+            if logical == "games_features":
+                dataset, project = ws.features_dataset, ws.features_project
+            elif logical == "game_features_hash":
+                dataset, project = ws.hash_dataset, ws.features_project
+            else:
+                dataset, project = ws.ml_dataset, ws.ml_project
+            self.tables[logical] = TableRef(getattr(names, logical), dataset, project)
+
+    # -- engine primitives -------------------------------------------------------------
+    @abc.abstractmethod
+    def _run(self, sql: str, params: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def _fetch(self, sql: str, params: dict[str, Any]) -> pa.Table: ...
+
+    @abc.abstractmethod
+    def _fetch_batches(
+        self, sql: str, params: dict[str, Any], batch_size: int
+    ) -> Iterator[pa.Table]: ...
+
+    @abc.abstractmethod
+    def _commit(
+        self, staged: dict[str, pa.Table], statements: list[tuple[str, dict[str, Any]]]
+    ) -> None:
+        """Stage the frames under the given logical names, then run all statements
+        in one transaction: all of them take effect or none does."""
+
+    @abc.abstractmethod
+    def _table_columns(self, ref: TableRef) -> dict[str, str] | None:
+        """Column name -> type of an existing table, or None when it does not exist."""
+
+    @abc.abstractmethod
+    def _create_table(self, ref: TableRef, schema: TableSchema) -> None: ...
+
+    @abc.abstractmethod
+    def _add_columns(self, ref: TableRef, schema: TableSchema, names: list[str]) -> None: ...
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the data lives, for messages."""
+
+    # -- helpers ------------------------------------------------------------------------
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def render(self, canonical: str, staged: dict[str, TableRef] | None = None) -> str:
+        tables = dict(self.tables)
+        if staged:
+            tables.update(staged)
+        return render(canonical, tables, self.dialect)
+
+    def query(self, canonical: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
+        return pl.from_arrow(self._fetch(self.render(canonical), params or {}))  # type: ignore[return-value]
+
+    def execute(self, canonical: str, params: dict[str, Any] | None = None) -> None:
+        self._run(self.render(canonical), params or {})
+
+    # -- schema -------------------------------------------------------------------------
+    def managed_tables(self) -> list[TableSchema]:
+        """Tables this engine creates on `init`: all on DuckDB; only bggscore's on BigQuery."""
+        return list(TABLES.values())
+
+    def ensure_schema(self) -> list[str]:
+        """Create missing tables and add missing columns; safe to repeat. Returns what changed."""
+        changed = []
+        for schema in self.managed_tables():
+            ref = self.tables[schema.logical]
+            existing = self._table_columns(ref)
+            if existing is None:
+                self._create_table(ref, schema)
+                changed.append(f"created {ref}")
+                continue
+            missing = [name for name in schema.names if name not in existing]
+            if missing:
+                self._add_columns(ref, schema, missing)
+                changed.append(f"added {', '.join(missing)} to {ref}")
+        return changed
+
+    def missing_tables(self, logicals: list[str] | None = None) -> list[str]:
+        wanted = logicals or list(TABLES)
+        return [str(self.tables[t]) for t in wanted if self._table_columns(self.tables[t]) is None]
+
+    def require_tables(self, logicals: list[str]) -> None:
+        missing = self.missing_tables(logicals)
+        if missing:
+            raise WarehouseError(
+                f"warehouse {self.location} is missing table(s) {', '.join(missing)}",
+                "run `bggscore warehouse init` first",
+            )
+
+    def feature_columns(self) -> dict[str, str]:
+        """Columns the features table has now (for model signature checks)."""
+        columns = self._table_columns(self.tables["games_features"])
+        if columns is None:
+            self.require_tables(["games_features"])
+        return columns or {}
+
+    # -- reads --------------------------------------------------------------------------
+    def read_features(
+        self,
+        selection: queries.Selection,
+        columns: list[str] | None = None,
+        batch_size: int = 50_000,
+    ) -> Iterator[pl.DataFrame]:
+        """Stream the selected games in game_id order, as polars frames."""
+        sql = self.render(queries.features_sql(columns or GAMES_FEATURES.names))
+        for table in self._fetch_batches(sql, selection.params(), batch_size):
+            if table.num_rows:
+                yield pl.from_arrow(table)  # type: ignore[misc]
+
+    def count_features(self, selection: queries.Selection) -> int:
+        return int(self.query(queries.COUNT_SELECTION, selection.params())["n"][0])
+
+    def existing_game_ids(self, game_ids: list[int]) -> set[int]:
+        frame = self.query(queries.EXISTING_IDS, {"game_ids": Typed(game_ids, "ARRAY<INT64>")})
+        return set(frame["game_id"].to_list())
+
+    def read_hashes(self, game_ids: list[int] | None = None) -> pl.DataFrame:
+        if game_ids is None:
+            return self.query(queries.ALL_HASHES)
+        return self.query(queries.HASHES_FOR_IDS, {"game_ids": Typed(game_ids, "ARRAY<INT64>")})
+
+    def count_rows(self, logical: str) -> int | None:
+        if self._table_columns(self.tables[logical]) is None:
+            return None
+        return int(self.query(queries.count_sql(logical))["n"][0])
+
+    def last_runs(self, limit: int = 5) -> pl.DataFrame:
+        if self._table_columns(self.tables["runs"]) is None:
+            return pl.DataFrame(schema=RUNS.polars_schema())
+        return self.query(queries.LAST_RUNS, {"limit": limit})
+
+    # -- writes -------------------------------------------------------------------------
+    def write(self, writes: list[Write]) -> None:
+        """Commit several tables' rows atomically (all or nothing)."""
+        staged: dict[str, pa.Table] = {}
+        statements: list[tuple[str, dict[str, Any]]] = []
+        refs: dict[str, TableRef] = {}
+        for index, item in enumerate(writes):
+            schema = TABLES[item.logical]
+            name = f"bggscore_stage_{index}"
+            staged[name] = schema.conform(item.frame).to_arrow()
+            refs[name] = self._stage_ref(name)
+            build = append_new_sql if item.mode == "append" else upsert_sql
+            statements.append((build(schema, name), {}))
+        rendered = [(self.render(sql, refs), params) for sql, params in statements]
+        self._commit(staged, rendered)
+
+    def _stage_ref(self, name: str) -> TableRef:
+        """Where a staged frame is visible to statements (engine-specific)."""
+        return TableRef(name)
+
+    def record_run(
+        self,
+        job_id: str,
+        command: str,
+        stage: str,
+        status: str,
+        games: int,
+        started_at: datetime,
+        message: str = "",
+    ) -> None:
+        row = pl.DataFrame(
+            {
+                "job_id": [job_id],
+                "command": [command],
+                "stage": [stage],
+                "status": [status],
+                "games": [games],
+                "started_at": [started_at],
+                "finished_at": [datetime.now(timezone.utc)],
+                "message": [message],
+                "source_environment": [self.settings.source_environment],
+            }
+        )
+        self.write([Write("runs", row, "upsert")])

@@ -1,0 +1,158 @@
+"""The embedded default: one DuckDB file under the bggscore home.
+
+BigQuery datasets become schemas with the same table names; types mirror
+BigQuery (see ``schemas.DUCKDB_TYPES``). DuckDB lets one process write a file at
+a time, so a second process waits up to ``warehouse.lock_timeout`` seconds and
+then says who holds the lock instead of hanging.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from bggscore.errors import WarehouseError
+from bggscore.warehouse.base import Warehouse
+from bggscore.warehouse.schemas import DUCKDB_TYPES, TableSchema
+from bggscore.warehouse.sql import TableRef, Typed
+
+if TYPE_CHECKING:
+    from bggscore.settings import Settings
+
+PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+Connect = Callable[[str], duckdb.DuckDBPyConnection]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _qualified(ref: TableRef) -> str:
+    return ".".join(_quote(part) for part in (ref.dataset, ref.table) if part)
+
+
+def _params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Only the parameters the statement uses (DuckDB rejects extras), unwrapped."""
+    used = set(PARAM_RE.findall(sql))
+    return {k: (v.value if isinstance(v, Typed) else v) for k, v in params.items() if k in used}
+
+
+def open_duckdb(path: Path, timeout: float, connect: Connect = duckdb.connect) -> Any:
+    """Open the file, waiting for another process's lock up to ``timeout`` seconds."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WarehouseError(
+            f"cannot create the bggscore home {path.parent}: {exc.strerror}",
+            "set BGGSCORE_HOME to a writable folder",
+        ) from None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return connect(str(path))
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" not in text.lower():
+                raise WarehouseError(f"cannot open warehouse {path}: {text.splitlines()[0]}") from None
+            if time.monotonic() >= deadline:
+                holder = re.search(r"PID (\d+)", text)
+                who = f"process {holder.group(1)}" if holder else "another process"
+                raise WarehouseError(
+                    f"warehouse {path} is locked by {who} (waited {timeout:g}s)",
+                    "wait for it to finish or raise BGGSCORE_WAREHOUSE__LOCK_TIMEOUT",
+                ) from None
+            time.sleep(0.2)
+        except (duckdb.PermissionException, PermissionError) as exc:
+            raise WarehouseError(
+                f"cannot open warehouse {path}: {exc}", "check the file's permissions"
+            ) from None
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+    engine = "duckdb"
+
+    def __init__(self, settings: Settings, connect: Connect = duckdb.connect) -> None:
+        super().__init__(settings)
+        self.path = settings.warehouse_path
+        self.con = open_duckdb(self.path, settings.warehouse.lock_timeout, connect)
+        self.con.execute("SET TimeZone = 'UTC'")
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def _run(self, sql: str, params: dict[str, Any]) -> None:
+        self.con.execute(sql, _params(sql, params))
+
+    def _fetch(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        relation = self.con.sql(sql, params=_params(sql, params))
+        # DuckDB 2 renamed relation.arrow() to to_arrow_table()
+        to_table = getattr(relation, "to_arrow_table", None) or relation.arrow
+        return to_table()
+
+    def _fetch_batches(self, sql: str, params: dict[str, Any], batch_size: int) -> Iterator[pa.Table]:
+        # a cursor of its own, so writes between batches don't end the stream
+        cursor = self.con.cursor()
+        try:
+            relation = cursor.sql(sql, params=_params(sql, params))
+            to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
+            reader = to_reader(batch_size)
+            pending: list[pa.RecordBatch] = []
+            rows = 0
+            for batch in reader:
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows >= batch_size:
+                    yield pa.Table.from_batches(pending)
+                    pending, rows = [], 0
+            if pending:
+                yield pa.Table.from_batches(pending)
+        finally:
+            cursor.close()
+
+    def _commit(self, staged: dict[str, pa.Table], statements: list[tuple[str, dict[str, Any]]]) -> None:
+        for name, table in staged.items():
+            self.con.register(name, table)
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                for sql, params in statements:
+                    self.con.execute(sql, _params(sql, params))
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+        finally:
+            for name in staged:
+                self.con.unregister(name)
+
+    def _table_columns(self, ref: TableRef) -> dict[str, str] | None:
+        rows = self.con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = $schema AND table_name = $table ORDER BY ordinal_position",
+            {"schema": ref.dataset or "main", "table": ref.table},
+        ).fetchall()
+        return {name: kind for name, kind in rows} or None
+
+    def _create_table(self, ref: TableRef, schema: TableSchema) -> None:
+        columns = ", ".join(f"{_quote(n)} {DUCKDB_TYPES[k]}" for n, k in schema.columns)
+        if ref.dataset:
+            self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(ref.dataset)}")
+        self.con.execute(f"CREATE TABLE IF NOT EXISTS {_qualified(ref)} ({columns})")
+
+    def _add_columns(self, ref: TableRef, schema: TableSchema, names: list[str]) -> None:
+        kinds = dict(schema.columns)
+        for name in names:
+            self.con.execute(
+                f"ALTER TABLE {_qualified(ref)} ADD COLUMN {_quote(name)} {DUCKDB_TYPES[kinds[name]]}"
+            )

@@ -1,0 +1,88 @@
+"""Canonical queries (BigQuery SQL over logical table names; see ``sql.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bggscore.errors import UsageError
+from bggscore.warehouse.schemas import GAMES_FEATURES
+from bggscore.warehouse.sql import Typed, column_list
+
+# Which games a command works on; every filter is a parameter, never SQL text.
+SELECTION_WHERE = (
+    "(@all_years OR (f.year_published >= @start_year AND f.year_published < @end_year)) "
+    "AND (@include_null_year OR f.year_published IS NOT NULL) "
+    "AND (@all_ids OR f.game_id IN UNNEST(@game_ids))"
+)
+
+DEFAULT_START_YEAR = 2024
+DEFAULT_END_YEAR = 2029
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Games chosen by year range and/or explicit ids."""
+
+    start_year: int = DEFAULT_START_YEAR
+    end_year: int = DEFAULT_END_YEAR
+    all_years: bool = False
+    game_ids: tuple[int, ...] | None = None
+    include_null_year: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.all_years and self.start_year >= self.end_year:
+            raise UsageError(
+                f"--start-year {self.start_year} must be before --end-year {self.end_year} "
+                "(the end year is exclusive)"
+            )
+
+    def params(self) -> dict[str, Any]:
+        # explicit ids bypass the year filter: asking for a game by id means that game
+        by_ids = self.game_ids is not None
+        return {
+            "all_years": self.all_years or by_ids,
+            "start_year": float(self.start_year),
+            "end_year": float(self.end_year),
+            "include_null_year": self.include_null_year or by_ids,
+            "all_ids": not by_ids,
+            "game_ids": Typed(list(self.game_ids or ()), "ARRAY<INT64>"),
+        }
+
+    def describe(self) -> str:
+        if self.game_ids is not None:
+            return f"{len(self.game_ids)} requested game ids"
+        if self.all_years:
+            return "all years" + (" (with unknown years)" if self.include_null_year else "")
+        return f"years {self.start_year}-{self.end_year - 1}"
+
+
+def features_sql(columns: list[str]) -> str:
+    unknown = sorted(set(columns) - set(GAMES_FEATURES.names))
+    if unknown:
+        raise ValueError(f"not games_features columns: {unknown}")
+    return (
+        f"SELECT {column_list(columns, 'f')} FROM games_features AS f "  # noqa: S608
+        f"WHERE {SELECTION_WHERE} ORDER BY f.game_id"
+    )
+
+
+COUNT_SELECTION = f"SELECT COUNT(*) AS n FROM games_features AS f WHERE {SELECTION_WHERE}"  # noqa: S608
+
+EXISTING_IDS = "SELECT f.game_id FROM games_features AS f WHERE f.game_id IN UNNEST(@game_ids)"
+
+HASHES_FOR_IDS = (
+    "SELECT h.game_id, h.feature_hash, h.last_updated FROM game_features_hash AS h "
+    "WHERE h.game_id IN UNNEST(@game_ids)"
+)
+
+ALL_HASHES = "SELECT h.game_id, h.feature_hash, h.last_updated FROM game_features_hash AS h"
+
+LAST_RUNS = (
+    "SELECT job_id, command, stage, status, games, started_at, finished_at, message "
+    "FROM runs ORDER BY started_at DESC, job_id DESC LIMIT @limit"
+)
+
+
+def count_sql(logical: str) -> str:
+    return f"SELECT COUNT(*) AS n FROM {logical}"  # noqa: S608 - logical name from our schema

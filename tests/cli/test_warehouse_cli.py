@@ -1,0 +1,154 @@
+"""`bggscore warehouse ...`: exit codes first, then the state left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.games_factory import make_game_rows
+
+
+def status(cli) -> dict:
+    result = cli("warehouse", "status", "--json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_init_is_safe_to_repeat(cli, home: Path) -> None:
+    first = cli("warehouse", "init", "--json")
+    assert first.exit_code == 0, first.stderr
+    assert len(json.loads(first.stdout)["changed"]) == 8
+    again = cli("warehouse", "init", "--json")
+    assert json.loads(again.stdout)["changed"] == []
+    assert (home / "warehouse.duckdb").is_file()
+
+
+def test_load_sample_then_status(cli, sample_path: Path) -> None:
+    result = cli("warehouse", "load", str(sample_path), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["new"] == 1000
+    data = status(cli)
+    assert (data["games"], data["hashes"]) == (1000, 1000)
+    again = json.loads(cli("warehouse", "load", str(sample_path), "--json").stdout)
+    assert (again["new"], again["changed"], again["unchanged"]) == (0, 0, 1000)
+
+
+def test_changing_one_mechanic_moves_exactly_that_game(cli, tmp_path: Path, sample_path: Path) -> None:
+    assert cli("warehouse", "load", str(sample_path)).exit_code == 0
+    games = pl.read_parquet(sample_path)
+    target = games["game_id"][7]
+    edited = games.with_columns(
+        pl.when(pl.col("game_id") == target)
+        .then(pl.col("mechanics").list.concat(pl.lit(["Bribery"])))
+        .otherwise(pl.col("mechanics").list.reverse())
+        .alias("mechanics")
+    )
+    path = tmp_path / "edited.parquet"
+    edited.write_parquet(path)
+    result = json.loads(cli("warehouse", "load", str(path), "--json").stdout)
+    assert (result["changed"], result["unchanged"]) == (1, 999)
+
+
+def write(frame: pl.DataFrame, path: Path) -> Path:
+    frame.write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_file", "message"),
+    [
+        (lambda p: write(make_game_rows(2).drop("game_id"), p), "missing required column"),
+        (
+            lambda p: write(make_game_rows(2).with_columns(pl.col("game_id").cast(pl.String)), p),
+            "column game_id has type String",
+        ),
+        (lambda p: write(pl.concat([make_game_rows(2)] * 2), p), "more than once"),
+        (lambda p: (p.write_text("not parquet"), p)[1], "not a readable parquet file"),
+        (lambda p: p.with_name("absent.parquet"), "not found"),
+    ],
+)
+def test_bad_exports_write_nothing(cli, tmp_path: Path, make_file, message: str) -> None:
+    assert cli("warehouse", "init").exit_code == 0
+    result = cli("warehouse", "load", str(make_file(tmp_path / "games.parquet")))
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert status(cli)["games"] == 0
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"BGGSCORE_WAREHOUSE__ENGINE": "postgres"}, "warehouse.engine"),
+        ({"BGGSCORE_WAREHOUSE__ENGINE": "bigquery"}, "features_project is not set"),
+    ],
+)
+def test_bad_engine_settings(cli, monkeypatch: pytest.MonkeyPatch, env: dict, message: str) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = cli("warehouse", "status")
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unwritable_home(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    monkeypatch.setenv("BGGSCORE_HOME", str(blocker / "home"))
+    result = cli("warehouse", "init")
+    assert result.exit_code == 1
+    assert "set BGGSCORE_HOME to a writable folder" in result.stderr
+
+
+def test_locked_file_says_who_holds_it(cli, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert cli("warehouse", "init").exit_code == 0
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); "
+            "time.sleep(30)",
+            str(home / "warehouse.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        monkeypatch.setenv("BGGSCORE_WAREHOUSE__LOCK_TIMEOUT", "0.5")
+        started = time.monotonic()
+        result = cli("warehouse", "status")
+        assert time.monotonic() - started < 10
+        assert result.exit_code == 1
+        assert f"locked by process {holder.pid}" in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = (
+        "import sys; from bggscore.cli.main import app; "
+        "from typer.testing import CliRunner; CliRunner().invoke(app, ['--help']); "
+        "heavy = [m for m in ('sklearn', 'google.cloud.bigquery', 'duckdb', 'polars') "
+        "if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_version(cli) -> None:
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("bggscore ")
