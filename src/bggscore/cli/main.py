@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from bggscore import __version__
-from bggscore.cli import demo, warehouse
+from bggscore.cli import demo, models, warehouse
 from bggscore.cli.common import AppState, ErrorHandlingGroup
 from bggscore.settings import flag_overrides
 
@@ -22,6 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(warehouse.app, name="warehouse")
+app.add_typer(models.app, name="models")
 app.add_typer(demo.app, name="demo")
 
 
@@ -35,16 +36,18 @@ def _version(value: bool) -> None:
 def main(
     ctx: typer.Context,
     config: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="Config file (default: ./bggscore.toml when present).", dir_okay=False),
     ] = None,
     home: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="Folder for local state [env: BGGSCORE_HOME; default ./.bggscore]."),
     ] = None,
     engine: Annotated[
-        Optional[str],
-        typer.Option(help="Warehouse engine: duckdb or bigquery [env: BGGSCORE_WAREHOUSE__ENGINE]."),
+        str | None,
+        typer.Option(
+            help="Warehouse engine: duckdb or bigquery [env: BGGSCORE_WAREHOUSE__ENGINE]."
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
     version: Annotated[

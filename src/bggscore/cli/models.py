@@ -1,0 +1,232 @@
+"""`bggscore models`: train, register, list, alias, archive and verify models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from bggscore.cli.common import JsonOption, state
+from bggscore.console import Console
+from bggscore.errors import BggscoreError, IntegrityError, UsageError
+
+app = typer.Typer(
+    help="Train, register, list, alias, archive and verify models.", no_args_is_help=True
+)
+
+
+def _registry(ctx: typer.Context) -> Any:
+    from bggscore.modeling import open_settings_registry
+
+    return open_settings_registry(state(ctx).settings())
+
+
+def _registration_dict(registration: Any) -> dict[str, Any]:
+    return registration.model_dump(mode="json")
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    outcome: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Outcome to train (repeat): complexity, hurdle, rating, users_rated, geek_rating."
+        ),
+    ] = None,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Train every outcome in chain order.")
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option(help="Model name (one outcome only); default from settings.")
+    ] = None,
+    train_through: Annotated[int, typer.Option(help="Last year fitted.")] = 2022,
+    tune_year: Annotated[int, typer.Option(help="Year held out for tuning.")] = 2023,
+    test_year: Annotated[
+        int,
+        typer.Option(
+            help="Year the metrics are computed on; the registered model is refit through it."
+        ),
+    ] = 2024,
+    estimator: Annotated[
+        str, typer.Option(help="bayesian_ridge (fast) or ard.")
+    ] = "bayesian_ridge",
+    max_games: Annotated[
+        int | None, typer.Option(min=1, help="Train on a sample of at most this many games.")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Train baseline models on the warehouse's games and register them with metrics."""
+    from bggscore.modeling import OUTCOME_TYPES, train_models
+    from bggscore.training.train import Splits
+
+    if all_ == bool(outcome):
+        raise UsageError("give --outcome NAME (repeatable) or --all")
+    if estimator not in ("bayesian_ridge", "ard"):
+        raise UsageError(f"unknown --estimator {estimator!r}; choose bayesian_ridge or ard")
+    console = Console(json_mode=json)
+    outcomes = list(OUTCOME_TYPES) if all_ else list(outcome or [])
+    report = train_models(
+        state(ctx).settings(),
+        outcomes,
+        name=name,
+        splits=Splits(train_through, tune_year, test_year),
+        estimator=estimator,
+        max_games=max_games,
+        on_step=console.info,
+    )
+
+    def render(out: Any) -> None:
+        table = Table(title="trained models")
+        for column in ("outcome", "model", "test metric", "model", "mean predictor", "beats"):
+            table.add_column(column)
+        for item in report.trained:
+            m = item["metrics"]
+            key = "rmse" if "rmse" in m else "log_loss"
+            table.add_row(
+                item["outcome"],
+                item["model"],
+                key,
+                f"{m[key]:.4f}",
+                f"{m['baseline_' + key]:.4f}",
+                "yes" if item["beats_baseline"] else "NO",
+            )
+        out.print(table)
+
+    console.result({"trained": report.trained, "failed": report.failed}, render)
+    for item in report.trained:
+        if not item["beats_baseline"]:
+            console.warn(f"{item['model']} does not beat the mean predictor on {test_year}")
+    if report.failed:
+        detail = "; ".join(f"{f['outcome']}: {f['error']}" for f in report.failed)
+        raise BggscoreError(f"{len(report.failed)} of {len(outcomes)} outcome(s) failed: {detail}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    model_type: Annotated[str | None, typer.Option("--type", help="Only this model type.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Every registered model version with its aliases and status."""
+    registry = _registry(ctx)
+    registrations = registry.list(model_type)
+    aliases = {name: registry.aliases(name) for name in {r.name for r in registrations}}
+    rows = [
+        {
+            "type": r.model_type,
+            "name": r.name,
+            "version": r.version,
+            "status": r.status,
+            "aliases": sorted(a for a, v in aliases[r.name].items() if v == r.version),
+            "created_at": r.created_at,
+            "sha256": r.sha256,
+            "metrics": r.metrics,
+        }
+        for r in registrations
+    ]
+
+    def render(out: Any) -> None:
+        table = Table(title=f"models in {registry.uri}")
+        for column in ("type", "name", "version", "status", "aliases", "created_at"):
+            table.add_column(column)
+        for row in rows:
+            table.add_row(
+                row["type"],
+                row["name"],
+                str(row["version"]),
+                row["status"],
+                ", ".join(row["aliases"]),
+                row["created_at"].isoformat(timespec="seconds"),
+            )
+        out.print(table if rows else "no models registered yet: run `bggscore models train --all`")
+
+    Console(json_mode=json).result({"registry": registry.uri, "models": rows}, render)
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="name, name@alias or name:VERSION")],
+    json: JsonOption = False,
+) -> None:
+    """Show one registration (signature, training window, metrics)."""
+    registration = _registry(ctx).resolve(ref)
+    data = _registration_dict(registration)
+    Console(json_mode=json).result(data, lambda out: out.print_json(data=data))
+
+
+@app.command()
+def register(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A joblib file holding a fitted pipeline.")],
+    model_type: Annotated[str, typer.Option("--type", help="Model type, e.g. rating.")],
+    name: Annotated[str, typer.Option(help="Model name, e.g. rating-v2026.")],
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    json: JsonOption = False,
+) -> None:
+    """Register your own joblib pipeline (its signature comes from feature_names_in_)."""
+    registration = _registry(ctx).register_file(path, model_type, name, description=description)
+    data = _registration_dict(registration)
+    Console(json_mode=json).result(
+        data, lambda out: out.print(f"registered {registration.label} ({registration.model_type})")
+    )
+
+
+@app.command()
+def alias(
+    ctx: typer.Context,
+    ref: Annotated[
+        str, typer.Argument(help="The version to point at: name:VERSION, name or name@alias.")
+    ],
+    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. champion.")],
+    json: JsonOption = False,
+) -> None:
+    """Point an alias (champion, challenger, ...) at a version; moves it if it exists."""
+    registration = _registry(ctx).set_alias(ref, alias_name)
+    Console(json_mode=json).result(
+        {"alias": alias_name, "model": registration.label},
+        lambda out: out.print(f"{registration.name}@{alias_name} -> {registration.label}"),
+    )
+
+
+@app.command()
+def archive(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="name:VERSION (or name / name@alias).")],
+    json: JsonOption = False,
+) -> None:
+    """Archive a version: plain names skip it; name:VERSION still loads it."""
+    registration = _registry(ctx).archive(ref)
+    Console(json_mode=json).result(
+        {"model": registration.label, "status": registration.status},
+        lambda out: out.print(f"archived {registration.label}"),
+    )
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    ref: Annotated[str | None, typer.Argument(help="One model; default all.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Re-hash artifacts against their registrations (nothing is unpickled)."""
+    results = _registry(ctx).verify(ref)
+    rows = [
+        {"model": r.label, "type": r.model_type, "ok": r.ok, "problem": r.problem} for r in results
+    ]
+
+    def render(out: Any) -> None:
+        for row in rows:
+            mark = "[green]ok[/]" if row["ok"] else f"[red]FAILED[/] {row['problem']}"
+            out.print(f"{row['model']:<32} {mark}")
+
+    Console(json_mode=json).result({"verified": rows}, render)
+    bad = [row["model"] for row in rows if not row["ok"]]
+    if bad:
+        raise IntegrityError(
+            f"{len(bad)} artifact(s) failed verification: {', '.join(bad)}",
+            "re-register or restore them",
+        )

@@ -1,0 +1,197 @@
+"""Raw warehouse columns -> model inputs, shared by training and scoring.
+
+``FeatureBuilder`` is a scikit-learn transformer that takes a polars frame of
+``games_features`` columns (plus chain inputs such as ``predicted_complexity``)
+and returns a sparse design matrix. Because it lives inside each registered
+pipeline, scoring needs no preprocessing code of its own and training/serving
+can never drift apart. Vocabularies are learned at fit time; unseen values
+are ignored at predict time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import sparse
+from sklearn.base import BaseEstimator, TransformerMixin
+
+# zeros in these columns mean "unknown" (domain docs)
+ZERO_IS_MISSING = ("min_age", "min_playtime", "max_playtime", "min_players", "max_players")
+LIST_COLUMNS = ("categories", "mechanics", "designers", "artists", "publishers", "families")
+# admin/leakage families carry bookkeeping, not game content
+EXCLUDED_FAMILY_PREFIXES = ("Admin:", "Misc:")
+PLAYER_COUNTS = range(1, 11)
+YEAR_REFERENCE = 2035.0  # later than any game scored; keeps log(ref - year) finite
+
+
+def _vocabulary_rules(builder: FeatureBuilder) -> dict[str, tuple[int | None, int]]:
+    """Column -> (keep at most N most frequent, minimum count)."""
+    return {
+        "categories": (builder.max_categories, 1),
+        "mechanics": (builder.max_mechanics, 1),
+        "designers": (None, builder.min_designers),
+        "artists": (None, builder.min_artists),
+        "publishers": (None, builder.min_publishers),
+        "families": (None, builder.min_families),
+    }
+
+
+class FeatureBuilder(TransformerMixin, BaseEstimator):
+    """Turns games_features rows into a sparse numeric matrix.
+
+    ``chain_inputs`` names columns produced earlier in the scoring chain (e.g.
+    ``predicted_complexity``); they are used as-is, with missing values imputed.
+    """
+
+    def __init__(
+        self,
+        max_categories: int = 500,
+        max_mechanics: int = 500,
+        min_designers: int = 5,
+        min_artists: int = 5,
+        min_publishers: int = 10,
+        min_families: int = 10,
+        chain_inputs: tuple[str, ...] = (),
+        text_column: str | None = None,
+    ) -> None:
+        self.max_categories = max_categories
+        self.max_mechanics = max_mechanics
+        self.min_designers = min_designers
+        self.min_artists = min_artists
+        self.min_publishers = min_publishers
+        self.min_families = min_families
+        self.chain_inputs = chain_inputs
+        self.text_column = text_column
+
+    # -- what the builder needs ----------------------------------------------------------
+    def input_columns(self) -> list[str]:
+        return [
+            "year_published",
+            *ZERO_IS_MISSING,
+            *LIST_COLUMNS,
+            "description",
+            *self.chain_inputs,
+        ]
+
+    # -- fit / transform -------------------------------------------------------------------
+    def fit(self, X: pl.DataFrame, y: Any = None) -> FeatureBuilder:
+        frame = self._check(X)
+        numeric = self._numeric(frame)
+        self.medians_ = {
+            name: float(np.nanmedian(col)) if np.isfinite(col).any() else 0.0
+            for name, col in numeric.items()
+        }
+        self.vocabularies_: dict[str, list[str]] = {}
+        for column, (top, min_count) in _vocabulary_rules(self).items():
+            values = self._list_values(frame, column)
+            counts = values.value_counts(name="n").filter(pl.col("n") >= min_count)
+            counts = counts.sort(["n", column], descending=[True, False])
+            if top is not None:
+                counts = counts.head(top)
+            self.vocabularies_[column] = counts[column].to_list()
+        self.numeric_names_ = list(numeric)
+        self.feature_names_out_ = np.array(
+            self.numeric_names_
+            + [f"{col}::{v}" for col, vocab in self.vocabularies_.items() for v in vocab],
+            dtype=object,
+        )
+        self.n_features_in_ = len(self.input_columns())
+        return self
+
+    def transform(self, X: pl.DataFrame) -> sparse.csr_matrix:
+        frame = self._check(X)
+        n = len(frame)
+        numeric = self._numeric(frame)
+        dense = np.empty((n, len(self.numeric_names_)), dtype=np.float64)
+        for i, name in enumerate(self.numeric_names_):
+            col = numeric[name]
+            dense[:, i] = np.where(np.isfinite(col), col, self.medians_[name])
+        blocks = [sparse.csr_matrix(dense)]
+        offset = len(self.numeric_names_)
+        for column, vocab in self.vocabularies_.items():
+            blocks.append(self._one_hot(frame, column, vocab, n))
+            offset += len(vocab)
+        return sparse.hstack(blocks, format="csr")
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return self.feature_names_out_
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _check(self, X: Any) -> pl.DataFrame:
+        if not isinstance(X, pl.DataFrame):
+            X = pl.DataFrame(X)
+        missing = [c for c in self.input_columns() if c not in X.columns]
+        if missing:
+            raise KeyError(f"feature columns missing: {', '.join(missing)}")
+        return X
+
+    def _numeric(self, frame: pl.DataFrame) -> dict[str, np.ndarray]:
+        """Dense numeric features as float arrays; NaN marks missing (imputed later)."""
+        f64 = pl.Float64
+
+        def known(name: str) -> pl.Expr:
+            col = pl.col(name).cast(f64)
+            return pl.when(col > 0).then(col).otherwise(None)
+
+        year = pl.col("year_published").cast(f64).clip(1900, YEAR_REFERENCE - 1)
+        exprs = [
+            ((year - 2000) / 10).alias("year_linear"),
+            (-(YEAR_REFERENCE - year).log1p()).alias("year_log"),
+            pl.col("year_published").is_null().cast(f64).alias("year_missing"),
+            known("min_age").alias("min_age"),
+            known("min_age").is_null().cast(f64).alias("min_age_missing"),
+            known("min_playtime").log1p().alias("log_min_playtime"),
+            known("max_playtime").log1p().alias("log_max_playtime"),
+            known("max_playtime").is_null().cast(f64).alias("playtime_missing"),
+            known("min_players").alias("min_players"),
+            known("max_players").clip(upper_bound=20).alias("max_players"),
+            known("max_players").is_null().cast(f64).alias("players_missing"),
+            (known("max_playtime") / known("max_players")).log1p().alias("log_time_per_player"),
+            pl.col("description")
+            .fill_null("")
+            .str.len_chars()
+            .cast(f64)
+            .log1p()
+            .alias("log_description_chars"),
+        ]
+        lo, hi = known("min_players"), known("max_players")
+        exprs += [
+            ((lo <= k) & (hi >= k)).fill_null(False).cast(f64).alias(f"players_{k}")
+            for k in PLAYER_COUNTS
+        ]
+        exprs += [
+            pl.col(c).list.len().fill_null(0).cast(f64).log1p().alias(f"log_n_{c}")
+            for c in LIST_COLUMNS
+        ]
+        exprs += [pl.col(c).cast(f64).alias(c) for c in self.chain_inputs]
+        out = frame.select(exprs)
+        return {name: out[name].to_numpy().astype(np.float64) for name in out.columns}
+
+    def _list_values(self, frame: pl.DataFrame, column: str) -> pl.Series:
+        values = frame.select(pl.col(column).explode().drop_nulls())[column]
+        if column == "families":
+            values = values.filter(~values.str.starts_with(EXCLUDED_FAMILY_PREFIXES[0]))
+            for prefix in EXCLUDED_FAMILY_PREFIXES[1:]:
+                values = values.filter(~values.str.starts_with(prefix))
+        return values
+
+    @staticmethod
+    def _one_hot(frame: pl.DataFrame, column: str, vocab: list[str], n: int) -> sparse.csr_matrix:
+        if not vocab:
+            return sparse.csr_matrix((n, 0))
+        lookup = pl.DataFrame(
+            {column: vocab, "__col": np.arange(len(vocab), dtype=np.int64)},
+            schema={column: pl.String, "__col": pl.Int64},
+        )
+        pairs = (
+            frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("__row"), pl.col(column))
+            .explode(column)
+            .join(lookup, on=column, how="inner")
+            .unique(["__row", "__col"])
+        )
+        rows = pairs["__row"].to_numpy()
+        cols = pairs["__col"].to_numpy()
+        data = np.ones(len(rows), dtype=np.float64)
+        return sparse.csr_matrix((data, (rows, cols)), shape=(n, len(vocab)))

@@ -1,0 +1,104 @@
+"""Glue between settings, the warehouse and the registry for model commands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from bggscore.errors import BggscoreError, UsageError
+from bggscore.warehouse import open_warehouse
+from bggscore.warehouse.queries import Selection
+
+if TYPE_CHECKING:
+    from bggscore.registry import Registry
+    from bggscore.settings import Settings
+
+OUTCOME_TYPES = ("complexity", "hurdle", "rating", "users_rated", "geek_rating")
+
+
+def open_settings_registry(settings: Settings) -> Registry:
+    from bggscore.registry import open_registry
+
+    return open_registry(settings.registry.uri, settings.home)
+
+
+def configured_ref(settings: Settings, model_type: str) -> str | None:
+    return getattr(settings.models, model_type)
+
+
+def default_name(settings: Settings, model_type: str) -> str:
+    from bggscore.registry import parse_ref
+
+    ref = configured_ref(settings, model_type)
+    return parse_ref(ref).name if ref else model_type
+
+
+def read_training_frame(settings: Settings, max_games: int | None, seed: int = 0) -> pl.DataFrame:
+    """Every game with a known year; a deterministic sample when capped."""
+    with open_warehouse(settings) as wh:
+        wh.require_tables(["games_features"])
+        frames = list(wh.read_features(Selection(all_years=True), batch_size=200_000))
+    frame = pl.concat(frames) if frames else pl.DataFrame()
+    if frame.is_empty():
+        raise BggscoreError(
+            "the warehouse has no games to train on",
+            "load some with `bggscore warehouse load PATH` or run `bggscore demo`",
+        )
+    if max_games is not None and len(frame) > max_games:
+        frame = frame.sample(max_games, seed=seed).sort("game_id")
+    return frame
+
+
+@dataclass
+class TrainReport:
+    trained: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+
+
+def train_models(
+    settings: Settings,
+    outcomes: list[str],
+    *,
+    name: str | None,
+    splits: Any,
+    estimator: str,
+    max_games: int | None,
+    on_step: Any = None,
+) -> TrainReport:
+    """Train outcomes in chain order; one failing outcome does not stop the others."""
+    from bggscore.training.train import beats_baseline, train_outcomes
+
+    unknown = sorted(set(outcomes) - set(OUTCOME_TYPES))
+    if unknown:
+        raise UsageError(
+            f"unknown outcome(s) {', '.join(unknown)}; choose from {', '.join(OUTCOME_TYPES)}"
+        )
+    if name is not None and len(outcomes) != 1:
+        raise UsageError("--name needs exactly one --outcome")
+    registry = open_settings_registry(settings)
+    frame = read_training_frame(settings, max_games)
+    names = {t: default_name(settings, t) for t in OUTCOME_TYPES}
+    if name is not None:
+        names[outcomes[0]] = name
+    chain_refs = {t: configured_ref(settings, t) or t for t in OUTCOME_TYPES}
+    chain_refs.update({t: names[t] for t in outcomes})  # train on what this run just trained
+    report = TrainReport()
+    for outcome in [t for t in OUTCOME_TYPES if t in outcomes]:
+        try:
+            [result] = train_outcomes(
+                frame, registry, [outcome], names, chain_refs, splits, estimator, on_step
+            )
+        except BggscoreError as exc:
+            report.failed.append({"outcome": outcome, "error": str(exc)})
+            continue
+        report.trained.append(
+            {
+                "outcome": outcome,
+                "model": result.registration.label,
+                "metrics": result.metrics,
+                "beats_baseline": beats_baseline(result.metrics),
+            }
+        )
+    return report

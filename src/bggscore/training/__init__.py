@@ -1,0 +1,1 @@
+"""Baseline trainers: one scikit-learn pipeline per outcome, registered with metrics."""

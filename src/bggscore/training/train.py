@@ -1,0 +1,237 @@
+"""Train the baseline outcome models on warehouse data and register them.
+
+Splits follow the production convention: fit on years <= ``train_through``,
+report metrics on ``test_year`` beside a mean (or base-rate) predictor, then
+refit through ``test_through`` for the registered model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from bggscore.errors import InputError, UsageError
+from bggscore.training.outcomes import OUTCOMES, TRAIN_ORDER, Outcome
+
+if TYPE_CHECKING:
+    from bggscore.registry import Registration, Registry
+
+MIN_TRAIN_ROWS = 50
+MIN_TEST_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Splits:
+    train_through: int = 2022
+    tune_year: int = 2023
+    test_year: int = 2024
+
+    def __post_init__(self) -> None:
+        if not self.train_through < self.tune_year < self.test_year:
+            raise UsageError(
+                f"years must satisfy train-through < tune-year < test-year, got "
+                f"{self.train_through}, {self.tune_year}, {self.test_year}"
+            )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "train_through": self.train_through,
+            "tune_year": self.tune_year,
+            "test_year": self.test_year,
+            "test_through": self.test_year,
+            "refit_through": self.test_year,
+        }
+
+
+@dataclass
+class TrainResult:
+    outcome: str
+    registration: Registration
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def build_pipeline(outcome: Outcome, estimator: str = "bayesian_ridge") -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MaxAbsScaler
+
+    from bggscore.features import FeatureBuilder
+    from bggscore.training.estimators import SparseBayesianRegressor
+
+    if outcome.kind == "classification":
+        model: Any = LogisticRegression(C=0.5, max_iter=2000)
+    else:
+        kind = "ard" if estimator == "ard" else "ridge"
+        model = SparseBayesianRegressor(kind=kind)
+    return Pipeline(
+        [
+            ("features", FeatureBuilder(chain_inputs=outcome.chain_inputs)),
+            ("scale", MaxAbsScaler()),
+            ("model", model),
+        ]
+    )
+
+
+def predict(pipeline: Any, frame: pl.DataFrame, outcome: Outcome) -> np.ndarray:
+    """Model output in model space (log1p for users_rated), clipped where the outcome says."""
+    if outcome.kind == "classification":
+        return pipeline.predict_proba(frame)[:, 1]
+    values = pipeline.predict(frame)
+    return np.clip(values, *outcome.clip) if outcome.clip else values
+
+
+def add_chain_inputs(frame: pl.DataFrame, models: dict[str, Any]) -> pl.DataFrame:
+    """Columns later outcomes read: predicted complexity, rating and log users_rated."""
+    out = frame
+    if "complexity" in models:
+        values = predict(models["complexity"], out, OUTCOMES["complexity"])
+        out = out.with_columns(pl.Series("predicted_complexity", values))
+    if "rating" in models:
+        values = predict(models["rating"], out, OUTCOMES["rating"])
+        out = out.with_columns(pl.Series("predicted_rating", values))
+    if "users_rated" in models:
+        values = predict(models["users_rated"], out, OUTCOMES["users_rated"])
+        out = out.with_columns(pl.Series("predicted_log_users_rated", values))
+    return out
+
+
+def _metrics(outcome: Outcome, y_true: np.ndarray, y_pred: np.ndarray, base: float) -> dict:
+    if outcome.kind == "classification":
+        from sklearn.metrics import log_loss, roc_auc_score
+
+        rate = np.full_like(y_pred, np.clip(base, 1e-6, 1 - 1e-6))
+        both = len(np.unique(y_true)) > 1
+        return {
+            "log_loss": float(log_loss(y_true, y_pred, labels=[0, 1])),
+            "baseline_log_loss": float(log_loss(y_true, rate, labels=[0, 1])),
+            "auc": float(roc_auc_score(y_true, y_pred)) if both else None,
+            "n_test": len(y_true),
+        }
+    errors = y_pred - y_true
+    baseline = base - y_true
+    ss_tot = float(np.sum((y_true - y_true.mean()) ** 2)) or 1.0
+    return {
+        "rmse": float(np.sqrt(np.mean(errors**2))),
+        "mae": float(np.mean(np.abs(errors))),
+        "r2": 1.0 - float(np.sum(errors**2)) / ss_tot,
+        "baseline_rmse": float(np.sqrt(np.mean(baseline**2))),
+        "baseline_mae": float(np.mean(np.abs(baseline))),
+        "n_test": len(y_true),
+    }
+
+
+def beats_baseline(metrics: dict[str, Any]) -> bool:
+    if "rmse" in metrics:
+        return bool(metrics["rmse"] < metrics["baseline_rmse"])
+    return bool(metrics["log_loss"] < metrics["baseline_log_loss"])
+
+
+def _check_rows(outcome: Outcome, rows: int, needed: int, what: str) -> None:
+    if rows < needed:
+        raise InputError(
+            f"too few games to train {outcome.name}: {rows} {what} (needs at least {needed})",
+            "load more games or change --train-through/--test-year",
+        )
+
+
+def fit_outcome(
+    outcome: Outcome,
+    frame: pl.DataFrame,
+    splits: Splits,
+    estimator: str = "bayesian_ridge",
+) -> tuple[Any, dict[str, Any]]:
+    """Fit on train years, score the test year, refit through the test year."""
+    data = frame.filter(pl.col("year_published").is_not_null())
+    if outcome.train_filter is not None:
+        data = data.filter(outcome.train_filter)
+    data = data.filter(pl.col(outcome.target).is_not_null())
+    train = data.filter(pl.col("year_published") <= splits.train_through)
+    test = data.filter(pl.col("year_published") == splits.test_year)
+    _check_rows(outcome, len(train), MIN_TRAIN_ROWS, f"games through {splits.train_through}")
+    _check_rows(outcome, len(test), MIN_TEST_ROWS, f"games in {splits.test_year}")
+    y_train = outcome.target_values(train).to_numpy()
+    if outcome.kind == "classification" and len(np.unique(y_train)) < 2:
+        raise InputError(
+            f"cannot train {outcome.name}: every training game is on the same side of the "
+            "users_rated hurdle",
+            "train it on a catalogue that includes games with few ratings",
+        )
+    pipeline = build_pipeline(outcome, estimator)
+    pipeline.fit(train, y_train)
+    y_test = outcome.target_values(test).to_numpy()
+    metrics = _metrics(outcome, y_test, predict(pipeline, test, outcome), float(y_train.mean()))
+    metrics["n_train"] = len(train)
+    final = data.filter(pl.col("year_published") <= splits.test_year)
+    refit = build_pipeline(outcome, estimator)
+    refit.fit(final, outcome.target_values(final).to_numpy())
+    metrics["n_refit"] = len(final)
+    return refit, metrics
+
+
+def signature(pipeline: Any) -> list[dict[str, str]]:
+    from bggscore.warehouse.schemas import GAMES_FEATURES
+
+    kinds = dict(GAMES_FEATURES.columns)
+    builder = pipeline.named_steps["features"]
+    return [
+        {
+            "name": name,
+            "dtype": kinds.get(name, "FLOAT64"),
+            "source": ("warehouse" if name in kinds else "chain"),
+        }
+        for name in builder.input_columns()
+    ]
+
+
+def train_outcomes(
+    frame: pl.DataFrame,
+    registry: Registry,
+    outcomes: list[str],
+    names: dict[str, str],
+    chain_refs: dict[str, str],
+    splits: Splits,
+    estimator: str = "bayesian_ridge",
+    on_step: Any = None,
+) -> list[TrainResult]:
+    """Train and register each outcome in chain order; chain inputs come from the model
+    just trained or, when not trained in this call, from the registry."""
+    results: list[TrainResult] = []
+    fitted: dict[str, Any] = {}
+    for name in TRAIN_ORDER:
+        if name not in outcomes:
+            continue
+        outcome = OUTCOMES[name]
+        needed = _upstream(outcome)
+        for upstream in needed:
+            if upstream not in fitted:
+                fitted[upstream] = registry.load(chain_refs[upstream], upstream).model
+        inputs = add_chain_inputs(frame, {k: fitted[k] for k in needed})
+        if on_step:
+            on_step(f"training {name}")
+        pipeline, metrics = fit_outcome(outcome, inputs, splits, estimator)
+        fitted[name] = pipeline
+        registration = registry.register(
+            name,
+            names[name],
+            pipeline,
+            description=f"baseline {estimator}: {outcome.description}",
+            signature=signature(pipeline),
+            output=outcome.output(),
+            training={**splits.as_dict(), "estimator": estimator, "games": len(frame)},
+            metrics=metrics,
+            experiment=f"{names[name]}-baseline",
+        )
+        results.append(TrainResult(name, registration, metrics))
+    return results
+
+
+def _upstream(outcome: Outcome) -> list[str]:
+    produced_by = {
+        "predicted_complexity": "complexity",
+        "predicted_rating": "rating",
+        "predicted_log_users_rated": "users_rated",
+    }
+    return [produced_by[c] for c in outcome.chain_inputs]
