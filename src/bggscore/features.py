@@ -27,14 +27,17 @@ YEAR_REFERENCE = 2035.0  # later than any game scored; keeps log(ref - year) fin
 
 
 def _vocabulary_rules(builder: FeatureBuilder) -> dict[str, tuple[int | None, int]]:
-    """Column -> (keep at most N most frequent, minimum count)."""
+    """Column -> (keep at most N most frequent, minimum count).
+
+    People and families are capped too: thousands of rare designers slow every fit
+    and add little signal."""
     return {
         "categories": (builder.max_categories, 1),
         "mechanics": (builder.max_mechanics, 1),
-        "designers": (None, builder.min_designers),
-        "artists": (None, builder.min_artists),
-        "publishers": (None, builder.min_publishers),
-        "families": (None, builder.min_families),
+        "designers": (builder.max_people, builder.min_designers),
+        "artists": (builder.max_people, builder.min_artists),
+        "publishers": (builder.max_people, builder.min_publishers),
+        "families": (builder.max_families, builder.min_families),
     }
 
 
@@ -53,6 +56,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         min_artists: int = 5,
         min_publishers: int = 10,
         min_families: int = 10,
+        max_people: int = 250,
+        max_families: int = 500,
         chain_inputs: tuple[str, ...] = (),
         text_column: str | None = None,
     ) -> None:
@@ -62,6 +67,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         self.min_artists = min_artists
         self.min_publishers = min_publishers
         self.min_families = min_families
+        self.max_people = max_people
+        self.max_families = max_families
         self.chain_inputs = chain_inputs
         self.text_column = text_column
 

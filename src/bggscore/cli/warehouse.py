@@ -11,7 +11,9 @@ from rich.table import Table
 from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
 
-app = typer.Typer(help="Create the warehouse tables, load features, show status.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create the warehouse tables, load features, show status.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -26,7 +28,8 @@ def init(ctx: typer.Context, json: JsonOption = False) -> None:
     console.result(
         {"location": location, "changed": changed},
         lambda out: out.print(
-            "\n".join(changed) + f"\nwarehouse ready: {location}" if changed
+            "\n".join(changed) + f"\nwarehouse ready: {location}"
+            if changed
             else f"warehouse already up to date: {location}"
         ),
     )
@@ -101,8 +104,12 @@ def status(ctx: typer.Context, json: JsonOption = False) -> None:
             for column in ("job_id", "command", "stage", "status", "games", "finished_at"):
                 runs.add_column(column)
             for run in data["last_runs"]:
-                runs.add_row(*(str(run[c]) for c in ("job_id", "command", "stage", "status",
-                                                      "games", "finished_at")))
+                runs.add_row(
+                    *(
+                        str(run[c])
+                        for c in ("job_id", "command", "stage", "status", "games", "finished_at")
+                    )
+                )
             out.print(runs)
         if any(info["rows"] is None for info in data["tables"].values()):
             out.print("some tables are missing: run `bggscore warehouse init`")

@@ -162,9 +162,10 @@ class Warehouse(abc.ABC):
         selection: queries.Selection,
         columns: list[str] | None = None,
         batch_size: int = 50_000,
+        with_hash: bool = False,
     ) -> Iterator[pl.DataFrame]:
         """Stream the selected games in game_id order, as polars frames."""
-        sql = self.render(queries.features_sql(columns or GAMES_FEATURES.names))
+        sql = self.render(queries.features_sql(columns or GAMES_FEATURES.names, with_hash))
         for table in self._fetch_batches(sql, selection.params(), batch_size):
             if table.num_rows:
                 yield pl.from_arrow(table)  # type: ignore[misc]
@@ -180,6 +181,11 @@ class Warehouse(abc.ABC):
         if game_ids is None:
             return self.query(queries.ALL_HASHES)
         return self.query(queries.HASHES_FOR_IDS, {"game_ids": Typed(game_ids, "ARRAY<INT64>")})
+
+    def latest_complexity(self, game_ids: list[int]) -> pl.DataFrame:
+        """The stored complexity prediction each game was last scored with."""
+        params = {"stage": "complexity", "game_ids": Typed(game_ids, "ARRAY<INT64>")}
+        return self.query(queries.LATEST_COMPLEXITY, params)
 
     def count_rows(self, logical: str) -> int | None:
         if self._table_columns(self.tables[logical]) is None:

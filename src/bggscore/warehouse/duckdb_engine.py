@@ -59,7 +59,9 @@ def open_duckdb(path: Path, timeout: float, connect: Connect = duckdb.connect) -
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" not in text.lower():
-                raise WarehouseError(f"cannot open warehouse {path}: {text.splitlines()[0]}") from None
+                raise WarehouseError(
+                    f"cannot open warehouse {path}: {text.splitlines()[0]}"
+                ) from None
             if time.monotonic() >= deadline:
                 holder = re.search(r"PID (\d+)", text)
                 who = f"process {holder.group(1)}" if holder else "another process"
@@ -100,10 +102,13 @@ class DuckDBWarehouse(Warehouse):
         to_table = getattr(relation, "to_arrow_table", None) or relation.arrow
         return to_table()
 
-    def _fetch_batches(self, sql: str, params: dict[str, Any], batch_size: int) -> Iterator[pa.Table]:
+    def _fetch_batches(
+        self, sql: str, params: dict[str, Any], batch_size: int
+    ) -> Iterator[pa.Table]:
         # a cursor of its own, so writes between batches don't end the stream
         cursor = self.con.cursor()
         try:
+            cursor.execute("SET TimeZone = 'UTC'")  # session settings are not inherited
             relation = cursor.sql(sql, params=_params(sql, params))
             to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
             reader = to_reader(batch_size)
@@ -120,7 +125,9 @@ class DuckDBWarehouse(Warehouse):
         finally:
             cursor.close()
 
-    def _commit(self, staged: dict[str, pa.Table], statements: list[tuple[str, dict[str, Any]]]) -> None:
+    def _commit(
+        self, staged: dict[str, pa.Table], statements: list[tuple[str, dict[str, Any]]]
+    ) -> None:
         for name, table in staged.items():
             self.con.register(name, table)
         try:
@@ -129,6 +136,13 @@ class DuckDBWarehouse(Warehouse):
                 for sql, params in statements:
                     self.con.execute(sql, _params(sql, params))
                 self.con.execute("COMMIT")
+            except duckdb.Error as exc:
+                self.con.execute("ROLLBACK")
+                first = str(exc).splitlines()[0]
+                raise WarehouseError(
+                    f"write to {self.path} failed and was rolled back: {first}",
+                    "rerun: committed batches are kept and nothing is duplicated",
+                ) from exc
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
@@ -152,7 +166,8 @@ class DuckDBWarehouse(Warehouse):
 
     def _add_columns(self, ref: TableRef, schema: TableSchema, names: list[str]) -> None:
         kinds = dict(schema.columns)
+        table = _qualified(ref)
         for name in names:
             self.con.execute(
-                f"ALTER TABLE {_qualified(ref)} ADD COLUMN {_quote(name)} {DUCKDB_TYPES[kinds[name]]}"
+                f"ALTER TABLE {table} ADD COLUMN {_quote(name)} {DUCKDB_TYPES[kinds[name]]}"
             )

@@ -57,14 +57,30 @@ class Selection:
         return f"years {self.start_year}-{self.end_year - 1}"
 
 
-def features_sql(columns: list[str]) -> str:
+def features_sql(columns: list[str], with_hash: bool = False) -> str:
+    """Selected games in game_id order; ``with_hash`` adds their current feature_hash."""
     unknown = sorted(set(columns) - set(GAMES_FEATURES.names))
     if unknown:
         raise ValueError(f"not games_features columns: {unknown}")
+    if not with_hash:
+        return (
+            f"SELECT {column_list(columns, 'f')} FROM games_features AS f "  # noqa: S608
+            f"WHERE {SELECTION_WHERE} ORDER BY f.game_id"
+        )
     return (
-        f"SELECT {column_list(columns, 'f')} FROM games_features AS f "  # noqa: S608
+        f"SELECT {column_list(columns, 'f')}, h.feature_hash "  # noqa: S608
+        "FROM games_features AS f LEFT JOIN game_features_hash AS h ON h.game_id = f.game_id "
         f"WHERE {SELECTION_WHERE} ORDER BY f.game_id"
     )
+
+
+# The complexity each game was last scored with (what `--stage main` reads).
+LATEST_COMPLEXITY = (
+    "SELECT s.game_id, c.predicted_complexity, s.job_id AS complexity_job_id "
+    "FROM scoring_state AS s JOIN complexity_predictions AS c "
+    "ON c.job_id = s.job_id AND c.game_id = s.game_id "
+    "WHERE s.stage = @stage AND s.game_id IN UNNEST(@game_ids)"
+)
 
 
 COUNT_SELECTION = f"SELECT COUNT(*) AS n FROM games_features AS f WHERE {SELECTION_WHERE}"  # noqa: S608

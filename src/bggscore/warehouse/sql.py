@@ -98,7 +98,7 @@ def upsert_sql(schema: TableSchema, staged: str) -> str:
     on = " AND ".join(f"t.`{k}` = b.`{k}`" for k in schema.key)
     updates = ", ".join(f"`{c}` = b.`{c}`" for c in schema.names if c not in schema.key)
     return (
-        f"MERGE INTO {schema.logical} AS t USING {staged} AS b ON {on} "
+        f"MERGE INTO {schema.logical} AS t USING {staged} AS b ON {on} "  # noqa: S608
         f"WHEN MATCHED THEN UPDATE SET {updates} "
         f"WHEN NOT MATCHED THEN INSERT ({column_list(schema.names)}) "
         f"VALUES ({column_list(schema.names, 'b')})"

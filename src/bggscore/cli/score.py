@@ -1,0 +1,119 @@
+"""`bggscore score`: run the scoring chain and append to the landing tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.table import Table
+
+from bggscore.cli.common import JsonOption, state
+from bggscore.cli.selection import (
+    AllYearsOption,
+    EndYearOption,
+    GameIdOption,
+    GameIdsFileOption,
+    StartYearOption,
+    build_selection,
+)
+from bggscore.console import Console, markdown_table
+
+
+def score(
+    ctx: typer.Context,
+    start_year: StartYearOption = 2024,
+    end_year: EndYearOption = 2029,
+    all_years: AllYearsOption = False,
+    game_id: GameIdOption = None,
+    game_ids_file: GameIdsFileOption = None,
+    stage: Annotated[
+        str, typer.Option(help="complexity, main (hurdle, rating, users_rated, geek rating) or all.")
+    ] = "all",
+    model: Annotated[
+        Optional[list[str]],
+        typer.Option(help="Override a model: TYPE=REF, e.g. rating=rating@challenger (repeat)."),
+    ] = None,
+    batch_size: Annotated[
+        Optional[int], typer.Option(min=1, help="Games per batch [default: 50000].")
+    ] = None,
+    intervals: Annotated[
+        int, typer.Option(min=0, help="Posterior draws for 90% intervals (0 = off; e.g. 500).")
+    ] = 0,
+    prior_rating: Annotated[
+        Optional[float], typer.Option(help="Geek rating prior mean [default: 5.5].")
+    ] = None,
+    prior_weight: Annotated[
+        Optional[float], typer.Option(help="Geek rating prior votes [default: 2000].")
+    ] = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(help="Also write the landing rows to this .parquet file (after the commit)."),
+    ] = None,
+    no_upload: Annotated[
+        bool, typer.Option("--no-upload", help="Compute and write only --output; no warehouse writes.")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Score games: complexity first, then hurdle, rating, users_rated and geek rating.
+
+    Each batch's landing rows and scoring state commit together; a rerun after a
+    crash neither duplicates nor loses rows.
+    """
+    from bggscore.errors import UsageError
+    from bggscore.scoring.models import parse_model_overrides
+    from bggscore.scoring.run import ScoreOptions, parse_stage, run_score
+    from bggscore.settings import flag_overrides
+
+    if no_upload and output is None:
+        raise UsageError("--no-upload needs --output PATH.parquet (otherwise nothing is kept)")
+    app_state = state(ctx)
+    app_state.overrides.update(
+        flag_overrides(
+            **{
+                "scoring.batch_size": batch_size,
+                "scoring.prior_rating": prior_rating,
+                "scoring.prior_weight": prior_weight,
+            }
+        )
+    )
+    settings = app_state.settings()
+    options = ScoreOptions(
+        selection=build_selection(start_year, end_year, all_years, game_id, game_ids_file),
+        stages=parse_stage(stage),
+        model_overrides=parse_model_overrides(model or []),
+        batch_size=settings.scoring.batch_size,
+        intervals=intervals,
+        output=output,
+        upload=not no_upload,
+    )
+    console = Console(json_mode=json)
+    result = run_score(settings, options, console)
+    data = result.as_dict()
+    console.result(data, lambda out: _render(out, data))
+    console.github_outputs({"games_scored": result.games_scored, "job_id": result.job_id or ""})
+    console.step_summary(
+        f"### bggscore score\n\n{result.games_scored:,} games scored "
+        f"({data['selection']}), job `{result.job_id}`\n\n"
+        + markdown_table(["model type", "model"], [[t, m] for t, m in result.models.items()])
+    )
+
+
+def _render(out: Any, data: dict[str, Any]) -> None:
+    if data["skipped_reason"]:
+        out.print(f"0 games scored ({data['skipped_reason']}: {data['selection']})")
+        return
+    rate = data["games_per_second"]
+    out.print(
+        f"scored {data['games_scored']:,} games ({data['selection']}) in {data['seconds']:.1f}s"
+        + (f" ({rate:,.0f} games/s)" if rate else "")
+        + f", job {data['job_id']}"
+    )
+    table = Table(show_header=True)
+    table.add_column("model type")
+    table.add_column("model")
+    for model_type, label in data["models"].items():
+        table.add_row(model_type, label)
+    out.print(table)
+    if data["output_location"]:
+        out.print(f"landing rows also written to {data['output_location']}")

@@ -1,0 +1,64 @@
+"""The game-selection flags shared by score, detect-changes and embed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from bggscore.errors import InputError
+
+if TYPE_CHECKING:
+    from bggscore.warehouse.queries import Selection
+
+StartYearOption = Annotated[int, typer.Option(help="First year published (inclusive).")]
+EndYearOption = Annotated[int, typer.Option(help="Last year published (exclusive).")]
+AllYearsOption = Annotated[bool, typer.Option("--all-years", help="Ignore the year range.")]
+GameIdOption = Annotated[
+    Optional[list[int]], typer.Option("--game-id", help="Only this game (repeat).")
+]
+GameIdsFileOption = Annotated[
+    Optional[Path],
+    typer.Option(help="Only the games in this file: one id per line, '#' comments.", dir_okay=False),
+]
+
+
+def read_ids_file(path: Path) -> list[int]:
+    if not path.is_file():
+        raise InputError(f"--game-ids-file {path} not found")
+    ids: list[int] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if not text.isdigit() or int(text) <= 0:
+            raise InputError(f"{path}:{number}: {text!r} is not a game id (a positive whole number)")
+        ids.append(int(text))
+    return ids
+
+
+def build_selection(
+    start_year: int,
+    end_year: int,
+    all_years: bool,
+    game_ids: list[int] | None,
+    game_ids_file: Path | None,
+) -> Selection:
+    from bggscore.warehouse.queries import Selection
+
+    ids: list[int] | None = None
+    if game_ids or game_ids_file:
+        ids = list(game_ids or [])
+        if game_ids_file:
+            ids += read_ids_file(game_ids_file)
+        bad = [i for i in ids if i <= 0]
+        if bad:
+            raise InputError(f"--game-id {bad[0]} is not a game id (a positive whole number)")
+        ids = sorted(set(ids))
+    return Selection(
+        start_year=start_year,
+        end_year=end_year,
+        all_years=all_years,
+        game_ids=tuple(ids) if ids is not None else None,
+    )

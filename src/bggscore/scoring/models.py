@@ -1,0 +1,145 @@
+"""The models one scoring run uses: resolved, verified, checked against the warehouse."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bggscore.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from bggscore.registry import LoadedModel, Registry
+    from bggscore.settings import Settings
+
+STAGE_MODELS = {
+    "complexity": ("complexity",),
+    "main": ("hurdle", "rating", "users_rated", "geek_rating"),
+}
+SCORING_TYPES = ("complexity", "hurdle", "rating", "users_rated", "geek_rating")
+
+
+def parse_model_overrides(values: list[str]) -> dict[str, str]:
+    """``--model TYPE=REF`` flags -> {type: ref}."""
+    out: dict[str, str] = {}
+    for value in values:
+        model_type, sep, ref = value.partition("=")
+        model_type, ref = model_type.strip(), ref.strip()
+        if not sep or not model_type or not ref:
+            raise UsageError(f"--model {value!r} must look like TYPE=REF, e.g. rating=rating@champion")
+        if model_type not in SCORING_TYPES:
+            raise UsageError(
+                f"--model {value!r}: unknown model type {model_type!r}; "
+                f"choose from {', '.join(SCORING_TYPES)}"
+            )
+        out[model_type] = ref
+    return out
+
+
+@dataclass(frozen=True)
+class GeekFormula:
+    """The bayesian geek rating: (R*v + prior_rating*prior_weight) / (v + prior_weight)."""
+
+    prior_rating: float
+    prior_weight: float
+
+    @property
+    def key(self) -> str:
+        return f"bayesian(prior_rating={self.prior_rating:g},prior_weight={self.prior_weight:g})"
+
+
+@dataclass
+class ModelSet:
+    """Loaded models by type; ``geek_formula`` is set when no direct geek model is used."""
+
+    models: dict[str, LoadedModel]
+    geek_formula: GeekFormula | None
+
+    def label(self, model_type: str) -> str:
+        if model_type == "geek_rating" and self.geek_formula is not None:
+            return self.geek_formula.key
+        return self.models[model_type].registration.label
+
+    def stage_key(self, stage: str) -> str:
+        """Names and versions a stage uses: a change of either means rescoring."""
+        return ";".join(
+            f"{t}={self.label(t)}"
+            for t in STAGE_MODELS[stage]
+            if t in self.models or (t == "geek_rating" and self.geek_formula)
+        )
+
+    def fingerprint(self) -> str:
+        parts = [f"{t}={m.registration.label}:{m.registration.sha256}" for t, m in
+                 sorted(self.models.items())]
+        if self.geek_formula:
+            parts.append(self.geek_formula.key)
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+    def training_cutoff_year(self) -> int | None:
+        years = [
+            m.registration.training.get("test_through")
+            for m in self.models.values()
+            if m.registration.training.get("test_through") is not None
+        ]
+        return int(min(years)) if years else None
+
+    def warehouse_columns(self) -> list[str]:
+        """Warehouse columns the models read (chain inputs are produced in-process)."""
+        needed: list[str] = []
+        for loaded in self.models.values():
+            for column in loaded.registration.signature:
+                source = getattr(column, "source", None) or (column.model_extra or {}).get("source")
+                if source != "chain" and column.name not in needed:
+                    needed.append(column.name)
+        return needed
+
+    def check_columns(self, available: dict[str, str]) -> None:
+        missing: dict[str, list[str]] = {}
+        for model_type, loaded in self.models.items():
+            for column in loaded.registration.signature:
+                extra = column.model_extra or {}
+                if extra.get("source") == "chain":
+                    continue
+                if column.name not in available:
+                    missing.setdefault(column.name, []).append(loaded.registration.label)
+        if missing:
+            listing = ", ".join(f"{c} (needed by {', '.join(m)})" for c, m in missing.items())
+            raise InputError(
+                f"the warehouse's games_features lacks column(s) the models need: {listing}",
+                "add them to the table or score with models that do not use them",
+            )
+
+
+def resolve_models(
+    settings: Settings,
+    registry: Registry,
+    stages: list[str],
+    overrides: dict[str, str],
+) -> ModelSet:
+    """Resolve and load (sha256-verified) every model the stages need."""
+    wanted = [t for stage in stages for t in STAGE_MODELS[stage]]
+    refs: dict[str, Any] = {t: overrides.get(t, getattr(settings.models, t)) for t in wanted}
+    formula = None
+    if "geek_rating" in refs and refs["geek_rating"] is None:
+        formula = GeekFormula(settings.scoring.prior_rating, settings.scoring.prior_weight)
+        del refs["geek_rating"]
+    if "main" in stages and "complexity" not in refs:
+        # the main stage reads predicted complexity, so its lineage includes the model
+        refs["complexity"] = overrides.get("complexity", settings.models.complexity)
+    models = {t: _load(registry, t, ref) for t, ref in refs.items()}
+    return ModelSet(models, formula)
+
+
+def _load(registry: Registry, model_type: str, ref: str) -> LoadedModel:
+    from bggscore.errors import RegistryError
+
+    try:
+        return registry.load(ref, model_type)
+    except RegistryError as exc:
+        if "unknown" in exc.message and "model" in exc.message:
+            raise RegistryError(
+                f"{exc.message}",
+                f"train one with `bggscore models train --outcome {model_type}` "
+                f"or pass --model {model_type}=REF",
+            ) from None
+        raise

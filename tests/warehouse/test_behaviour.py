@@ -1,0 +1,341 @@
+"""One behaviour suite, run on every engine (the way ibis tests its backends).
+
+``warehouse`` is parametrized: ``duckdb`` is a real file under tmp_path;
+``bigquery`` is the real google-cloud-bigquery client talking to bqemulator, an
+in-process BigQuery emulator. Each test asserts the same state on both.
+
+Emulator notes (what the fixture has to provide, not what the engine does):
+- bqemulator insists on DuckDB's spatial extension, which cannot be downloaded
+  here; nothing in bggscore uses GEOGRAPHY, so the loader is patched out.
+- games_features and game_features_hash belong to the data warehouse's own jobs:
+  the BigQuery engine never creates them, so the fixture does (as production has).
+- The production Parquet load path (``_load_staging``) runs unchanged: the
+  emulator accepts ``load_table_from_file`` with Parquet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+from tests.factories import (
+    T0,
+    make_complexity_predictions,
+    make_game_embeddings,
+    make_games,
+    make_scoring_state,
+)
+
+from bggscore.errors import WarehouseError
+from bggscore.hashing import feature_hashes
+from bggscore.loading import load_games, read_export
+from bggscore.settings import Settings, WarehouseSettings
+from bggscore.warehouse import base
+from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.queries import Selection
+from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
+
+SAMPLE = Path(__file__).resolve().parents[2].parent / "shared/data/sample_games.parquet"
+EVERYTHING = Selection(all_years=True, include_null_year=True)
+
+pytestmark = [
+    # bqemulator's own DuckDB calls (in its server thread) warn about an Arrow copy
+    pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning"),
+]
+
+
+# -- engines ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def emulator(request: pytest.FixtureRequest) -> Any:
+    """The bqemulator session server, started without the spatial extension."""
+    pytest.importorskip("bqemulator", reason="bqemulator is not installed")
+    from bqemulator.storage.engine import DuckDBEngine
+
+    with pytest.MonkeyPatch.context() as patch:
+        # GEOGRAPHY support needs an extension download; bggscore uses no GEOGRAPHY
+        patch.setattr(DuckDBEngine, "_load_spatial", lambda self: None)
+        try:
+            return request.getfixturevalue("bqemu_endpoint")
+        except pytest.FixtureLookupError:
+            pytest.skip("the bqemulator pytest plugin is not loaded (-p no:bqemulator?)")
+
+
+def _settings(tmp_path: Path, **warehouse: Any) -> Settings:
+    return Settings(home=tmp_path / "home", warehouse=WarehouseSettings(**warehouse))
+
+
+def _duckdb(tmp_path: Path) -> Warehouse:
+    from bggscore.warehouse.duckdb_engine import DuckDBWarehouse
+
+    return DuckDBWarehouse(_settings(tmp_path, path=tmp_path / "warehouse.duckdb"))
+
+
+def _bigquery(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
+    from bggscore.warehouse.bigquery_engine import BigQueryWarehouse
+
+    request.getfixturevalue("emulator")
+    client = request.getfixturevalue("bqemu_client")
+    suffix = uuid.uuid4().hex[:10]  # the emulator lives for the session: isolate each test
+    settings = _settings(
+        tmp_path,
+        engine="bigquery",
+        features_project="bgg-data-warehouse",
+        ml_project="bgg-predictive-models",
+        features_dataset=f"analytics_{suffix}",
+        hash_dataset=f"staging_{suffix}",
+        ml_dataset=f"raw_{suffix}",
+    )
+    warehouse = BigQueryWarehouse(settings, client_factory=lambda: client)
+    for schema in TABLES.values():
+        if not schema.owned:  # produced by the data warehouse's own jobs in production
+            warehouse._create_table(warehouse.tables[schema.logical], schema)
+    return warehouse
+
+
+@pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.bigquery)])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
+    engine = _duckdb(tmp_path) if request.param == "duckdb" else _bigquery(request, tmp_path)
+    with engine:
+        yield engine
+
+
+@pytest.fixture
+def ready(warehouse: Warehouse) -> Warehouse:
+    warehouse.ensure_schema()
+    return warehouse
+
+
+def _features(warehouse: Warehouse, selection: Selection = EVERYTHING, **kw: Any) -> pl.DataFrame:
+    frames = list(warehouse.read_features(selection, **kw))
+    return pl.concat(frames) if frames else pl.DataFrame(schema=GAMES_FEATURES.polars_schema())
+
+
+# -- schema ----------------------------------------------------------------------------
+def test_ensure_schema_creates_tables_and_is_idempotent(warehouse: Warehouse) -> None:
+    owned = [schema.logical for schema in TABLES.values() if schema.owned]
+    assert warehouse.missing_tables(owned) == [str(warehouse.tables[t]) for t in owned]
+
+    changed = warehouse.ensure_schema()
+
+    assert changed and all(line.startswith("created ") for line in changed)
+    assert warehouse.missing_tables() == []
+    assert warehouse.ensure_schema() == []
+    assert warehouse.count_rows("ml_predictions_landing") == 0
+
+
+def test_missing_tables_point_to_init(warehouse: Warehouse) -> None:
+    assert warehouse.missing_tables(["runs"]) == [str(warehouse.tables["runs"])]
+    assert warehouse.count_rows("runs") is None
+    assert warehouse.last_runs().is_empty()
+
+    with pytest.raises(WarehouseError) as caught:
+        warehouse.require_tables(["runs", "scoring_state"])
+
+    assert "bggscore warehouse init" in str(caught.value)
+    assert str(warehouse.tables["runs"]) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_feature_columns_are_the_schema(ready: Warehouse) -> None:
+    columns = ready.feature_columns()
+    assert list(columns) == GAMES_FEATURES.names
+
+
+# -- games and hashes ------------------------------------------------------------------
+def test_loaded_games_read_back_in_id_order_with_types(ready: Warehouse) -> None:
+    games = make_games(12)
+    load_games(ready, games.sample(fraction=1.0, shuffle=True, seed=3), now=T0)
+
+    frames = list(ready.read_features(EVERYTHING, batch_size=5))
+    back = pl.concat(frames)
+
+    assert len(frames) >= 2  # streamed in batches
+    assert back["game_id"].to_list() == list(range(1, 13))
+    assert back.schema == pl.Schema(GAMES_FEATURES.polars_schema())
+    assert_frame_equal(back, games)
+    assert back["last_updated"].dtype == pl.Datetime("us", "UTC")
+    assert back.filter(pl.col("game_id") == 2)["categories"].to_list() == [["Card Game", "Fantasy"]]
+
+
+def test_selection_filters_years_ids_and_unknown_years(ready: Warehouse) -> None:
+    games = make_games(16)  # years 2019..2026 twice; games 7 and 14 have no year
+    load_games(ready, games, now=T0)
+
+    in_range = _features(ready, Selection(start_year=2020, end_year=2022))
+    expected = games.filter(pl.col("year_published").is_between(2020, 2021))["game_id"]
+    assert in_range["game_id"].to_list() == expected.to_list() == [2, 3, 10, 11]
+
+    with_years = _features(ready, Selection(all_years=True))
+    assert 7 not in with_years["game_id"] and len(with_years) == 14
+    assert len(_features(ready)) == 16
+
+    by_id = _features(ready, Selection(game_ids=(14, 3, 99)))  # ids bypass the year filter
+    assert by_id["game_id"].to_list() == [3, 14]
+
+    assert ready.count_features(Selection(start_year=2020, end_year=2022)) == 4
+    assert ready.count_features(Selection(all_years=True)) == 14
+    assert ready.count_features(EVERYTHING) == 16
+    assert ready.count_features(Selection(game_ids=())) == 0
+    assert ready.existing_game_ids([1, 5, 99]) == {1, 5}
+    assert ready.existing_game_ids([]) == set()
+
+
+def test_read_hashes(ready: Warehouse) -> None:
+    games = make_games(6)
+    load_games(ready, games, now=T0)
+
+    everything = ready.read_hashes().sort("game_id")
+    some = ready.read_hashes([2, 5, 42]).sort("game_id")
+
+    assert everything.columns == ["game_id", "feature_hash", "last_updated"]
+    assert everything["feature_hash"].to_list() == feature_hashes(games).to_list()
+    assert everything["last_updated"].to_list() == [T0] * 6
+    assert some["game_id"].to_list() == [2, 5]
+    assert ready.read_hashes([]).is_empty()
+
+
+def test_reload_moves_last_updated_only_for_changed_games(ready: Warehouse) -> None:
+    games = make_games(4)
+    load_games(ready, games, now=T0)
+    later = T0 + timedelta(days=1)
+    edited = games.with_columns(
+        pl.when(pl.col("game_id") == 2)
+        .then(pl.lit("A brand new description."))
+        .otherwise(pl.col("description"))
+        .alias("description")
+    )
+
+    result = load_games(ready, edited, now=later)
+
+    assert (result.new, result.changed, result.unchanged) == (0, 1, 3)
+    hashes = ready.read_hashes().sort("game_id")
+    assert hashes["last_updated"].to_list() == [T0, later, T0, T0]
+    assert _features(ready).filter(pl.col("game_id") == 2)["description"].item() == (
+        "A brand new description."
+    )
+
+
+# -- writes ----------------------------------------------------------------------------
+def test_append_is_idempotent(ready: Warehouse) -> None:
+    batch = [
+        Write("complexity_predictions", make_complexity_predictions([1, 2, 3])),
+        Write("game_embeddings", make_game_embeddings([1, 2, 3])),
+    ]
+    ready.write(batch)
+    ready.write(batch)  # a retried batch adds nothing
+    ready.write([Write("complexity_predictions", make_complexity_predictions([3, 4]))])
+
+    assert ready.count_rows("complexity_predictions") == 4
+    assert ready.count_rows("game_embeddings") == 3
+    embeddings = ready.query(
+        "SELECT game_id, embedding, created_ts FROM game_embeddings ORDER BY game_id"
+    )
+    assert (
+        embeddings["embedding"].to_list() == make_game_embeddings([1, 2, 3])["embedding"].to_list()
+    )
+    assert embeddings["created_ts"].dtype == pl.Datetime("us", "UTC")
+
+
+def test_upsert_updates_existing_rows(ready: Warehouse) -> None:
+    ready.write([Write("scoring_state", make_scoring_state([1, 2, 3], feature_hash=10), "upsert")])
+    ready.write(
+        [
+            Write(
+                "scoring_state",
+                make_scoring_state([3, 4], feature_hash=20, job_id="job-2"),
+                "upsert",
+            )
+        ]
+    )
+
+    state = ready.query("SELECT game_id, feature_hash, job_id FROM scoring_state ORDER BY game_id")
+    assert state.rows() == [
+        (1, 10, "job-1"),
+        (2, 10, "job-1"),
+        (3, 20, "job-2"),
+        (4, 20, "job-2"),
+    ]
+
+
+def test_failed_write_changes_no_table(ready: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    games = make_games(5)
+    load_games(ready, games, now=T0)
+    before_games = _features(ready)
+    before_hashes = ready.read_hashes().sort("game_id")
+    real_upsert = base.upsert_sql
+
+    def upsert_then_fail(schema: Any, staged: str) -> str:
+        if schema.logical == "game_features_hash":  # the second statement of the write
+            return "SELECT ERROR('injected failure')"
+        return real_upsert(schema, staged)
+
+    monkeypatch.setattr(base, "upsert_sql", upsert_then_fail)
+    renamed = games.with_columns(pl.lit("Renamed").alias("name"))
+    with pytest.raises(Exception, match="injected failure"):
+        load_games(ready, pl.concat([renamed, make_games(2, start_id=50)]), now=T0)
+
+    assert_frame_equal(_features(ready), before_games)
+    assert_frame_equal(ready.read_hashes().sort("game_id"), before_hashes)
+
+
+def test_record_run_and_last_runs(ready: Warehouse) -> None:
+    for index, job in enumerate(["job-a", "job-b", "job-c"]):
+        started = datetime(2026, 1, 1 + index, tzinfo=timezone.utc)
+        ready.record_run(job, "score", "complexity", "running", 0, started)
+    ready.record_run(
+        "job-c", "score", "complexity", "ok", 12, datetime(2026, 1, 3, tzinfo=timezone.utc), "done"
+    )
+
+    runs = ready.last_runs(limit=2)
+
+    assert runs["job_id"].to_list() == ["job-c", "job-b"]
+    assert runs.row(0, named=True)["status"] == "ok"
+    assert runs.row(0, named=True)["games"] == 12
+    assert runs["started_at"].dtype == pl.Datetime("us", "UTC")
+    assert ready.count_rows("runs") == 3
+
+
+# -- real data -------------------------------------------------------------------------
+def test_real_sample_loads(ready: Warehouse) -> None:
+    if not SAMPLE.is_file():
+        pytest.skip(f"real sample not found at {SAMPLE} (only present beside the repository)")
+    games = read_export(SAMPLE)
+
+    result = load_games(ready, games, now=T0)
+
+    assert result.new == 1_000
+    assert ready.count_features(EVERYTHING) == 1_000
+    assert len(ready.read_hashes()) == 1_000
+    back = _features(ready, columns=["game_id", "mechanics", "year_published"])
+    expected = games.sort("game_id").select("game_id", "mechanics", "year_published")
+    assert_frame_equal(back, expected)
+
+
+# -- BigQuery only: what the emulator can show about staging ----------------------------
+@pytest.mark.bigquery
+def test_bigquery_staging_tables_do_not_outlive_a_write(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _bigquery(request, tmp_path) as warehouse:
+        warehouse.ensure_schema()
+        ml = warehouse.tables["runs"]
+        client = warehouse.client  # type: ignore[attr-defined]
+
+        def staging_tables() -> list[str]:
+            tables = client.list_tables(f"{ml.project}.{ml.dataset}")
+            return [t.table_id for t in tables if t.table_id.startswith("_bggscore_stage_")]
+
+        warehouse.write([Write("scoring_state", make_scoring_state([1, 2]), "upsert")])
+        assert staging_tables() == []
+
+        monkeypatch.setattr(base, "append_new_sql", lambda schema, staged: "SELECT ERROR('x')")
+        with pytest.raises(WarehouseError):
+            warehouse.write([Write("scoring_state", make_scoring_state([3]))])
+        assert staging_tables() == []
+        assert warehouse.count_rows("scoring_state") == 2
