@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import polars as pl
+from tests.games_factory import make_game_rows
 
 from bggscore.hashing import feature_hashes
-
-from tests.games_factory import make_game_rows
 
 
 def test_array_order_never_changes_the_hash() -> None:

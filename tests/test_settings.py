@@ -70,5 +70,5 @@ def test_bad_toml_is_a_config_error(home: Path) -> None:
 
 def test_unknown_key_in_file_is_rejected(home: Path) -> None:
     Path("bggscore.toml").write_text("[warehouse]\nengin = 'duckdb'\n")
-    with pytest.raises(ConfigError, match="warehouse.engin"):
+    with pytest.raises(ConfigError, match=r"warehouse\.engin"):
         load_settings()

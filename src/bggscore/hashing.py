@@ -20,7 +20,8 @@ def canonical_text(frame: pl.DataFrame) -> pl.Series:
     """One JSON document per game over the hashed fields, arrays sorted."""
     types = GAMES_FEATURES.polars_schema()
     fields = [
-        pl.col(name).cast(types[name]).list.sort() if name in ARRAY_FIELDS
+        pl.col(name).cast(types[name]).list.sort()
+        if name in ARRAY_FIELDS
         else pl.col(name).cast(types[name])
         for name in HASHED_FIELDS
     ]

@@ -11,7 +11,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -93,7 +101,9 @@ class WarehouseSettings(Group):
 
 
 class RegistrySettings(Group):
-    uri: str | None = Field(None, description="folder or gs://bucket/prefix; default <home>/registry")
+    uri: str | None = Field(
+        None, description="folder or gs://bucket/prefix; default <home>/registry"
+    )
 
 
 class ModelSettings(Group):
@@ -127,7 +137,9 @@ class Settings(BaseSettings):
         validate_default=True,
     )
 
-    home: Path = Field(Path(".bggscore"), description="local state: warehouse file, registry, locks")
+    home: Path = Field(
+        Path(".bggscore"), description="local state: warehouse file, registry, locks"
+    )
     source_environment: str = "dev"
     warehouse: WarehouseSettings = WarehouseSettings()
     registry: RegistrySettings = RegistrySettings()

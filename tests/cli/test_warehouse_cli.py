@@ -11,7 +11,6 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from tests.games_factory import make_game_rows
 
 
@@ -40,7 +39,9 @@ def test_load_sample_then_status(cli, sample_path: Path) -> None:
     assert (again["new"], again["changed"], again["unchanged"]) == (0, 0, 1000)
 
 
-def test_changing_one_mechanic_moves_exactly_that_game(cli, tmp_path: Path, sample_path: Path) -> None:
+def test_changing_one_mechanic_moves_exactly_that_game(
+    cli, tmp_path: Path, sample_path: Path
+) -> None:
     assert cli("warehouse", "load", str(sample_path)).exit_code == 0
     games = pl.read_parquet(sample_path)
     target = games["game_id"][7]
@@ -144,7 +145,9 @@ def test_help_does_not_import_heavy_modules() -> None:
         "heavy = [m for m in ('sklearn', 'google.cloud.bigquery', 'duckdb', 'polars') "
         "if m in sys.modules]; print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ
+    )
     assert out.stdout.strip() == "[]", out.stderr
 
 

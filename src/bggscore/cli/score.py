@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -28,30 +28,32 @@ def score(
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
     stage: Annotated[
-        str, typer.Option(help="complexity, main (hurdle, rating, users_rated, geek rating) or all.")
+        str,
+        typer.Option(help="complexity, main (hurdle, rating, users_rated, geek rating) or all."),
     ] = "all",
     model: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(help="Override a model: TYPE=REF, e.g. rating=rating@challenger (repeat)."),
     ] = None,
     batch_size: Annotated[
-        Optional[int], typer.Option(min=1, help="Games per batch [default: 50000].")
+        int | None, typer.Option(min=1, help="Games per batch [default: 50000].")
     ] = None,
     intervals: Annotated[
         int, typer.Option(min=0, help="Posterior draws for 90% intervals (0 = off; e.g. 500).")
     ] = 0,
     prior_rating: Annotated[
-        Optional[float], typer.Option(help="Geek rating prior mean [default: 5.5].")
+        float | None, typer.Option(help="Geek rating prior mean [default: 5.5].")
     ] = None,
     prior_weight: Annotated[
-        Optional[float], typer.Option(help="Geek rating prior votes [default: 2000].")
+        float | None, typer.Option(help="Geek rating prior votes [default: 2000].")
     ] = None,
     output: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="Also write the landing rows to this .parquet file (after the commit)."),
     ] = None,
     no_upload: Annotated[
-        bool, typer.Option("--no-upload", help="Compute and write only --output; no warehouse writes.")
+        bool,
+        typer.Option("--no-upload", help="Compute and write only --output; no warehouse writes."),
     ] = False,
     json: JsonOption = False,
 ) -> None:

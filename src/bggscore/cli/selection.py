@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,11 +16,13 @@ StartYearOption = Annotated[int, typer.Option(help="First year published (inclus
 EndYearOption = Annotated[int, typer.Option(help="Last year published (exclusive).")]
 AllYearsOption = Annotated[bool, typer.Option("--all-years", help="Ignore the year range.")]
 GameIdOption = Annotated[
-    Optional[list[int]], typer.Option("--game-id", help="Only this game (repeat).")
+    list[int] | None, typer.Option("--game-id", help="Only this game (repeat).")
 ]
 GameIdsFileOption = Annotated[
-    Optional[Path],
-    typer.Option(help="Only the games in this file: one id per line, '#' comments.", dir_okay=False),
+    Path | None,
+    typer.Option(
+        help="Only the games in this file: one id per line, '#' comments.", dir_okay=False
+    ),
 ]
 
 
@@ -33,7 +35,9 @@ def read_ids_file(path: Path) -> list[int]:
         if not text:
             continue
         if not text.isdigit() or int(text) <= 0:
-            raise InputError(f"{path}:{number}: {text!r} is not a game id (a positive whole number)")
+            raise InputError(
+                f"{path}:{number}: {text!r} is not a game id (a positive whole number)"
+            )
         ids.append(int(text))
     return ids
 

@@ -118,13 +118,17 @@ def score_main(
         columns.update(intervals)
     cutoff = run.training_cutoff_year
     status = (
-        pl.when(pl.col("year_published") <= cutoff).then(pl.lit("in_sample"))
+        pl.when(pl.col("year_published") <= cutoff)
+        .then(pl.lit("in_sample"))
         .otherwise(pl.lit("out_of_sample"))
         if cutoff is not None
         else pl.lit(None, pl.String)
     )
     out = _common(frame, run).with_columns(
-        *(pl.Series(name, np.asarray(values, dtype=np.float64)) for name, values in columns.items()),
+        *(
+            pl.Series(name, np.asarray(values, dtype=np.float64))
+            for name, values in columns.items()
+        ),
         status.alias("sample_status"),
         pl.lit(cutoff, dtype=pl.Int64).alias("training_cutoff_year"),
     )

@@ -26,7 +26,9 @@ def parse_model_overrides(values: list[str]) -> dict[str, str]:
         model_type, sep, ref = value.partition("=")
         model_type, ref = model_type.strip(), ref.strip()
         if not sep or not model_type or not ref:
-            raise UsageError(f"--model {value!r} must look like TYPE=REF, e.g. rating=rating@champion")
+            raise UsageError(
+                f"--model {value!r} must look like TYPE=REF, e.g. rating=rating@champion"
+            )
         if model_type not in SCORING_TYPES:
             raise UsageError(
                 f"--model {value!r}: unknown model type {model_type!r}; "
@@ -69,8 +71,10 @@ class ModelSet:
         )
 
     def fingerprint(self) -> str:
-        parts = [f"{t}={m.registration.label}:{m.registration.sha256}" for t, m in
-                 sorted(self.models.items())]
+        parts = [
+            f"{t}={m.registration.label}:{m.registration.sha256}"
+            for t, m in sorted(self.models.items())
+        ]
         if self.geek_formula:
             parts.append(self.geek_formula.key)
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
@@ -88,14 +92,14 @@ class ModelSet:
         needed: list[str] = []
         for loaded in self.models.values():
             for column in loaded.registration.signature:
-                source = getattr(column, "source", None) or (column.model_extra or {}).get("source")
+                source = (column.model_extra or {}).get("source")
                 if source != "chain" and column.name not in needed:
                     needed.append(column.name)
         return needed
 
     def check_columns(self, available: dict[str, str]) -> None:
         missing: dict[str, list[str]] = {}
-        for model_type, loaded in self.models.items():
+        for loaded in self.models.values():
             for column in loaded.registration.signature:
                 extra = column.model_extra or {}
                 if extra.get("source") == "chain":

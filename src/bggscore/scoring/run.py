@@ -8,6 +8,7 @@ after the last warehouse commit.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.errors import BggscoreError, InputError, UsageError
+from bggscore.errors import InputError, UsageError
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
 from bggscore.scoring.models import ModelSet, resolve_models
 from bggscore.warehouse import open_warehouse
@@ -90,11 +91,15 @@ class ScoreResult:
 
 
 def _state_rows(
-    frame: pl.DataFrame, stage: str, model_key: str, upstream: pl.Series | str | None,
+    frame: pl.DataFrame,
+    stage: str,
+    model_key: str,
+    upstream: pl.Series | str | None,
     run: RunInfo,
 ) -> pl.DataFrame:
     upstream_expr = (
-        pl.Series("upstream_key", upstream) if isinstance(upstream, pl.Series)
+        pl.Series("upstream_key", upstream)
+        if isinstance(upstream, pl.Series)
         else pl.lit(upstream, pl.String).alias("upstream_key")
     )
     return frame.select(
@@ -218,11 +223,17 @@ def run_score(settings: Settings, options: ScoreOptions, console: Console) -> Sc
         stage_counts = dict.fromkeys(options.stages, 0)
         if total == 0:
             console.info(f"no games in {options.selection.describe()}: nothing to score")
-            return ScoreResult(None, 0, stage_counts, labels, "no_games",
-                               selection=options.selection.describe())
+            return ScoreResult(
+                None, 0, stage_counts, labels, "no_games", selection=options.selection.describe()
+            )
         now = datetime.now(timezone.utc)
-        run = RunInfo(new_job_id(now), now, settings.source_environment, models.fingerprint(),
-                      models.training_cutoff_year())
+        run = RunInfo(
+            new_job_id(now),
+            now,
+            settings.source_environment,
+            models.fingerprint(),
+            models.training_cutoff_year(),
+        )
         copy = ParquetCopy(options.output) if options.output else None
         columns = sorted({"game_id", "name", "year_published", *models.warehouse_columns()})
         rng = np.random.default_rng()
@@ -240,8 +251,11 @@ def run_score(settings: Settings, options: ScoreOptions, console: Console) -> Sc
                     if options.upload:
                         wh.write(writes)
                     if copy is not None:
-                        copy.add(ML_PREDICTIONS_LANDING.conform(landing) if landing is not None
-                                 else writes[0].frame)
+                        copy.add(
+                            ML_PREDICTIONS_LANDING.conform(landing)
+                            if landing is not None
+                            else writes[0].frame
+                        )
                     scored += len(frame)
                     advance(len(frame))
         except BaseException as exc:
@@ -267,11 +281,15 @@ def run_score(settings: Settings, options: ScoreOptions, console: Console) -> Sc
 
 
 def _record_failure(
-    wh: Warehouse, run: RunInfo, options: ScoreOptions, now: datetime, scored: int,
+    wh: Warehouse,
+    run: RunInfo,
+    options: ScoreOptions,
+    now: datetime,
+    scored: int,
     exc: BaseException,
 ) -> None:
     message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
     try:
         wh.record_run(run.job_id, "score", ",".join(options.stages), "failed", scored, now, message)
-    except Exception:  # noqa: S110 - the original error matters more than the bookkeeping
+    except Exception:
         pass
