@@ -289,7 +289,6 @@ def _record_failure(
     exc: BaseException,
 ) -> None:
     message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
-    try:
+    # the original error matters more than the bookkeeping
+    with contextlib.suppress(Exception):
         wh.record_run(run.job_id, "score", ",".join(options.stages), "failed", scored, now, message)
-    except Exception:
-        pass
