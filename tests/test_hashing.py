@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import polars as pl
-from tests.games_factory import make_game_rows
+from tests.factories import make_game_rows
 
 from bggscore.hashing import feature_hashes
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.games_factory import make_game_rows
+from tests.factories import make_game_rows
 
 from bggscore.errors import InputError
 from bggscore.loading import check_export, load_games, read_export

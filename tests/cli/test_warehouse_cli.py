@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.games_factory import make_game_rows
+from tests.factories import make_game_rows
 
 
 def status(cli) -> dict:
