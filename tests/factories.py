@@ -115,7 +115,6 @@ def make_scoring_state(
     )
 
 
-MECHANICS = ["Dice Rolling", "Hand Management", "Worker Placement", "Set Collection", "Trading"]
 
 
 def make_game_rows(n: int, *, start_id: int = 1, year: float | None = 2025.0) -> pl.DataFrame:
