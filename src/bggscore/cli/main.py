@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bggscore import __version__
-from bggscore.cli import demo, models, score, warehouse
+from bggscore.cli import demo, detect, models, score, warehouse
 from bggscore.cli.common import AppState, ErrorHandlingGroup
 from bggscore.settings import flag_overrides
 
@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(warehouse.app, name="warehouse")
 app.add_typer(models.app, name="models")
+app.command("detect-changes")(detect.detect_changes)
 app.command()(score.score)
 app.add_typer(demo.app, name="demo")
 

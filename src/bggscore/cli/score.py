@@ -10,10 +10,12 @@ from rich.table import Table
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.cli.selection import (
+    DEFAULT_MAX_GAMES,
     AllYearsOption,
     EndYearOption,
     GameIdOption,
     GameIdsFileOption,
+    MaxGamesOption,
     StartYearOption,
     build_selection,
 )
@@ -55,6 +57,15 @@ def score(
         bool,
         typer.Option("--no-upload", help="Compute and write only --output; no warehouse writes."),
     ] = False,
+    changed_only: Annotated[
+        bool,
+        typer.Option(
+            "--changed-only",
+            help="Score only what detect-changes finds (new, features, model, "
+            "upstream); nothing to do exits 0 with skipped_reason no_changes.",
+        ),
+    ] = False,
+    max_games: MaxGamesOption = DEFAULT_MAX_GAMES,
     json: JsonOption = False,
 ) -> None:
     """Score games: complexity first, then hurdle, rating, users_rated and geek rating.
@@ -88,6 +99,8 @@ def score(
         intervals=intervals,
         output=output,
         upload=not no_upload,
+        changed_only=changed_only,
+        max_games=max_games,
     )
     console = Console(json_mode=json)
     result = run_score(settings, options, console)

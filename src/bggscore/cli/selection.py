@@ -25,6 +25,15 @@ GameIdsFileOption = Annotated[
     ),
 ]
 
+DEFAULT_MAX_GAMES = 50_000  # mirrors bggscore.changes (not imported: keeps --help light)
+MaxGamesOption = Annotated[
+    int,
+    typer.Option(
+        help="With change detection: at most this many games per stage (new first, then the "
+        "oldest scores); repeated runs converge."
+    ),
+]
+
 
 def read_ids_file(path: Path) -> list[int]:
     if not path.is_file():

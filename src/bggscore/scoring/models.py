@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 STAGE_MODELS = {
     "complexity": ("complexity",),
     "main": ("hurdle", "rating", "users_rated", "geek_rating"),
+    "text-embeddings": ("text_embeddings",),
+    "game-embeddings": ("game_embeddings",),
 }
 SCORING_TYPES = ("complexity", "hurdle", "rating", "users_rated", "geek_rating")
 
@@ -61,6 +63,13 @@ class ModelSet:
         if model_type == "geek_rating" and self.geek_formula is not None:
             return self.geek_formula.key
         return self.models[model_type].registration.label
+
+    def labels(self) -> dict[str, str]:
+        """Model type -> what scored it (name:version, or the geek formula)."""
+        out = {t: self.label(t) for t in self.models}
+        if self.geek_formula is not None:
+            out["geek_rating"] = self.geek_formula.key
+        return out
 
     def stage_key(self, stage: str) -> str:
         """Names and versions a stage uses: a change of either means rescoring."""
@@ -119,8 +128,13 @@ def resolve_models(
     registry: Registry,
     stages: list[str],
     overrides: dict[str, str],
+    load: bool = True,
 ) -> ModelSet:
-    """Resolve and load (sha256-verified) every model the stages need."""
+    """Resolve every model the stages need and, with ``load``, unpickle it (sha256 first).
+
+    Without ``load`` only registrations are read: enough for stage keys, which is all
+    change detection needs, so a no-op run never unpickles a model.
+    """
     wanted = [t for stage in stages for t in STAGE_MODELS[stage]]
     refs: dict[str, Any] = {t: overrides.get(t, getattr(settings.models, t)) for t in wanted}
     formula = None
@@ -130,14 +144,17 @@ def resolve_models(
     if "main" in stages and "complexity" not in refs:
         # the main stage reads predicted complexity, so its lineage includes the model
         refs["complexity"] = overrides.get("complexity", settings.models.complexity)
-    models = {t: _load(registry, t, ref) for t, ref in refs.items()}
+    models = {t: _load(registry, t, ref, load) for t, ref in refs.items()}
     return ModelSet(models, formula)
 
 
-def _load(registry: Registry, model_type: str, ref: str) -> LoadedModel:
+def _load(registry: Registry, model_type: str, ref: str, load: bool) -> LoadedModel:
     from bggscore.errors import RegistryError
+    from bggscore.registry import LoadedModel
 
     try:
+        if not load:
+            return LoadedModel(registry.resolve(ref, model_type), None)
         return registry.load(ref, model_type)
     except RegistryError as exc:
         if "unknown" in exc.message and "model" in exc.message:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from bggscore.changes import DEFAULT_MAX_GAMES, detect_stage
 from bggscore.errors import InputError, UsageError
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
 from bggscore.scoring.models import ModelSet, resolve_models
@@ -62,6 +63,8 @@ class ScoreOptions:
     intervals: int = 0
     output: Path | None = None
     upload: bool = True
+    changed_only: bool = False
+    max_games: int = DEFAULT_MAX_GAMES
 
 
 @dataclass
@@ -207,77 +210,151 @@ class ParquetCopy:
 
 
 def run_score(settings: Settings, options: ScoreOptions, console: Console) -> ScoreResult:
+    """Score the selection (or, with ``changed_only``, what detection finds), stage by stage."""
     from bggscore.modeling import open_settings_registry
-    from bggscore.warehouse.schemas import ML_PREDICTIONS_LANDING
 
     started = time.monotonic()
     registry = open_settings_registry(settings)
+    described = options.selection.describe()
     with open_warehouse(settings) as wh:
         wh.require_tables(WAREHOUSE_TABLES)
-        models = resolve_models(settings, registry, options.stages, options.model_overrides)
-        models.check_columns(wh.feature_columns())
-        labels = {t: models.label(t) for t in models.models}
-        if models.geek_formula is not None and "main" in options.stages:
-            labels["geek_rating"] = models.geek_formula.key
-        total = wh.count_features(options.selection)
-        stage_counts = dict.fromkeys(options.stages, 0)
-        if total == 0:
-            console.info(f"no games in {options.selection.describe()}: nothing to score")
-            return ScoreResult(
-                None, 0, stage_counts, labels, "no_games", selection=options.selection.describe()
+        # registrations only: a run with nothing to do never unpickles a model
+        plan = resolve_models(settings, registry, options.stages, options.model_overrides, False)
+        plan.check_columns(wh.feature_columns())
+        labels = plan.labels()
+        job = _Job(settings, options, console, wh, registry)
+        if options.changed_only:
+            for stage in options.stages:
+                found = detect_stage(
+                    wh, stage, plan.stage_key(stage), options.selection, options.max_games
+                )
+                if found.capped:
+                    console.warn(
+                        f"{stage}: more than {options.max_games:,} games need scoring; "
+                        "scoring the first ones (new, then oldest); rerun to continue"
+                    )
+                if found.count:
+                    ids = Selection(game_ids=tuple(sorted(found.game_ids)))
+                    job.run_pass([stage], ids, f"{stage}: {found.count:,} changed games")
+            reason = None if job.scored_ids else "no_changes"
+        else:
+            total = wh.count_features(options.selection)
+            if total:
+                job.run_pass(options.stages, options.selection, f"scoring {described}", total)
+            reason = None if total else "no_games"
+        job.finish()
+    if reason == "no_games":
+        console.info(f"no games in {described}: nothing to score")
+    elif reason == "no_changes":
+        console.info(f"nothing changed in {described}: nothing to score")
+    return ScoreResult(
+        job.run.job_id if job.run else None,
+        len(job.scored_ids),
+        job.stage_counts,
+        labels,
+        reason,
+        output_location=str(options.output) if options.output and job.run else None,
+        seconds=time.monotonic() - started,
+        selection=described + (" (changed only)" if options.changed_only else ""),
+    )
+
+
+class _Job:
+    """One job_id across the passes of a run; created on the first pass."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: ScoreOptions,
+        console: Console,
+        wh: Warehouse,
+        registry: Any,
+    ) -> None:
+        self.settings, self.options, self.console, self.wh = settings, options, console, wh
+        self.registry = registry
+        self.run: RunInfo | None = None
+        self.started_at: datetime | None = None
+        self.copy = ParquetCopy(options.output) if options.output else None
+        self.scored_ids: set[int] = set()
+        self.stage_counts = dict.fromkeys(options.stages, 0)
+        self.rng = np.random.default_rng()
+
+    def _start(self, models: ModelSet) -> RunInfo:
+        if self.run is None:
+            now = datetime.now(timezone.utc)
+            self.started_at = now
+            self.run = RunInfo(
+                new_job_id(now),
+                now,
+                self.settings.source_environment,
+                models.fingerprint(),
+                models.training_cutoff_year(),
             )
-        now = datetime.now(timezone.utc)
-        run = RunInfo(
-            new_job_id(now),
-            now,
-            settings.source_environment,
-            models.fingerprint(),
-            models.training_cutoff_year(),
-        )
-        copy = ParquetCopy(options.output) if options.output else None
+            if self.options.upload:
+                self.wh.record_run(self.run.job_id, "score", self._stages(), "running", 0, now)
+        return self.run
+
+    def _stages(self) -> str:
+        return ",".join(self.options.stages)
+
+    def run_pass(
+        self, stages: list[str], selection: Selection, label: str, total: int | None = None
+    ) -> None:
+        options = self.options
+        models = resolve_models(self.settings, self.registry, stages, options.model_overrides)
+        run = self._start(models)
         columns = sorted({"game_id", "name", "year_published", *models.warehouse_columns()})
-        rng = np.random.default_rng()
-        scored = 0
-        if options.upload:
-            wh.record_run(run.job_id, "score", ",".join(options.stages), "running", 0, now)
+        total = total if total is not None else len(selection.game_ids or ())
         try:
-            with console.progress(f"scoring {options.selection.describe()}", total) as advance:
-                for frame in wh.read_features(
-                    options.selection, columns, options.batch_size, with_hash=True
+            with self.console.progress(label, total) as advance:
+                for frame in self.wh.read_features(
+                    selection, columns, options.batch_size, with_hash=True
                 ):
                     writes, landing = score_batch(
-                        wh, frame, models, run, options.stages, options.intervals, rng
+                        self.wh, frame, models, run, stages, options.intervals, self.rng
                     )
                     if options.upload:
-                        wh.write(writes)
-                    if copy is not None:
-                        copy.add(
-                            ML_PREDICTIONS_LANDING.conform(landing)
-                            if landing is not None
-                            else writes[0].frame
-                        )
-                    scored += len(frame)
+                        self.wh.write(writes)
+                    if self.copy is not None:
+                        self._copy(writes, landing)
+                    self.scored_ids.update(frame["game_id"].to_list())
+                    for stage in stages:
+                        self.stage_counts[stage] += len(frame)
                     advance(len(frame))
         except BaseException as exc:
-            if copy is not None:
-                copy.abort()
-            if options.upload:
-                _record_failure(wh, run, options, now, scored, exc)
+            if self.copy is not None:
+                self.copy.abort()
+            if options.upload and self.started_at is not None:
+                _record_failure(self.wh, run, options, self.started_at, len(self.scored_ids), exc)
             raise
-        if copy is not None:
-            copy.finish()
-        if options.upload:
-            wh.record_run(run.job_id, "score", ",".join(options.stages), "success", scored, now)
-    stage_counts = dict.fromkeys(options.stages, scored)
-    return ScoreResult(
-        run.job_id,
-        scored,
-        stage_counts,
-        labels,
-        output_location=str(options.output) if options.output else None,
-        seconds=time.monotonic() - started,
-        selection=options.selection.describe(),
-    )
+
+    def _copy(self, writes: list[Write], landing: pl.DataFrame | None) -> None:
+        """The local copy holds landing rows, or complexity rows for a complexity-only run."""
+        from bggscore.warehouse.schemas import COMPLEXITY_PREDICTIONS, ML_PREDICTIONS_LANDING
+
+        assert self.copy is not None
+        if "main" in self.options.stages:
+            if landing is not None:
+                self.copy.add(ML_PREDICTIONS_LANDING.conform(landing))
+            return
+        for write in writes:
+            if write.logical == "complexity_predictions":
+                self.copy.add(COMPLEXITY_PREDICTIONS.conform(write.frame))
+
+    def finish(self) -> None:
+        if self.run is None:
+            return
+        if self.copy is not None:
+            self.copy.finish()
+        if self.options.upload and self.started_at is not None:
+            self.wh.record_run(
+                self.run.job_id,
+                "score",
+                self._stages(),
+                "success",
+                len(self.scored_ids),
+                self.started_at,
+            )
 
 
 def _record_failure(

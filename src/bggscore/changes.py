@@ -1,0 +1,211 @@
+"""Change detection: which games each stage must (re)score, and why.
+
+A game needs a stage when it was never scored by it (``new``), its feature hash
+differs from the one the stage recorded (``features``; rows without a recorded
+hash fall back to ``last_updated > score_ts``), the model the stage would use
+now differs in name or version (``model``), or an input produced by an earlier
+stage changed since (``upstream``).
+
+Detection joins the per-stage latest state (one row per game and stage, written
+in the same transaction as the landing rows), never the landing history, so it
+costs the same on day 1000 as on day 1. Capped runs take new games first, then
+the oldest scores, then game_id, so repeated capped runs converge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from bggscore.errors import UsageError
+from bggscore.warehouse.queries import SELECTION_WHERE, Selection
+from bggscore.warehouse.sql import Typed
+
+if TYPE_CHECKING:
+    from bggscore.warehouse.base import Warehouse
+
+REASONS = ("new", "features", "model", "upstream")
+# stage -> the stages whose outputs it reads, in the order their keys are recorded
+UPSTREAM: dict[str, tuple[str, ...]] = {
+    "complexity": (),
+    "main": ("complexity",),
+    "text-embeddings": (),
+    "game-embeddings": ("complexity", "text-embeddings"),
+}
+DEFAULT_MAX_GAMES = 50_000
+
+
+def upstream_key(jobs: dict[str, str]) -> str:
+    """The record of which upstream outputs a stage read: ``complexity:<job>|...``."""
+    return "|".join(f"{stage}:{job}" for stage, job in jobs.items())
+
+
+def _expected_upstream_sql(stage: str) -> str:
+    """SQL for the upstream key a stage would record if it ran now (NULL if any is missing)."""
+    parts = [f"CONCAT('{up}:', u{i}.job_id)" for i, up in enumerate(UPSTREAM[stage])]
+    if not parts:
+        return "CAST(NULL AS STRING)"
+    return parts[0] if len(parts) == 1 else "CONCAT(" + ", '|', ".join(parts) + ")"
+
+
+def detection_sql(stage: str) -> str:
+    """One canonical query per stage; every value is a parameter."""
+    if stage not in UPSTREAM:
+        raise UsageError(f"unknown stage {stage!r}; choose from {', '.join(UPSTREAM)}")
+    joins = "".join(
+        f" LEFT JOIN scoring_state AS u{i} ON u{i}.game_id = f.game_id AND u{i}.stage = @up_{i}"
+        for i in range(len(UPSTREAM[stage]))
+    )
+    has_upstream = "TRUE" if UPSTREAM[stage] else "FALSE"
+    return f"""
+WITH candidates AS (
+  SELECT f.game_id, f.name, f.year_published,
+    h.feature_hash AS new_hash, h.last_updated,
+    s.game_id IS NOT NULL AS scored,
+    s.feature_hash AS old_hash, s.model_key AS old_model, s.upstream_key AS old_upstream,
+    s.score_ts AS last_score_ts, s.job_id AS last_job_id,
+    {_expected_upstream_sql(stage)} AS new_upstream
+  FROM games_features AS f
+  LEFT JOIN game_features_hash AS h ON h.game_id = f.game_id
+  LEFT JOIN scoring_state AS s ON s.game_id = f.game_id AND s.stage = @stage{joins}
+  WHERE {SELECTION_WHERE}
+),
+flagged AS (
+  SELECT *,
+    NOT scored AS reason_new,
+    scored AND (
+      (old_hash IS NOT NULL AND old_hash IS DISTINCT FROM new_hash)
+      OR (old_hash IS NULL AND last_updated > last_score_ts)
+    ) AS reason_features,
+    scored AND old_model IS DISTINCT FROM @model_key AS reason_model,
+    scored AND {has_upstream} AND new_upstream IS NOT NULL
+      AND old_upstream IS DISTINCT FROM new_upstream AS reason_upstream
+  FROM candidates
+)
+SELECT game_id, name, year_published, new_hash, old_hash, last_updated, last_score_ts,
+  last_job_id, old_model, old_upstream, new_upstream,
+  reason_new, reason_features, reason_model, reason_upstream
+FROM flagged
+WHERE reason_new OR reason_features OR reason_model OR reason_upstream
+ORDER BY scored, last_score_ts, game_id
+LIMIT @limit
+"""  # noqa: S608 - fragments are our constants; values are parameters
+
+
+@dataclass
+class StageChanges:
+    """The games one stage must score, with their reasons."""
+
+    stage: str
+    model_key: str
+    frame: pl.DataFrame  # one row per game, reason_* booleans, old/new values
+    capped: bool
+    max_games: int
+
+    @property
+    def game_ids(self) -> list[int]:
+        return self.frame["game_id"].to_list()
+
+    @property
+    def count(self) -> int:
+        return len(self.frame)
+
+    def primary_reasons(self) -> pl.Series:
+        """The first reason of each game, in the order new, features, model, upstream."""
+        expr = pl.lit(None, pl.String)
+        for reason in reversed(REASONS):
+            expr = pl.when(pl.col(f"reason_{reason}")).then(pl.lit(reason)).otherwise(expr)
+        return self.frame.select(expr.alias("reason"))["reason"]
+
+    def reasons(self) -> pl.Series:
+        """All reasons of each game, as a list."""
+        return self.frame.select(
+            pl.concat_list(
+                pl.when(pl.col(f"reason_{r}")).then(pl.lit(r)).otherwise(None) for r in REASONS
+            )
+            .list.drop_nulls()
+            .alias("reasons")
+        )["reasons"]
+
+    def by_reason(self) -> dict[str, int]:
+        counts = dict.fromkeys(REASONS, 0)
+        for reason, n in self.primary_reasons().value_counts().iter_rows():
+            counts[reason] = int(n)
+        return counts
+
+    def as_dict(self, with_ids: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "stage": self.stage,
+            "count": self.count,
+            "by_reason": self.by_reason(),
+            "capped": self.capped,
+            "max_games": self.max_games,
+        }
+        if with_ids:
+            data["game_ids"] = self.game_ids
+        return data
+
+
+@dataclass
+class Detection:
+    stages: list[StageChanges] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(s.count for s in self.stages)
+
+    @property
+    def changed(self) -> bool:
+        return self.total > 0
+
+
+def detect_stage(
+    wh: Warehouse,
+    stage: str,
+    model_key: str,
+    selection: Selection,
+    max_games: int = DEFAULT_MAX_GAMES,
+) -> StageChanges:
+    if max_games <= 0:
+        raise UsageError(f"--max-games must be positive, got {max_games}")
+    params: dict[str, Any] = {
+        **selection.params(),
+        "stage": stage,
+        "model_key": Typed(model_key, "STRING"),
+        "limit": max_games + 1,  # one more than allowed tells us whether the cap bit
+    }
+    for i, upstream in enumerate(UPSTREAM[stage]):
+        params[f"up_{i}"] = upstream
+    frame = wh.query(detection_sql(stage), params)
+    capped = len(frame) > max_games
+    return StageChanges(stage, model_key, frame.head(max_games), capped, max_games)
+
+
+def pending_upstream(changes: StageChanges, upstream: StageChanges) -> StageChanges:
+    """Preview: games an earlier stage is about to rescore also need this stage (upstream).
+
+    Used when several stages are detected before any runs; when scoring, each stage
+    is detected after the previous one committed, which finds the same games.
+    """
+    extra = upstream.frame.select("game_id", "name", "year_published").join(
+        changes.frame.select("game_id"), on="game_id", how="anti"
+    )
+    if extra.is_empty():
+        return changes
+    extra = extra.with_columns(
+        pl.lit(False).alias("reason_new"),
+        pl.lit(False).alias("reason_features"),
+        pl.lit(False).alias("reason_model"),
+        pl.lit(True).alias("reason_upstream"),
+    )
+    frame = pl.concat([changes.frame, extra], how="diagonal_relaxed")
+    limit = changes.max_games
+    return StageChanges(
+        changes.stage,
+        changes.model_key,
+        frame.head(limit),
+        changes.capped or len(frame) > limit,
+        limit,
+    )

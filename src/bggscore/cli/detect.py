@@ -1,0 +1,140 @@
+"""`bggscore detect-changes`: which games need (re)scoring per stage, and why."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from bggscore.cli.common import JsonOption, state
+from bggscore.cli.selection import (
+    DEFAULT_MAX_GAMES,
+    AllYearsOption,
+    EndYearOption,
+    GameIdOption,
+    GameIdsFileOption,
+    MaxGamesOption,
+    StartYearOption,
+    build_selection,
+)
+from bggscore.console import Console, markdown_table
+
+SAMPLE_ROWS = 10
+
+
+def detect_changes(
+    ctx: typer.Context,
+    start_year: StartYearOption = 2024,
+    end_year: EndYearOption = 2029,
+    all_years: AllYearsOption = False,
+    game_id: GameIdOption = None,
+    game_ids_file: GameIdsFileOption = None,
+    stage: Annotated[
+        str, typer.Option(help="complexity, main, text-embeddings, game-embeddings or all.")
+    ] = "all",
+    max_games: MaxGamesOption = DEFAULT_MAX_GAMES,
+    model: Annotated[
+        list[str] | None, typer.Option(help="Detect as if scoring with TYPE=REF (repeat).")
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="table (default) or ids (one game id per line).")
+    ] = "table",
+    explain: Annotated[
+        int | None, typer.Option(help="Explain what changed for this game, stage by stage.")
+    ] = None,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when nothing changed (like git diff).")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """List the games each stage must (re)score: new, features, model or upstream.
+
+    Reads only the per-stage scoring state, never the landing history.
+    """
+    from bggscore.detection import detect_for_stages, explain_game, parse_detect_stage
+    from bggscore.errors import UsageError
+    from bggscore.scoring.models import parse_model_overrides
+
+    if format_ not in ("table", "ids"):
+        raise UsageError(f"unknown --format {format_!r}; choose table or ids")
+    settings = state(ctx).settings()
+    console = Console(json_mode=json)
+    selection = build_selection(start_year, end_year, all_years, game_id, game_ids_file)
+    stages = parse_detect_stage(stage)
+    overrides = parse_model_overrides(model or [])
+    if explain is not None:
+        data = explain_game(settings, explain, stages, overrides)
+        console.result(data, lambda out: _render_explain(out, data))
+        return
+    detection = detect_for_stages(settings, stages, selection, max_games, overrides)
+    data: dict[str, Any] = {
+        "changed": detection.changed,
+        "selection": selection.describe(),
+        "stages": [s.as_dict() for s in detection.stages],
+        "missing_game_ids": detection.missing_ids,
+    }
+    if len(detection.stages) == 1:
+        data.update(detection.stages[0].as_dict())
+    if format_ == "ids" and not json:
+        ids = sorted({i for s in detection.stages for i in s.game_ids})
+        console.lines(ids)
+    else:
+        console.result(data, lambda out: _render(out, detection, data))
+    if detection.missing_ids:
+        shown = ", ".join(str(i) for i in detection.missing_ids[:10])
+        console.warn(
+            f"{len(detection.missing_ids)} requested game id(s) not in the warehouse: {shown}"
+        )
+    console.github_outputs(
+        {"changed": detection.changed, "count": max((s.count for s in detection.stages), default=0)}
+    )
+    console.step_summary(
+        "### bggscore detect-changes\n\n"
+        + markdown_table(
+            ["stage", "games", "new", "features", "model", "upstream", "capped"],
+            [
+                [s.stage, s.count, *s.by_reason().values(), "yes" if s.capped else "no"]
+                for s in detection.stages
+            ],
+        )
+    )
+    if exit_code and not detection.changed:
+        raise typer.Exit(1)
+
+
+def _render(out: Any, detection: Any, data: dict[str, Any]) -> None:
+    table = Table(title=f"games to score ({data['selection']})")
+    for column in ("stage", "games", "new", "features", "model", "upstream"):
+        table.add_column(column, justify="right" if column != "stage" else "left")
+    for changes in detection.stages:
+        counts = changes.by_reason()
+        games = f"{changes.count:,}" + (" (capped)" if changes.capped else "")
+        table.add_row(changes.stage, games, *(f"{counts[r]:,}" for r in counts))
+    out.print(table)
+    for changes in detection.stages:
+        if not changes.count:
+            continue
+        sample = changes.frame.head(SAMPLE_ROWS).with_columns(changes.reasons().head(SAMPLE_ROWS))
+        detail = Table(title=f"{changes.stage}: first {len(sample)} of {changes.count:,}")
+        for column in ("game_id", "name", "year", "reasons"):
+            detail.add_column(column)
+        for row in sample.iter_rows(named=True):
+            year = "" if row["year_published"] is None else f"{row['year_published']:.0f}"
+            detail.add_row(str(row["game_id"]), row["name"] or "", year, ", ".join(row["reasons"]))
+        out.print(detail)
+    if not detection.changed:
+        out.print("nothing to score")
+
+
+def _render_explain(out: Any, data: dict[str, Any]) -> None:
+    out.print(f"game {data['game_id']}: {data['name']} ({data['year_published']})")
+    for item in data["stages"]:
+        verdict = ", ".join(item["reasons"]) if item["reasons"] else "up to date"
+        out.print(f"\n[bold]{item['stage']}[/]: {verdict}")
+        for key in ("feature_hash", "model", "upstream"):
+            old, new = item[key]["recorded"], item[key]["current"]
+            mark = "" if old == new else "  [yellow]changed[/]"
+            out.print(f"  {key:<13} recorded {old}  current {new}{mark}")
+        if item["last_scored"]:
+            out.print(f"  last scored   {item['last_scored']} (job {item['last_job_id']})")

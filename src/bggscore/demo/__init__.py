@@ -1,0 +1,1 @@
+"""Demo data for ``bggscore demo`` and the benchmarks: a synthetic BoardGameGeek-like catalogue."""

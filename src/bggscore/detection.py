@@ -1,0 +1,134 @@
+"""detect-changes as a whole: model keys per stage, previews across stages, explanations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bggscore.changes import UPSTREAM, Detection, StageChanges, detect_stage, pending_upstream
+from bggscore.errors import RegistryError, UsageError
+from bggscore.warehouse import open_warehouse
+from bggscore.warehouse.queries import Selection
+
+if TYPE_CHECKING:
+    from bggscore.settings import Settings
+
+SCORING_STAGES = ("complexity", "main")
+EMBEDDING_STAGES = ("text-embeddings", "game-embeddings")
+ALL_STAGES = (*SCORING_STAGES, *EMBEDDING_STAGES)
+DETECTION_TABLES = ["games_features", "game_features_hash", "scoring_state"]
+
+
+def parse_detect_stage(value: str) -> list[str]:
+    if value == "all":
+        return list(ALL_STAGES)
+    if value not in ALL_STAGES:
+        raise UsageError(f"unknown --stage {value!r}; choose from {', '.join(ALL_STAGES)} or all")
+    return [value]
+
+
+def stage_keys(
+    settings: Settings, stages: list[str], overrides: dict[str, str], explicit: bool
+) -> dict[str, str]:
+    """The model key each stage would record now (registrations only, nothing unpickled).
+
+    With ``--stage all`` an embedding stage without a registered model is left out;
+    asked for by name, it is an error that says how to train one.
+    """
+    from bggscore.modeling import open_settings_registry
+    from bggscore.scoring.models import resolve_models
+
+    registry = open_settings_registry(settings)
+    keys = {}
+    for stage in stages:
+        try:
+            plan = resolve_models(settings, registry, [stage], overrides, load=False)
+        except RegistryError:
+            if stage in EMBEDDING_STAGES and not explicit:
+                continue
+            raise
+        keys[stage] = plan.stage_key(stage)
+    return keys
+
+
+@dataclass
+class DetectionReport(Detection):
+    missing_ids: list[int] | None = None
+
+
+def detect_for_stages(
+    settings: Settings,
+    stages: list[str],
+    selection: Selection,
+    max_games: int,
+    overrides: dict[str, str],
+) -> DetectionReport:
+    if max_games <= 0:
+        raise UsageError(f"--max-games must be positive, got {max_games}")
+    keys = stage_keys(settings, stages, overrides, explicit=len(stages) == 1)
+    report = DetectionReport(missing_ids=[])
+    with open_warehouse(settings) as wh:
+        wh.require_tables(DETECTION_TABLES)
+        if selection.game_ids is not None:
+            present = wh.existing_game_ids(list(selection.game_ids))
+            report.missing_ids = [i for i in selection.game_ids if i not in present]
+        found: dict[str, StageChanges] = {}
+        for stage, key in keys.items():
+            changes = detect_stage(wh, stage, key, selection, max_games)
+            # a preview of several stages: what an earlier stage rescores, later ones follow
+            for upstream in UPSTREAM[stage]:
+                if upstream in found:
+                    changes = pending_upstream(changes, found[upstream])
+            found[stage] = changes
+            report.stages.append(changes)
+    return report
+
+
+def explain_game(
+    settings: Settings, game_id: int, stages: list[str], overrides: dict[str, str]
+) -> dict[str, Any]:
+    """Recorded vs current hash, model and upstream for one game, per stage."""
+    from bggscore.errors import InputError
+
+    keys = stage_keys(settings, stages, overrides, explicit=len(stages) == 1)
+    selection = Selection(game_ids=(game_id,))
+    with open_warehouse(settings) as wh:
+        wh.require_tables(DETECTION_TABLES)
+        if not wh.existing_game_ids([game_id]):
+            raise InputError(f"game {game_id} is not in the warehouse")
+        info = wh.query(
+            "SELECT f.name, f.year_published FROM games_features AS f WHERE f.game_id = @id",
+            {"id": game_id},
+        ).row(0, named=True)
+        out: dict[str, Any] = {"game_id": game_id, **info, "stages": []}
+        for stage, key in keys.items():
+            row = _state_row(wh, stage, key, game_id, selection)
+            out["stages"].append(row)
+    return out
+
+
+def _state_row(wh: Any, stage: str, key: str, game_id: int, selection: Selection) -> dict:
+    changes = detect_stage(wh, stage, key, selection, 1)
+    state = wh.query(
+        "SELECT s.feature_hash, s.model_key, s.upstream_key, s.score_ts, s.job_id "
+        "FROM scoring_state AS s WHERE s.stage = @stage AND s.game_id = @id",
+        {"stage": stage, "id": game_id},
+    )
+    current_hash = wh.read_hashes([game_id])
+    recorded = state.row(0, named=True) if len(state) else {}
+    reasons = changes.reasons().to_list()[0] if changes.count else []
+    upstream_now = (
+        changes.frame["new_upstream"][0] if changes.count else recorded.get("upstream_key")
+    )
+    return {
+        "stage": stage,
+        "reasons": reasons,
+        "feature_hash": {
+            "recorded": recorded.get("feature_hash"),
+            "current": current_hash["feature_hash"][0] if len(current_hash) else None,
+        },
+        "model": {"recorded": recorded.get("model_key"), "current": key},
+        "upstream": {"recorded": recorded.get("upstream_key"), "current": upstream_now},
+        "last_scored": recorded.get("score_ts"),
+        "last_job_id": recorded.get("job_id"),
+    }
