@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -44,13 +43,33 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _passthrough() -> tuple[type[BaseException], ...]:
+    """Typer's own control-flow exceptions (Typer >= 0.2x vendors Click; older ones use it)."""
+    found: list[type[BaseException]] = [typer.Exit, typer.Abort]
+    base = (
+        getattr(typer.exceptions, "TyperException", None) if hasattr(typer, "exceptions") else None
+    )
+    if base is not None:
+        found.append(base)
+    try:
+        import click
+
+        found += [click.exceptions.Exit, click.ClickException, click.Abort]
+    except ImportError:
+        pass
+    return tuple(found)
+
+
+PASSTHROUGH = _passthrough()
+
+
 class ErrorHandlingGroup(TyperGroup):
     """Turns every BggscoreError into one red line and its exit code.
 
     Unexpected exceptions are bugs: one line too, and the traceback with --debug.
     """
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except BggscoreError as exc:
@@ -58,7 +77,7 @@ class ErrorHandlingGroup(TyperGroup):
                 traceback.print_exc()
             Console().error(_one_line(str(exc)))
             sys.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except PASSTHROUGH:  # exits, aborts and usage errors: Typer renders those itself
             raise
         except BrokenPipeError:
             # the reader (e.g. `| head`) stopped early: the work is done, stay quiet
@@ -78,7 +97,7 @@ class ErrorHandlingGroup(TyperGroup):
             sys.exit(1)
 
 
-def _debug(ctx: click.Context) -> bool:
+def _debug(ctx: Any) -> bool:
     obj = ctx.find_root().obj
     return bool(getattr(obj, "debug", False))
 

@@ -107,9 +107,10 @@ def score(
     data = result.as_dict()
     console.result(data, lambda out: _render(out, data))
     console.github_outputs({"games_scored": result.games_scored, "job_id": result.job_id or ""})
+    job = f"job `{result.job_id}`" if result.job_id else f"skipped: {result.skipped_reason}"
     console.step_summary(
         f"### bggscore score\n\n{result.games_scored:,} games scored "
-        f"({data['selection']}), job `{result.job_id}`\n\n"
+        f"({data['selection']}), {job}\n\n"
         + markdown_table(["model type", "model"], [[t, m] for t, m in result.models.items()])
     )
 

@@ -655,7 +655,10 @@ def generate_catalogue(n_games: int, seed: int = 0, *, now: datetime | None = No
     """Return ``n_games`` synthetic games shaped like ``analytics.games_features``.
 
     Deterministic for a given (n_games, seed, now); ``now`` (default 2026-01-01 UTC) anchors
-    the years and ``last_updated``. Rows are sorted by unique ``game_id``.
+    the years and ``last_updated``. Rows are sorted by unique ``game_id``. Warehouse conventions
+    hold: 0 in players, playtimes and min_age means unknown; average_rating and average_weight
+    are 0 when nobody voted; bayes_average is 0 under 30 ratings; ~1% of descriptions are ''
+    or NULL; unlike the real sample, games with fewer than 100 ratings are included.
     """
     if isinstance(n_games, bool) or not isinstance(n_games, int | np.integer) or n_games < 0:
         raise InputError(f"n_games must be a whole number >= 0, got {n_games!r}")

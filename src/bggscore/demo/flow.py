@@ -9,8 +9,11 @@ import polars as pl
 
 from bggscore.errors import ConfigError
 from bggscore.loading import load_games
+from bggscore.scoring.run import ScoreOptions, run_score
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import Selection
+
+TRAINING_SAMPLE = 100_000
 
 if TYPE_CHECKING:
     from bggscore.console import Console
@@ -37,18 +40,49 @@ def run_demo(settings: Settings, *, games: int, seed: int, console: Console) -> 
         console.info(f"loading it into {wh.location}")
         loaded = load_games(wh, catalogue)
         location = wh.location
+    del catalogue
+    trained = _train(settings, console)
+    console.info("scoring every game (complexity, then hurdle, rating, users_rated, geek rating)")
+    scored = run_score(
+        settings, ScoreOptions(selection=Selection(all_years=True)), console
+    ).as_dict()
     elapsed = time.monotonic() - started
     return {
         "warehouse": location,
         "games": loaded.games,
         "new": loaded.new,
         "changed": loaded.changed,
+        "models": trained,
+        "score": scored,
         "seconds": round(elapsed, 2),
         "summary": (
-            f"demo warehouse {location}: {loaded.games:,} games loaded "
-            f"({loaded.new:,} new, {loaded.changed:,} changed) in {elapsed:.1f}s"
+            f"demo warehouse {location}: {loaded.games:,} games loaded, "
+            f"{len(trained)} models trained, {scored['games_scored']:,} games scored "
+            f"(job {scored['job_id']}) in {elapsed:.1f}s\n"
+            "next: `bggscore demo refresh` then `bggscore score --changed-only --all-years`"
         ),
     }
+
+
+def _train(settings: Settings, console: Console) -> list[str]:
+    """Baseline models for every outcome; a sample keeps big benchmark catalogues quick."""
+    from bggscore.errors import BggscoreError
+    from bggscore.modeling import OUTCOME_TYPES, train_models
+    from bggscore.training.train import Splits
+
+    report = train_models(
+        settings,
+        [t for t in OUTCOME_TYPES if t != "geek_rating"],  # scoring uses the formula
+        name=None,
+        splits=Splits(),
+        estimator="bayesian_ridge",
+        max_games=TRAINING_SAMPLE,
+        on_step=console.info,
+    )
+    if report.failed:
+        detail = "; ".join(f"{f['outcome']}: {f['error']}" for f in report.failed)
+        raise BggscoreError(f"demo training failed: {detail}")
+    return [item["model"] for item in report.trained]
 
 
 def refresh_demo(
