@@ -55,3 +55,40 @@ def cli(home: Path):
         return Outcome(result.exit_code, result.stdout, result.stderr)
 
     return invoke
+
+
+# -- a trained demo home for the scoring tests ---------------------------------------------
+DEMO_GAMES = 3000  # enough for every outcome to train; small enough to build in seconds
+
+
+@pytest.fixture(scope="session")
+def trained_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bggscore home with ~3,000 demo games and the five trained models, built ONCE.
+
+    Built with the real CLI (`demo`, then `models train --all`). Tests never use it
+    directly: `demo_home` gives each test its own copy.
+    """
+    from bggscore.cli.main import app
+
+    root = tmp_path_factory.mktemp("trained-demo")
+    path = root / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith(("BGGSCORE_", "GITHUB_")):
+                mp.delenv(key)
+        mp.chdir(root)
+        mp.setenv("BGGSCORE_HOME", str(path))
+        runner = CliRunner()
+        for args in (["demo", "--games", str(DEMO_GAMES)], ["models", "train", "--all"]):
+            result = runner.invoke(app, args, catch_exceptions=False)
+            assert result.exit_code == 0, result.stderr
+    return path
+
+
+@pytest.fixture
+def demo_home(home: Path, trained_demo_home: Path) -> Path:
+    """This test's own copy of the trained demo home, at the `home` fixture's path."""
+    import shutil
+
+    shutil.copytree(trained_demo_home, home)
+    return home

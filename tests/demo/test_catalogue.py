@@ -98,12 +98,13 @@ def test_ids_are_unique_sorted_and_spread_like_bgg() -> None:
     assert 400_000 < ids.max() <= 500_000
 
 
-def test_large_catalogues_extend_the_id_range() -> None:
+def test_large_catalogues_extend_the_id_range(monkeypatch: pytest.MonkeyPatch) -> None:
     from bggscore.demo import catalogue
 
-    ids = catalogue._draw_ids(np.random.default_rng(0), 600_000)
-    assert len(np.unique(ids)) == 600_000
-    assert ids.max() > 500_000
+    monkeypatch.setattr(catalogue, "ID_SPAN", 1000)  # as if 1000 were BGG's id range
+    ids = generate_catalogue(2000)["game_id"]
+    assert ids.n_unique() == 2000
+    assert ids.max() > 2000
 
 
 # --- realism ----------------------------------------------------------------------------------
