@@ -10,6 +10,9 @@ are ignored at predict time.
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 from typing import Any
 
 import numpy as np
@@ -99,16 +102,62 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
                 counts = counts.head(top)
             self.vocabularies_[column] = counts[column].to_list()
         self.numeric_names_ = list(numeric)
+        self.base_fingerprint_ = hashlib.sha256(
+            json.dumps([self.medians_, self.vocabularies_], sort_keys=True).encode()
+        ).hexdigest()
+        return self._set_chain(frame)
+
+    def with_chain_inputs(self, chain_inputs: tuple[str, ...], X: pl.DataFrame) -> FeatureBuilder:
+        """A copy of this fitted builder that also reads ``chain_inputs``.
+
+        Outcomes share one fitted base (same vocabularies, same medians), so scoring
+        builds the base matrix once per batch for every model (see ``BaseCache``).
+        """
+        other = copy.deepcopy(self)
+        other.chain_inputs = tuple(chain_inputs)
+        return other._set_chain(self._check(X) if chain_inputs else X)
+
+    def _set_chain(self, frame: pl.DataFrame) -> FeatureBuilder:
+        chain = frame.select(pl.col(c).cast(pl.Float64) for c in self.chain_inputs)
+        self.chain_medians_ = {
+            c: float(chain[c].median()) if chain[c].drop_nulls().len() else 0.0
+            for c in self.chain_inputs
+        }
         self.feature_names_out_ = np.array(
             self.numeric_names_
-            + [f"{col}::{v}" for col, vocab in self.vocabularies_.items() for v in vocab],
+            + [f"{col}::{v}" for col, vocab in self.vocabularies_.items() for v in vocab]
+            + list(self.chain_inputs),
             dtype=object,
         )
         self.n_features_in_ = len(self.input_columns())
         return self
 
-    def transform(self, X: pl.DataFrame) -> sparse.csr_matrix:
+    def transform(
+        self, X: pl.DataFrame, base: sparse.csr_matrix | None = None
+    ) -> sparse.csr_matrix:
+        """Base block (numeric + one-hot) followed by the chain inputs.
+
+        ``base`` is a base block already built for this frame by a builder with the
+        same ``base_fingerprint_``.
+        """
         frame = self._check(X)
+        if base is None:
+            base = self.transform_base(frame)
+        if not self.chain_inputs:
+            return base
+        chain = np.column_stack(
+            [
+                frame[c]
+                .cast(pl.Float64)
+                .fill_nan(None)
+                .fill_null(self.chain_medians_[c])
+                .to_numpy()
+                for c in self.chain_inputs
+            ]
+        )
+        return sparse.hstack([base, sparse.csr_matrix(chain)], format="csr")
+
+    def transform_base(self, frame: pl.DataFrame) -> sparse.csr_matrix:
         n = len(frame)
         numeric = self._numeric(frame)
         dense = np.empty((n, len(self.numeric_names_)), dtype=np.float64)
@@ -116,10 +165,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             col = numeric[name]
             dense[:, i] = np.where(np.isfinite(col), col, self.medians_[name])
         blocks = [sparse.csr_matrix(dense)]
-        offset = len(self.numeric_names_)
         for column, vocab in self.vocabularies_.items():
             blocks.append(self._one_hot(frame, column, vocab, n))
-            offset += len(vocab)
         return sparse.hstack(blocks, format="csr")
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -127,6 +174,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
 
     # -- helpers -----------------------------------------------------------------------------
     def _check(self, X: Any) -> pl.DataFrame:
+        """A polars frame holding every input column (chain inputs included)."""
         if not isinstance(X, pl.DataFrame):
             X = pl.DataFrame(X)
         missing = [c for c in self.input_columns() if c not in X.columns]
@@ -172,7 +220,6 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             pl.col(c).list.len().fill_null(0).cast(f64).log1p().alias(f"log_n_{c}")
             for c in LIST_COLUMNS
         ]
-        exprs += [pl.col(c).cast(f64).alias(c) for c in self.chain_inputs]
         out = frame.select(exprs)
         return {name: out[name].to_numpy().astype(np.float64) for name in out.columns}
 
@@ -202,3 +249,17 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         cols = pairs["__col"].to_numpy()
         data = np.ones(len(rows), dtype=np.float64)
         return sparse.csr_matrix((data, (rows, cols)), shape=(n, len(vocab)))
+
+
+class BaseCache:
+    """Base feature blocks of ONE batch (make a new cache per batch), shared by every
+    model whose builder has the same fitted base."""
+
+    def __init__(self) -> None:
+        self.blocks: dict[str, sparse.csr_matrix] = {}
+
+    def features(self, builder: FeatureBuilder, frame: pl.DataFrame) -> sparse.csr_matrix:
+        key = builder.base_fingerprint_
+        if key not in self.blocks:
+            self.blocks[key] = builder.transform_base(frame)
+        return builder.transform(frame, base=self.blocks[key])

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from bggscore.features import BaseCache
 from bggscore.scoring.models import ModelSet
 from bggscore.training.outcomes import OUTCOMES
 from bggscore.training.train import predict
@@ -73,8 +74,10 @@ def _common(frame: pl.DataFrame, run: RunInfo) -> pl.DataFrame:
     )
 
 
-def score_complexity(frame: pl.DataFrame, models: ModelSet, run: RunInfo) -> pl.DataFrame:
-    values = predict(models.models["complexity"].model, frame, OUTCOMES["complexity"])
+def score_complexity(
+    frame: pl.DataFrame, models: ModelSet, run: RunInfo, cache: BaseCache | None = None
+) -> pl.DataFrame:
+    values = predict(models.models["complexity"].model, frame, OUTCOMES["complexity"], cache)
     out = _common(frame, run).with_columns(pl.Series("predicted_complexity", values))
     return out.with_columns(**_model_columns(models, "complexity", len(frame)))
 
@@ -85,6 +88,7 @@ def score_main(
     models: ModelSet,
     run: RunInfo,
     intervals: dict[str, Any] | None = None,
+    cache: BaseCache | None = None,
 ) -> pl.DataFrame:
     """Landing rows: hurdle, rating, users_rated and geek rating for a batch.
 
@@ -94,9 +98,9 @@ def score_main(
     """
     n = len(frame)
     inputs = frame.with_columns(pl.Series("predicted_complexity", complexity))
-    hurdle = predict(models.models["hurdle"].model, inputs, OUTCOMES["hurdle"])
-    rating = predict(models.models["rating"].model, inputs, OUTCOMES["rating"])
-    log_users = predict(models.models["users_rated"].model, inputs, OUTCOMES["users_rated"])
+    hurdle = predict(models.models["hurdle"].model, inputs, OUTCOMES["hurdle"], cache)
+    rating = predict(models.models["rating"].model, inputs, OUTCOMES["rating"], cache)
+    log_users = predict(models.models["users_rated"].model, inputs, OUTCOMES["users_rated"], cache)
     users, users_raw = users_rated_count(log_users)
     if models.geek_formula is not None:
         f = models.geek_formula
@@ -105,7 +109,7 @@ def score_main(
         chained = inputs.with_columns(
             pl.Series("predicted_rating", rating), pl.Series("predicted_log_users_rated", log_users)
         )
-        geek = predict(models.models["geek_rating"].model, chained, OUTCOMES["geek_rating"])
+        geek = predict(models.models["geek_rating"].model, chained, OUTCOMES["geek_rating"], cache)
     columns: dict[str, Any] = {
         "predicted_hurdle_prob": hurdle,
         "predicted_complexity": complexity,

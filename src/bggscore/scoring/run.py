@@ -21,6 +21,7 @@ import polars as pl
 
 from bggscore.changes import DEFAULT_MAX_GAMES, detect_stage
 from bggscore.errors import InputError, UsageError
+from bggscore.features import BaseCache
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
 from bggscore.scoring.models import ModelSet, resolve_models
 from bggscore.warehouse import open_warehouse
@@ -128,8 +129,9 @@ def score_batch(
     """The writes for one batch (all stages), and its landing rows for a local copy."""
     writes: list[Write] = []
     landing = None
+    cache = BaseCache()  # models sharing a feature base build it once for this batch
     if "complexity" in stages:
-        complexity_rows = score_complexity(frame, models, run)
+        complexity_rows = score_complexity(frame, models, run, cache)
         complexity = complexity_rows["predicted_complexity"].to_numpy()
         upstream: pl.Series | str | None = f"complexity:{run.job_id}"
         writes += [
@@ -148,7 +150,7 @@ def score_batch(
             from bggscore.scoring.intervals import draw_chain
 
             extra = draw_chain(frame, complexity, models, intervals, rng or np.random.default_rng())
-        landing = score_main(frame, complexity, models, run, extra)
+        landing = score_main(frame, complexity, models, run, extra, cache)
         writes += [
             Write("ml_predictions_landing", landing),
             Write(

@@ -53,33 +53,64 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def build_pipeline(outcome: Outcome, estimator: str = "bayesian_ridge") -> Any:
+def build_head(outcome: Outcome, estimator: str = "bayesian_ridge") -> Any:
+    """Everything after the features: scaling and the estimator."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import MaxAbsScaler
 
-    from bggscore.features import FeatureBuilder
     from bggscore.training.estimators import SparseBayesianRegressor
 
     if outcome.kind == "classification":
         model: Any = LogisticRegression(C=0.5, max_iter=2000)
     else:
-        kind = "ard" if estimator == "ard" else "ridge"
-        model = SparseBayesianRegressor(kind=kind)
-    return Pipeline(
-        [
-            ("features", FeatureBuilder(chain_inputs=outcome.chain_inputs)),
-            ("scale", MaxAbsScaler()),
-            ("model", model),
-        ]
-    )
+        model = SparseBayesianRegressor(kind="ard" if estimator == "ard" else "ridge")
+    return Pipeline([("scale", MaxAbsScaler()), ("model", model)])
 
 
-def predict(pipeline: Any, frame: pl.DataFrame, outcome: Outcome) -> np.ndarray:
-    """Model output in model space (log1p for users_rated), clipped where the outcome says."""
+def fit_base(frame: pl.DataFrame) -> Any:
+    """One feature base (vocabularies, medians) shared by every outcome of a run."""
+    from bggscore.features import FeatureBuilder
+
+    return FeatureBuilder().fit(frame)
+
+
+def fit_pipeline(
+    outcome: Outcome, base: Any, rows: pl.DataFrame, y: np.ndarray, estimator: str
+) -> Any:
+    """features (the shared base plus this outcome's chain inputs) -> scale -> model."""
+    from sklearn.pipeline import Pipeline
+
+    builder = base.with_chain_inputs(outcome.chain_inputs, rows)
+    head = build_head(outcome, estimator).fit(builder.transform(rows), y)
+    return Pipeline([("features", builder), *head.steps])
+
+
+def build_pipeline(outcome: Outcome, estimator: str = "bayesian_ridge") -> Any:
+    """An unfitted pipeline with its own feature base (for one-off fits and tests)."""
+    from sklearn.pipeline import Pipeline
+
+    from bggscore.features import FeatureBuilder
+
+    features = FeatureBuilder(chain_inputs=outcome.chain_inputs)
+    return Pipeline([("features", features), *build_head(outcome, estimator).steps])
+
+
+def predict(pipeline: Any, frame: pl.DataFrame, outcome: Outcome, cache: Any = None) -> np.ndarray:
+    """Model output in model space (log1p for users_rated), clipped where the outcome says.
+
+    With a ``features.BaseCache``, models sharing a feature base build it once per batch.
+    """
+    from bggscore.features import FeatureBuilder
+
+    first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
+    if cache is not None and isinstance(first, FeatureBuilder):
+        X, rest = cache.features(first, frame), pipeline[1:]
+    else:
+        X, rest = frame, pipeline
     if outcome.kind == "classification":
-        return pipeline.predict_proba(frame)[:, 1]
-    values = pipeline.predict(frame)
+        return rest.predict_proba(X)[:, 1]
+    values = rest.predict(X)
     return np.clip(values, *outcome.clip) if outcome.clip else values
 
 
@@ -137,11 +168,20 @@ def _check_rows(outcome: Outcome, rows: int, needed: int, what: str) -> None:
         )
 
 
+def fit_bases(frame: pl.DataFrame, splits: Splits) -> tuple[Any, Any]:
+    """Feature bases for the metrics fit (train years) and the final refit."""
+    known = frame.filter(pl.col("year_published").is_not_null())
+    train = known.filter(pl.col("year_published") <= splits.train_through)
+    final = known.filter(pl.col("year_published") <= splits.test_year)
+    return fit_base(train if len(train) else known), fit_base(final if len(final) else known)
+
+
 def fit_outcome(
     outcome: Outcome,
     frame: pl.DataFrame,
     splits: Splits,
     estimator: str = "bayesian_ridge",
+    bases: tuple[Any, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Fit on train years, score the test year, refit through the test year."""
     data = frame.filter(pl.col("year_published").is_not_null())
@@ -159,14 +199,15 @@ def fit_outcome(
             "users_rated hurdle",
             "train it on a catalogue that includes games with few ratings",
         )
-    pipeline = build_pipeline(outcome, estimator)
-    pipeline.fit(train, y_train)
+    base_train, base_final = bases or fit_bases(frame, splits)
+    pipeline = fit_pipeline(outcome, base_train, train, y_train, estimator)
     y_test = outcome.target_values(test).to_numpy()
     metrics = _metrics(outcome, y_test, predict(pipeline, test, outcome), float(y_train.mean()))
     metrics["n_train"] = len(train)
     final = data.filter(pl.col("year_published") <= splits.test_year)
-    refit = build_pipeline(outcome, estimator)
-    refit.fit(final, outcome.target_values(final).to_numpy())
+    refit = fit_pipeline(
+        outcome, base_final, final, outcome.target_values(final).to_numpy(), estimator
+    )
     metrics["n_refit"] = len(final)
     return refit, metrics
 
@@ -200,6 +241,7 @@ def train_outcomes(
     just trained or, when not trained in this call, from the registry."""
     results: list[TrainResult] = []
     fitted: dict[str, Any] = {}
+    bases = fit_bases(frame, splits)
     for name in TRAIN_ORDER:
         if name not in outcomes:
             continue
@@ -211,7 +253,7 @@ def train_outcomes(
         inputs = add_chain_inputs(frame, {k: fitted[k] for k in needed})
         if on_step:
             on_step(f"training {name}")
-        pipeline, metrics = fit_outcome(outcome, inputs, splits, estimator)
+        pipeline, metrics = fit_outcome(outcome, inputs, splits, estimator, bases)
         fitted[name] = pipeline
         registration = registry.register(
             name,
