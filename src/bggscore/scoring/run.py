@@ -24,6 +24,7 @@ from bggscore.errors import InputError, UsageError
 from bggscore.features import BaseCache
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
 from bggscore.scoring.models import ModelSet, resolve_models
+from bggscore.scoring.writer import BatchWriter
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -303,31 +304,49 @@ class _Job:
         self, stages: list[str], selection: Selection, label: str, total: int | None = None
     ) -> None:
         options = self.options
-        models = resolve_models(self.settings, self.registry, stages, options.model_overrides)
-        run = self._start(models)
-        columns = sorted({"game_id", "name", "year_published", *models.warehouse_columns()})
-        total = total if total is not None else len(selection.game_ids or ())
         try:
+            # inside the try: a later pass whose model fails to load (e.g. its sha256
+            # check) must still mark the run started by an earlier pass as failed
+            models = resolve_models(self.settings, self.registry, stages, options.model_overrides)
+            run = self._start(models)
+            columns = sorted({"game_id", "name", "year_published", *models.warehouse_columns()})
+            total = total if total is not None else len(selection.game_ids or ())
             with self.console.progress(label, total) as advance:
-                for frame in self.wh.read_features(
-                    selection, columns, options.batch_size, with_hash=True
-                ):
-                    writes, landing = score_batch(
-                        self.wh, frame, models, run, stages, options.intervals, self.rng
-                    )
-                    if options.upload:
-                        self.wh.write(writes)
-                    if self.copy is not None:
-                        self._copy(writes, landing)
-                    self.scored_ids.update(frame["game_id"].to_list())
+
+                def committed(ids: list[int]) -> None:
+                    self.scored_ids.update(ids)
                     for stage in stages:
-                        self.stage_counts[stage] += len(frame)
-                    advance(len(frame))
+                        self.stage_counts[stage] += len(ids)
+                    advance(len(ids))
+
+                writer = BatchWriter(self.wh, committed) if options.upload else None
+                try:
+                    for frame in self.wh.read_features(
+                        selection, columns, options.batch_size, with_hash=True
+                    ):
+                        writes, landing = score_batch(
+                            self.wh, frame, models, run, stages, options.intervals, self.rng
+                        )
+                        if self.copy is not None:
+                            self._copy(writes, landing)
+                        ids = frame["game_id"].to_list()
+                        if writer is not None:
+                            writer.submit(writes, ids)  # commits while the next batch scores
+                        else:
+                            committed(ids)
+                except BaseException:
+                    if writer is not None:
+                        with contextlib.suppress(BaseException):  # keep the first error
+                            writer.close()
+                    raise
+                if writer is not None:
+                    writer.close()
         except BaseException as exc:
             if self.copy is not None:
                 self.copy.abort()
-            if options.upload and self.started_at is not None:
-                _record_failure(self.wh, run, options, self.started_at, len(self.scored_ids), exc)
+            if options.upload and self.run is not None and self.started_at is not None:
+                scored = len(self.scored_ids)
+                _record_failure(self.wh, self.run, options, self.started_at, scored, exc)
             raise
 
     def _copy(self, writes: list[Write], landing: pl.DataFrame | None) -> None:

@@ -213,6 +213,13 @@ class Warehouse(abc.ABC):
         rendered = [(self.render(sql, refs), params) for sql, params in statements]
         self._commit(staged, rendered)
 
+    def concurrent_writer(self) -> Warehouse:
+        """A handle whose ``write`` may run on another thread while this one reads."""
+        return self
+
+    def close_writer(self) -> None:  # noqa: B027 - an optional hook
+        """Release what ``concurrent_writer`` opened (nothing by default)."""
+
     def _stage_ref(self, name: str) -> TableRef:
         """Where a staged frame is visible to statements (engine-specific)."""
         return TableRef(name)

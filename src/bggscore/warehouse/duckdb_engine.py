@@ -8,6 +8,7 @@ then says who holds the lock instead of hanging.
 
 from __future__ import annotations
 
+import copy
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -91,6 +92,17 @@ class DuckDBWarehouse(Warehouse):
         return str(self.path)
 
     def close(self) -> None:
+        self.con.close()
+
+    def concurrent_writer(self) -> DuckDBWarehouse:
+        # a DuckDB connection is not for two threads at once: the writer gets its own
+        # cursor on the same database (same process, so no file lock in the way)
+        other = copy.copy(self)
+        other.con = self.con.cursor()
+        other.con.execute("SET TimeZone = 'UTC'")
+        return other
+
+    def close_writer(self) -> None:
         self.con.close()
 
     def _run(self, sql: str, params: dict[str, Any]) -> None:
