@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
-from bggscore.features import BaseCache
 from bggscore.scoring.models import ModelSet
 from bggscore.training.outcomes import OUTCOMES
 from bggscore.training.train import predict
+
+if TYPE_CHECKING:
+    from bggscore.features import BaseCache  # imports scikit-learn
 
 USERS_RATED_STEP = 50
 USERS_RATED_FLOOR = 25

@@ -21,7 +21,6 @@ import polars as pl
 
 from bggscore.changes import DEFAULT_MAX_GAMES, detect_stage
 from bggscore.errors import InputError, UsageError
-from bggscore.features import BaseCache
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
 from bggscore.scoring.models import ModelSet, resolve_models
 from bggscore.scoring.writer import BatchWriter
@@ -130,6 +129,8 @@ def score_batch(
     """The writes for one batch (all stages), and its landing rows for a local copy."""
     writes: list[Write] = []
     landing = None
+    from bggscore.features import BaseCache  # scikit-learn: only when there is work
+
     cache = BaseCache()  # models sharing a feature base build it once for this batch
     if "complexity" in stages:
         complexity_rows = score_complexity(frame, models, run, cache)
