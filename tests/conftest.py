@@ -65,10 +65,15 @@ DEMO_GAMES = 3000  # enough for every outcome to train; small enough to build in
 def trained_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bggscore home with ~3,000 demo games and the five trained models, built ONCE.
 
-    Built with the real CLI (`demo`, then `models train --all`). Tests never use it
-    directly: `demo_home` gives each test its own copy.
+    The catalogue comes from the demo generator, loaded with the warehouse loader; the
+    models are trained with the real CLI (`models train --all`). Nothing is scored. Tests
+    never use this home directly: `demo_home` gives each test its own copy.
     """
     from bggscore.cli.main import app
+    from bggscore.demo.catalogue import generate_catalogue
+    from bggscore.loading import load_games
+    from bggscore.settings import load_settings
+    from bggscore.warehouse import open_warehouse
 
     root = tmp_path_factory.mktemp("trained-demo")
     path = root / "home"
@@ -78,10 +83,11 @@ def trained_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 mp.delenv(key)
         mp.chdir(root)
         mp.setenv("BGGSCORE_HOME", str(path))
-        runner = CliRunner()
-        for args in (["demo", "--games", str(DEMO_GAMES)], ["models", "train", "--all"]):
-            result = runner.invoke(app, args, catch_exceptions=False)
-            assert result.exit_code == 0, result.stderr
+        with open_warehouse(load_settings()) as wh:
+            wh.ensure_schema()
+            load_games(wh, generate_catalogue(DEMO_GAMES, 0))
+        result = CliRunner().invoke(app, ["models", "train", "--all"], catch_exceptions=False)
+        assert result.exit_code == 0, result.stderr
     return path
 
 

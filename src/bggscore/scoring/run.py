@@ -225,6 +225,10 @@ def run_score(settings: Settings, options: ScoreOptions, console: Console) -> Sc
         # registrations only: a run with nothing to do never unpickles a model
         plan = resolve_models(settings, registry, options.stages, options.model_overrides, False)
         plan.check_columns(wh.feature_columns())
+        missing = _missing_ids(wh, options.selection)
+        if missing:
+            shown = ", ".join(str(i) for i in missing[:10])
+            console.warn(f"{len(missing)} requested game id(s) not in the warehouse: {shown}")
         labels = plan.labels()
         job = _Job(settings, options, console, wh, registry)
         if options.changed_only:
@@ -283,8 +287,14 @@ class _Job:
         self.stage_counts = dict.fromkeys(options.stages, 0)
         self.rng = np.random.default_rng()
 
-    def _start(self, models: ModelSet) -> RunInfo:
+    def _start(self) -> RunInfo:
         if self.run is None:
+            # every model of the run is loaded, so checked (sha256), before the first write;
+            # one fingerprint covers them all
+            options = self.options
+            models = resolve_models(
+                self.settings, self.registry, options.stages, options.model_overrides
+            )
             now = datetime.now(timezone.utc)
             self.started_at = now
             self.run = RunInfo(
@@ -308,8 +318,8 @@ class _Job:
         try:
             # inside the try: a later pass whose model fails to load (e.g. its sha256
             # check) must still mark the run started by an earlier pass as failed
+            run = self._start()
             models = resolve_models(self.settings, self.registry, stages, options.model_overrides)
-            run = self._start(models)
             columns = sorted({"game_id", "name", "year_published", *models.warehouse_columns()})
             total = total if total is not None else len(selection.game_ids or ())
             with self.console.progress(label, total) as advance:
@@ -377,6 +387,14 @@ class _Job:
                 len(self.scored_ids),
                 self.started_at,
             )
+
+
+def _missing_ids(wh: Warehouse, selection: Selection) -> list[int]:
+    """Requested ids the warehouse does not have: reported, never silently dropped."""
+    if selection.game_ids is None:
+        return []
+    present = wh.existing_game_ids(list(selection.game_ids))
+    return [i for i in selection.game_ids if i not in present]
 
 
 def _record_failure(
