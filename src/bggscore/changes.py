@@ -14,6 +14,7 @@ the oldest scores, then game_id, so repeated capped runs converge.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,19 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "game-embeddings": ("complexity", "text-embeddings"),
 }
 DEFAULT_MAX_GAMES = 50_000
+# stage -> (what its input is now, what it recorded); default: the warehouse feature hash
+INPUT_HASHES: dict[str, tuple[str, str]] = {
+    "text-embeddings": (
+        "TO_HEX(MD5(COALESCE(f.description, '')))",
+        "s.input_hash",
+    ),
+}
+FEATURE_HASH = ("h.feature_hash", "s.feature_hash")
+
+
+def input_hash(description: str | None) -> str:
+    """What the text stage records: the same md5 the detection SQL computes."""
+    return hashlib.md5((description or "").encode("utf-8")).hexdigest()
 
 
 def upstream_key(jobs: dict[str, str]) -> str:
@@ -59,12 +73,13 @@ def detection_sql(stage: str) -> str:
         for i in range(len(UPSTREAM[stage]))
     )
     has_upstream = "TRUE" if UPSTREAM[stage] else "FALSE"
+    new_hash, old_hash = INPUT_HASHES.get(stage, FEATURE_HASH)
     return f"""
 WITH candidates AS (
   SELECT f.game_id, f.name, f.year_published,
-    h.feature_hash AS new_hash, h.last_updated,
+    {new_hash} AS new_hash, h.last_updated,
     s.game_id IS NOT NULL AS scored,
-    s.feature_hash AS old_hash, s.model_key AS old_model, s.upstream_key AS old_upstream,
+    {old_hash} AS old_hash, s.model_key AS old_model, s.upstream_key AS old_upstream,
     s.score_ts AS last_score_ts, s.job_id AS last_job_id,
     {_expected_upstream_sql(stage)} AS new_upstream
   FROM games_features AS f
@@ -88,7 +103,7 @@ SELECT game_id, name, year_published, new_hash, old_hash, last_updated, last_sco
   last_job_id, old_model, old_upstream, new_upstream,
   reason_new, reason_features, reason_model, reason_upstream
 FROM flagged
-WHERE reason_new OR reason_features OR reason_model OR reason_upstream
+WHERE @every_row OR reason_new OR reason_features OR reason_model OR reason_upstream
 ORDER BY scored, last_score_ts, game_id
 LIMIT @limit
 """  # noqa: S608 - fragments are our constants; values are parameters
@@ -167,7 +182,9 @@ def detect_stage(
     model_key: str,
     selection: Selection,
     max_games: int = DEFAULT_MAX_GAMES,
+    every_row: bool = False,
 ) -> StageChanges:
+    """Games of the selection the stage must score (``every_row``: all, with reasons)."""
     if max_games <= 0:
         raise UsageError(f"--max-games must be positive, got {max_games}")
     params: dict[str, Any] = {
@@ -175,6 +192,7 @@ def detect_stage(
         "stage": stage,
         "model_key": Typed(model_key, "STRING"),
         "limit": max_games + 1,  # one more than allowed tells us whether the cap bit
+        "every_row": every_row,
     }
     for i, upstream in enumerate(UPSTREAM[stage]):
         params[f"up_{i}"] = upstream

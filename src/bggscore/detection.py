@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bggscore.changes import UPSTREAM, Detection, StageChanges, detect_stage, pending_upstream
+from bggscore.changes import (
+    INPUT_HASHES,
+    UPSTREAM,
+    Detection,
+    StageChanges,
+    detect_stage,
+    pending_upstream,
+)
 from bggscore.errors import RegistryError, UsageError
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import Selection
@@ -108,27 +115,18 @@ def explain_game(
 
 
 def _state_row(wh: Any, stage: str, key: str, game_id: int, selection: Selection) -> dict:
-    changes = detect_stage(wh, stage, key, selection, 1)
-    state = wh.query(
-        "SELECT s.feature_hash, s.model_key, s.upstream_key, s.score_ts, s.job_id "
-        "FROM scoring_state AS s WHERE s.stage = @stage AND s.game_id = @id",
-        {"stage": stage, "id": game_id},
-    )
-    current_hash = wh.read_hashes([game_id])
-    recorded = state.row(0, named=True) if len(state) else {}
-    reasons = changes.reasons().to_list()[0] if changes.count else []
-    upstream_now = (
-        changes.frame["new_upstream"][0] if changes.count else recorded.get("upstream_key")
-    )
+    row = detect_stage(wh, stage, key, selection, 1, every_row=True)
+    values = row.frame.row(0, named=True)
+    reasons = row.reasons().to_list()[0]
     return {
         "stage": stage,
         "reasons": reasons,
-        "feature_hash": {
-            "recorded": recorded.get("feature_hash"),
-            "current": current_hash["feature_hash"][0] if len(current_hash) else None,
+        "input_hash" if stage in INPUT_HASHES else "feature_hash": {
+            "recorded": values["old_hash"],
+            "current": values["new_hash"],
         },
-        "model": {"recorded": recorded.get("model_key"), "current": key},
-        "upstream": {"recorded": recorded.get("upstream_key"), "current": upstream_now},
-        "last_scored": recorded.get("score_ts"),
-        "last_job_id": recorded.get("job_id"),
+        "model": {"recorded": values["old_model"], "current": key},
+        "upstream": {"recorded": values["old_upstream"], "current": values["new_upstream"]},
+        "last_scored": values["last_score_ts"],
+        "last_job_id": values["last_job_id"],
     }

@@ -132,7 +132,7 @@ def _render_explain(out: Any, data: dict[str, Any]) -> None:
     for item in data["stages"]:
         verdict = ", ".join(item["reasons"]) if item["reasons"] else "up to date"
         out.print(f"\n[bold]{item['stage']}[/]: {verdict}")
-        for key in ("feature_hash", "model", "upstream"):
+        for key in [k for k in ("feature_hash", "input_hash", "model", "upstream") if k in item]:
             old, new = item[key]["recorded"], item[key]["current"]
             mark = "" if old == new else "  [yellow]changed[/]"
             out.print(f"  {key:<13} recorded {old}  current {new}{mark}")

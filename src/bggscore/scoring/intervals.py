@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from scipy import sparse
 
     from bggscore.features import BaseCache
-    from bggscore.scoring.models import ModelSet
+    from bggscore.scoring.models import GeekFormula, ModelSet
 
 DTYPE = np.float32
 QUANTILES = (0.05, 0.5, 0.95)
@@ -227,16 +227,51 @@ def quantiles(sorted_draws: np.ndarray, qs: tuple[float, ...] = QUANTILES) -> np
 
 
 @dataclass
-class _Plan:
-    """Everything a sub-chunk needs: per-model draws and whole-batch design matrices."""
+class ChainPlan:
+    """One batch's posterior draws and design matrices; ``draws`` runs any rows of it."""
 
     complexity: LinearDraws | None
     point_complexity: np.ndarray
     rating: LinearDraws
     users: LinearDraws
     geek: LinearDraws | None
-    formula: Any
+    formula: GeekFormula | None
     designs: dict[str, sparse.csr_matrix]
+
+    @property
+    def n_draws(self) -> int:
+        return len(self.rating.intercept)
+
+    def draws(self, start: int, stop: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Draws (games x N, float32) of games ``start:stop``, chained draw by draw.
+
+        Keys: complexity, rating, log_users_rated (model space), users_rated (the
+        reported count) and geek_rating.
+        """
+        rows = slice(start, stop)
+        if self.complexity is not None:
+            complexity = self.complexity.draw(self.designs["complexity"][rows], {}, rng)
+        else:
+            fixed = self.point_complexity[rows].astype(DTYPE)[:, None]
+            complexity = np.repeat(fixed, self.n_draws, axis=1)
+        chain = {"predicted_complexity": complexity}
+        rating = self.rating.draw(self.designs["rating"][rows], chain, rng)
+        log_users = self.users.draw(self.designs["users_rated"][rows], chain, rng)
+        users, _ = users_rated_count(log_users)
+        if self.geek is not None:
+            chain = {**chain, "predicted_rating": rating, "predicted_log_users_rated": log_users}
+            geek = self.geek.draw(self.designs["geek_rating"][rows], chain, rng)
+        else:
+            assert self.formula is not None
+            f = self.formula
+            geek = bayesian_geek_rating(rating, users, f.prior_rating, f.prior_weight)
+        return {
+            "complexity": complexity,
+            "rating": rating,
+            "log_users_rated": log_users,
+            "users_rated": users.astype(DTYPE, copy=False),
+            "geek_rating": geek.astype(DTYPE, copy=False),
+        }
 
 
 def draw_chain(
@@ -260,15 +295,9 @@ def draw_chain(
     ``BaseCache`` (shared feature base); ``workers`` threads (default: up to 2)
     process sub-chunks of ``chunk_elements // n_draws`` games.
     """
-    if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
-        raise UsageError(f"--intervals must be a positive number of draws, got {n_draws!r}")
-    n_draws = int(n_draws)
+    plan = plan_chain(frame, complexity, models, n_draws, rng, cache)
     n = len(frame)
-    point = np.asarray(complexity, dtype=np.float64)
-    if point.shape != (n,):
-        raise ValueError(f"complexity has shape {point.shape}, expected ({n},)")
-    plan = _plan(frame, point, models, n_draws, rng, cache)
-    step = max(1, chunk_elements // n_draws)
+    step = max(1, chunk_elements // plan.n_draws)
     starts = list(range(0, n, step))
     generators = rng.spawn(len(starts))
     out = np.empty((len(INTERVAL_OUTCOMES), len(QUANTILES), n))
@@ -276,7 +305,9 @@ def draw_chain(
     def run(i: int) -> None:
         start = starts[i]
         stop = min(start + step, n)
-        for k, values in enumerate(_chunk(plan, start, stop, generators[i])):
+        draws = plan.draws(start, stop, generators[i])
+        for k, outcome in enumerate(INTERVAL_OUTCOMES):
+            values = draws.pop(outcome)
             values.sort(axis=1)
             out[k, :, start:stop] = quantiles(values)
 
@@ -295,29 +326,26 @@ def draw_chain(
     return result
 
 
-def _plan(
+def plan_chain(
     frame: pl.DataFrame,
-    point: np.ndarray,
+    complexity: np.ndarray,
     models: ModelSet,
     n_draws: int,
     rng: np.random.Generator,
-    cache: BaseCache | None,
-) -> _Plan:
-    def linear(model_type: str) -> LinearDraws:
-        return LinearDraws.from_pipeline(
-            models.models[model_type].model,
-            models.label(model_type),
-            n_draws,
-            rng,
-            OUTCOMES[model_type].clip,
-        )
-
-    # check every model before drawing anything, so a bad one fails fast
+    cache: BaseCache | None = None,
+) -> ChainPlan:
+    """Check the models, draw their coefficients (in chain order) and build designs."""
+    if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
+        raise UsageError(f"--intervals must be a positive number of draws, got {n_draws!r}")
+    point = np.asarray(complexity, dtype=np.float64)
+    if point.shape != (len(frame),):
+        raise ValueError(f"complexity has shape {point.shape}, expected ({len(frame)},)")
     needed = ["rating", "users_rated"]
     if "complexity" in models.models:
         needed.insert(0, "complexity")
     if models.geek_formula is None:
         needed.append("geek_rating")
+    # check every model before drawing anything, so a bad one fails fast
     for model_type in needed:
         if model_type not in models.models:
             raise UsageError(f"--intervals needs a {model_type} model")
@@ -331,40 +359,26 @@ def _plan(
                 f"--intervals cannot feed {', '.join(unknown)} to {label}: "
                 "no earlier model of the chain produces it"
             )
-    draws = {model_type: linear(model_type) for model_type in needed}
+    draws = {
+        model_type: LinearDraws.from_pipeline(
+            models.models[model_type].model,
+            models.label(model_type),
+            int(n_draws),
+            rng,
+            OUTCOMES[model_type].clip,
+        )
+        for model_type in needed
+    }
     if cache is None:
         from bggscore.features import BaseCache
 
         cache = BaseCache()
-    designs = {t: d.design(frame, cache) for t, d in draws.items()}
-    return _Plan(
+    return ChainPlan(
         complexity=draws.get("complexity"),
         point_complexity=point,
         rating=draws["rating"],
         users=draws["users_rated"],
         geek=draws.get("geek_rating"),
         formula=models.geek_formula,
-        designs=designs,
+        designs={t: d.design(frame, cache) for t, d in draws.items()},
     )
-
-
-def _chunk(plan: _Plan, start: int, stop: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Draws (games x N) of complexity, rating, users_rated count and geek rating."""
-    rows = slice(start, stop)
-    n_draws = len(plan.rating.intercept)
-    if plan.complexity is not None:
-        complexity = plan.complexity.draw(plan.designs["complexity"][rows], {}, rng)
-    else:
-        fixed = plan.point_complexity[rows].astype(DTYPE)[:, None]
-        complexity = np.repeat(fixed, n_draws, axis=1)
-    chain = {"predicted_complexity": complexity}
-    rating = plan.rating.draw(plan.designs["rating"][rows], chain, rng)
-    log_users = plan.users.draw(plan.designs["users_rated"][rows], chain, rng)
-    users, _ = users_rated_count(log_users)
-    if plan.geek is not None:
-        chain = {**chain, "predicted_rating": rating, "predicted_log_users_rated": log_users}
-        geek = plan.geek.draw(plan.designs["geek_rating"][rows], chain, rng)
-    else:
-        f = plan.formula
-        geek = bayesian_geek_rating(rating, users, f.prior_rating, f.prior_weight)
-    return [complexity, rating, users.astype(DTYPE, copy=False), geek.astype(DTYPE, copy=False)]

@@ -252,6 +252,9 @@ SCORING_STATE = TableSchema(
         ("upstream_key", STRING),
         ("job_id", STRING),
         ("score_ts", TIMESTAMP),
+        # a stage's own input fingerprint when the feature hash is too broad (text: the
+        # description's md5), so an unrelated feature change does not re-embed text
+        ("input_hash", STRING),
     ),
     key=("stage", "game_id"),
     cluster_by=("stage", "game_id"),
