@@ -11,11 +11,11 @@ from tests.scoring.tables import read, written_counts
 
 from bggscore.console import Console
 from bggscore.errors import UsageError
+from bggscore.jobs import new_job_id
 from bggscore.scoring.chain import RunInfo
 from bggscore.scoring.run import (
     ParquetCopy,
     ScoreOptions,
-    new_job_id,
     parse_stage,
     run_score,
     score_batch,

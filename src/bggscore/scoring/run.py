@@ -8,11 +8,9 @@ after the last warehouse commit.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +19,9 @@ import polars as pl
 
 from bggscore.changes import DEFAULT_MAX_GAMES, detect_stage
 from bggscore.errors import InputError, UsageError
+from bggscore.jobs import Job
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
 from bggscore.scoring.models import ModelSet, resolve_models
-from bggscore.scoring.writer import BatchWriter
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -49,10 +47,6 @@ def parse_stage(value: str) -> list[str]:
     if value not in STAGES:
         raise UsageError(f"unknown --stage {value!r}; choose complexity, main or all")
     return [value]
-
-
-def new_job_id(now: datetime) -> str:
-    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
 @dataclass
@@ -268,7 +262,7 @@ def run_score(settings: Settings, options: ScoreOptions, console: Console) -> Sc
 
 
 class _Job:
-    """One job_id across the passes of a run; created on the first pass."""
+    """A score run's job: models verified up front, passes, the local copy."""
 
     def __init__(
         self,
@@ -278,14 +272,19 @@ class _Job:
         wh: Warehouse,
         registry: Any,
     ) -> None:
-        self.settings, self.options, self.console, self.wh = settings, options, console, wh
-        self.registry = registry
+        self.settings, self.options, self.wh, self.registry = settings, options, wh, registry
+        self.job = Job(wh, console, "score", options.stages, options.upload)
         self.run: RunInfo | None = None
-        self.started_at: datetime | None = None
         self.copy = ParquetCopy(options.output) if options.output else None
-        self.scored_ids: set[int] = set()
-        self.stage_counts = dict.fromkeys(options.stages, 0)
         self.rng = np.random.default_rng()
+
+    @property
+    def scored_ids(self) -> set[int]:
+        return self.job.done_ids
+
+    @property
+    def stage_counts(self) -> dict[str, int]:
+        return self.job.stage_counts
 
     def _start(self) -> RunInfo:
         if self.run is None:
@@ -295,21 +294,15 @@ class _Job:
             models = resolve_models(
                 self.settings, self.registry, options.stages, options.model_overrides
             )
-            now = datetime.now(timezone.utc)
-            self.started_at = now
+            job_id, now = self.job.start()
             self.run = RunInfo(
-                new_job_id(now),
+                job_id,
                 now,
                 self.settings.source_environment,
                 models.fingerprint(),
                 models.training_cutoff_year(),
             )
-            if self.options.upload:
-                self.wh.record_run(self.run.job_id, "score", self._stages(), "running", 0, now)
         return self.run
-
-    def _stages(self) -> str:
-        return ",".join(self.options.stages)
 
     def run_pass(
         self, stages: list[str], selection: Selection, label: str, total: int | None = None
@@ -321,43 +314,22 @@ class _Job:
             run = self._start()
             models = resolve_models(self.settings, self.registry, stages, options.model_overrides)
             columns = sorted({"game_id", "name", "year_published", *models.warehouse_columns()})
+
+            def batch(frame: pl.DataFrame) -> list[Write]:
+                writes, landing = score_batch(
+                    self.wh, frame, models, run, stages, options.intervals, self.rng
+                )
+                if self.copy is not None:
+                    self._copy(writes, landing)
+                return writes
+
+            frames = self.wh.read_features(selection, columns, options.batch_size, with_hash=True)
             total = total if total is not None else len(selection.game_ids or ())
-            with self.console.progress(label, total) as advance:
-
-                def committed(ids: list[int]) -> None:
-                    self.scored_ids.update(ids)
-                    for stage in stages:
-                        self.stage_counts[stage] += len(ids)
-                    advance(len(ids))
-
-                writer = BatchWriter(self.wh, committed) if options.upload else None
-                try:
-                    for frame in self.wh.read_features(
-                        selection, columns, options.batch_size, with_hash=True
-                    ):
-                        writes, landing = score_batch(
-                            self.wh, frame, models, run, stages, options.intervals, self.rng
-                        )
-                        if self.copy is not None:
-                            self._copy(writes, landing)
-                        ids = frame["game_id"].to_list()
-                        if writer is not None:
-                            writer.submit(writes, ids)  # commits while the next batch scores
-                        else:
-                            committed(ids)
-                except BaseException:
-                    if writer is not None:
-                        with contextlib.suppress(BaseException):  # keep the first error
-                            writer.close()
-                    raise
-                if writer is not None:
-                    writer.close()
+            self.job.run_pass(stages, frames, total, label, batch)
         except BaseException as exc:
             if self.copy is not None:
                 self.copy.abort()
-            if options.upload and self.run is not None and self.started_at is not None:
-                scored = len(self.scored_ids)
-                _record_failure(self.wh, self.run, options, self.started_at, scored, exc)
+            self.job.fail(exc)
             raise
 
     def _copy(self, writes: list[Write], landing: pl.DataFrame | None) -> None:
@@ -378,15 +350,7 @@ class _Job:
             return
         if self.copy is not None:
             self.copy.finish()
-        if self.options.upload and self.started_at is not None:
-            self.wh.record_run(
-                self.run.job_id,
-                "score",
-                self._stages(),
-                "success",
-                len(self.scored_ids),
-                self.started_at,
-            )
+        self.job.finish()
 
 
 def _missing_ids(wh: Warehouse, selection: Selection) -> list[int]:
@@ -395,17 +359,3 @@ def _missing_ids(wh: Warehouse, selection: Selection) -> list[int]:
         return []
     present = wh.existing_game_ids(list(selection.game_ids))
     return [i for i in selection.game_ids if i not in present]
-
-
-def _record_failure(
-    wh: Warehouse,
-    run: RunInfo,
-    options: ScoreOptions,
-    now: datetime,
-    scored: int,
-    exc: BaseException,
-) -> None:
-    message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
-    # the original error matters more than the bookkeeping
-    with contextlib.suppress(Exception):
-        wh.record_run(run.job_id, "score", ",".join(options.stages), "failed", scored, now, message)

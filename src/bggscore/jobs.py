@@ -1,0 +1,105 @@
+"""One job across the passes of a command: run bookkeeping and batch commits.
+
+`score` and `embed` both stream batches of games through a function that returns
+the writes for that batch. A Job gives the run one job_id, records it in the runs
+table (running, then success or failed), commits each batch atomically on a
+second thread while the next batch is computed, and counts what committed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from bggscore.scoring.writer import BatchWriter
+from bggscore.warehouse.base import Warehouse, Write
+
+if TYPE_CHECKING:
+    from bggscore.console import Console
+
+
+def new_job_id(now: datetime) -> str:
+    return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
+class Job:
+    def __init__(
+        self, wh: Warehouse, console: Console, command: str, stages: list[str], upload: bool
+    ) -> None:
+        self.wh, self.console, self.command, self.upload = wh, console, command, upload
+        self.stages = stages
+        self.job_id: str | None = None
+        self.started_at: datetime | None = None
+        self.done_ids: set[int] = set()
+        self.stage_counts = dict.fromkeys(stages, 0)
+
+    def start(self) -> tuple[str, datetime]:
+        """The job id and timestamp, recording the run on first call."""
+        if self.job_id is None or self.started_at is None:
+            self.started_at = datetime.now(timezone.utc)
+            self.job_id = new_job_id(self.started_at)
+            if self.upload:
+                self._record("running")
+        return self.job_id, self.started_at
+
+    def run_pass(
+        self,
+        stages: list[str],
+        frames: Iterable[pl.DataFrame],
+        total: int,
+        label: str,
+        batch: Callable[[pl.DataFrame], list[Write]],
+    ) -> None:
+        """Compute each frame's writes and commit them, in order, one batch at a time."""
+        with self.console.progress(label, total) as advance:
+
+            def committed(ids: list[int]) -> None:
+                self.done_ids.update(ids)
+                for stage in stages:
+                    self.stage_counts[stage] += len(ids)
+                advance(len(ids))
+
+            writer = BatchWriter(self.wh, committed) if self.upload else None
+            try:
+                for frame in frames:
+                    writes = batch(frame)
+                    ids = frame["game_id"].to_list()
+                    if writer is not None:
+                        writer.submit(writes, ids)  # commits while the next batch computes
+                    else:
+                        committed(ids)
+            except BaseException:
+                if writer is not None:
+                    with contextlib.suppress(BaseException):  # keep the first error
+                        writer.close()
+                raise
+            if writer is not None:
+                writer.close()
+
+    def fail(self, exc: BaseException) -> None:
+        if self.upload and self.job_id is not None:
+            message = str(exc).splitlines()[0][:500] if str(exc) else type(exc).__name__
+            # the original error matters more than the bookkeeping
+            with contextlib.suppress(Exception):
+                self._record("failed", message)
+
+    def finish(self) -> None:
+        if self.upload and self.job_id is not None:
+            self._record("success")
+
+    def _record(self, status: str, message: str = "") -> None:
+        assert self.job_id is not None and self.started_at is not None
+        self.wh.record_run(
+            self.job_id,
+            self.command,
+            ",".join(self.stages),
+            status,
+            len(self.done_ids),
+            self.started_at,
+            message,
+        )
