@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from bggscore.settings import Settings
 
 OUTCOME_TYPES = ("complexity", "hurdle", "rating", "users_rated", "geek_rating")
+EMBEDDING_TYPES = ("text_embeddings", "game_embeddings")
+TRAINABLE = (*OUTCOME_TYPES, *EMBEDDING_TYPES)
 
 
 def open_settings_registry(settings: Settings) -> Registry:
@@ -66,23 +68,25 @@ def train_models(
     estimator: str,
     max_games: int | None,
     on_step: Any = None,
+    embedding_options: dict[str, dict[str, int]] | None = None,
 ) -> TrainReport:
-    """Train outcomes in chain order; one failing outcome does not stop the others."""
+    """Train outcomes in chain order, then embeddings (text before game); one failing
+    outcome does not stop the others."""
     from bggscore.training.train import beats_baseline, train_outcomes
 
-    unknown = sorted(set(outcomes) - set(OUTCOME_TYPES))
+    unknown = sorted(set(outcomes) - set(TRAINABLE))
     if unknown:
         raise UsageError(
-            f"unknown outcome(s) {', '.join(unknown)}; choose from {', '.join(OUTCOME_TYPES)}"
+            f"unknown outcome(s) {', '.join(unknown)}; choose from {', '.join(TRAINABLE)}"
         )
     if name is not None and len(outcomes) != 1:
         raise UsageError("--name needs exactly one --outcome")
     registry = open_settings_registry(settings)
     frame = read_training_frame(settings, max_games)
-    names = {t: default_name(settings, t) for t in OUTCOME_TYPES}
+    names = {t: default_name(settings, t) for t in TRAINABLE}
     if name is not None:
         names[outcomes[0]] = name
-    chain_refs = {t: configured_ref(settings, t) or t for t in OUTCOME_TYPES}
+    chain_refs = {t: configured_ref(settings, t) or t for t in TRAINABLE}
     chain_refs.update({t: names[t] for t in outcomes})  # train on what this run just trained
     report = TrainReport()
     for outcome in [t for t in OUTCOME_TYPES if t in outcomes]:
@@ -101,4 +105,46 @@ def train_models(
                 "beats_baseline": beats_baseline(result.metrics),
             }
         )
+    for kind in [t for t in EMBEDDING_TYPES if t in outcomes]:
+        if on_step:
+            on_step(f"training {kind}")
+        try:
+            registration = _train_embedding(
+                kind, frame, registry, names, chain_refs, splits, embedding_options or {}
+            )
+        except BggscoreError as exc:
+            report.failed.append({"outcome": kind, "error": str(exc)})
+            continue
+        report.trained.append(
+            {
+                "outcome": kind,
+                "model": registration.label,
+                "metrics": registration.metrics,
+                "beats_baseline": None,
+            }
+        )
     return report
+
+
+def _train_embedding(
+    kind: str,
+    frame: pl.DataFrame,
+    registry: Registry,
+    names: dict[str, str],
+    refs: dict[str, str],
+    splits: Any,
+    options: dict[str, dict[str, int]],
+) -> Any:
+    from bggscore.training.embeddings import train_game, train_text
+
+    if kind == "text_embeddings":
+        return train_text(frame, registry, names[kind], splits, options.get(kind, {}))
+    return train_game(
+        frame,
+        registry,
+        names[kind],
+        splits,
+        options.get(kind, {}),
+        refs["text_embeddings"],
+        refs["complexity"],
+    )

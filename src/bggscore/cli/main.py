@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bggscore import __version__
-from bggscore.cli import demo, detect, models, score, warehouse
+from bggscore.cli import demo, detect, embed, models, score, warehouse
 from bggscore.cli.common import AppState, ErrorHandlingGroup
 from bggscore.settings import flag_overrides
 
@@ -25,6 +25,8 @@ app.add_typer(warehouse.app, name="warehouse")
 app.add_typer(models.app, name="models")
 app.command("detect-changes")(detect.detect_changes)
 app.command()(score.score)
+app.command()(embed.embed)
+app.command()(embed.similar)
 app.add_typer(demo.app, name="demo")
 
 

@@ -33,11 +33,13 @@ def train(
     outcome: Annotated[
         list[str] | None,
         typer.Option(
-            help="Outcome to train (repeat): complexity, hurdle, rating, users_rated, geek_rating."
+            help="Outcome to train (repeat): complexity, hurdle, rating, users_rated, "
+            "geek_rating, text_embeddings, game_embeddings."
         ),
     ] = None,
     all_: Annotated[
-        bool, typer.Option("--all", help="Train every outcome in chain order.")
+        bool,
+        typer.Option("--all", help="Train every outcome in chain order, then the embeddings."),
     ] = False,
     name: Annotated[
         str | None, typer.Option(help="Model name (one outcome only); default from settings.")
@@ -56,10 +58,19 @@ def train(
     max_games: Annotated[
         int | None, typer.Option(min=1, help="Train on a sample of at most this many games.")
     ] = None,
+    dim: Annotated[
+        int | None,
+        typer.Option(min=2, help="Embedding dimension [default: 100 text, 64 game]."),
+    ] = None,
+    window: Annotated[int, typer.Option(min=1, help="Text: co-occurrence window.")] = 5,
+    min_count: Annotated[int, typer.Option(min=1, help="Text: minimum word count.")] = 5,
     json: JsonOption = False,
 ) -> None:
-    """Train baseline models on the warehouse's games and register them with metrics."""
-    from bggscore.modeling import OUTCOME_TYPES, train_models
+    """Train baseline models on the warehouse's games and register them with metrics.
+
+    Outcome models report a test-year metric beside a mean (or base-rate) predictor.
+    """
+    from bggscore.modeling import TRAINABLE, train_models
     from bggscore.training.train import Splits
 
     if all_ == bool(outcome):
@@ -67,7 +78,8 @@ def train(
     if estimator not in ("bayesian_ridge", "ard"):
         raise UsageError(f"unknown --estimator {estimator!r}; choose bayesian_ridge or ard")
     console = Console(json_mode=json)
-    outcomes = list(OUTCOME_TYPES) if all_ else list(outcome or [])
+    outcomes = list(TRAINABLE) if all_ else list(outcome or [])
+    text_options = {"window": window, "min_count": min_count, "dim": dim or 100}
     report = train_models(
         state(ctx).settings(),
         outcomes,
@@ -76,6 +88,7 @@ def train(
         estimator=estimator,
         max_games=max_games,
         on_step=console.info,
+        embedding_options={"text_embeddings": text_options, "game_embeddings": {"dim": dim or 64}},
     )
 
     def render(out: Any) -> None:
@@ -84,6 +97,10 @@ def train(
             table.add_column(column)
         for item in report.trained:
             m = item["metrics"]
+            if item["beats_baseline"] is None:  # embeddings: no target to beat
+                detail = ", ".join(f"{k} {v}" for k, v in m.items())
+                table.add_row(item["outcome"], item["model"], detail, "", "", "")
+                continue
             key = "rmse" if "rmse" in m else "log_loss"
             table.add_row(
                 item["outcome"],
@@ -97,7 +114,7 @@ def train(
 
     console.result({"trained": report.trained, "failed": report.failed}, render)
     for item in report.trained:
-        if not item["beats_baseline"]:
+        if item["beats_baseline"] is False:
             console.warn(f"{item['model']} does not beat the mean predictor on {test_year}")
     if report.failed:
         detail = "; ".join(f"{f['outcome']}: {f['error']}" for f in report.failed)

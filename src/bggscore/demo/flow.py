@@ -7,12 +7,21 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from bggscore.embeddings.run import EmbedOptions, run_embed
 from bggscore.errors import ConfigError
 from bggscore.loading import load_games
 from bggscore.scoring.run import ScoreOptions, run_score
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import Selection
 
+DEMO_MODELS = (  # the geek rating uses the bayesian formula
+    "complexity",
+    "hurdle",
+    "rating",
+    "users_rated",
+    "text_embeddings",
+    "game_embeddings",
+)
 TRAINING_SAMPLE = 30_000  # linear baselines gain little from more rows
 
 if TYPE_CHECKING:
@@ -42,10 +51,12 @@ def run_demo(settings: Settings, *, games: int, seed: int, console: Console) -> 
         location = wh.location
     del catalogue
     trained = _train(settings, console)
+    everything = Selection(all_years=True)
     console.info("scoring every game (complexity, then hurdle, rating, users_rated, geek rating)")
-    scored = run_score(
-        settings, ScoreOptions(selection=Selection(all_years=True)), console
-    ).as_dict()
+    scored = run_score(settings, ScoreOptions(selection=everything), console).as_dict()
+    console.info("embedding descriptions, then games")
+    embedded = run_embed(settings, EmbedOptions(selection=everything), console).as_dict()
+    neighbours = _neighbours_of_a_known_game(settings)
     elapsed = time.monotonic() - started
     return {
         "warehouse": location,
@@ -54,25 +65,59 @@ def run_demo(settings: Settings, *, games: int, seed: int, console: Console) -> 
         "changed": loaded.changed,
         "models": trained,
         "score": scored,
+        "embed": embedded,
+        "similar": neighbours,
         "seconds": round(elapsed, 2),
         "summary": (
             f"demo warehouse {location}: {loaded.games:,} games loaded, "
-            f"{len(trained)} models trained, {scored['games_scored']:,} games scored "
-            f"(job {scored['job_id']}) in {elapsed:.1f}s\n"
-            "next: `bggscore demo refresh` then `bggscore score --changed-only --all-years`"
+            f"{len(trained)} models trained, {scored['games_scored']:,} games scored, "
+            f"{sum(embedded['games_embedded'].values()):,} embeddings written "
+            f"in {elapsed:.1f}s\n\n"
+            + _describe_neighbours(neighbours)
+            + "\n\nnext: `bggscore demo refresh`, then `bggscore detect-changes --all-years` "
+            "and `bggscore score --changed-only --all-years`"
         ),
     }
 
 
+def _neighbours_of_a_known_game(settings: Settings) -> dict[str, Any]:
+    """Neighbours of the most rated game: the demo's closing picture."""
+    from bggscore.embeddings.similar import similar
+
+    with open_warehouse(settings) as wh:
+        top = wh.query(
+            "SELECT f.game_id FROM games_features AS f WHERE f.year_published IS NOT NULL "
+            "ORDER BY f.users_rated DESC, f.game_id LIMIT 1"
+        )
+    return similar(settings, int(top["game_id"][0]), None, 5)
+
+
+def _describe_neighbours(data: dict[str, Any]) -> str:
+    lines = [f"games most like {data['name']} ({data['game_id']}), by game embedding:"]
+    lines += [f"  {n['similarity']:.3f}  {n['name']} ({n['game_id']})" for n in data["neighbours"]]
+    return "\n".join(lines)
+
+
 def _train(settings: Settings, console: Console) -> list[str]:
-    """Baseline models for every outcome; a sample keeps big benchmark catalogues quick."""
-    from bggscore.errors import BggscoreError
-    from bggscore.modeling import OUTCOME_TYPES, train_models
+    """Baseline models for every type the demo uses that has none yet (so the demo is
+    safe to repeat); a sample keeps big benchmark catalogues quick."""
+    from bggscore.errors import BggscoreError, RegistryError
+    from bggscore.modeling import configured_ref, open_settings_registry, train_models
     from bggscore.training.train import Splits
 
+    registry = open_settings_registry(settings)
+    missing = []
+    for model_type in DEMO_MODELS:
+        try:
+            registry.resolve(configured_ref(settings, model_type) or model_type, model_type)
+        except RegistryError:
+            missing.append(model_type)
+    if not missing:
+        console.info("models already registered: reusing them")
+        return []
     report = train_models(
         settings,
-        [t for t in OUTCOME_TYPES if t != "geek_rating"],  # scoring uses the formula
+        missing,
         name=None,
         splits=Splits(),
         estimator="bayesian_ridge",

@@ -91,17 +91,17 @@ def _descriptions(X: Any) -> pl.Series:
 
 
 def _token_ids(tokens: pl.Series, vocabulary: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(document index, word id) of every known token, in document and reading order."""
-    lookup = pl.DataFrame(
-        {"word": vocabulary, "id": np.arange(len(vocabulary), dtype=np.int32)},
-        schema={"word": pl.String, "id": pl.Int32},
-    )
-    flat = (
-        pl.DataFrame({"doc": np.arange(len(tokens), dtype=np.int32), "word": tokens})
-        .explode("word")
-        .join(lookup, on="word", how="inner", maintain_order="left")
-    )
-    return flat["doc"].to_numpy(), flat["id"].to_numpy()
+    """(document index, word id) of every known token, in document and reading order.
+
+    The flat tokens are cast to an ``Enum`` over the vocabulary: its physical codes are the
+    word ids and unknown words become null (one vectorised lookup, no Python per token)."""
+    lengths = tokens.list.len().fill_null(0).to_numpy()
+    words = tokens.explode(empty_as_null=False, keep_nulls=False)
+    codes = words.cast(pl.Enum(vocabulary), strict=False).to_physical()
+    known = codes.is_not_null().to_numpy()
+    ids = codes.fill_null(0).to_numpy().astype(np.int32)[known]
+    doc = np.repeat(np.arange(len(tokens), dtype=np.int32), lengths)[known]
+    return doc, ids
 
 
 # -- the transformer ----------------------------------------------------------------------------
@@ -234,14 +234,18 @@ class TextEmbedder(TransformerMixin, BaseEstimator):
         """SIF-weighted mean of the known word vectors of each document (before PC removal)."""
         weights = self.sif_a / (self.sif_a + self.word_probability_)
         weighted = self.word_vectors_ * weights[:, None]
+        lengths = np.bincount(doc, minlength=n_docs)
+        indptr = np.zeros(n_docs + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        # ``doc`` is sorted, so the rows of the document-term matrix are contiguous runs;
+        # repeated words stay as duplicate entries, which the product sums.
         terms = sparse.csr_matrix(
-            (np.ones(len(ids), dtype=np.float64), (doc, ids)),
+            (np.ones(len(ids), dtype=np.float64), ids, indptr),
             shape=(n_docs, len(self.vocabulary_)),
         )
-        lengths = np.bincount(doc, minlength=n_docs).astype(np.float64)
         empty = lengths == 0
         documents = np.asarray(terms @ weighted)
-        documents /= np.where(empty, 1.0, lengths)[:, None]
+        documents /= np.where(empty, 1, lengths)[:, None]
         return documents, empty
 
 
@@ -268,9 +272,7 @@ def _ppmi(counts: sparse.csr_matrix) -> sparse.csr_matrix:
     context_p = contexts / contexts.sum() if contexts.sum() > 0 else contexts
     pmi = np.log(counts.data / (word_totals[counts.row] * context_p[counts.col]))
     keep = pmi > 0
-    return sparse.csr_matrix(
-        (pmi[keep], (counts.row[keep], counts.col[keep])), shape=counts.shape
-    )
+    return sparse.csr_matrix((pmi[keep], (counts.row[keep], counts.col[keep])), shape=counts.shape)
 
 
 def _first_component(documents: np.ndarray) -> np.ndarray:

@@ -187,6 +187,21 @@ class Warehouse(abc.ABC):
         params = {"stage": "complexity", "game_ids": Typed(game_ids, "ARRAY<INT64>")}
         return self.query(queries.LATEST_COMPLEXITY, params)
 
+    def latest_text_embeddings(self, game_ids: list[int]) -> pl.DataFrame:
+        """The stored description embedding each game last got."""
+        params = {"stage": "text-embeddings", "game_ids": Typed(game_ids, "ARRAY<INT64>")}
+        return self.query(queries.LATEST_TEXT_EMBEDDINGS, params)
+
+    def latest_game_embeddings(self, model_key: str) -> pl.DataFrame:
+        params = {"stage": "game-embeddings", "model_key": model_key}
+        return self.query(queries.LATEST_GAME_EMBEDDINGS, params)
+
+    def stage_version(self, stage: str, model_key: str) -> tuple[int, str]:
+        """A token that changes whenever the stage writes rows for this model key."""
+        row = self.query(queries.STAGE_VERSION, {"stage": stage, "model_key": model_key})
+        values = row.row(0, named=True)
+        return int(values["n"]), f"{values['last_ts']}|{values['last_job']}"
+
     def count_rows(self, logical: str) -> int | None:
         if self._table_columns(self.tables[logical]) is None:
             return None

@@ -102,3 +102,27 @@ LAST_RUNS = (
 
 def count_sql(logical: str) -> str:
     return f"SELECT COUNT(*) AS n FROM {logical}"  # noqa: S608 - logical name from our schema
+
+
+# The description embedding each game last got (what game embeddings read).
+LATEST_TEXT_EMBEDDINGS = (
+    "SELECT s.game_id, e.embedding AS description_embedding, s.job_id AS text_job_id "
+    "FROM scoring_state AS s JOIN description_embeddings AS e "
+    "ON e.job_id = s.job_id AND e.game_id = s.game_id "
+    "WHERE s.stage = @stage AND s.game_id IN UNNEST(@game_ids)"
+)
+
+# Every game's latest embedding from one model version: readers never mix versions.
+LATEST_GAME_EMBEDDINGS = (
+    "SELECT s.game_id, f.name, f.year_published, e.embedding "
+    "FROM scoring_state AS s JOIN game_embeddings AS e "
+    "ON e.job_id = s.job_id AND e.game_id = s.game_id "
+    "LEFT JOIN games_features AS f ON f.game_id = s.game_id "
+    "WHERE s.stage = @stage AND s.model_key = @model_key ORDER BY s.game_id"
+)
+
+# Changes whenever a stage writes: count and newest score of its state rows.
+STAGE_VERSION = (
+    "SELECT COUNT(*) AS n, MAX(s.score_ts) AS last_ts, MAX(s.job_id) AS last_job "
+    "FROM scoring_state AS s WHERE s.stage = @stage AND s.model_key = @model_key"
+)

@@ -1,0 +1,282 @@
+"""`bggscore embed`: description (text) embeddings, then game embeddings, incrementally.
+
+Text comes first because game embeddings read each game's stored description
+embedding and predicted complexity. Each stage streams its games in batches and
+commits the embedding rows with the stage's state rows in one transaction, like
+`score`. A game embedding model records the text model it was trained on, so
+vector spaces are never mixed: a new text model version means retraining the
+game model first.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from bggscore.changes import DEFAULT_MAX_GAMES, detect_stage, input_hash, upstream_key
+from bggscore.errors import InputError, RegistryError, UsageError
+from bggscore.jobs import Job
+from bggscore.scoring.models import ModelSet, resolve_models
+from bggscore.warehouse import open_warehouse
+from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.queries import Selection
+
+if TYPE_CHECKING:
+    from bggscore.console import Console
+    from bggscore.settings import Settings
+
+KINDS = {"text": "text-embeddings", "game": "game-embeddings"}
+MODEL_TYPE = {"text-embeddings": "text_embeddings", "game-embeddings": "game_embeddings"}
+TRUNCATIONS = (8, 16, 32)
+TABLES = [
+    "games_features",
+    "game_features_hash",
+    "complexity_predictions",
+    "description_embeddings",
+    "game_embeddings",
+    "scoring_state",
+    "runs",
+]
+
+
+def parse_kind(value: str) -> list[str]:
+    if value == "all":
+        return list(KINDS.values())
+    if value not in KINDS:
+        raise UsageError(f"unknown --kind {value!r}; choose text, game or all")
+    return [KINDS[value]]
+
+
+@dataclass
+class EmbedOptions:
+    selection: Selection
+    stages: list[str] = field(default_factory=lambda: list(KINDS.values()))
+    changed_only: bool = False
+    max_games: int = DEFAULT_MAX_GAMES
+    batch_size: int = 50_000
+
+
+@dataclass
+class EmbedResult:
+    job_id: str | None
+    games_embedded: dict[str, int]
+    models: dict[str, str]
+    skipped_reason: str | None
+    empty_descriptions: int
+    seconds: float
+    selection: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "games_embedded": self.games_embedded,
+            "skipped_reason": self.skipped_reason,
+            "models": self.models,
+            "empty_descriptions": self.empty_descriptions,
+            "selection": self.selection,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _as_list_column(name: str, vectors: np.ndarray) -> pl.Series:
+    return pl.Series(name, vectors.astype(np.float64)).cast(pl.List(pl.Float64))
+
+
+def _state(
+    frame: pl.DataFrame, stage: str, key: str, job_id: str, ts: datetime, **columns: Any
+) -> pl.DataFrame:
+    return frame.select(
+        pl.lit(stage).alias("stage"),
+        "game_id",
+        "feature_hash",
+        pl.lit(key).alias("model_key"),
+        pl.lit(job_id).alias("job_id"),
+        pl.lit(ts, dtype=pl.Datetime("us", "UTC")).alias("score_ts"),
+    ).with_columns(**columns)
+
+
+class _EmbedJob:
+    def __init__(
+        self, settings: Settings, options: EmbedOptions, console: Console, wh: Warehouse
+    ) -> None:
+        from bggscore.modeling import open_settings_registry
+
+        self.settings, self.options, self.console, self.wh = settings, options, console, wh
+        self.registry = open_settings_registry(settings)
+        self.job = Job(wh, console, "embed", options.stages, upload=True)
+        self.empty = 0
+
+    def models(self, stage: str, load: bool = True) -> ModelSet:
+        return resolve_models(self.settings, self.registry, [stage], {}, load)
+
+    def run_stage(self, stage: str, selection: Selection, label: str, total: int) -> None:
+        models = self.models(stage)
+        loaded = models.models[MODEL_TYPE[stage]]
+        key = models.stage_key(stage)
+        if stage == "game-embeddings":
+            self._check_text_model(loaded.registration)
+        try:
+            job_id, ts = self.job.start()
+            columns = ["game_id", "name", "year_published", *_warehouse_columns(loaded)]
+            frames = self.wh.read_features(
+                selection, sorted(set(columns)), self.options.batch_size, with_hash=True
+            )
+            build = self._text_batch if stage == "text-embeddings" else self._game_batch
+
+            def batch(frame: pl.DataFrame) -> list[Write]:
+                return build(frame, loaded, key, job_id, ts)
+
+            self.job.run_pass([stage], frames, total, label, batch)
+        except BaseException as exc:
+            self.job.fail(exc)
+            raise
+
+    def _check_text_model(self, registration: Any) -> None:
+        trained_on = registration.training.get("text_model")
+        current = self.models("text-embeddings", load=False).label("text_embeddings")
+        if trained_on and trained_on != current:
+            raise RegistryError(
+                f"{registration.label} was trained on text embeddings from {trained_on}, "
+                f"but text embeddings now come from {current}; mixing them would mix vector spaces",
+                "retrain it: `bggscore models train --outcome game_embeddings`",
+            )
+
+    def _text_batch(
+        self, frame: pl.DataFrame, loaded: Any, key: str, job_id: str, ts: datetime
+    ) -> list[Write]:
+        embedder = loaded.model
+        vectors = embedder.transform(frame)
+        self.empty += int((np.abs(vectors).sum(axis=1) == 0).sum())
+        reg = loaded.registration
+        rows = frame.select("game_id", "name", "feature_hash").with_columns(
+            _as_list_column("embedding", vectors),
+            pl.lit(reg.name).alias("embedding_model"),
+            pl.lit(reg.version, dtype=pl.Int64).alias("embedding_version"),
+            pl.lit(vectors.shape[1], dtype=pl.Int64).alias("embedding_dim"),
+            pl.lit("ppmi-svd").alias("algorithm"),
+            pl.lit("sif").alias("document_method"),
+            pl.lit(ts, dtype=pl.Datetime("us", "UTC")).alias("created_ts"),
+            pl.lit(job_id).alias("job_id"),
+        )
+        hashes = pl.Series("input_hash", [input_hash(d) for d in frame["description"]])
+        state = _state(
+            frame,
+            "text-embeddings",
+            key,
+            job_id,
+            ts,
+            upstream_key=pl.lit(None, pl.String),
+            input_hash=hashes,
+        )
+        return [Write("description_embeddings", rows), Write("scoring_state", state, "upsert")]
+
+    def _game_batch(
+        self, frame: pl.DataFrame, loaded: Any, key: str, job_id: str, ts: datetime
+    ) -> list[Write]:
+        inputs, upstream = self._game_inputs(frame)
+        embedder = loaded.model
+        vectors = embedder.transform(inputs)
+        coords = embedder.coordinates(inputs)
+        reg = loaded.registration
+        rows = frame.select("game_id", "name", "year_published", "feature_hash").with_columns(
+            _as_list_column("embedding", vectors),
+            *(_as_list_column(f"embedding_{k}", vectors[:, :k]) for k in TRUNCATIONS),
+            _as_list_column("coordinates_2d", coords),
+            pl.lit(reg.name).alias("embedding_model"),
+            pl.lit(reg.version, dtype=pl.Int64).alias("embedding_version"),
+            pl.lit(vectors.shape[1], dtype=pl.Int64).alias("embedding_dim"),
+            pl.lit("truncated-svd").alias("algorithm"),
+            pl.lit(ts, dtype=pl.Datetime("us", "UTC")).alias("created_ts"),
+            pl.lit(job_id).alias("job_id"),
+        )
+        state = _state(frame, "game-embeddings", key, job_id, ts, upstream_key=upstream)
+        return [Write("game_embeddings", rows), Write("scoring_state", state, "upsert")]
+
+    def _game_inputs(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
+        """The stored complexity and description embedding each game is embedded with."""
+        ids = frame["game_id"].to_list()
+        complexity = self.wh.latest_complexity(ids)
+        text = self.wh.latest_text_embeddings(ids)
+        joined = frame.join(complexity, on="game_id", how="left").join(
+            text, on="game_id", how="left"
+        )
+        for column, what, fix in (
+            ("complexity_job_id", "a complexity prediction", "bggscore score --stage complexity"),
+            ("text_job_id", "a description embedding", "bggscore embed --kind text"),
+        ):
+            missing = joined.filter(pl.col(column).is_null())["game_id"]
+            if len(missing):
+                shown = ", ".join(str(v) for v in missing.head(5))
+                raise InputError(
+                    f"{len(missing)} game(s) have no {what} yet (e.g. {shown})",
+                    f"run `{fix}` first",
+                )
+        upstream = pl.Series(
+            "upstream_key",
+            [
+                upstream_key({"complexity": c, "text-embeddings": t})
+                for c, t in zip(joined["complexity_job_id"], joined["text_job_id"], strict=True)
+            ],
+        )
+        return joined, upstream
+
+    def stage_count(self, stage: str) -> int:
+        return self.job.stage_counts.get(stage, 0)
+
+
+def _warehouse_columns(loaded: Any) -> list[str]:
+    return [
+        c.name
+        for c in loaded.registration.signature
+        if (c.model_extra or {}).get("source", "warehouse") == "warehouse"
+    ]
+
+
+def run_embed(settings: Settings, options: EmbedOptions, console: Console) -> EmbedResult:
+    started = time.monotonic()
+    described = options.selection.describe()
+    with open_warehouse(settings) as wh:
+        wh.require_tables(TABLES)
+        job = _EmbedJob(settings, options, console, wh)
+        # registrations first (cheap, nothing unpickled): unknown models fail before work
+        keys = {stage: job.models(stage, load=False).stage_key(stage) for stage in options.stages}
+        labels = {
+            MODEL_TYPE[s]: job.models(s, load=False).label(MODEL_TYPE[s]) for s in options.stages
+        }
+        for stage in options.stages:
+            if options.changed_only:
+                found = detect_stage(wh, stage, keys[stage], options.selection, options.max_games)
+                if found.capped:
+                    console.warn(
+                        f"{stage}: more than {options.max_games:,} games need embedding; "
+                        "embedding the first ones (new, then oldest); rerun to continue"
+                    )
+                if not found.count:
+                    continue
+                selection = Selection(game_ids=tuple(sorted(found.game_ids)))
+                job.run_stage(
+                    stage, selection, f"{stage}: {found.count:,} changed games", found.count
+                )
+            else:
+                total = wh.count_features(options.selection)
+                if total:
+                    job.run_stage(stage, options.selection, f"{stage}: {described}", total)
+        job.job.finish()
+    done = job.job.done_ids
+    reason = None if done else ("no_changes" if options.changed_only else "no_games")
+    if job.empty:
+        console.warn(f"{job.empty:,} game(s) had no usable description: embedded as zero vectors")
+    return EmbedResult(
+        job.job.job_id,
+        {kind: job.stage_count(stage) for kind, stage in KINDS.items() if stage in options.stages},
+        labels,
+        reason,
+        job.empty,
+        time.monotonic() - started,
+        described + (" (changed only)" if options.changed_only else ""),
+    )
