@@ -23,9 +23,12 @@ def demo(
     if ctx.invoked_subcommand is not None:
         return
     from bggscore.demo.flow import run_demo
+    from bggscore.locking import pipeline_lock
 
     console = Console(json_mode=json)
-    result = run_demo(state(ctx).settings(), games=games, seed=seed, console=console)
+    settings = state(ctx).settings()
+    with pipeline_lock(settings.home, "demo"):
+        result = run_demo(settings, games=games, seed=seed, console=console)
     console.result(result, lambda out: out.print(result["summary"]))
 
 
@@ -38,7 +41,10 @@ def refresh(
 ) -> None:
     """Simulate a daily warehouse refresh: some feature changes, some stats-only changes."""
     from bggscore.demo.flow import refresh_demo
+    from bggscore.locking import pipeline_lock
 
     console = Console(json_mode=json)
-    result = refresh_demo(state(ctx).settings(), fraction=fraction, seed=seed, console=console)
+    settings = state(ctx).settings()
+    with pipeline_lock(settings.home, "demo refresh"):
+        result = refresh_demo(settings, fraction=fraction, seed=seed, console=console)
     console.result(result, lambda out: out.print(result["summary"]))

@@ -49,6 +49,7 @@ def embed(
     embedding, so run `score` and the text kind first (`--kind all` does text first).
     """
     from bggscore.embeddings.run import EmbedOptions, parse_kind, run_embed
+    from bggscore.locking import pipeline_lock
 
     settings = state(ctx).settings()
     options = EmbedOptions(
@@ -59,7 +60,8 @@ def embed(
         batch_size=batch_size or settings.scoring.batch_size,
     )
     console = Console(json_mode=json)
-    result = run_embed(settings, options, console)
+    with pipeline_lock(settings.home, "embed"):
+        result = run_embed(settings, options, console)
     data = result.as_dict()
 
     def render(out: Any) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from bggscore import __version__
 from bggscore.cli import demo, detect, embed, models, score, warehouse
+from bggscore.cli import run as run_cmd
 from bggscore.cli.common import AppState, ErrorHandlingGroup
 from bggscore.settings import flag_overrides
 
@@ -27,6 +28,7 @@ app.command("detect-changes")(detect.detect_changes)
 app.command()(score.score)
 app.command()(embed.embed)
 app.command()(embed.similar)
+app.command("run")(run_cmd.run)
 app.add_typer(demo.app, name="demo")
 
 

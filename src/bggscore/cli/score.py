@@ -74,6 +74,7 @@ def score(
     crash neither duplicates nor loses rows.
     """
     from bggscore.errors import UsageError
+    from bggscore.locking import pipeline_lock
     from bggscore.scoring.models import parse_model_overrides
     from bggscore.scoring.run import ScoreOptions, parse_stage, run_score
     from bggscore.settings import flag_overrides
@@ -103,7 +104,11 @@ def score(
         max_games=max_games,
     )
     console = Console(json_mode=json)
-    result = run_score(settings, options, console)
+    if options.upload:
+        with pipeline_lock(settings.home, "score"):
+            result = run_score(settings, options, console)
+    else:  # writes nothing shared: no need to wait for anyone
+        result = run_score(settings, options, console)
     data = result.as_dict()
     console.result(data, lambda out: _render(out, data))
     console.github_outputs({"games_scored": result.games_scored, "job_id": result.job_id or ""})

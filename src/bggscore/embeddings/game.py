@@ -89,8 +89,7 @@ class GameEmbedder(TransformerMixin, BaseEstimator):
             if text_variance > 0:
                 ratio = TEXT_SHARE / (1 - TEXT_SHARE)
                 self.text_weight_ = float(np.sqrt(ratio * _variance(features) / text_variance))
-            matrix = sparse.hstack([features, sparse.csr_matrix(text * self.text_weight_)])
-            matrix = matrix.tocsr()
+            matrix = sparse.hstack([features, _dense_csr(text * self.text_weight_)], format="csr")
         else:
             matrix = features
         n_games, n_features = matrix.shape
@@ -106,11 +105,9 @@ class GameEmbedder(TransformerMixin, BaseEstimator):
             )
         self.n_features_ = n_features
         self.dim_ = int(self.dim)
-        self.svd_ = TruncatedSVD(
-            self.dim_, algorithm="randomized", n_iter=7, random_state=self.random_state
-        )
+        self.svd_ = TruncatedSVD(self.dim_, algorithm="randomized", random_state=self.random_state)
         embeddings = _unit_rows(self.svd_.fit_transform(matrix))
-        self.pca_ = PCA(2, svd_solver="full").fit(embeddings)
+        self.pca_ = PCA(2, random_state=self.random_state).fit(embeddings)
         return self
 
     # -- transform --------------------------------------------------------------------------------
@@ -136,7 +133,7 @@ class GameEmbedder(TransformerMixin, BaseEstimator):
                 "embed the descriptions first",
             )
         text = _unit_rows(self._text(frame)) * self.text_weight_
-        return sparse.hstack([features, sparse.csr_matrix(text)], format="csr")
+        return sparse.hstack([features, _dense_csr(text)], format="csr")
 
     def _text(self, frame: pl.DataFrame) -> np.ndarray:
         """The description block as a dense array; null/empty lists and null values -> 0."""
@@ -208,6 +205,19 @@ def _unit_rows(matrix: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm; all-zero rows stay zero."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms > 0, norms, 1.0)
+
+
+def _dense_csr(block: np.ndarray) -> sparse.csr_matrix:
+    """A dense block as CSR without scanning it for zeros (every entry is stored)."""
+    n, d = block.shape
+    return sparse.csr_matrix(
+        (
+            np.ascontiguousarray(block, dtype=np.float64).ravel(),
+            np.tile(np.arange(d, dtype=np.int32), n),
+            np.arange(0, n * d + 1, d, dtype=np.int64),
+        ),
+        shape=(n, d),
+    )
 
 
 def _variance(matrix: sparse.spmatrix) -> float:

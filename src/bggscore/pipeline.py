@@ -1,0 +1,93 @@
+"""`bggscore run`: the whole chain in one process, for cron on a VM.
+
+complexity -> main -> text embeddings -> game embeddings, each `--changed-only`
+(or full), always in dependency order, under the home's lock.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bggscore.errors import UsageError
+from bggscore.warehouse.queries import Selection
+
+if TYPE_CHECKING:
+    from bggscore.console import Console
+    from bggscore.settings import Settings
+
+PIPELINE_STAGES = ("complexity", "main", "text-embeddings", "game-embeddings")
+SCORE_STAGES = ("complexity", "main")
+EMBED_STAGES = ("text-embeddings", "game-embeddings")
+
+
+def parse_stages(values: list[str]) -> list[str]:
+    """Chosen stages (comma or repeat), returned in dependency order."""
+    chosen = {part.strip() for value in values for part in value.split(",") if part.strip()}
+    if not chosen or "all" in chosen:
+        return list(PIPELINE_STAGES)
+    unknown = sorted(chosen - set(PIPELINE_STAGES))
+    if unknown:
+        raise UsageError(
+            f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(PIPELINE_STAGES)}"
+        )
+    return [stage for stage in PIPELINE_STAGES if stage in chosen]
+
+
+@dataclass
+class RunOptions:
+    selection: Selection
+    stages: list[str] = field(default_factory=lambda: list(PIPELINE_STAGES))
+    changed_only: bool = True
+    max_games: int = 50_000
+    batch_size: int = 50_000
+
+
+def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> dict[str, Any]:
+    from bggscore.embeddings.run import EmbedOptions, run_embed
+    from bggscore.scoring.run import ScoreOptions, run_score
+
+    started = time.monotonic()
+    summary: dict[str, Any] = {"stages": options.stages}
+    score_stages = [s for s in options.stages if s in SCORE_STAGES]
+    embed_stages = [s for s in options.stages if s in EMBED_STAGES]
+    if score_stages:
+        console.info(f"score: {', '.join(score_stages)}")
+        summary["score"] = run_score(
+            settings,
+            ScoreOptions(
+                selection=options.selection,
+                stages=score_stages,
+                batch_size=options.batch_size,
+                changed_only=options.changed_only,
+                max_games=options.max_games,
+            ),
+            console,
+        ).as_dict()
+    if embed_stages:
+        console.info(f"embed: {', '.join(embed_stages)}")
+        summary["embed"] = run_embed(
+            settings,
+            EmbedOptions(
+                selection=options.selection,
+                stages=embed_stages,
+                changed_only=options.changed_only,
+                max_games=options.max_games,
+                batch_size=options.batch_size,
+            ),
+            console,
+        ).as_dict()
+    scored = summary.get("score", {}).get("games_scored", 0)
+    embedded = sum(summary.get("embed", {}).get("games_embedded", {}).values())
+    summary.update(
+        {
+            "games_scored": scored,
+            "games_embedded": embedded,
+            "skipped_reason": None
+            if scored or embedded
+            else ("no_changes" if options.changed_only else "no_games"),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+    )
+    return summary
