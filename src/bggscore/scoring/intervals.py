@@ -9,7 +9,7 @@ or from the direct geek model fed with draw d of every chain input. Landing keep
 the median of the draws and their 5th/95th percentiles (domain.md). The hurdle is
 a logistic model without a posterior and keeps its point prediction.
 
-How it stays fast (50,000 games x 500 draws in a few seconds on 2 cores):
+How it stays fast (50,000 games x 500 draws: ~2 CPU-seconds, ~1 s on 2 cores):
 
 * Coefficients are drawn once per batch, with the pipeline's MaxAbsScaler folded
   into them (``beta_d / scale_``), so one unscaled design matrix per model serves
@@ -311,7 +311,7 @@ def draw_chain(
             values.sort(axis=1)
             out[k, :, start:stop] = quantiles(values)
 
-    threads = min(workers or min(MAX_WORKERS, os.cpu_count() or 1), len(starts))
+    threads = min(workers or min(MAX_WORKERS, _usable_cpus()), len(starts))
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, range(len(starts))))
@@ -324,6 +324,12 @@ def draw_chain(
         result[f"predicted_{outcome}_lower_90"] = out[k, 0]
         result[f"predicted_{outcome}_upper_90"] = out[k, 2]
     return result
+
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 def plan_chain(

@@ -145,7 +145,9 @@ def score_batch(
         if intervals:
             from bggscore.scoring.intervals import draw_chain
 
-            extra = draw_chain(frame, complexity, models, intervals, rng or np.random.default_rng())
+            extra = draw_chain(
+                frame, complexity, models, intervals, rng or np.random.default_rng(), cache=cache
+            )
         landing = score_main(frame, complexity, models, run, extra, cache)
         writes += [
             Write("ml_predictions_landing", landing),

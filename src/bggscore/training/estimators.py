@@ -32,6 +32,8 @@ class SparseBayesianRegressor(RegressorMixin, BaseEstimator):
         model.fit(dense, np.asarray(y, dtype=np.float64))
         self.coef_ = np.asarray(model.coef_, dtype=np.float64)
         self.intercept_ = float(model.intercept_)
+        # the posterior is over centred features: intervals move the intercept per draw
+        self.X_offset_ = np.asarray(getattr(model, "X_offset_", np.zeros(dense.shape[1])))
         self.alpha_ = float(model.alpha_)
         # ARD keeps sigma_ only over the features it did not prune
         self.sigma_ = np.asarray(model.sigma_, dtype=np.float64)
