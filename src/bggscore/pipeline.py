@@ -35,10 +35,17 @@ def parse_stages(values: list[str]) -> list[str]:
     return [stage for stage in PIPELINE_STAGES if stage in chosen]
 
 
+def stages_named(values: list[str]) -> bool:
+    """Whether the user named stages (not the default, not ``all``)."""
+    chosen = {part.strip() for value in values for part in value.split(",") if part.strip()}
+    return bool(chosen) and "all" not in chosen
+
+
 @dataclass
 class RunOptions:
     selection: Selection
     stages: list[str] = field(default_factory=lambda: list(PIPELINE_STAGES))
+    stages_named: bool = False  # named stages must all run; default ones may be left out
     changed_only: bool = True
     max_games: int = 50_000
     batch_size: int = 50_000
@@ -49,9 +56,10 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> d
     from bggscore.scoring.run import ScoreOptions, run_score
 
     started = time.monotonic()
-    summary: dict[str, Any] = {"stages": options.stages}
-    score_stages = [s for s in options.stages if s in SCORE_STAGES]
-    embed_stages = [s for s in options.stages if s in EMBED_STAGES]
+    stages = _runnable_stages(settings, options, console)
+    summary: dict[str, Any] = {"stages": stages}
+    score_stages = [s for s in stages if s in SCORE_STAGES]
+    embed_stages = [s for s in stages if s in EMBED_STAGES]
     if score_stages:
         console.info(f"score: {', '.join(score_stages)}")
         summary["score"] = run_score(
@@ -84,6 +92,7 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> d
         {
             "games_scored": scored,
             "games_embedded": embedded,
+            "games_total": scored + embedded,  # what `dispatch --if-changed` reads
             "skipped_reason": None
             if scored or embedded
             else ("no_changes" if options.changed_only else "no_games"),
@@ -91,3 +100,25 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> d
         }
     )
     return summary
+
+
+def _runnable_stages(settings: Settings, options: RunOptions, console: Console) -> list[str]:
+    """The stages to run, checked before anything is scored (registrations only).
+
+    Like ``detect-changes --stage all``, a default run leaves out an embedding stage with
+    no registered model (with a warning) instead of failing after scoring; a stage named
+    with ``--stage`` must have its model, or nothing runs.
+    """
+    from bggscore.detection import stage_keys
+
+    wanted = [s for s in options.stages if s in EMBED_STAGES]
+    if not wanted:
+        return list(options.stages)
+    keys = stage_keys(settings, wanted, {}, explicit=options.stages_named)
+    for stage in [s for s in wanted if s not in keys]:
+        model_type = stage.replace("-", "_")
+        console.warn(
+            f"{stage}: no {model_type} model registered, stage skipped "
+            f"(train one with `bggscore models train --outcome {model_type}`)"
+        )
+    return [s for s in options.stages if s in keys or s not in EMBED_STAGES]

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from bggscore import __version__
-from bggscore.cli import demo, detect, embed, models, score, warehouse
+from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
 from bggscore.cli import run as run_cmd
 from bggscore.cli.common import AppState, ErrorHandlingGroup
 from bggscore.settings import flag_overrides
@@ -28,6 +28,7 @@ app.command("detect-changes")(detect.detect_changes)
 app.command()(score.score)
 app.command()(embed.embed)
 app.command()(embed.similar)
+app.command()(dispatch.dispatch)
 app.command("run")(run_cmd.run)
 app.add_typer(demo.app, name="demo")
 
