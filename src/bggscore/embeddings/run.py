@@ -87,6 +87,12 @@ def _as_list_column(name: str, vectors: np.ndarray) -> pl.Series:
     return pl.Series(name, vectors.astype(np.float64)).cast(pl.List(pl.Float64))
 
 
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, so a truncation's dot products are cosines too."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
 def _state(
     frame: pl.DataFrame, stage: str, key: str, job_id: str, ts: datetime, **columns: Any
 ) -> pl.DataFrame:
@@ -115,28 +121,27 @@ class _EmbedJob:
         return resolve_models(self.settings, self.registry, [stage], {}, load)
 
     def run_stage(self, stage: str, selection: Selection, label: str, total: int) -> None:
+        """Embed the selection with the stage's model (the caller marks the run failed)."""
         models = self.models(stage)
         loaded = models.models[MODEL_TYPE[stage]]
         key = models.stage_key(stage)
-        if stage == "game-embeddings":
-            self._check_text_model(loaded.registration)
-        try:
-            job_id, ts = self.job.start()
-            columns = ["game_id", "name", "year_published", *_warehouse_columns(loaded)]
-            frames = self.wh.read_features(
-                selection, sorted(set(columns)), self.options.batch_size, with_hash=True
-            )
-            build = self._text_batch if stage == "text-embeddings" else self._game_batch
+        job_id, ts = self.job.start()
+        columns = ["game_id", "name", "year_published", *_warehouse_columns(loaded)]
+        frames = self.wh.read_features(
+            selection, sorted(set(columns)), self.options.batch_size, with_hash=True
+        )
+        build = self._text_batch if stage == "text-embeddings" else self._game_batch
 
-            def batch(frame: pl.DataFrame) -> list[Write]:
-                return build(frame, loaded, key, job_id, ts)
+        def batch(frame: pl.DataFrame) -> list[Write]:
+            return build(frame, loaded, key, job_id, ts)
 
-            self.job.run_pass([stage], frames, total, label, batch)
-        except BaseException as exc:
-            self.job.fail(exc)
-            raise
+        self.job.run_pass([stage], frames, total, label, batch)
 
-    def _check_text_model(self, registration: Any) -> None:
+    def check_text_model(self) -> None:
+        """Refuse (before any work) a game model trained on another text model version."""
+        registration = (
+            self.models("game-embeddings", load=False).models["game_embeddings"].registration
+        )
         trained_on = registration.training.get("text_model")
         current = self.models("text-embeddings", load=False).label("text_embeddings")
         if trained_on and trained_on != current:
@@ -149,9 +154,8 @@ class _EmbedJob:
     def _text_batch(
         self, frame: pl.DataFrame, loaded: Any, key: str, job_id: str, ts: datetime
     ) -> list[Write]:
-        embedder = loaded.model
-        vectors = embedder.transform(frame)
-        self.empty += int((np.abs(vectors).sum(axis=1) == 0).sum())
+        vectors, empty = loaded.model.embed(frame)  # one pass: vectors and empty mask
+        self.empty += int(empty.sum())
         reg = loaded.registration
         rows = frame.select("game_id", "name", "feature_hash").with_columns(
             _as_list_column("embedding", vectors),
@@ -181,11 +185,11 @@ class _EmbedJob:
         inputs, upstream = self._game_inputs(frame)
         embedder = loaded.model
         vectors = embedder.transform(inputs)
-        coords = embedder.coordinates(inputs)
+        coords = embedder.pca_.transform(vectors)  # = coordinates(inputs), without a 2nd pass
         reg = loaded.registration
         rows = frame.select("game_id", "name", "year_published", "feature_hash").with_columns(
             _as_list_column("embedding", vectors),
-            *(_as_list_column(f"embedding_{k}", vectors[:, :k]) for k in TRUNCATIONS),
+            *(_as_list_column(f"embedding_{k}", _unit(vectors[:, :k])) for k in TRUNCATIONS),
             _as_list_column("coordinates_2d", coords),
             pl.lit(reg.name).alias("embedding_model"),
             pl.lit(reg.version, dtype=pl.Int64).alias("embedding_version"),
@@ -206,8 +210,8 @@ class _EmbedJob:
             text, on="game_id", how="left"
         )
         for column, what, fix in (
-            ("complexity_job_id", "a complexity prediction", "bggscore score --stage complexity"),
-            ("text_job_id", "a description embedding", "bggscore embed --kind text"),
+            ("complexity_job_id", "complexity prediction", "bggscore score --stage complexity"),
+            ("text_job_id", "description embedding", "bggscore embed --kind text"),
         ):
             missing = joined.filter(pl.col(column).is_null())["game_id"]
             if len(missing):
@@ -237,6 +241,26 @@ def _warehouse_columns(loaded: Any) -> list[str]:
     ]
 
 
+def _embed_stage(
+    job: _EmbedJob, wh: Warehouse, stage: str, key: str, options: EmbedOptions, console: Console
+) -> None:
+    if options.changed_only:
+        found = detect_stage(wh, stage, key, options.selection, options.max_games)
+        if found.capped:
+            console.warn(
+                f"{stage}: more than {options.max_games:,} games need embedding; "
+                "embedding the first ones (new, then oldest); rerun to continue"
+            )
+        if found.count:
+            selection = Selection(game_ids=tuple(sorted(found.game_ids)))
+            job.run_stage(stage, selection, f"{stage}: {found.count:,} changed games", found.count)
+    else:
+        total = wh.count_features(options.selection)
+        if total:
+            label = f"{stage}: {options.selection.describe()}"
+            job.run_stage(stage, options.selection, label, total)
+
+
 def run_embed(settings: Settings, options: EmbedOptions, console: Console) -> EmbedResult:
     started = time.monotonic()
     described = options.selection.describe()
@@ -248,24 +272,16 @@ def run_embed(settings: Settings, options: EmbedOptions, console: Console) -> Em
         labels = {
             MODEL_TYPE[s]: job.models(s, load=False).label(MODEL_TYPE[s]) for s in options.stages
         }
-        for stage in options.stages:
-            if options.changed_only:
-                found = detect_stage(wh, stage, keys[stage], options.selection, options.max_games)
-                if found.capped:
-                    console.warn(
-                        f"{stage}: more than {options.max_games:,} games need embedding; "
-                        "embedding the first ones (new, then oldest); rerun to continue"
-                    )
-                if not found.count:
-                    continue
-                selection = Selection(game_ids=tuple(sorted(found.game_ids)))
-                job.run_stage(
-                    stage, selection, f"{stage}: {found.count:,} changed games", found.count
-                )
-            else:
-                total = wh.count_features(options.selection)
-                if total:
-                    job.run_stage(stage, options.selection, f"{stage}: {described}", total)
+        if "game-embeddings" in options.stages:
+            job.check_text_model()
+        try:
+            for stage in options.stages:
+                _embed_stage(job, wh, stage, keys[stage], options, console)
+        except BaseException as exc:
+            # whatever fails (a model failing its sha256 check after the text stage committed,
+            # detection between stages), the run started by an earlier stage ends 'failed'
+            job.job.fail(exc)
+            raise
         job.job.finish()
     done = job.job.done_ids
     reason = None if done else ("no_changes" if options.changed_only else "no_games")
