@@ -53,6 +53,7 @@ def main(argv: list[str]) -> int:
         for step in (
             [str(BIN / "ruff"), "check", "src", "tests", "benchmarks", "dev.py"],
             [str(BIN / "ruff"), "format", "--check", "src", "tests", "benchmarks", "dev.py"],
+            ["bash", "scripts/lint-workflows"],
             [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *rest],
         ):
             code = run(step)
