@@ -108,8 +108,16 @@ def explain_game(
             {"id": game_id},
         ).row(0, named=True)
         out: dict[str, Any] = {"game_id": game_id, **info, "stages": []}
+        reasons: dict[str, list[str]] = {}
         for stage, key in keys.items():
             row = _state_row(wh, stage, key, game_id, selection)
+            # as in the preview (detect_for_stages): an upstream stage about to rescore the
+            # game makes this one follow, so the explanation agrees with the list it explains
+            pending = [up for up in UPSTREAM[stage] if reasons.get(up)]
+            if pending and not row["reasons"]:
+                row["reasons"] = ["upstream"]
+            row["upstream"]["pending"] = pending
+            reasons[stage] = row["reasons"]
             out["stages"].append(row)
     return out
 

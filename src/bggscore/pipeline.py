@@ -56,6 +56,8 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> d
     from bggscore.scoring.run import ScoreOptions, run_score
 
     started = time.monotonic()
+    if options.max_games <= 0:  # before the first stage says anything
+        raise UsageError(f"--max-games must be positive, got {options.max_games}")
     stages = _runnable_stages(settings, options, console)
     summary: dict[str, Any] = {"stages": stages}
     score_stages = [s for s in stages if s in SCORE_STAGES]

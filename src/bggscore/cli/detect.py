@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bggscore.cli.common import JsonOption, state
@@ -64,8 +65,8 @@ def detect_changes(
     stages = parse_detect_stage(stage)
     overrides = parse_model_overrides(model or [])
     if explain is not None:
-        data = explain_game(settings, explain, stages, overrides)
-        console.result(data, lambda out: _render_explain(out, data))
+        explained = explain_game(settings, explain, stages, overrides)
+        console.result(explained, lambda out: _render_explain(out, explained))
         return
     detection = detect_for_stages(settings, stages, selection, max_games, overrides)
     data: dict[str, Any] = {
@@ -87,7 +88,10 @@ def detect_changes(
             f"{len(detection.missing_ids)} requested game id(s) not in the warehouse: {shown}"
         )
     console.github_outputs(
-        {"changed": detection.changed, "count": max((s.count for s in detection.stages), default=0)}
+        {
+            "changed": detection.changed,
+            "count": len({i for s in detection.stages for i in s.game_ids}),
+        }
     )
     console.step_summary(
         "### bggscore detect-changes\n\n"
@@ -121,20 +125,23 @@ def _render(out: Any, detection: Any, data: dict[str, Any]) -> None:
             detail.add_column(column)
         for row in sample.iter_rows(named=True):
             year = "" if row["year_published"] is None else f"{row['year_published']:.0f}"
-            detail.add_row(str(row["game_id"]), row["name"] or "", year, ", ".join(row["reasons"]))
+            name = escape(row["name"] or "")  # game names are data, not markup
+            detail.add_row(str(row["game_id"]), name, year, ", ".join(row["reasons"]))
         out.print(detail)
     if not detection.changed:
         out.print("nothing to score")
 
 
 def _render_explain(out: Any, data: dict[str, Any]) -> None:
-    out.print(f"game {data['game_id']}: {data['name']} ({data['year_published']})")
+    out.print(f"game {data['game_id']}: {escape(str(data['name']))} ({data['year_published']})")
     for item in data["stages"]:
         verdict = ", ".join(item["reasons"]) if item["reasons"] else "up to date"
         out.print(f"\n[bold]{item['stage']}[/]: {verdict}")
         for key in [k for k in ("feature_hash", "input_hash", "model", "upstream") if k in item]:
             old, new = item[key]["recorded"], item[key]["current"]
             mark = "" if old == new else "  [yellow]changed[/]"
-            out.print(f"  {key:<13} recorded {old}  current {new}{mark}")
+            out.print(f"  {key:<13} recorded {escape(str(old))}  current {escape(str(new))}{mark}")
+        if item["upstream"].get("pending"):
+            out.print(f"  pending       {', '.join(item['upstream']['pending'])} rescores it first")
         if item["last_scored"]:
             out.print(f"  last scored   {item['last_scored']} (job {item['last_job_id']})")

@@ -142,11 +142,28 @@ class Warehouse(abc.ABC):
         return [str(self.tables[t]) for t in wanted if self._table_columns(self.tables[t]) is None]
 
     def require_tables(self, logicals: list[str]) -> None:
-        missing = self.missing_tables(logicals)
+        """Tables exist, and bggscore's own have every column this version writes."""
+        missing, outdated = [], []
+        managed = {schema.logical for schema in self.managed_tables() if schema.owned}
+        for logical in logicals:
+            ref = self.tables[logical]
+            columns = self._table_columns(ref)
+            if columns is None:
+                missing.append(str(ref))
+            elif logical in managed:
+                lacking = [c for c in TABLES[logical].names if c not in columns]
+                if lacking:
+                    outdated.append(f"{ref} ({', '.join(lacking)})")
         if missing:
             raise WarehouseError(
                 f"warehouse {self.location} is missing table(s) {', '.join(missing)}",
                 "run `bggscore warehouse init` first",
+            )
+        if outdated:
+            raise WarehouseError(
+                f"warehouse {self.location} has tables from an older bggscore lacking columns: "
+                + "; ".join(outdated),
+                "run `bggscore warehouse init` to add them",
             )
 
     def feature_columns(self) -> dict[str, str]:
