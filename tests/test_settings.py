@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from bggscore.cli.common import flag_overrides
 from bggscore.errors import ConfigError
-from bggscore.settings import flag_overrides, load_settings
+from bggscore.settings import load_settings
 
 
 def test_defaults_are_the_production_names(home: Path) -> None:

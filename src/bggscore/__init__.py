@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("bggscore")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0+unknown"
+def __getattr__(name: str) -> str:
+    # resolved on first use: importlib.metadata is slow on the `bggscore --help` path
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("bggscore")
+        except PackageNotFoundError:  # running from a source tree without an install
+            return "0+unknown"
+    raise AttributeError(f"module 'bggscore' has no attribute {name!r}")

@@ -196,17 +196,3 @@ def describe_validation_error(exc: ValidationError) -> str:
     shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
     extra = f"; {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
     return f"invalid setting {where}: {message}{shown}{extra}"
-
-
-def flag_overrides(**flags: Any) -> dict[str, Any]:
-    """Turn dotted flag names (``warehouse.engine``) into nested overrides, dropping None."""
-    out: dict[str, Any] = {}
-    for dotted, value in flags.items():
-        if value is None:
-            continue
-        node = out
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out

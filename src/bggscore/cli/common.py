@@ -7,14 +7,16 @@ import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
 from bggscore.console import Console
 from bggscore.errors import BggscoreError
-from bggscore.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bggscore.settings import Settings
 
 
 @dataclass
@@ -28,6 +30,9 @@ class AppState:
 
     def settings(self) -> Settings:
         if self._settings is None:
+            # imported here: pydantic-settings is the slowest import on the --help path
+            from bggscore.settings import load_settings
+
             self._settings = load_settings(self.config, self.overrides)
         return self._settings
 
@@ -100,6 +105,20 @@ class ErrorHandlingGroup(TyperGroup):
 def _debug(ctx: Any) -> bool:
     obj = ctx.find_root().obj
     return bool(getattr(obj, "debug", False))
+
+
+def flag_overrides(**flags: Any) -> dict[str, Any]:
+    """Turn dotted flag names (``warehouse.engine``) into nested overrides, dropping None."""
+    out: dict[str, Any] = {}
+    for dotted, value in flags.items():
+        if value is None:
+            continue
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from bggscore.cli.common import JsonOption, state
@@ -95,12 +96,14 @@ def similar(
     data = find_similar(state(ctx).settings(), game_id, name, top)
 
     def render(out: Any) -> None:
-        table = Table(title=f"games like {data['name']} ({data['game_id']})")
+        # game names are data, not markup: "[redacted]" must show, "[/x]" must not crash
+        table = Table(title=f"games like {escape(data['name'])} ({data['game_id']})")
         for column in ("game_id", "name", "year", "similarity"):
             table.add_column(column, justify="right" if column != "name" else "left")
         for item in data["neighbours"]:
             year = "" if item["year_published"] is None else str(item["year_published"])
-            table.add_row(str(item["game_id"]), item["name"], year, f"{item['similarity']:.3f}")
+            row = (str(item["game_id"]), escape(item["name"]), year, f"{item['similarity']:.3f}")
+            table.add_row(*row)
         out.print(table)
 
     Console(json_mode=json).result(data, render)

@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from bggscore import __version__
 from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
 from bggscore.cli import run as run_cmd
-from bggscore.cli.common import AppState, ErrorHandlingGroup
-from bggscore.settings import flag_overrides
+from bggscore.cli.common import AppState, ErrorHandlingGroup, flag_overrides
 
 app = typer.Typer(
     cls=ErrorHandlingGroup,
@@ -35,6 +33,8 @@ app.add_typer(demo.app, name="demo")
 
 def _version(value: bool) -> None:
     if value:
+        from bggscore import __version__
+
         typer.echo(f"bggscore {__version__}")
         raise typer.Exit()
 

@@ -73,11 +73,11 @@ def score(
     Each batch's landing rows and scoring state commit together; a rerun after a
     crash neither duplicates nor loses rows.
     """
+    from bggscore.cli.common import flag_overrides
     from bggscore.errors import UsageError
     from bggscore.locking import pipeline_lock
     from bggscore.scoring.models import parse_model_overrides
     from bggscore.scoring.run import ScoreOptions, parse_stage, run_score
-    from bggscore.settings import flag_overrides
 
     if no_upload and output is None:
         raise UsageError("--no-upload needs --output PATH.parquet (otherwise nothing is kept)")
