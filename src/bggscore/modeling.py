@@ -81,6 +81,10 @@ def train_models(
         )
     if name is not None and len(outcomes) != 1:
         raise UsageError("--name needs exactly one --outcome")
+    if name is not None:  # before reading and fitting, not at registration
+        from bggscore.registry.refs import check_name
+
+        check_name(name)
     registry = open_settings_registry(settings)
     frame = read_training_frame(settings, max_games)
     names = {t: default_name(settings, t) for t in TRAINABLE}

@@ -71,11 +71,20 @@ def run(
     if dispatch_event:  # fail before the work, not after it
         import os
 
-        from bggscore.dispatch import check_event_type, check_repo, require_token, resolve_token
+        from bggscore.dispatch import (
+            check_event_type,
+            check_repo,
+            read_trigger,
+            require_token,
+            resolve_api_url,
+            resolve_token,
+        )
 
         check_event_type(dispatch_event)
         check_repo(dispatch_repo or "")
         require_token(resolve_token(settings, os.environ))
+        resolve_api_url(settings, os.environ)
+        read_trigger(os.environ)  # an unreadable triggering event
     options = RunOptions(
         selection=build_selection(start_year, end_year, all_years, game_id, game_ids_file),
         stages=parse_stages(stage or []),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bggscore.embeddings.run import EmbedOptions, run_embed
-from bggscore.errors import ConfigError
+from bggscore.errors import ConfigError, InputError
 from bggscore.loading import load_games
 from bggscore.scoring.run import ScoreOptions, run_score
 from bggscore.warehouse import open_warehouse
@@ -135,6 +135,8 @@ def refresh_demo(
 ) -> dict[str, Any]:
     from bggscore.demo.catalogue import refresh_catalogue
 
+    if not 0 < fraction <= 1:  # NaN too; before reading the whole catalogue
+        raise InputError(f"--fraction must be in (0, 1], got {fraction}")
     _embedded_only(settings)
     with open_warehouse(settings) as wh:
         wh.require_tables(["games_features", "game_features_hash"])

@@ -492,6 +492,8 @@ class Registry:
     ) -> Registration:
         """Register a joblib file the user made; same keyword fields as `register`."""
         path = Path(path)
+        check_model_type(model_type)  # bad flags fail before unpickling
+        check_name(name)
         model = read_user_joblib(path)
         check_model_object(model, f"the model in {path}")
         return self.register(model_type, name, model, **fields)

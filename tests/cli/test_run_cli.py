@@ -1,0 +1,250 @@
+"""`bggscore run`: the whole chain in dependency order, changed-only, under the home's lock.
+
+Homes come from the session's `bggscore demo --games 2000` registry: `unscored_home` (models
+registered, nothing scored) and `embedded_home` (every stage up to date). The lock tests
+start real processes: a holder of `pipeline_lock` and `python -m bggscore run`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from tests.conftest import LockHolder
+from tests.scoring.tables import (
+    assert_one_line_error,
+    game_ids,
+    parse_json,
+    read,
+    sql,
+)
+
+IN_RANGE = "year_published >= 2024 AND year_published < 2029"
+ALL_STAGES = ["complexity", "main", "text-embeddings", "game-embeddings"]
+BRIBERY = pl.col("mechanics").list.concat(pl.lit(["Bribery"]))  # a feature change, same text
+
+
+def run_json(cli, *args: str) -> dict[str, Any]:
+    result = cli("run", *args, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return parse_json(result.stdout)
+
+
+def written(home: Path) -> dict[str, Any]:
+    """Everything `run` writes: state rows by stage, landing rows, embedding rows, runs."""
+    state = read(home, "scoring_state")
+    return {
+        "state": dict(state.group_by("stage").len().iter_rows()),
+        "state_jobs": sorted(set(state["job_id"])),
+        "landing": len(read(home, "ml_predictions_landing")),
+        "text": len(sql(home, "SELECT game_id FROM raw.description_embeddings")),
+        "game": len(sql(home, "SELECT game_id FROM raw.game_embeddings")),
+        "runs": len(read(home, "runs")),
+    }
+
+
+def reload_games(cli, home: Path, ids: list[int], **columns: Any) -> None:
+    games = sql(home, "SELECT * FROM analytics.games_features").filter(pl.col("game_id").is_in(ids))
+    path = home.parent / f"edited-{ids[0]}.parquet"
+    games.with_columns(**columns).write_parquet(path)
+    assert cli("warehouse", "load", str(path)).exit_code == 0
+
+
+def without_embedding_models(home: Path) -> None:
+    registry = home / "registry"
+    for model_type in ("text_embeddings", "game_embeddings"):
+        shutil.rmtree(registry / model_type)
+        (registry / "_names" / f"{model_type}.json").unlink()
+
+
+def bggscore(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m bggscore ARGS...` in a real process (env and cwd from the test)."""
+    return subprocess.run(
+        [sys.executable, "-m", "bggscore", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+# -- the chain --------------------------------------------------------------------------------
+def test_run_scores_and_embeds_everything_then_nothing(
+    cli, unscored_home: Path, monkeypatch
+) -> None:
+    outputs = unscored_home.parent / "github_output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    ids = game_ids(unscored_home)
+    data = run_json(cli, "--all-years")
+    assert data["stages"] == ALL_STAGES
+    assert data["games_scored"] == len(ids)
+    assert data["games_embedded"] == 2 * len(ids)
+    assert data["skipped_reason"] is None
+    assert data["score"]["stages"] == {"complexity": len(ids), "main": len(ids)}
+    assert data["embed"]["games_embedded"] == {"text": len(ids), "game": len(ids)}
+    assert data["score"]["selection"] == data["embed"]["selection"] == "all years (changed only)"
+
+    state = read(unscored_home, "scoring_state")
+    assert dict(state.group_by("stage").len().iter_rows()) == dict.fromkeys(ALL_STAGES, len(ids))
+    # game embeddings read the complexity and text this very run wrote
+    score_job, embed_job = data["score"]["job_id"], data["embed"]["job_id"]
+    game_state = state.filter(pl.col("stage") == "game-embeddings")
+    assert set(game_state["upstream_key"]) == {
+        f"complexity:{score_job}|text-embeddings:{embed_job}"
+    }
+    runs = read(unscored_home, "runs").sort("started_at")
+    assert runs.select("command", "status").rows() == [("score", "success"), ("embed", "success")]
+    assert outputs.read_text().splitlines() == [
+        f"games_scored={len(ids)}",
+        f"games_embedded={2 * len(ids)}",
+    ]
+
+    before = written(unscored_home)
+    again = cli("run", "--all-years")
+    assert again.exit_code == 0, again.stderr
+    assert "nothing to do (no_changes)" in again.stdout
+    assert written(unscored_home) == before
+
+
+def test_run_after_changes_touches_only_what_changed(cli, embedded_home: Path) -> None:
+    mechanic, description = sorted(game_ids(embedded_home, IN_RANGE))[:2]
+    reload_games(cli, embedded_home, [mechanic], mechanics=BRIBERY)
+    reload_games(
+        cli, embedded_home, [description], description=pl.lit("A new text about space trains.")
+    )
+    data = run_json(cli)  # the default range holds both games
+    assert data["score"]["stages"] == {"complexity": 2, "main": 2}
+    assert data["embed"]["games_embedded"] == {"text": 1, "game": 2}
+    text = sql(
+        embedded_home,
+        "SELECT game_id FROM raw.description_embeddings WHERE job_id = $job",
+        {"job": data["embed"]["job_id"]},
+    )
+    assert text["game_id"].to_list() == [description]
+    assert not run_json(cli, "--all-years")["games_scored"]
+
+
+def test_stages_always_run_in_dependency_order(cli, unscored_home: Path) -> None:
+    in_range = game_ids(unscored_home, IN_RANGE)
+    data = run_json(cli, "--stage", "text-embeddings", "--stage", "complexity")
+    assert data["stages"] == ["complexity", "text-embeddings"]
+    assert data["score"]["stages"] == {"complexity": len(in_range)}
+    assert data["embed"]["games_embedded"] == {"text": len(in_range)}
+    assert written(unscored_home)["state"] == {
+        "complexity": len(in_range),
+        "text-embeddings": len(in_range),
+    }
+    rest = run_json(cli, "--stage", "game-embeddings,main")
+    assert rest["stages"] == ["main", "game-embeddings"]
+    assert rest["games_scored"] == len(in_range)
+    assert rest["embed"]["games_embedded"] == {"game": len(in_range)}
+
+
+def test_full_rescores_the_selection_without_changes(cli, embedded_home: Path) -> None:
+    in_range = game_ids(embedded_home, IN_RANGE)
+    data = run_json(cli, "--full", "--stage", "complexity", "--stage", "text-embeddings")
+    assert data["score"]["stages"] == {"complexity": len(in_range)}
+    assert data["embed"]["games_embedded"] == {"text": len(in_range)}
+    assert data["score"]["selection"] == "years 2024-2028"
+
+
+def test_default_run_leaves_out_embedding_stages_without_a_model(cli, unscored_home: Path) -> None:
+    without_embedding_models(unscored_home)
+    in_range = game_ids(unscored_home, IN_RANGE)
+    result = cli("run", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = parse_json(result.stdout)
+    assert data["stages"] == ["complexity", "main"]
+    assert data["games_scored"] == len(in_range)
+    assert "text-embeddings: no text_embeddings model registered, stage skipped" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- errors: exit code, one line, nothing written ----------------------------------------------
+def test_named_embedding_stage_without_a_model_fails_before_scoring(
+    cli, unscored_home: Path
+) -> None:
+    without_embedding_models(unscored_home)
+    before = written(unscored_home)
+    result = cli("run", "--stage", "complexity,text-embeddings")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "no text_embeddings models yet", "models train")
+    assert written(unscored_home) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (("--stage", "embeddings"), ("embeddings",)),
+        (("--start-year", "2026", "--end-year", "2026"), ("--start-year 2026",)),
+        (("--max-games", "0"), ("--max-games",)),
+    ],
+)
+def test_bad_flags_are_usage_errors(
+    cli, unscored_home: Path, args: tuple[str, ...], needles: tuple[str, ...]
+) -> None:
+    before = written(unscored_home)
+    result = cli("run", *args)
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, *needles)
+    assert written(unscored_home) == before
+
+
+# -- the lock, with real processes -------------------------------------------------------------
+def test_a_second_run_exits_at_once_while_one_runs(cli, embedded_home: Path) -> None:
+    before = written(embedded_home)
+    with LockHolder(embedded_home, 60, command="run") as holder:
+        started = time.monotonic()
+        second = bggscore("run", "--all-years")
+        elapsed = time.monotonic() - started
+        assert holder.process.poll() is None  # the first is still running
+    assert second.returncode == 1
+    assert elapsed < 10
+    assert_one_line_error(
+        second.stderr, f"bggscore run (pid {holder.process.pid}", "already running"
+    )
+    assert second.stdout == ""
+    assert written(embedded_home) == before
+
+
+def test_wait_queues_behind_the_running_one_then_succeeds(cli, embedded_home: Path) -> None:
+    game = sorted(game_ids(embedded_home, IN_RANGE))[0]
+    reload_games(cli, embedded_home, [game], mechanics=BRIBERY)
+    with LockHolder(embedded_home, 3, command="run") as holder:
+        queued = subprocess.Popen(
+            [sys.executable, "-m", "bggscore", "run", "--wait", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, err = queued.communicate(timeout=120)
+        finally:
+            if queued.poll() is None:
+                queued.kill()
+                queued.communicate()
+        holder_done = holder.process.wait(timeout=10)
+    assert holder_done == 0  # the holder finished its sleep: nobody broke its lock
+    assert queued.returncode == 0, err
+    data = parse_json(out)
+    assert data["score"]["stages"] == {"complexity": 1, "main": 1}
+    assert data["embed"]["games_embedded"] == {"text": 0, "game": 1}
+
+
+def test_a_killed_run_releases_the_lock(cli, embedded_home: Path) -> None:
+    with LockHolder(embedded_home, 60, command="run") as holder:
+        locked = cli("run", "--all-years")
+        assert locked.exit_code == 1
+        os.kill(holder.process.pid, signal.SIGKILL)
+        holder.process.wait(timeout=10)
+        data = run_json(cli, "--all-years")
+    assert data["skipped_reason"] == "no_changes"
