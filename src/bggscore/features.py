@@ -115,7 +115,8 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         """
         other = copy.deepcopy(self)
         other.chain_inputs = tuple(chain_inputs)
-        return other._set_chain(self._check(X) if chain_inputs else X)
+        # check against the copy's columns, so a missing chain input is named clearly
+        return other._set_chain(other._check(X) if chain_inputs else X)
 
     def _set_chain(self, frame: pl.DataFrame) -> FeatureBuilder:
         chain = frame.select(pl.col(c).cast(pl.Float64) for c in self.chain_inputs)
@@ -190,11 +191,13 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             col = pl.col(name).cast(f64)
             return pl.when(col > 0).then(col).otherwise(None)
 
-        year = pl.col("year_published").cast(f64).clip(1900, YEAR_REFERENCE - 1)
+        # NaN (a float column's other "unknown") is missing like NULL
+        raw_year = pl.col("year_published").cast(f64).fill_nan(None)
+        year = raw_year.clip(1900, YEAR_REFERENCE - 1)
         exprs = [
             ((year - 2000) / 10).alias("year_linear"),
             (-(YEAR_REFERENCE - year).log1p()).alias("year_log"),
-            pl.col("year_published").is_null().cast(f64).alias("year_missing"),
+            raw_year.is_null().cast(f64).alias("year_missing"),
             known("min_age").alias("min_age"),
             known("min_age").is_null().cast(f64).alias("min_age_missing"),
             known("min_playtime").log1p().alias("log_min_playtime"),

@@ -81,6 +81,10 @@ def train_models(
         )
     if name is not None and len(outcomes) != 1:
         raise UsageError("--name needs exactly one --outcome")
+    if name is not None:  # before any training: a bad name would only fail at register
+        from bggscore.registry import check_name
+
+        check_name(name)
     if name is not None:  # before reading and fitting, not at registration
         from bggscore.registry.refs import check_name
 

@@ -93,7 +93,7 @@ def train(
 
     def render(out: Any) -> None:
         table = Table(title="trained models")
-        for column in ("outcome", "model", "test metric", "model", "mean predictor", "beats"):
+        for column in ("outcome", "model", "test metric", "value", "mean predictor", "beats"):
             table.add_column(column)
         for item in report.trained:
             m = item["metrics"]
