@@ -53,7 +53,10 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def build_head(outcome: Outcome, estimator: str = "bayesian_ridge") -> Any:
+HURDLE_C_GRID = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)  # regularisation picked on the tune year
+
+
+def build_head(outcome: Outcome, estimator: str = "bayesian_ridge", c: float = 0.5) -> Any:
     """Everything after the features: scaling and the estimator."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
@@ -62,7 +65,7 @@ def build_head(outcome: Outcome, estimator: str = "bayesian_ridge") -> Any:
     from bggscore.training.estimators import SparseBayesianRegressor
 
     if outcome.kind == "classification":
-        model: Any = LogisticRegression(C=0.5, max_iter=2000)
+        model: Any = LogisticRegression(C=c, max_iter=2000)
     else:
         model = SparseBayesianRegressor(kind="ard" if estimator == "ard" else "ridge")
     return Pipeline([("scale", MaxAbsScaler()), ("model", model)])
@@ -76,13 +79,18 @@ def fit_base(frame: pl.DataFrame) -> Any:
 
 
 def fit_pipeline(
-    outcome: Outcome, base: Any, rows: pl.DataFrame, y: np.ndarray, estimator: str
+    outcome: Outcome,
+    base: Any,
+    rows: pl.DataFrame,
+    y: np.ndarray,
+    estimator: str,
+    c: float = 0.5,
 ) -> Any:
     """features (the shared base plus this outcome's chain inputs) -> scale -> model."""
     from sklearn.pipeline import Pipeline
 
     builder = base.with_chain_inputs(outcome.chain_inputs, rows)
-    head = build_head(outcome, estimator).fit(builder.transform(rows), y)
+    head = build_head(outcome, estimator, c).fit(builder.transform(rows), y)
     return Pipeline([("features", builder), *head.steps])
 
 
@@ -200,16 +208,43 @@ def fit_outcome(
             "train it on a catalogue that includes games with few ratings",
         )
     base_train, base_final = bases or fit_bases(frame, splits)
-    pipeline = fit_pipeline(outcome, base_train, train, y_train, estimator)
+    tune = data.filter(pl.col("year_published") == splits.tune_year)
+    c = _tune_c(outcome, base_train, train, y_train, tune, estimator)
+    pipeline = fit_pipeline(outcome, base_train, train, y_train, estimator, c)
     y_test = outcome.target_values(test).to_numpy()
     metrics = _metrics(outcome, y_test, predict(pipeline, test, outcome), float(y_train.mean()))
     metrics["n_train"] = len(train)
+    if outcome.kind == "classification":
+        metrics["C"] = c
     final = data.filter(pl.col("year_published") <= splits.test_year)
     refit = fit_pipeline(
-        outcome, base_final, final, outcome.target_values(final).to_numpy(), estimator
+        outcome, base_final, final, outcome.target_values(final).to_numpy(), estimator, c
     )
     metrics["n_refit"] = len(final)
     return refit, metrics
+
+
+def _tune_c(
+    outcome: Outcome,
+    base: Any,
+    train: pl.DataFrame,
+    y_train: np.ndarray,
+    tune: pl.DataFrame,
+    estimator: str,
+) -> float:
+    """The classifier's regularisation with the best log loss on the tune year."""
+    if outcome.kind != "classification":
+        return 0.5
+    y_tune = outcome.target_values(tune).to_numpy()
+    if len(tune) < MIN_TEST_ROWS or len(np.unique(y_tune)) < 2:
+        return 0.5  # nothing to tune on: the default
+    from sklearn.metrics import log_loss
+
+    losses = {}
+    for c in HURDLE_C_GRID:
+        fitted = fit_pipeline(outcome, base, train, y_train, estimator, c)
+        losses[c] = log_loss(y_tune, predict(fitted, tune, outcome), labels=[0, 1])
+    return min(losses, key=losses.__getitem__)
 
 
 def signature(pipeline: Any) -> list[dict[str, str]]:
