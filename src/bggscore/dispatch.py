@@ -143,8 +143,12 @@ def parse_pairs(values: Iterable[str], option: str) -> dict[str, str]:
 def parse_payload_json(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        problem = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    except ValueError as exc:  # JSONDecodeError, or an integer of over 4300 digits
+        problem = (
+            f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else _one_line(str(exc))
+        )
         raise UsageError(f"--payload-json is not valid JSON: {problem}") from None
     if not isinstance(value, dict):
         raise UsageError(f"--payload-json must be a JSON object, not {type(value).__name__}")
@@ -342,7 +346,7 @@ def read_trigger(env: Mapping[str, str]) -> Trigger:
         return Trigger(event_name=event_name)
     try:
         event = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad UTF-8, bad JSON, a huge integer
         reason = _one_line(str(exc))
         raise InputError(
             f"cannot read the triggering event GITHUB_EVENT_PATH={path}: {reason}"
@@ -471,9 +475,14 @@ def read_result(location: str, stdin: TextIO | None) -> int:
         raise InputError(f"--if-changed: cannot read {source}: {reason}") from None
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:  # JSONDecodeError, or an integer of over 4300 digits
+        detail = (
+            f"{exc.msg} at line {exc.lineno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else _one_line(str(exc))
+        )
         raise InputError(
-            f"--if-changed: {source} is not JSON ({exc.msg} at line {exc.lineno})",
+            f"--if-changed: {source} is not JSON ({detail})",
             "pass the output of `bggscore score --json`, `embed --json` or `run --json`",
         ) from None
     return games_in_result(doc, f"--if-changed: {source}")

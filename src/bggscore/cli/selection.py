@@ -43,7 +43,7 @@ def read_ids_file(path: Path) -> list[int]:
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
-        if not text.isdigit() or int(text) <= 0:
+        if not (text.isascii() and text.isdigit()) or int(text) <= 0:  # '²' is a digit too
             raise InputError(
                 f"{path}:{number}: {text!r} is not a game id (a positive whole number)"
             )

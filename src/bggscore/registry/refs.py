@@ -19,7 +19,7 @@ VERSION_PATTERN = re.compile(r"^[1-9][0-9]{0,8}$")
 
 def check_name(name: str) -> str:
     """Return `name` if it is a valid model name, else raise UsageError."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise UsageError(
             f"invalid model name {name!r}: use 1-63 lower-case letters, digits, '_', '.' or '-',"
             " starting with a letter or digit"
@@ -29,7 +29,7 @@ def check_name(name: str) -> str:
 
 def check_alias(alias: str) -> str:
     """Return `alias` if it is a valid alias, else raise UsageError."""
-    if not isinstance(alias, str) or not ALIAS_PATTERN.match(alias):
+    if not isinstance(alias, str) or not ALIAS_PATTERN.fullmatch(alias):
         raise UsageError(
             f"invalid alias {alias!r}: use 1-32 lower-case letters, digits, '_' or '-',"
             " starting with a letter"
@@ -84,7 +84,7 @@ def parse_ref(text: str) -> ModelRef:
         return ModelRef(check_name(name), alias=check_alias(alias))
     if ":" in text:
         name, _, version = text.partition(":")
-        if not VERSION_PATTERN.match(version):
+        if not VERSION_PATTERN.fullmatch(version):  # `$` alone lets "\n" through
             raise UsageError(
                 f"invalid model version {version!r} in {text!r}: use a whole number from 1 up,"
                 " e.g. rating:3"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bggscore.errors import UsageError
-from bggscore.warehouse.schemas import GAMES_FEATURES
+from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
 from bggscore.warehouse.sql import Typed, column_list
 
 # Which games a command works on; every filter is a parameter, never SQL text.
@@ -101,6 +101,8 @@ LAST_RUNS = (
 
 
 def count_sql(logical: str) -> str:
+    if logical not in TABLES:  # the name is formatted into the SQL: only our own names
+        raise ValueError(f"unknown logical table {logical!r}")
     return f"SELECT COUNT(*) AS n FROM {logical}"  # noqa: S608 - logical name from our schema
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 import sqlglot
 from sqlglot import exp
@@ -42,10 +42,10 @@ class Typed:
 
 @lru_cache(maxsize=512)
 def _parse(sql: str) -> exp.Expression:
-    tree = sqlglot.parse_one(sql, read="bigquery")
-    if tree is None:  # pragma: no cover - parse_one raises on empty input
-        raise ValueError("empty SQL")
-    return tree
+    trees = [tree for tree in sqlglot.parse(sql, read="bigquery") if tree is not None]
+    if len(trees) != 1:  # parse_one would keep a stacked `; DROP TABLE ...` as well
+        raise ValueError(f"canonical SQL must be exactly one statement, got {len(trees)}")
+    return cast(exp.Expression, trees[0])
 
 
 @lru_cache(maxsize=1024)

@@ -1,0 +1,598 @@
+"""Bad input to every command: exit 2 for usage / input / config errors, 1 for runtime
+failures (unknown model, missing tables, no token), one `error:` line, no traceback, and
+NOTHING WRITTEN: warehouse row counts, the registry's files, the work folder and the GitHub
+output files are the same before and after.
+
+Most rows run against one shared copy of the session's `bggscore demo` home (six models,
+every stage scored and embedded), so a row that wrongly wrote would show up in its own
+before/after snapshot. Rows marked ``fresh`` run against an empty home. Every row has a
+GitHub token and a local fake GitHub API: a dispatch that got through would be recorded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from tests.scoring.tables import assert_one_line_error
+from tests.test_dispatch import FakeGitHub, start_fake_github
+
+REPO = "phenrickson/bgg-predictive-models"
+FAKE_TOKEN = "ghp_BadInputs0123456789abcdefABCDEF012345"
+DISPATCH = ("dispatch", "e", "--repo", REPO)
+RUN_DISPATCH = ("run", "--dispatch", "e", "--dispatch-repo", REPO)
+BIGQUERY = {
+    "BGGSCORE_WAREHOUSE__ENGINE": "bigquery",
+    "BGGSCORE_WAREHOUSE__FEATURES_PROJECT": "my-features-project",
+    "BGGSCORE_WAREHOUSE__ML_PROJECT": "my-ml-project",
+}
+
+
+def _parquet(frame: pl.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.write_parquet(buffer)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Row:
+    """One bad input: ``bggscore ARGS`` with ``env`` (None unsets) and ``files`` written in
+    the work folder first; it must exit ``code`` with one error line containing ``needle``."""
+
+    id: str
+    args: tuple[str, ...]
+    code: int
+    needle: str
+    env: dict[str, str | None] = field(default_factory=dict)
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    fresh: bool = False  # an empty home instead of the demo home
+
+
+def row(
+    id: str, args: tuple[str, ...] | str, code: int, needle: str, **kwargs: Any
+) -> pytest.ParameterSet:
+    args = tuple(args.split()) if isinstance(args, str) else args
+    return pytest.param(Row(id, args, code, needle, **kwargs), id=id)
+
+
+ROWS = [
+    # -- settings: config files, env vars, global flags -----------------------------------
+    row("config-missing", "--config missing.toml warehouse init", 2, "config file missing.toml"),
+    row(
+        "config-not-toml",
+        "--config broken.toml warehouse init",
+        2,
+        "broken.toml is not valid TOML",
+        files={"broken.toml": "warehouse = [\n"},
+    ),
+    row(
+        "config-unknown-key",
+        "--config typo.toml warehouse status",
+        2,
+        "invalid setting warehouse.bogus",
+        files={"typo.toml": "[warehouse]\nbogus = 1\n"},
+    ),
+    row(
+        "config-table-injection",
+        "--config inject.toml warehouse status",
+        2,
+        "table name 'runs; DROP TABLE x' is not a valid identifier",
+        files={"inject.toml": '[warehouse.tables]\nruns = "runs; DROP TABLE x"\n'},
+    ),
+    row("engine-unknown", "--engine oracle warehouse status", 2, "warehouse.engine"),
+    row("bigquery-no-project", "--engine bigquery warehouse init", 2, "features_project is not"),
+    row(
+        "env-lock-timeout",
+        "warehouse status",
+        2,
+        "warehouse.lock_timeout",
+        env={"BGGSCORE_WAREHOUSE__LOCK_TIMEOUT": "-1"},
+    ),
+    row(
+        "env-dataset",
+        "warehouse init",
+        2,
+        "dataset 'raw.x' is not a valid identifier",
+        env={"BGGSCORE_WAREHOUSE__ML_DATASET": "raw.x"},
+    ),
+    row(
+        "env-warehouse-path-is-a-folder",
+        "warehouse status",
+        1,
+        "cannot open warehouse .",
+        env={"BGGSCORE_WAREHOUSE__PATH": "."},
+    ),
+    row(
+        "env-registry-uri",
+        "models list",
+        2,
+        "unsupported registry URI 's3://bucket/x'",
+        env={"BGGSCORE_REGISTRY__URI": "s3://bucket/x"},
+    ),
+    # -- warehouse load ------------------------------------------------------------------
+    row("load-missing-file", "warehouse load nope.parquet", 2, "nope.parquet not found"),
+    row(
+        "load-not-parquet",
+        "warehouse load games.parquet",
+        2,
+        "games.parquet is not a readable parquet file",
+        files={"games.parquet": b"game_id,name\n1,x\n"},
+    ),
+    row(
+        "load-missing-columns",
+        "warehouse load ids.parquet",
+        2,
+        "ids.parquet is missing required column(s): name, year_published",
+        files={"ids.parquet": _parquet(pl.DataFrame({"game_id": [1, 2]}))},
+    ),
+    # -- models ----------------------------------------------------------------------------
+    row("train-nothing", "models train", 2, "give --outcome NAME (repeatable) or --all"),
+    row("train-both", "models train --all --outcome rating", 2, "give --outcome NAME"),
+    row("train-outcome", "models train --outcome bogus", 2, "unknown outcome(s) bogus"),
+    row(
+        "train-estimator",
+        "models train --outcome rating --estimator xgboost",
+        2,
+        "unknown --estimator 'xgboost'",
+    ),
+    row(
+        "train-years",
+        "models train --outcome rating --train-through 2025",
+        2,
+        "years must satisfy train-through < tune-year < test-year",
+    ),
+    row(
+        "train-name-two-outcomes",
+        "models train --outcome rating --outcome hurdle --name foo",
+        2,
+        "--name needs exactly one --outcome",
+    ),
+    row(
+        "train-bad-name",
+        ("models", "train", "--outcome", "rating", "--name", "Bad Name"),
+        2,
+        "invalid model name 'Bad Name'",
+    ),
+    row("list-type", "models list --type bogus", 2, "unknown model type 'bogus'"),
+    row("show-unknown", "models show nosuch", 1, "unknown model 'nosuch'"),
+    row("show-version-0", "models show rating:0", 2, "invalid model version '0'"),
+    row("show-alias-and-version", "models show rating@champion:1", 2, "not both"),
+    row("show-empty", ("models", "show", ""), 2, "empty model reference"),
+    row(
+        "register-missing-file",
+        "models register nope.joblib --type rating --name r2",
+        2,
+        "model file nope.joblib does not exist",
+    ),
+    row(
+        "register-not-joblib",
+        "models register bad.joblib --type rating --name r2",
+        2,
+        "bad.joblib is not a joblib file",
+        files={"bad.joblib": b"not a pickle"},
+    ),
+    row(
+        "register-type",
+        "models register bad.joblib --type bogus --name r2",
+        2,
+        "unknown model type 'bogus'",
+        files={"bad.joblib": b"not a pickle"},
+    ),
+    row(
+        "register-name-path",
+        "models register bad.joblib --type rating --name ../evil",
+        2,
+        "invalid model name '../evil'",
+        files={"bad.joblib": b"not a pickle"},
+    ),
+    row("alias-bad", ("models", "alias", "rating:1", "Bad Alias"), 2, "invalid alias 'Bad Alias'"),
+    row("alias-no-version", "models alias rating:7 champion", 1, "rating has no version 7"),
+    row(
+        "archive-injection",
+        ("models", "archive", "x; DROP TABLE y"),
+        2,
+        "invalid model name 'x; DROP TABLE y'",
+    ),
+    row("archive-no-version", "models archive rating:9", 1, "rating has no version 9"),
+    row("verify-unknown", "models verify nosuch", 1, "unknown model 'nosuch'"),
+    row("verify-bad-ref", ("models", "verify", "a b"), 2, "invalid model name 'a b'"),
+    # -- detect-changes --------------------------------------------------------------------
+    row("detect-format", "detect-changes --format xml", 2, "unknown --format 'xml'"),
+    row("detect-stage", "detect-changes --stage bogus", 2, "unknown --stage 'bogus'"),
+    row(
+        "detect-years",
+        "detect-changes --start-year 2030 --end-year 2020",
+        2,
+        "--start-year 2030 must be before --end-year 2020",
+    ),
+    row("detect-max-games", "detect-changes --max-games 0", 2, "--max-games must be positive"),
+    row("detect-explain", "detect-changes --explain 999999999", 2, "game 999999999 is not in"),
+    row("detect-model-ref", "detect-changes --model hurdle=Bad", 2, "invalid model name 'Bad'"),
+    row(
+        "detect-ids-file-line",
+        "detect-changes --game-ids-file ids.txt",
+        2,
+        "ids.txt:3: 'x3' is not a game id",
+        files={"ids.txt": "1\n# a comment\nx3\n"},
+    ),
+    row("detect-fresh", "detect-changes", 1, "unknown complexity model 'complexity'", fresh=True),
+    # -- score -----------------------------------------------------------------------------
+    row(
+        "score-years-equal",
+        "score --start-year 2026 --end-year 2026",
+        2,
+        "must be before --end-year 2026 (the end year is exclusive)",
+    ),
+    row("score-game-id-0", "score --game-id 0", 2, "--game-id 0 is not a game id"),
+    row("score-game-id-negative", "score --game-id=-7", 2, "--game-id -7 is not a game id"),
+    row("score-ids-file-missing", "score --game-ids-file nope.txt", 2, "nope.txt not found"),
+    row(
+        "score-ids-file-superscript",
+        "score --game-ids-file ids.txt",
+        2,
+        "ids.txt:2: '²' is not a game id",
+        files={"ids.txt": "5\n²\n"},
+    ),
+    row("score-model-no-ref", "score --model rating", 2, "must look like TYPE=REF"),
+    row("score-model-type", "score --model foo=bar", 2, "unknown model type 'foo'"),
+    row("score-model-alias", "score --model rating=rating@@x", 2, "invalid alias '@x'"),
+    row("score-model-unknown", "score --model rating=nosuch", 1, "unknown rating model 'nosuch'"),
+    row("score-model-version", "score --model rating=rating:99", 1, "rating has no version 99"),
+    row("score-model-kind", "score --model rating=hurdle", 1, "is a hurdle model, not rating"),
+    row("score-stage", "score --stage nope", 2, "unknown --stage 'nope'"),
+    row("score-no-upload", "score --no-upload", 2, "--no-upload needs --output"),
+    row("score-output-csv", "score --output out.csv", 2, "--output out.csv must end in .parquet"),
+    row("score-output-folder", "score --output no/x.parquet", 2, "--output folder no does not"),
+    row("score-prior-weight", "score --prior-weight 0", 2, "scoring.prior_weight"),
+    row(
+        "score-env-batch-size",
+        "score",
+        2,
+        "invalid setting scoring.batch_size",
+        env={"BGGSCORE_SCORING__BATCH_SIZE": "0"},
+    ),
+    row(
+        "score-env-model",
+        "score --all-years",
+        2,
+        "invalid model name 'Bad Ref'",
+        env={"BGGSCORE_MODELS__RATING": "Bad Ref"},
+    ),
+    row(
+        "score-changed-max-games",
+        "score --changed-only --max-games 0",
+        2,
+        "--max-games must be positive, got 0",
+    ),
+    row("score-fresh", "score", 1, "is missing table(s)", fresh=True),
+    # -- embed and similar -----------------------------------------------------------------
+    row("embed-kind", "embed --kind bogus", 2, "unknown --kind 'bogus'"),
+    row("embed-max-games", "embed --changed-only --max-games=-1", 2, "--max-games must be"),
+    row("embed-years", "embed --start-year 2030 --end-year 2030", 2, "--start-year 2030 must"),
+    row(
+        "embed-ids-file",
+        "embed --game-ids-file ids.txt",
+        2,
+        "ids.txt:1: '0'",
+        files={"ids.txt": "0"},
+    ),
+    row("embed-fresh", "embed", 1, "is missing table(s)", fresh=True),
+    row("similar-nothing", "similar", 2, "give a GAME_ID or --name"),
+    row("similar-both", "similar 1 --name x", 2, "not both"),
+    row("similar-unknown-id", "similar 999999999", 2, "game 999999999 has no embedding"),
+    row("similar-unknown-name", ("similar", "--name", "zzz no such"), 2, "no game named 'zzz"),
+    row("similar-fresh", "similar 1", 1, "unknown game_embeddings model", fresh=True),
+    # -- dispatch (a fake token and a local API: nothing may be sent) ----------------------
+    row("dispatch-repo", ("dispatch", "e", "--repo", "a/b; rm -rf /"), 2, "is not OWNER/NAME"),
+    row("dispatch-no-kind", ("dispatch", "--repo", REPO), 2, "give EVENT_TYPE for a"),
+    row("dispatch-event-newline", ("dispatch", "a\nb", "--repo", REPO), 2, "control characters"),
+    row("dispatch-event-long", ("dispatch", "x" * 101, "--repo", REPO), 2, "1 to 100 characters"),
+    row("dispatch-payload", (*DISPATCH, "--payload", "=x"), 2, "--payload '=x' is not KEY=VALUE"),
+    row("dispatch-json", (*DISPATCH, "--payload-json", "{bad"), 2, "is not valid JSON"),
+    row("dispatch-json-array", (*DISPATCH, "--payload-json", "[1]"), 2, "must be a JSON object"),
+    row(
+        "dispatch-json-huge-number",
+        (*DISPATCH, "--payload-json", "1" * 5000),
+        2,
+        "--payload-json is not valid JSON",
+    ),
+    row(
+        "dispatch-guard-key",
+        (*DISPATCH, "--payload-json", '{"bggscore_hops": 0}'),
+        2,
+        "which the loop guard sets itself",
+    ),
+    row(
+        "dispatch-workflow-path",
+        ("dispatch", "--workflow", "../evil.yml", "--ref", "main", "--repo", REPO),
+        2,
+        "is not a workflow file name or id",
+    ),
+    row(
+        "dispatch-ref-space",
+        ("dispatch", "--workflow", "score.yml", "--ref", "main branch", "--repo", REPO),
+        2,
+        "--ref 'main branch' is not a branch or tag name",
+    ),
+    row(
+        "dispatch-input-key",
+        ("dispatch", "--workflow", "s.yml", "--ref", "main", "--repo", REPO, "--input", "1x=y"),
+        2,
+        "--input '1x=y' is not KEY=VALUE",
+    ),
+    row("dispatch-input-alone", (*DISPATCH, "--input", "a=1"), 2, "only go with --workflow"),
+    row(
+        "dispatch-api-plain-http",
+        DISPATCH,
+        2,
+        "refusing to send the token over plain http",
+        env={"BGGSCORE_GITHUB_API_URL": "http://api.github.invalid"},
+    ),
+    row(
+        "dispatch-api-credentials",
+        DISPATCH,
+        2,
+        "must not carry credentials",
+        env={"BGGSCORE_GITHUB_API_URL": "https://user:pw@api.github.invalid"},
+    ),
+    row(
+        "dispatch-token-space",
+        DISPATCH,
+        1,
+        "cannot be sent in a header",
+        env={"BGGSCORE_GITHUB_TOKEN": "ghp_not a token"},
+    ),
+    row("dispatch-no-token", DISPATCH, 1, "no GitHub token", env={"BGGSCORE_GITHUB_TOKEN": None}),
+    row(
+        "dispatch-event-file",
+        DISPATCH,
+        2,
+        "cannot read the triggering event GITHUB_EVENT_PATH=missing.json",
+        env={"GITHUB_EVENT_PATH": "missing.json"},
+    ),
+    row(
+        "dispatch-event-hops",
+        DISPATCH,
+        2,
+        "bggscore_hops is 'x', not a hop count",
+        env={"GITHUB_EVENT_PATH": "event.json"},
+        files={"event.json": json.dumps({"client_payload": {"bggscore_hops": "x"}})},
+    ),
+    row("dispatch-if-changed", (*DISPATCH, "--if-changed", "no.json"), 2, "cannot read no.json"),
+    row(
+        "dispatch-if-changed-not-a-result",
+        (*DISPATCH, "--if-changed", "r.json"),
+        2,
+        "is not a bggscore score/embed/run --json result",
+        files={"r.json": '{"rows": 5}'},
+    ),
+    # -- run -------------------------------------------------------------------------------
+    row("run-dispatch-alone", "run --dispatch e", 2, "--dispatch and --dispatch-repo go together"),
+    row("run-dispatch-repo", "run --dispatch e --dispatch-repo bad", 2, "'bad' is not OWNER/NAME"),
+    row(
+        "run-dispatch-event",
+        ("run", "--dispatch", "a\tb", "--dispatch-repo", REPO),
+        2,
+        "EVENT_TYPE must not contain control characters",
+    ),
+    row(
+        "run-dispatch-no-token",
+        RUN_DISPATCH,
+        1,
+        "no GitHub token",
+        env={"BGGSCORE_GITHUB_TOKEN": None},
+    ),
+    row(
+        "run-dispatch-api-plain-http",
+        RUN_DISPATCH,
+        2,
+        "refusing to send the token over plain http",
+        env={"BGGSCORE_GITHUB_API_URL": "http://api.github.invalid"},
+    ),
+    row(
+        "run-dispatch-event-file",
+        RUN_DISPATCH,
+        2,
+        "cannot read the triggering event",
+        env={"GITHUB_EVENT_PATH": "missing.json"},
+    ),
+    row("run-stage", "run --stage complexity,bogus", 2, "unknown stage(s) bogus"),
+    row("run-max-games", "run --max-games 0", 2, "--max-games must be positive"),
+    row("run-game-id", "run --game-id 0", 2, "--game-id 0 is not a game id"),
+    row("run-years", "run --start-year 2030 --end-year 2029", 2, "--start-year 2030 must be"),
+    # -- demo ------------------------------------------------------------------------------
+    row("demo-bigquery", "demo --games 10", 2, "runs only on the embedded duckdb", env=BIGQUERY),
+    row("refresh-bigquery", "demo refresh", 2, "runs only on the embedded duckdb", env=BIGQUERY),
+    row("refresh-fraction-2", "demo refresh --fraction 2", 2, "--fraction must be in (0, 1]"),
+    row("refresh-fraction-0", "demo refresh --fraction 0", 2, "got 0.0"),
+    row("refresh-fraction-nan", "demo refresh --fraction nan", 2, "got nan"),
+    row("refresh-fresh", "demo refresh", 1, "is missing table(s)", fresh=True),
+]
+
+# Click rejects these while parsing (its own usage message: `Usage:` and `Try ...` lines
+# above one `Error:` line), before any bggscore code runs.
+CLICK_ROWS = [
+    pytest.param(("score", "--batch-size", "0"), "'--batch-size'", id="score-batch-size"),
+    pytest.param(("score", "--intervals", "-1"), "'--intervals'", id="score-intervals"),
+    pytest.param(("score", "--game-id", "abc"), "'--game-id'", id="score-game-id-text"),
+    pytest.param(("detect-changes", "--start-year", "x"), "'--start-year'", id="detect-year"),
+    pytest.param(("embed", "--batch-size", "0"), "'--batch-size'", id="embed-batch-size"),
+    pytest.param(("similar", "--top", "0"), "'--top'", id="similar-top"),
+    pytest.param(("similar", "abc"), "'game_id'", id="similar-id-text"),
+    pytest.param(("models", "train", "--all", "--max-games", "0"), "'--max-games'", id="train"),
+    pytest.param(("models", "train", "--all", "--dim", "1"), "'--dim'", id="train-dim"),
+    pytest.param(("models", "register", "x.joblib"), "'--type'", id="register-no-type"),
+    pytest.param((*DISPATCH, "--max-hops", "-1"), "'--max-hops'", id="dispatch-max-hops"),
+    pytest.param((*DISPATCH, "--max-wait", "-1"), "'--max-wait'", id="dispatch-max-wait"),
+    pytest.param(("dispatch", "e"), "'--repo'", id="dispatch-no-repo"),
+    pytest.param(("run", "--bogus"), "--bogus", id="run-unknown-flag"),
+    pytest.param(("demo", "--games", "0"), "'--games'", id="demo-games"),
+    pytest.param(("demo", "refresh", "--fraction", "x"), "'--fraction'", id="refresh-fraction"),
+    pytest.param(("warehouse", "load"), "'path'", id="load-no-path"),
+]
+
+
+# -- state snapshots ---------------------------------------------------------------------------
+def table_counts(home: Path) -> dict[str, int]:
+    """Rows of every table in the home's DuckDB file (read-only; {} when there is none)."""
+    path = home / "warehouse.duckdb"
+    if not path.is_file() or path.stat().st_size == 0:
+        return {}
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        names = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' ORDER BY 1, 2"
+        ).fetchall()
+        if not names:
+            return {}
+        counts = " UNION ALL ".join(
+            f'SELECT \'{schema}.{table}\', COUNT(*) FROM "{schema}"."{table}"'
+            for schema, table in names
+        )
+        return dict(con.execute(counts).fetchall())
+    finally:
+        con.close()
+
+
+def files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder``: relative path -> (size, mtime_ns)."""
+    if not folder.is_dir():
+        return {}
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+@dataclass
+class Where:
+    home: Path
+    work: Path
+    outputs: tuple[Path, ...]
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "tables": table_counts(self.home),
+            "registry": files(self.home / "registry"),
+            "work": files(self.work),
+            "outputs": {p.name: p.read_text() if p.exists() else None for p in self.outputs},
+        }
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def github() -> Iterator[FakeGitHub]:
+    fake, stop = start_fake_github()
+    yield fake
+    stop()
+
+
+@pytest.fixture(scope="module")
+def shared_demo_home(demo_run, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the demo home for every row of this module (rows must not write)."""
+    path = tmp_path_factory.mktemp("bad-inputs") / "home"
+    shutil.copytree(demo_run.home, path)
+    return path
+
+
+@pytest.fixture
+def setting(home: Path, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch):
+    """Point the test at a home, with a fake token, the fake API and GitHub output files."""
+    outputs = (home.parent / "github_output", home.parent / "step_summary.md")
+
+    def apply(path: Path, row_env: dict[str, str | None]) -> Where:
+        monkeypatch.setenv("BGGSCORE_HOME", str(path))
+        monkeypatch.setenv("BGGSCORE_GITHUB_TOKEN", FAKE_TOKEN)
+        monkeypatch.setenv("BGGSCORE_GITHUB_API_URL", github.url)
+        monkeypatch.setenv("GITHUB_OUTPUT", str(outputs[0]))
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(outputs[1]))
+        for key, value in row_env.items():
+            if value is None:
+                monkeypatch.delenv(key, raising=False)
+            else:
+                monkeypatch.setenv(key, value)
+        return Where(path, Path.cwd(), outputs)
+
+    return apply
+
+
+# -- the matrix --------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ROWS)
+def test_bad_input(
+    case: Row, cli, home: Path, request: pytest.FixtureRequest, github: FakeGitHub, setting
+) -> None:
+    path = home if case.fresh else request.getfixturevalue("shared_demo_home")
+    where = setting(path, case.env)
+    for name, content in case.files.items():
+        target = where.work / name
+        if isinstance(content, bytes):
+            target.write_bytes(content)
+        else:
+            target.write_text(content, encoding="utf-8")
+    github.requests.clear()
+    before = where.snapshot()
+
+    result = cli(*case.args)
+
+    assert result.exit_code == case.code, (result.exit_code, result.stderr)
+    assert_one_line_error(result.stderr, case.needle)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert where.snapshot() == before, "a bad input changed the state"
+    assert github.requests == [], "a bad input reached the GitHub API"
+
+
+def command_of(args: tuple[str, ...]) -> tuple[str, ...]:
+    """The command a row runs: ``("score",)``, ``("models", "show")``, ``("demo", "refresh")``."""
+    rest = list(args)
+    while rest[0] in ("--config", "--engine", "--home"):
+        rest = rest[2:]
+    if rest[0] in ("warehouse", "models") or rest[1:2] == ["refresh"]:
+        return (rest[0], rest[1])
+    return (rest[0],)
+
+
+def test_the_matrix_covers_every_command() -> None:
+    from typer.main import get_command
+
+    from bggscore.cli.main import app
+
+    commands: set[tuple[str, ...]] = set()
+    for name, command in get_command(app).commands.items():  # type: ignore[attr-defined]
+        if hasattr(command, "commands"):  # a group (Typer may vendor its own Click)
+            commands |= {(name, sub) for sub in command.commands}
+            if command.invoke_without_command and not command.no_args_is_help:
+                commands.add((name,))
+        else:
+            commands.add((name,))
+    covered = {command_of(param.values[0].args) for param in ROWS}
+    assert commands - covered == set(), "commands without a bad-input row"
+    assert covered - commands == set(), "rows naming no command"
+    assert len(ROWS) >= 30
+
+
+@pytest.mark.parametrize(("args", "needle"), CLICK_ROWS)
+def test_flags_click_rejects(
+    args: tuple[str, ...], needle: str, cli, home: Path, github: FakeGitHub, setting, request
+) -> None:
+    where = setting(request.getfixturevalue("shared_demo_home"), {})
+    github.requests.clear()
+    before = where.snapshot()
+
+    result = cli(*args)
+
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    assert "Traceback" not in result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and needle in errors[0], result.stderr
+    assert where.snapshot() == before
+    assert github.requests == []

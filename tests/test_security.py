@@ -1,0 +1,632 @@
+"""Security properties: no values formatted into SQL, identifiers that cannot smuggle SQL,
+a GitHub token that never shows, and artifacts that are never unpickled unverified.
+
+* SQL: an AST scan of ``src/bggscore`` finds every string built (f-string, ``%``, ``.format``,
+  ``+``, ``.join``) in a function that builds SQL. What it inserts must be a constant, a module
+  constant (``SELECTION_WHERE``, ``DUCKDB_TYPES[...]``) or an identifier source allow-listed
+  below by (file, function) with the reason it is safe; anything new fails. The canonical
+  queries carry no literal values: every value is an ``@param``.
+* Settings: table, dataset and project names are identifiers, never parameters, so injection
+  attempts (``;``, quotes, backticks, dots, spaces, look-alike letters) are a one-line
+  ConfigError and exit 2.
+* The token: a canary through ``run --dispatch`` (``tests/cli/test_dispatch_cli.py`` covers
+  ``dispatch`` itself) never reaches stdout, stderr, logs or the GitHub output files.
+* Artifacts: one flipped byte and ``models verify`` names the model, ``score`` / ``embed``
+  refuse with a one-line sha256 message, and nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import pickle
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlglot
+from sqlglot import exp
+from tests.scoring.tables import assert_one_line_error, sql
+from tests.test_dispatch import FakeGitHub, closed_port_url, start_fake_github
+
+import bggscore
+from bggscore.errors import ConfigError
+
+SRC = Path(bggscore.__file__).resolve().parent
+SQL_WORDS = re.compile(
+    r"\b(SELECT|INSERT|MERGE|UPDATE|DELETE|CREATE|ALTER|WHERE|FROM|JOIN|CONCAT|TRANSACTION)\b"
+)
+CONSTANT_NAME = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
+MESSAGE_SINKS = {"translated"}  # context managers whose f-string argument is a message
+
+# (file under src/bggscore, function) -> {inserted expression: why it is not a value}
+ALLOWED: dict[tuple[str, str], dict[str, str]] = {
+    ("warehouse/sql.py", "append_new_sql"): {
+        "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
+        "column_list(schema.names)": "the schema's own column names, quoted",
+        "column_list(schema.names, 'b')": "the schema's own column names, quoted",
+        "staged": "the staging name Warehouse.write makes (bggscore_stage_N); render() maps "
+        "it to a TableRef and rejects unknown names",
+        "k": "a key column of the schema (schema.key), quoted",
+    },
+    ("warehouse/sql.py", "upsert_sql"): {
+        "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
+        "column_list(schema.names)": "the schema's own column names, quoted",
+        "column_list(schema.names, 'b')": "the schema's own column names, quoted",
+        "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
+        "k": "a key column of the schema (schema.key), quoted",
+        "c": "a column of the schema (schema.names), quoted",
+    },
+    ("warehouse/queries.py", "features_sql"): {
+        "column_list(columns, 'f')": "columns are checked against GAMES_FEATURES.names first",
+    },
+    ("warehouse/queries.py", "count_sql"): {
+        "logical": "checked against schemas.TABLES first; render() maps it to a TableRef",
+    },
+    ("warehouse/duckdb_engine.py", "DuckDBWarehouse._create_table"): {
+        "_quote(ref.dataset)": "a validated dataset name (settings.DATASET_RE), quoted",
+        "_qualified(ref)": "a TableRef of validated names, each quoted",
+        "_quote(n)": "a column name of our own TableSchema, quoted",
+    },
+    ("warehouse/duckdb_engine.py", "DuckDBWarehouse._add_columns"): {
+        "_qualified(ref)": "a TableRef of validated names, each quoted",
+        "_quote(name)": "a column name of our own TableSchema, quoted",
+    },
+    ("warehouse/bigquery_engine.py", "BigQueryWarehouse._commit"): {
+        "sql": "statements already rendered by Warehouse.render from canonical SQL; their "
+        "values travel as query parameters",
+    },
+    ("changes.py", "_expected_upstream_sql"): {
+        "up": "a stage name from the UPSTREAM constant",
+        "i": "a loop index (an SQL alias suffix u0, u1)",
+    },
+    ("changes.py", "detection_sql"): {
+        "i": "a loop index (an SQL alias suffix u0, u1, and the parameter name @up_0)",
+        "INPUT_HASHES.get(stage, FEATURE_HASH)": "SQL fragments from two module constants",
+        "_expected_upstream_sql(stage)": "built from UPSTREAM constants (checked itself)",
+    },
+}
+
+
+# -- the AST scan ------------------------------------------------------------------------------
+def _is_str(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+
+def _static(node: ast.AST) -> str:
+    """The literal text a string-building expression contributes."""
+    if _is_str(node):
+        return node.value  # type: ignore[attr-defined]
+    if isinstance(node, ast.JoinedStr):
+        return "".join(_static(part) for part in node.values if _is_str(part))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        return _static(node.left) + _static(node.right)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and _is_str(node.func.value)
+        and node.func.attr in ("format", "join")
+    ):
+        text = node.func.value.value  # type: ignore[attr-defined]
+        for arg in node.args:
+            if isinstance(arg, (ast.List, ast.Tuple)):
+                text += "".join(_static(elt) for elt in arg.elts)
+        return text
+    return ""
+
+
+def _strish(node: ast.AST) -> bool:
+    return _is_str(node) or isinstance(node, ast.JoinedStr) or _is_building(node)
+
+
+def _is_building(node: ast.AST) -> bool:
+    """f-strings with fields, str + x, "..." % x, "...".format(x), "sep".join(x)."""
+    if isinstance(node, ast.JoinedStr):
+        return any(isinstance(part, ast.FormattedValue) for part in node.values)
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.Add):
+            return _strish(node.left) or _strish(node.right)
+        if isinstance(node.op, ast.Mod):
+            return _is_str(node.left)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return _is_str(node.func.value) and node.func.attr in ("format", "join")
+    return False
+
+
+def _operands(node: ast.BinOp) -> list[ast.expr]:
+    out: list[ast.expr] = []
+    for side in (node.left, node.right):
+        if isinstance(side, ast.BinOp) and isinstance(side.op, ast.Add):
+            out += _operands(side)
+        else:
+            out.append(side)
+    return out
+
+
+def _inserted(node: ast.AST) -> list[ast.expr]:
+    """What a building site puts into its string."""
+    if isinstance(node, ast.JoinedStr):
+        return [part.value for part in node.values if isinstance(part, ast.FormattedValue)]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _operands(node)
+    if isinstance(node, ast.BinOp):  # %
+        right = node.right
+        if isinstance(right, ast.Tuple):
+            return list(right.elts)
+        if isinstance(right, ast.Dict):
+            return [value for value in right.values if value is not None]
+        return [right]
+    assert isinstance(node, ast.Call)
+    if node.func.attr == "format":  # type: ignore[attr-defined]
+        return [*node.args, *(keyword.value for keyword in node.keywords)]
+    out: list[ast.expr] = []
+    for arg in node.args:  # .join(...)
+        if isinstance(arg, (ast.List, ast.Tuple, ast.Set)):
+            out += [elt.value if isinstance(elt, ast.Starred) else elt for elt in arg.elts]
+        else:
+            out.append(arg)
+    return out
+
+
+@dataclass
+class Site:
+    file: str
+    function: str
+    line: int
+    node: ast.AST
+    message: bool  # inside a raise or a message sink: text for people, not SQL
+
+
+class _Collector(ast.NodeVisitor):
+    def __init__(self) -> None:
+        self.stack: list[str] = []
+        self.message = 0
+        self.sites: list[tuple[str, int, ast.AST, bool]] = []
+        self.assigns: dict[str, dict[str, list[ast.expr]]] = {}
+
+    @property
+    def where(self) -> str:
+        return ".".join(self.stack) or "<module>"
+
+    def _scope(self, node: ast.AST) -> None:
+        self.stack.append(node.name)  # type: ignore[attr-defined]
+        self.generic_visit(node)
+        self.stack.pop()
+
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _scope
+
+    def visit_Raise(self, node: ast.Raise) -> None:
+        self.message += 1
+        self.generic_visit(node)
+        self.message -= 1
+
+    def visit_Call(self, node: ast.Call) -> None:
+        sink = isinstance(node.func, ast.Name) and node.func.id in MESSAGE_SINKS
+        self.message += sink
+        self._site(node)
+        self.generic_visit(node)
+        self.message -= sink
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for target in node.targets:
+            names = target.elts if isinstance(target, ast.Tuple) else [target]
+            for name in names:
+                if isinstance(name, ast.Name):
+                    scope = self.assigns.setdefault(self.where, {})
+                    scope.setdefault(name.id, []).append(node.value)
+        self.generic_visit(node)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        self._site(node)
+        self.generic_visit(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        self._site(node)
+        self.generic_visit(node)
+
+    def _site(self, node: ast.AST) -> None:
+        if _is_building(node):
+            self.sites.append((self.where, node.lineno, node, self.message > 0))  # type: ignore[attr-defined]
+
+
+def scan() -> tuple[list[Site], dict[tuple[str, str], dict[str, list[ast.expr]]]]:
+    sites, assigns = [], {}
+    for path in sorted(SRC.rglob("*.py")):
+        relative = path.relative_to(SRC).as_posix()
+        collector = _Collector()
+        collector.visit(ast.parse(path.read_text(encoding="utf-8")))
+        sites += [Site(relative, *found) for found in collector.sites]
+        assigns.update({(relative, where): names for where, names in collector.assigns.items()})
+    return sites, assigns
+
+
+def _safe(
+    node: ast.expr,
+    allowed: dict[str, str],
+    local: dict[str, list[ast.expr]],
+    used: set[str],
+    seen: frozenset[str] = frozenset(),
+) -> bool:
+    source = ast.unparse(node)
+    if source in allowed:
+        used.add(source)
+        return True
+    if isinstance(node, ast.Constant) or _is_building(node):
+        return True  # a building site is checked on its own
+    if isinstance(node, ast.Name):
+        if CONSTANT_NAME.match(node.id):
+            return True  # a module constant
+        if node.id in local and node.id not in seen:  # a local: what was assigned to it
+            return all(
+                _safe(value, allowed, local, used, seen | {node.id}) for value in local[node.id]
+            )
+        return False
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+        return bool(CONSTANT_NAME.match(node.value.id))  # a lookup in a constant table
+    if isinstance(node, ast.IfExp):
+        return all(_safe(side, allowed, local, used, seen) for side in (node.body, node.orelse))
+    if isinstance(node, (ast.GeneratorExp, ast.ListComp)):
+        return _safe(node.elt, allowed, local, used, seen)
+    return False
+
+
+def test_sql_is_built_only_from_identifiers_and_constants() -> None:
+    sites, assigns = scan()
+    sql_functions = {
+        (site.file, site.function)
+        for site in sites
+        if not site.message and SQL_WORDS.search(_static(site.node))
+    }
+    assert ("warehouse/sql.py", "upsert_sql") in sql_functions  # the scan sees real code
+    problems, used = [], {key: set() for key in ALLOWED}
+    for site in sites:
+        key = (site.file, site.function)
+        if key not in sql_functions or site.message:
+            continue
+        allowed = ALLOWED.get(key, {})
+        for node in _inserted(site.node):
+            if not _safe(node, allowed, assigns.get(key, {}), used.setdefault(key, set())):
+                problems.append(f"{site.file}:{site.line} {site.function}: {ast.unparse(node)}")
+    assert problems == [], (
+        "values formatted into SQL (use @params, or allow-list a validated identifier "
+        "source in tests/test_security.py ALLOWED with the reason):\n" + "\n".join(problems)
+    )
+    stale = {key: sorted(set(allowed) - used[key]) for key, allowed in ALLOWED.items()}
+    assert {key: names for key, names in stale.items() if names} == {}, "stale allow-list"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'def f(game_id):\n    return f"SELECT * FROM t WHERE game_id = {game_id}"\n',
+        "def f(name):\n    return \"DELETE FROM t WHERE name = '%s'\" % name\n",
+        'def f(year):\n    return "SELECT 1 FROM t WHERE y = {}".format(year)\n',
+        'def f(model):\n    return "UPDATE t SET m = \'" + model + "\'"\n',
+        'def f(ids):\n    where = ", ".join(ids)\n'
+        '    return f"SELECT 1 FROM t WHERE id IN ({where})"\n',
+        'def f(limit):\n    n = limit\n    return f"SELECT 1 FROM t LIMIT {n}"\n',
+    ],
+)
+def test_the_scan_catches_values_in_sql(source: str) -> None:
+    collector = _Collector()
+    collector.visit(ast.parse(source))
+    local = collector.assigns.get("f", {})
+    flagged = [
+        ast.unparse(node)
+        for _, _, site, message in collector.sites
+        if not message
+        for node in _inserted(site)
+        if not _safe(node, {}, local, set())
+    ]
+    assert flagged, source
+
+
+# -- the canonical queries carry no values -----------------------------------------------------
+def canonical_queries() -> dict[str, str]:
+    from bggscore import changes
+    from bggscore.warehouse import queries
+    from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
+
+    found = {}
+    for name in dir(queries):
+        value = getattr(queries, name)
+        if CONSTANT_NAME.match(name) and isinstance(value, str) and SQL_WORDS.search(value):
+            found[f"queries.{name}"] = value
+    # a WHERE fragment: give it a statement
+    where = queries.SELECTION_WHERE
+    found["queries.SELECTION_WHERE"] = f"SELECT f.game_id FROM games_features AS f WHERE {where}"
+    for with_hash in (False, True):
+        found[f"features_sql({with_hash})"] = queries.features_sql(GAMES_FEATURES.names, with_hash)
+    for logical in TABLES:
+        found[f"count_sql({logical})"] = queries.count_sql(logical)
+    for stage in changes.UPSTREAM:
+        found[f"detection_sql({stage})"] = changes.detection_sql(stage)
+    return found
+
+
+# literal text the detection SQL may hold: a COALESCE default, the upstream key separator and
+# the upstream key prefixes (``complexity:<job>``): constants, never values
+ALLOWED_LITERALS = {"''", "'|'", "'complexity:'", "'text-embeddings:'"}
+
+
+@pytest.mark.parametrize(("name", "query"), sorted(canonical_queries().items()))
+def test_canonical_queries_take_values_as_parameters(name: str, query: str) -> None:
+    from bggscore.warehouse.schemas import TABLES
+    from bggscore.warehouse.sql import TableRef, render
+
+    tree = sqlglot.parse_one(query, read="bigquery")
+    literals = {node.sql(dialect="bigquery") for node in tree.find_all(exp.Literal)}
+    assert literals <= ALLOWED_LITERALS, (name, literals - ALLOWED_LITERALS)
+    where = tree.find(exp.Where)
+    if where is not None:
+        assert any(where.find_all(exp.Parameter)), f"{name} filters on no parameter"
+    refs = {logical: TableRef(f"t_{logical}", "ds", "my-project") for logical in TABLES}
+    for dialect in ("bigquery", "duckdb"):
+        assert len(sqlglot.parse(render(query, refs, dialect), read=dialect)) == 1
+
+
+@pytest.mark.parametrize(
+    "stacked",
+    [
+        "SELECT COUNT(*) AS n FROM runs; DROP TABLE runs",
+        "SELECT COUNT(*) AS n FROM runs; SELECT * FROM games_features",
+    ],
+)
+def test_render_refuses_stacked_statements(stacked: str) -> None:
+    from bggscore.warehouse.sql import TableRef, render
+
+    refs = {"runs": TableRef("r", "raw"), "games_features": TableRef("g", "a")}
+    with pytest.raises(ValueError, match="exactly one statement"):
+        render(stacked, refs, "duckdb")
+
+
+@pytest.mark.parametrize("logical", ["runs; DROP TABLE runs", "runs --", "x", "runs WHERE 1=1"])
+def test_count_sql_takes_only_our_table_names(logical: str) -> None:
+    from bggscore.warehouse.queries import count_sql
+
+    with pytest.raises(ValueError, match="unknown logical table"):
+        count_sql(logical)
+
+
+# -- identifiers in settings -------------------------------------------------------------------
+INJECTIONS = [
+    "x; DROP TABLE y",
+    "games`; DROP TABLE y; --",
+    "`games`",
+    'games"',
+    "games'",
+    "raw.games",
+    "games features",
+    "games--",
+    "games/*",
+    "g\u0430mes",  # a Cyrillic a
+    "\uff47ames",  # a full-width g
+    "games\u200b",  # a zero-width space
+    "games\n",
+    "9games",
+    "",
+]
+PROJECT_INJECTIONS = [
+    "my-project; DROP TABLE y",
+    "my-project`",
+    "my.project",
+    "my project",
+    "my-pr\u043eject",  # a Cyrillic o
+    "my-project\n",
+    "My-Project",
+    "my-project'--",
+    "",
+]
+
+
+def _identifier_settings() -> list[tuple[str, str]]:
+    from bggscore.settings import TableNames
+
+    tables = [
+        (f"BGGSCORE_WAREHOUSE__TABLES__{name.upper()}", f"warehouse.tables.{name}")
+        for name in TableNames.model_fields
+    ]
+    datasets = [
+        (f"BGGSCORE_WAREHOUSE__{name.upper()}", f"warehouse.{name}")
+        for name in ("features_dataset", "hash_dataset", "ml_dataset")
+    ]
+    return tables + datasets
+
+
+PROJECTS = [
+    ("BGGSCORE_WAREHOUSE__FEATURES_PROJECT", "warehouse.features_project"),
+    ("BGGSCORE_WAREHOUSE__ML_PROJECT", "warehouse.ml_project"),
+]
+
+
+@pytest.mark.parametrize(("variable", "where"), _identifier_settings() + PROJECTS)
+def test_identifier_settings_reject_injection(
+    variable: str, where: str, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bggscore.settings import load_settings
+
+    values = PROJECT_INJECTIONS if "PROJECT" in variable else INJECTIONS
+    for value in values:
+        monkeypatch.setenv(variable, value)
+        with pytest.raises(ConfigError) as caught:
+            load_settings()
+        message = " ".join(str(caught.value).split())  # what the CLI prints
+        assert f"invalid setting {where}" in message, (value, message)
+        assert caught.value.exit_code == 2
+    monkeypatch.delenv(variable)
+    load_settings()  # and nothing else was wrong
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BGGSCORE_WAREHOUSE__TABLES__GAMES_FEATURES", "games_features; DROP TABLE runs"),
+        ("BGGSCORE_WAREHOUSE__TABLES__RUNS", "`runs`"),
+        ("BGGSCORE_WAREHOUSE__TABLES__SCORING_STATE", "state\nDROP TABLE runs"),
+        ("BGGSCORE_WAREHOUSE__ML_DATASET", "raw.games"),
+        ("BGGSCORE_WAREHOUSE__FEATURES_DATASET", "an\u0430lytics"),
+        ("BGGSCORE_WAREHOUSE__HASH_DATASET", "staging'--"),
+        ("BGGSCORE_WAREHOUSE__ML_PROJECT", "my-project; DROP TABLE y"),
+        ("BGGSCORE_WAREHOUSE__FEATURES_PROJECT", "my.project"),
+    ],
+)
+def test_injected_identifiers_exit_2_with_one_line(
+    variable: str, value: str, cli, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    for args in (("warehouse", "init"), ("score", "--all-years")):
+        result = cli(*args)
+        assert result.exit_code == 2, result.stderr
+        assert_one_line_error(result.stderr, "is not a valid identifier")
+    assert not (home / "warehouse.duckdb").exists()  # refused before opening anything
+
+
+def test_injected_identifier_in_the_config_file(cli, home: Path) -> None:
+    Path("bggscore.toml").write_text(
+        '[warehouse]\nml_dataset = "raw"\n[warehouse.tables]\nruns = "runs; DROP TABLE x"\n'
+    )
+    result = cli("warehouse", "init")
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, "warehouse.tables.runs", "is not a valid identifier")
+
+
+# -- the token canary through `run --dispatch` ------------------------------------------------
+CANARY = "ghp_CANARYrun0cafe1234dead5678beef9012fa"
+REPO = "phenrickson/bgg-predictive-models"
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    fake, stop = start_fake_github()
+    yield fake
+    stop()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_the_token_never_appears_through_run_dispatch(
+    cli,
+    embedded_home: Path,
+    github: FakeGitHub,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    debug: bool,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sleeps: list[float] = []
+    monkeypatch.setattr("bggscore.dispatch.default_sleep", sleeps.append)
+    outputs = embedded_home.parent / "github_output"
+    summary = embedded_home.parent / "step_summary.md"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    game = sql(embedded_home, "SELECT MIN(game_id) AS g FROM analytics.games_features")["g"][0]
+    one_game = ("run", "--full", "--game-id", str(game), "--dispatch", "e", "--dispatch-repo", REPO)
+    scenarios = [
+        # (name, args, GitHub's answers, environment, exit code)
+        ("sent", one_game, [], {}, 0),
+        ("sent-json", (*one_game, "--json"), [], {}, 0),
+        ("401", one_game, [(401, {"message": "Bad credentials"})], {}, 1),
+        ("403", one_game, [(403, {"message": "Resource not accessible"})], {}, 1),
+        ("422-echo", one_game, [(422, {"message": f"Bearer {CANARY} is wrong"})], {}, 1),
+        ("500", one_game, [(500, {"message": f"{CANARY}"})] * 6, {}, 1),
+        ("network", one_game, [], {"BGGSCORE_GITHUB_API_URL": closed_port_url()}, 1),
+        ("nothing-changed", ("run", "--dispatch", "e", "--dispatch-repo", REPO), [], {}, 0),
+        (
+            "token-in-api-url",
+            one_game,
+            [],
+            {"BGGSCORE_GITHUB_API_URL": f"https://x:{CANARY}@api.github.invalid"},
+            2,
+        ),
+        ("unusable-token", one_game, [], {"BGGSCORE_GITHUB_TOKEN": f'{CANARY} "x"'}, 1),
+    ]
+    seen = []
+    for name, args, answers, env, _ in scenarios:
+        monkeypatch.setenv("BGGSCORE_GITHUB_TOKEN", CANARY)
+        monkeypatch.setenv("BGGSCORE_GITHUB_API_URL", github.url)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        github.answers.clear()
+        for status, body in answers:
+            github.answer(status, body)
+        result = cli(*(["--debug"] if debug else []), *args)
+        seen.append((name, result.exit_code))
+        for stream in (result.stdout, result.stderr):
+            assert CANARY not in stream, (name, stream)
+        if result.exit_code and not debug:
+            assert "Traceback" not in result.stderr, name
+            assert result.stderr.strip().splitlines()[-1].startswith("error: "), name
+        if debug and result.exit_code == 1:
+            assert "Traceback" in result.stderr, name  # --debug really printed a traceback
+    assert seen == [(name, code) for name, _, _, _, code in scenarios]
+    assert "HTTP Request: POST" in caplog.text  # httpx's own logging was captured
+    assert CANARY not in caplog.text
+    for path in (outputs, summary):
+        assert CANARY not in (path.read_text() if path.exists() else "")
+    assert "games_scored=" in outputs.read_text()
+    authorised = [r.headers.get("authorization") for r in github.requests]
+    assert f"Bearer {CANARY}" in authorised  # the canary really was the token sent
+    assert sleeps  # the 5xx answers were retried (without really sleeping)
+
+
+# -- artifact tampering ------------------------------------------------------------------------
+@pytest.fixture
+def unpickles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every joblib.load / pickle.load / pickle.loads call made from now on."""
+    import joblib
+
+    calls: list[str] = []
+    for module, name in ((joblib, "load"), (pickle, "load"), (pickle, "loads")):
+        original = getattr(module, name)
+
+        def counted(*args, _original=original, _name=f"{module.__name__}.{name}", **kwargs):
+            calls.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+    return calls
+
+
+def test_tampered_artifacts_are_refused_unpickled(
+    cli, embedded_home: Path, unpickles: list[str]
+) -> None:
+    from tests.scoring.tables import written_counts
+
+    from bggscore.registry.registry import clear_cache
+
+    clear_cache()
+    artifacts = sorted((embedded_home / "registry").rglob("artifact.joblib"))
+    labels = []
+    for path in artifacts:
+        registration = json.loads((path.parent / "registration.json").read_text())
+        labels.append(f"{registration['name']}:{registration['version']}")
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x01  # one bit of one byte
+        path.write_bytes(bytes(data))
+    assert len(labels) >= 6
+    before = written_counts(embedded_home)
+
+    result = cli("models", "verify")
+    assert result.exit_code == 1
+    line = assert_one_line_error(result.stderr, f"{len(labels)} artifact(s) failed verification")
+    for label in labels:
+        assert label in line
+        assert re.search(rf"{re.escape(label)}\s+FAILED", result.stdout), (label, result.stdout)
+
+    result = cli("models", "verify", "rating")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "1 artifact(s) failed verification: rating:1")
+
+    for args, label in (
+        (("score", "--all-years"), "complexity:1"),
+        (("score", "--all-years", "--stage", "main"), ""),
+        (("embed", "--all-years", "--kind", "text"), "text_embeddings:1"),
+        (("embed", "--all-years"), ""),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 1, (args, result.stderr)
+        assert_one_line_error(result.stderr, "failed its sha256 check", label)
+    assert written_counts(embedded_home) == before
+    assert unpickles == []
