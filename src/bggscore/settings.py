@@ -167,6 +167,30 @@ class Settings(BaseSettings):
         return self.registry.uri or str(self.home / "registry")
 
 
+# read by other parts of bggscore (dispatch, the workflow lint script), not by Settings
+OTHER_VARIABLES = {"BGGSCORE_GITHUB_TOKEN", "BGGSCORE_GITHUB_API_URL", "BGGSCORE_LINT_TOOLS"}
+
+
+def unknown_variables(environ: dict[str, str]) -> list[str]:
+    """BGGSCORE_* variables no setting reads: most likely typos (e.g. one underscore)."""
+    groups = {
+        name.upper()
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.default, BaseModel)
+    }
+    plain = {name.upper() for name in Settings.model_fields} - groups
+    unknown = []
+    for key in environ:
+        if not key.startswith("BGGSCORE_") or key in OTHER_VARIABLES:
+            continue
+        rest = key.removeprefix("BGGSCORE_")
+        head, sep, _ = rest.partition("__")
+        if (sep and head in groups) or (not sep and rest in plain):
+            continue
+        unknown.append(key)
+    return sorted(unknown)
+
+
 def load_settings(config: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
     """Build settings from flags (``overrides``, nested dicts), env, the config file, defaults."""
     if config is not None and not config.is_file():

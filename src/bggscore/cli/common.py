@@ -31,9 +31,11 @@ class AppState:
     def settings(self) -> Settings:
         if self._settings is None:
             # imported here: pydantic-settings is the slowest import on the --help path
-            from bggscore.settings import load_settings
+            from bggscore.settings import load_settings, unknown_variables
 
             self._settings = load_settings(self.config, self.overrides)
+            for name in unknown_variables(dict(os.environ)):
+                Console().warn(f"{name} is not a bggscore setting (nesting uses '__'); ignored")
         return self._settings
 
 

@@ -262,6 +262,8 @@ def _embed_stage(
 
 
 def run_embed(settings: Settings, options: EmbedOptions, console: Console) -> EmbedResult:
+    if options.max_games <= 0:
+        raise UsageError(f"--max-games must be positive, got {options.max_games}")
     started = time.monotonic()
     described = options.selection.describe()
     with open_warehouse(settings) as wh:

@@ -213,6 +213,8 @@ def run_score(settings: Settings, options: ScoreOptions, console: Console) -> Sc
     """Score the selection (or, with ``changed_only``, what detection finds), stage by stage."""
     from bggscore.modeling import open_settings_registry
 
+    if options.max_games <= 0:
+        raise UsageError(f"--max-games must be positive, got {options.max_games}")
     started = time.monotonic()
     registry = open_settings_registry(settings)
     described = options.selection.describe()
