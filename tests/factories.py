@@ -115,8 +115,6 @@ def make_scoring_state(
     )
 
 
-
-
 def make_game_rows(n: int, *, start_id: int = 1, year: float | None = 2025.0) -> pl.DataFrame:
     rows = []
     for i in range(n):

@@ -67,9 +67,10 @@ def pipeline_lock(
         deadline = None if timeout is None else time.monotonic() + timeout
         while not _try_lock(handle):
             if not wait or (deadline is not None and time.monotonic() >= deadline):
+                queue = "; `bggscore run --wait` queues behind it" if command == "run" else ""
                 raise LockedError(
                     f"{_holder(path)} is already running in {home}",
-                    "it will finish on its own; pass --wait to queue behind it",
+                    f"it will finish on its own{queue}",
                 )
             time.sleep(0.5)
         handle.seek(0)
