@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     cache = home / "cache"
     for path in cache.glob("similar-*"):
-        path.unlink()
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
     cold = run(["similar", "--name", "a", "--top", "10", "--json"], home)
     warm = run(["similar", "--name", "a", "--top", "10", "--json"], home)
     summary = {

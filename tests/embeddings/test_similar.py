@@ -94,7 +94,7 @@ def test_neighbours_are_the_nearest_stored_embeddings(cli, embedded_home: Path) 
 def test_the_cached_matrix_follows_new_embeddings(cli, embedded_home: Path) -> None:
     game = most_rated(embedded_home)
     first = similar_json(cli, str(game), "--top", "5")
-    assert list((embedded_home / "cache").glob("similar-*.npz"))
+    assert list((embedded_home / "cache").glob("similar-*/vectors.npy"))
     assert similar_json(cli, str(game), "--top", "5") == first  # served from the cache
 
     # move one neighbour far away: new description and mechanics, then the changed-only chain

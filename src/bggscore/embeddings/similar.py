@@ -28,21 +28,21 @@ STAGE = "game-embeddings"
 @dataclass
 class Index:
     ids: np.ndarray
-    names: list[str]
+    names: pl.Series  # read lazily from the cache: only a few are ever shown
     years: np.ndarray
-    vectors: np.ndarray  # float32, unit rows
+    vectors: np.ndarray  # float32, unit rows (memory-mapped from the cache)
 
 
-def _cache_path(settings: Settings, key: str) -> Path:
+def _cache_dir(settings: Settings, key: str) -> Path:
     digest = hashlib.sha256(f"{settings.warehouse_path}|{key}".encode()).hexdigest()[:16]
-    return settings.home / "cache" / f"similar-{digest}.npz"
+    return settings.home / "cache" / f"similar-{digest}"
 
 
 def load_index(settings: Settings) -> tuple[Index, str]:
     from bggscore.detection import stage_keys
 
     key = stage_keys(settings, [STAGE], {}, explicit=True)[STAGE]
-    path = _cache_path(settings, key)
+    folder = _cache_dir(settings, key)
     with open_warehouse(settings) as wh:
         wh.require_tables(["scoring_state", "game_embeddings", "games_features"])
         count, token = wh.stage_version(STAGE, key)
@@ -50,37 +50,43 @@ def load_index(settings: Settings) -> tuple[Index, str]:
             raise InputError(
                 "no game embeddings yet for the current model", "run `bggscore embed` first"
             )
-        if path.exists():
-            with np.load(path, allow_pickle=False) as cached:
-                if str(cached["token"]) == token:
-                    return _index(cached), key
+        cached = _read(folder, token)
+        if cached is not None:
+            return cached, key
         frame = wh.latest_game_embeddings(key)
     index = Index(
         frame["game_id"].to_numpy(),
-        frame["name"].fill_null("").to_list(),
+        frame["name"].fill_null(""),
         frame["year_published"].to_numpy(),
         np.vstack(frame["embedding"].to_numpy()).astype(np.float32),
     )
-    _save(path, index, token)
+    _save(folder, index, token)
     return index, key
 
 
-def _index(cached: Any) -> Index:
-    return Index(cached["ids"], list(cached["names"]), cached["years"], cached["vectors"])
-
-
-def _save(path: Path, index: Index, token: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        ids=index.ids,
-        names=np.array(index.names, dtype=str),
-        years=index.years,
-        vectors=index.vectors,
-        token=np.array(token),
+def _read(folder: Path, token: str) -> Index | None:
+    """The cached index when it was built from the current embeddings, else None."""
+    stamp = folder / "token.txt"
+    if not stamp.exists() or stamp.read_text(encoding="utf-8") != token:
+        return None
+    return Index(
+        np.load(folder / "ids.npy", mmap_mode="r"),
+        pl.read_ipc(folder / "names.arrow")["name"],
+        np.load(folder / "years.npy", mmap_mode="r"),
+        np.load(folder / "vectors.npy", mmap_mode="r"),
     )
-    tmp.replace(path)
+
+
+def _save(folder: Path, index: Index, token: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "token.txt").unlink(missing_ok=True)  # invalid while being rewritten
+    np.save(folder / "ids.npy", index.ids)
+    np.save(folder / "years.npy", index.years)
+    np.save(folder / "vectors.npy", index.vectors)
+    pl.DataFrame({"name": index.names}).write_ipc(folder / "names.arrow")
+    tmp = folder / "token.tmp"
+    tmp.write_text(token, encoding="utf-8")
+    tmp.replace(folder / "token.txt")  # written last: a half-written cache is never used
 
 
 def find_game(index: Index, game_id: int | None, name: str | None) -> int:
@@ -95,15 +101,16 @@ def find_game(index: Index, game_id: int | None, name: str | None) -> int:
             )
         return int(rows[0])
     assert name is not None
-    names = pl.Series(index.names)
+    lower = index.names.str.to_lowercase()
     wanted = name.casefold()
-    exact = np.flatnonzero((names.str.to_lowercase() == wanted).to_numpy())
+    exact = np.flatnonzero((lower == wanted).to_numpy())
     if len(exact):
         return int(exact[0])
-    contains = np.flatnonzero(names.str.to_lowercase().str.contains(wanted, literal=True))
+    contains = np.flatnonzero(lower.str.contains(wanted, literal=True).to_numpy())
     if len(contains):  # the shortest name containing the text is the best match
-        return int(min(contains, key=lambda i: len(index.names[i])))
-    close = difflib.get_close_matches(name, list(set(index.names)), n=5, cutoff=0.6)
+        lengths = index.names.str.len_chars().to_numpy()[contains]
+        return int(contains[np.argmin(lengths)])  # argmin keeps the first of ties
+    close = difflib.get_close_matches(name, index.names.unique().to_list(), n=5, cutoff=0.6)
     hint = f"did you mean: {', '.join(close)}?" if close else "try part of the name"
     raise InputError(f"no game named {name!r}", hint)
 
@@ -119,7 +126,7 @@ def neighbours(index: Index, row: int, top: int) -> list[dict[str, Any]]:
     return [
         {
             "game_id": int(index.ids[i]),
-            "name": index.names[i],
+            "name": index.names[int(i)],
             "year_published": None if np.isnan(index.years[i]) else int(index.years[i]),
             "similarity": round(float(scores[i]), 4),
         }

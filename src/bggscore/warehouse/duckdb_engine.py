@@ -86,6 +86,9 @@ class DuckDBWarehouse(Warehouse):
         self.path = settings.warehouse_path
         self.con = open_duckdb(self.path, settings.warehouse.lock_timeout, connect)
         self.con.execute("SET TimeZone = 'UTC'")
+        # DuckDB caches up to 80% of RAM by default; a bounded buffer pool keeps a
+        # scoring run's memory flat as the catalogue grows (it evicts, then spills)
+        self.con.execute(f"SET memory_limit = '{settings.warehouse.memory_limit_mb}MB'")
 
     @property
     def location(self) -> str:
