@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,20 @@ from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "sample_games.parquet"
+
+
+@contextmanager
+def isolated(home_path: Path, cwd: Path | None = None) -> Iterator[pytest.MonkeyPatch]:
+    """For session fixtures: BGGSCORE_HOME at ``home_path`` (and ``cwd``), with no
+    BGGSCORE_*/GITHUB_* variables leaking in from the environment."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith(("BGGSCORE_", "GITHUB_")):
+                mp.delenv(key)
+        if cwd is not None:
+            mp.chdir(cwd)
+        mp.setenv("BGGSCORE_HOME", str(home_path))
+        yield mp
 
 
 @pytest.fixture
@@ -77,12 +92,7 @@ def trained_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("trained-demo")
     path = root / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith(("BGGSCORE_", "GITHUB_")):
-                mp.delenv(key)
-        mp.chdir(root)
-        mp.setenv("BGGSCORE_HOME", str(path))
+    with isolated(path, root):
         with open_warehouse(load_settings()) as wh:
             wh.ensure_schema()
             load_games(wh, generate_catalogue(DEMO_GAMES, 0))
@@ -115,12 +125,7 @@ def scored_demo_home(trained_demo_home: Path, tmp_path_factory: pytest.TempPathF
     root = tmp_path_factory.mktemp("scored-demo")
     path = root / "home"
     shutil.copytree(trained_demo_home, path)
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith(("BGGSCORE_", "GITHUB_")):
-                mp.delenv(key)
-        mp.chdir(root)
-        mp.setenv("BGGSCORE_HOME", str(path))
+    with isolated(path, root):
         for command in ("score", "embed"):
             result = CliRunner().invoke(app, [command, "--all-years"], catch_exceptions=False)
             assert result.exit_code == 0, result.stderr
@@ -146,12 +151,7 @@ def run_cli_in(home_path: Path, cwd: Path, *args: str) -> Outcome:
     """Run `bggscore ARGS...` against ``home_path`` outside a test (for session fixtures)."""
     from bggscore.cli.main import app
 
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith(("BGGSCORE_", "GITHUB_")):
-                mp.delenv(key)
-        mp.chdir(cwd)
-        mp.setenv("BGGSCORE_HOME", str(home_path))
+    with isolated(home_path, cwd):
         result = CliRunner().invoke(app, list(args), catch_exceptions=False)
     assert result.exit_code == 0, (args, result.stderr)
     return Outcome(result.exit_code, result.stdout, result.stderr)
@@ -197,14 +197,9 @@ def unscored_demo_home(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFacto
     path = root / "home"
     path.mkdir()
     shutil.copytree(demo_run.home / "registry", path / "registry")
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith(("BGGSCORE_", "GITHUB_")):
-                mp.delenv(key)
-        mp.setenv("BGGSCORE_HOME", str(path))
-        with open_warehouse(load_settings()) as wh:
-            wh.ensure_schema()
-            load_games(wh, generate_catalogue(EMBED_DEMO_GAMES, 0))
+    with isolated(path), open_warehouse(load_settings()) as wh:
+        wh.ensure_schema()
+        load_games(wh, generate_catalogue(EMBED_DEMO_GAMES, 0))
     return path
 
 

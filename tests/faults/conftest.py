@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import isolated
 from tests.faults.harness import FINDINGS
 
 SCORE_GAMES = 3000  # 2,940 with a year: 20 batches of 150
@@ -25,23 +25,10 @@ def unscored_3k_home(demo_run: Any, tmp_path_factory: pytest.TempPathFactory) ->
     path = tmp_path_factory.mktemp("unscored-3k") / "home"
     path.mkdir()
     shutil.copytree(demo_run.home / "registry", path / "registry")
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith(("BGGSCORE_", "GITHUB_")):
-                mp.delenv(key)
-        mp.setenv("BGGSCORE_HOME", str(path))
-        with open_warehouse(load_settings()) as wh:
-            wh.ensure_schema()
-            load_games(wh, generate_catalogue(SCORE_GAMES, 0))
+    with isolated(path), open_warehouse(load_settings()) as wh:
+        wh.ensure_schema()
+        load_games(wh, generate_catalogue(SCORE_GAMES, 0))
     return path
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # also proposed for pyproject's [tool.pytest.ini_options] markers; harmless twice
-    config.addinivalue_line(
-        "markers",
-        "faults: fault injection (kill -9 of real processes, concurrent runs, failed writes)",
-    )
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
