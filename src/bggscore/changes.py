@@ -36,7 +36,8 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "game-embeddings": ("complexity", "text-embeddings"),
 }
 DEFAULT_MAX_GAMES = 50_000
-# stage -> (what its input is now, what it recorded); default: the warehouse feature hash
+# stage -> (what its input is now, what it recorded); default: the warehouse feature hash.
+# An input here must be one of the hashed fields (detection relies on it).
 INPUT_HASHES: dict[str, tuple[str, str]] = {
     "text-embeddings": ("TO_HEX(MD5(COALESCE(f.description, '')))", "input_hash"),
 }
@@ -87,13 +88,21 @@ def detection_sql(stage: str) -> str:
     def flags(reason: str | None) -> str:
         return ", ".join(f"{str(r == reason).upper()} AS reason_{r}" for r in REASONS)
 
+    changed_input = (
+        f"(({old_hash} IS NOT NULL AND {old_hash} IS DISTINCT FROM {new_hash}) "
+        f"OR ({old_hash} IS NULL AND h.last_updated > s.score_ts))"
+    )
+    if stage in INPUT_HASHES:
+        # the stage's input is one of the hashed fields: where the feature hash recorded
+        # with the stage still matches, the input cannot have changed, so the (costly)
+        # input hash is computed only for games whose features moved
+        changed_input = f"s.feature_hash IS DISTINCT FROM h.feature_hash AND {changed_input}"
+
     # every fragment below is one of our constants; values are parameters
     branches = [
         f"SELECT f.game_id, {flags('new')} FROM games_features AS f "
         "LEFT JOIN s ON s.game_id = f.game_id WHERE s.game_id IS NULL",
-        f"SELECT s.game_id, {flags('features')} FROM {features_from} "
-        f"WHERE ({old_hash} IS NOT NULL AND {old_hash} IS DISTINCT FROM {new_hash}) "
-        f"OR ({old_hash} IS NULL AND h.last_updated > s.score_ts)",
+        f"SELECT s.game_id, {flags('features')} FROM {features_from} WHERE {changed_input}",
         f"SELECT s.game_id, {flags('model')} FROM s WHERE s.model_key IS DISTINCT FROM @model_key",
     ]
     if upstream:
