@@ -43,6 +43,8 @@ class LoadResult:
 
 def read_export(path: Path) -> pl.DataFrame:
     """Read and check a games_features parquet export; extra columns are ignored."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder", "pass the path of a games_features parquet file")
     if not path.is_file():
         raise InputError(f"{path} not found", "pass the path of a games_features parquet export")
     try:

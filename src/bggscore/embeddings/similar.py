@@ -91,8 +91,10 @@ def _save(folder: Path, index: Index, token: str) -> None:
 
 def find_game(index: Index, game_id: int | None, name: str | None) -> int:
     """Row of the game asked for: by id, or the best name match."""
-    if (game_id is None) == (name is None):
+    if game_id is not None and name is not None:
         raise UsageError("give a GAME_ID or --name, not both")
+    if game_id is None and name is None:
+        raise UsageError('give a GAME_ID or --name "part of a name"')
     if game_id is not None:
         rows = np.flatnonzero(index.ids == game_id)
         if not len(rows):
