@@ -288,7 +288,7 @@ ROWS = [
     row("embed-fresh", "embed", 1, "is missing table(s)", fresh=True),
     row("similar-nothing", "similar", 2, "give a GAME_ID or --name"),
     row("similar-both", "similar 1 --name x", 2, "not both"),
-    row("similar-neither-says-what-to-give", "similar", 2, "--name \"part of a name\""),
+    row("similar-neither-says-what-to-give", "similar", 2, '--name "part of a name"'),
     row("similar-unknown-id", "similar 999999999", 2, "game 999999999 has no embedding"),
     row("similar-unknown-name", ("similar", "--name", "zzz no such"), 2, "no game named 'zzz"),
     row("similar-fresh", "similar 1", 1, "unknown game_embeddings model", fresh=True),
