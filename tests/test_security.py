@@ -61,7 +61,8 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "c": "a column of the schema (schema.names), quoted",
     },
     ("warehouse/queries.py", "features_sql"): {
-        "column_list(columns, 'f')": "columns are checked against GAMES_FEATURES.names first",
+        "select": "_select_list: GAMES_FEATURES columns (checked), quoted, or the constant "
+        "expressions of DERIVED_COLUMNS",
     },
     ("warehouse/queries.py", "count_sql"): {
         "logical": "checked against schemas.TABLES first; render() maps it to a TableRef",

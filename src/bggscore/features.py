@@ -1,11 +1,14 @@
 """Raw warehouse columns -> model inputs, shared by training and scoring.
 
-``FeatureBuilder`` is a scikit-learn transformer that takes a polars frame of
-``games_features`` columns (plus chain inputs such as ``predicted_complexity``)
-and returns a sparse design matrix. Because it lives inside each registered
-pipeline, scoring needs no preprocessing code of its own and training/serving
-can never drift apart. Vocabularies are learned at fit time; unseen values
-are ignored at predict time.
+``Features`` takes a polars frame of ``games_features`` columns (plus chain inputs
+such as ``predicted_complexity``) and returns a sparse design matrix. Because it
+lives inside each registered model, scoring needs no preprocessing code of its own
+and training/serving can never drift apart. Vocabularies are learned at fit time;
+unseen values are ignored at predict time.
+
+``FeatureBuilder`` is the same class as a scikit-learn transformer, for training
+pipelines (``bggscore.training.builder``); it is imported on first use, so scoring
+with registered models never imports scikit-learn.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 from scipy import sparse
-from sklearn.base import BaseEstimator, TransformerMixin
 
 # zeros in these columns mean "unknown" (domain docs)
 ZERO_IS_MISSING = ("min_age", "min_playtime", "max_playtime", "min_players", "max_players")
@@ -27,9 +29,12 @@ LIST_COLUMNS = ("categories", "mechanics", "designers", "artists", "publishers",
 EXCLUDED_FAMILY_PREFIXES = ("Admin:", "Misc:")
 PLAYER_COUNTS = range(1, 11)
 YEAR_REFERENCE = 2035.0  # later than any game scored; keeps log(ref - year) finite
+# The builder reads only the length of the description: scoring may read this derived
+# column (computed in the warehouse) instead of the text, which is most of the bytes.
+DESCRIPTION_CHARS = "description_chars"
 
 
-def _vocabulary_rules(builder: FeatureBuilder) -> dict[str, tuple[int | None, int]]:
+def _vocabulary_rules(builder: Features) -> dict[str, tuple[int | None, int]]:
     """Column -> (keep at most N most frequent, minimum count).
 
     People and families are capped too: thousands of rare designers slow every fit
@@ -44,7 +49,16 @@ def _vocabulary_rules(builder: FeatureBuilder) -> dict[str, tuple[int | None, in
     }
 
 
-class FeatureBuilder(TransformerMixin, BaseEstimator):
+def __getattr__(name: str) -> Any:
+    # the scikit-learn flavour, imported only when asked for (and when unpickling it)
+    if name == "FeatureBuilder":
+        from bggscore.training.builder import FeatureBuilder
+
+        return FeatureBuilder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class Features:
     """Turns games_features rows into a sparse numeric matrix.
 
     ``chain_inputs`` names columns produced earlier in the scoring chain (e.g.
@@ -77,6 +91,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
 
     # -- what the builder needs ----------------------------------------------------------
     def input_columns(self) -> list[str]:
+        """Warehouse and chain columns transform reads (the model's signature)."""
         return [
             "year_published",
             *ZERO_IS_MISSING,
@@ -85,8 +100,12 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             *self.chain_inputs,
         ]
 
+    def read_columns(self) -> list[str]:
+        """What transform needs read from the warehouse: the description's length only."""
+        return [DESCRIPTION_CHARS if c == "description" else c for c in self.input_columns()]
+
     # -- fit / transform -------------------------------------------------------------------
-    def fit(self, X: pl.DataFrame, y: Any = None) -> FeatureBuilder:
+    def fit(self, X: pl.DataFrame, y: Any = None) -> Features:
         frame = self._check(X)
         numeric = self._numeric(frame)
         self.medians_ = {
@@ -107,7 +126,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         ).hexdigest()
         return self._set_chain(frame)
 
-    def with_chain_inputs(self, chain_inputs: tuple[str, ...], X: pl.DataFrame) -> FeatureBuilder:
+    def with_chain_inputs(self, chain_inputs: tuple[str, ...], X: pl.DataFrame) -> Features:
         """A copy of this fitted builder that also reads ``chain_inputs``.
 
         Outcomes share one fitted base (same vocabularies, same medians), so scoring
@@ -118,7 +137,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         # check against the copy's columns, so a missing chain input is named clearly
         return other._set_chain(other._check(X) if chain_inputs else X)
 
-    def _set_chain(self, frame: pl.DataFrame) -> FeatureBuilder:
+    def _set_chain(self, frame: pl.DataFrame) -> Features:
         chain = frame.select(pl.col(c).cast(pl.Float64) for c in self.chain_inputs)
         self.chain_medians_ = {
             c: float(chain[c].median()) if chain[c].drop_nulls().len() else 0.0
@@ -173,12 +192,21 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return self.feature_names_out_
 
+    def plain(self) -> Features:
+        """This fitted builder as a plain ``Features``: loading it needs no scikit-learn."""
+        out = Features.__new__(Features)
+        out.__dict__.update({k: v for k, v in vars(self).items() if k != "_sklearn_version"})
+        return out
+
     # -- helpers -----------------------------------------------------------------------------
     def _check(self, X: Any) -> pl.DataFrame:
         """A polars frame holding every input column (chain inputs included)."""
         if not isinstance(X, pl.DataFrame):
             X = pl.DataFrame(X)
-        missing = [c for c in self.input_columns() if c not in X.columns]
+        given = set(X.columns)
+        if DESCRIPTION_CHARS in given:
+            given.add("description")
+        missing = [c for c in self.input_columns() if c not in given]
         if missing:
             raise KeyError(f"feature columns missing: {', '.join(missing)}")
         return X
@@ -207,12 +235,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             known("max_players").clip(upper_bound=20).alias("max_players"),
             known("max_players").is_null().cast(f64).alias("players_missing"),
             (known("max_playtime") / known("max_players")).log1p().alias("log_time_per_player"),
-            pl.col("description")
-            .fill_null("")
-            .str.len_chars()
-            .cast(f64)
-            .log1p()
-            .alias("log_description_chars"),
+            _description_chars(frame).cast(f64).log1p().alias("log_description_chars"),
         ]
         lo, hi = known("min_players"), known("max_players")
         exprs += [
@@ -254,6 +277,13 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         return sparse.csr_matrix((data, (rows, cols)), shape=(n, len(vocab)))
 
 
+def _description_chars(frame: pl.DataFrame) -> pl.Expr:
+    """Characters of the description (NULL counts as 0), read or computed."""
+    if DESCRIPTION_CHARS in frame.columns:
+        return pl.col(DESCRIPTION_CHARS).fill_null(0)
+    return pl.col("description").fill_null("").str.len_chars()
+
+
 class BaseCache:
     """Base feature blocks of ONE batch (make a new cache per batch), shared by every
     model whose builder has the same fitted base."""
@@ -261,7 +291,7 @@ class BaseCache:
     def __init__(self) -> None:
         self.blocks: dict[str, sparse.csr_matrix] = {}
 
-    def features(self, builder: FeatureBuilder, frame: pl.DataFrame) -> sparse.csr_matrix:
+    def features(self, builder: Features, frame: pl.DataFrame) -> sparse.csr_matrix:
         key = builder.base_fingerprint_
         if key not in self.blocks:
             self.blocks[key] = builder.transform_base(frame)

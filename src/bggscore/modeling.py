@@ -42,7 +42,8 @@ def read_training_frame(settings: Settings, max_games: int | None, seed: int = 0
     with open_warehouse(settings) as wh:
         wh.require_tables(["games_features"])
         frames = list(wh.read_features(Selection(all_years=True), batch_size=200_000))
-    frame = pl.concat(frames) if frames else pl.DataFrame()
+    # batches arrive in storage order: sort, so a fit never depends on how rows are stored
+    frame = pl.concat(frames).sort("game_id") if frames else pl.DataFrame()
     if frame.is_empty():
         raise BggscoreError(
             "the warehouse has no games to train on",

@@ -141,7 +141,8 @@ def refresh_demo(
     with open_warehouse(settings) as wh:
         wh.require_tables(["games_features", "game_features_hash"])
         everything = Selection(all_years=True, include_null_year=True)
-        current = pl.concat(list(wh.read_features(everything, batch_size=1_000_000)))
+        frames = list(wh.read_features(everything, batch_size=1_000_000))
+        current = pl.concat(frames).sort("game_id")  # the same seed picks the same games
         if current.is_empty():
             raise ConfigError("the demo warehouse is empty", "run `bggscore demo` first")
         current = current.drop("load_timestamp")

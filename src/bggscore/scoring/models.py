@@ -106,6 +106,26 @@ class ModelSet:
                     needed.append(column.name)
         return needed
 
+    def read_columns(self) -> list[str]:
+        """Columns a scoring pass reads: what each model's feature builder reads (the
+        description's length rather than its text), else its signature's columns."""
+        needed: list[str] = []
+        for loaded in self.models.values():
+            steps = getattr(loaded.model, "steps", None)
+            first = steps[0][1] if steps else None
+            reads = getattr(first, "read_columns", None)
+            if reads is not None:
+                chain = set(getattr(first, "chain_inputs", ()))  # produced in-process
+                columns = [c for c in reads() if c not in chain]
+            else:
+                columns = [
+                    c.name
+                    for c in loaded.registration.signature
+                    if (c.model_extra or {}).get("source") != "chain"
+                ]
+            needed += [c for c in columns if c not in needed]
+        return needed
+
     def check_columns(self, available: dict[str, str]) -> None:
         missing: dict[str, list[str]] = {}
         for loaded in self.models.values():

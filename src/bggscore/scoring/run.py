@@ -123,7 +123,7 @@ def score_batch(
     """The writes for one batch (all stages), and its landing rows for a local copy."""
     writes: list[Write] = []
     landing = None
-    from bggscore.features import BaseCache  # scikit-learn: only when there is work
+    from bggscore.features import BaseCache
 
     cache = BaseCache()  # models sharing a feature base build it once for this batch
     if "complexity" in stages:
@@ -317,7 +317,7 @@ class _Job:
             # check) must still mark the run started by an earlier pass as failed
             run = self._start()
             models = resolve_models(self.settings, self.registry, stages, options.model_overrides)
-            columns = sorted({"game_id", "name", "year_published", *models.warehouse_columns()})
+            columns = sorted({"game_id", "name", "year_published", *models.read_columns()})
 
             def batch(frame: pl.DataFrame) -> list[Write]:
                 writes, landing = score_batch(

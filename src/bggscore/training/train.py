@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from bggscore.errors import InputError, UsageError
+from bggscore.linear import compile_pipeline
 from bggscore.training.outcomes import OUTCOMES, TRAIN_ORDER, Outcome
 
 if TYPE_CHECKING:
@@ -109,10 +110,10 @@ def predict(pipeline: Any, frame: pl.DataFrame, outcome: Outcome, cache: Any = N
 
     With a ``features.BaseCache``, models sharing a feature base build it once per batch.
     """
-    from bggscore.features import FeatureBuilder
+    from bggscore.features import Features
 
     first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
-    if cache is not None and isinstance(first, FeatureBuilder):
+    if cache is not None and isinstance(first, Features):
         X, rest = cache.features(first, frame), pipeline[1:]
     else:
         X, rest = frame, pipeline
@@ -293,7 +294,7 @@ def train_outcomes(
         registration = registry.register(
             name,
             names[name],
-            pipeline,
+            compile_pipeline(pipeline),  # scoring loads it without scikit-learn
             description=f"baseline {estimator}: {outcome.description}",
             signature=signature(pipeline),
             output=outcome.output(),

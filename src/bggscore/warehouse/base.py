@@ -181,11 +181,15 @@ class Warehouse(abc.ABC):
         batch_size: int = 50_000,
         with_hash: bool = False,
     ) -> Iterator[pl.DataFrame]:
-        """Stream the selected games in game_id order, as polars frames."""
+        """Stream the selected games as polars frames, each sorted by game_id.
+
+        Batches come in the engine's storage order (no catalogue-wide sort), so which
+        games share a batch is an engine detail; every game comes exactly once.
+        """
         sql = self.render(queries.features_sql(columns or GAMES_FEATURES.names, with_hash))
         for table in self._fetch_batches(sql, selection.params(), batch_size):
             if table.num_rows:
-                yield pl.from_arrow(table)  # type: ignore[misc]
+                yield pl.from_arrow(table).sort("game_id")  # type: ignore[union-attr]
 
     def count_features(self, selection: queries.Selection) -> int:
         return int(self.query(queries.COUNT_SELECTION, selection.params())["n"][0])

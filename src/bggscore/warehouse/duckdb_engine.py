@@ -26,6 +26,7 @@ from bggscore.warehouse.sql import TableRef, Typed
 if TYPE_CHECKING:
     from bggscore.settings import Settings
 
+CHECKPOINT_THRESHOLD = "1GB"
 PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 Connect = Callable[[str], duckdb.DuckDBPyConnection]
 
@@ -89,6 +90,10 @@ class DuckDBWarehouse(Warehouse):
         # DuckDB caches up to 80% of RAM by default; a bounded buffer pool keeps a
         # scoring run's memory flat as the catalogue grows (it evicts, then spills)
         self.con.execute(f"SET memory_limit = '{settings.warehouse.memory_limit_mb}MB'")
+        # DuckDB checkpoints whenever the WAL passes 16 MB, i.e. after every scoring batch,
+        # rewriting the row groups each batch touched; a larger threshold checkpoints a
+        # few times per run instead (a crash only means a longer WAL replay at next open)
+        self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
 
     @property
     def location(self) -> str:

@@ -86,6 +86,11 @@ def append_new_sql(schema: TableSchema, staged: str) -> str:
     """Insert staged rows whose key is not already present: retrying never duplicates."""
     cols = column_list(schema.names)
     match = " AND ".join(f"t.`{k}` = b.`{k}`" for k in schema.key)
+    if "score_ts" in schema.names:
+        # rows of one job share its score_ts: look for them only from there on, so the
+        # check reads the newest row groups (partitions), not the whole history
+        since = f"(SELECT MIN(s.`score_ts`) FROM {staged} AS s)"  # noqa: S608 - our staging name
+        match = f"t.`score_ts` >= {since} AND {match}"
     return (
         f"INSERT INTO {schema.logical} ({cols}) "  # noqa: S608 - identifiers from our schema
         f"SELECT {column_list(schema.names, 'b')} FROM {staged} AS b "
