@@ -165,7 +165,12 @@ class Features:
             base = self.transform_base(frame)
         if not self.chain_inputs:
             return base
-        chain = np.column_stack(
+        chain = sparse.csr_matrix(self.chain_values(frame))
+        return sparse.hstack([base, chain], format="csr")
+
+    def chain_values(self, frame: pl.DataFrame) -> np.ndarray:
+        """The chain inputs (rows x chain_inputs), missing values imputed."""
+        return np.column_stack(
             [
                 frame[c]
                 .cast(pl.Float64)
@@ -175,19 +180,26 @@ class Features:
                 for c in self.chain_inputs
             ]
         )
-        return sparse.hstack([base, sparse.csr_matrix(chain)], format="csr")
 
     def transform_base(self, frame: pl.DataFrame) -> sparse.csr_matrix:
+        return self.base_block(frame).matrix()
+
+    def base_block(self, frame: pl.DataFrame) -> BaseBlock:
+        """The base features of ``frame``: dense numeric columns and one-hot pairs."""
         n = len(frame)
         numeric = self._numeric(frame)
-        dense = np.empty((n, len(self.numeric_names_)), dtype=np.float64)
+        dense = np.empty((n, len(self.numeric_names_)), dtype=np.float64, order="F")
         for i, name in enumerate(self.numeric_names_):
             col = numeric[name]
             dense[:, i] = np.where(np.isfinite(col), col, self.medians_[name])
-        blocks = [sparse.csr_matrix(dense)]
+        rows, cols = [], []
+        offset = dense.shape[1]
         for column, vocab in self.vocabularies_.items():
-            blocks.append(self._one_hot(frame, column, vocab, n))
-        return sparse.hstack(blocks, format="csr")
+            r, c = self._pairs(frame, column, vocab)
+            rows.append(r)
+            cols.append(c + offset)
+            offset += len(vocab)
+        return BaseBlock(dense, np.concatenate(rows), np.concatenate(cols), offset)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         return self.feature_names_out_
@@ -258,9 +270,10 @@ class Features:
         return values
 
     @staticmethod
-    def _one_hot(frame: pl.DataFrame, column: str, vocab: list[str], n: int) -> sparse.csr_matrix:
+    def _pairs(frame: pl.DataFrame, column: str, vocab: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(row, vocabulary index) of every known value in a list column, each pair once."""
         if not vocab:
-            return sparse.csr_matrix((n, 0))
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         lookup = pl.DataFrame(
             {column: vocab, "__col": np.arange(len(vocab), dtype=np.int64)},
             schema={column: pl.String, "__col": pl.Int64},
@@ -268,13 +281,12 @@ class Features:
         pairs = (
             frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("__row"), pl.col(column))
             .explode(column)
-            .join(lookup, on=column, how="inner")
-            .unique(["__row", "__col"])
+            # in list order: sums over a game's columns then run in the same order every
+            # time, so its score is the same bit for bit whatever batch it is in
+            .join(lookup, on=column, how="inner", maintain_order="left")
+            .unique(["__row", "__col"], maintain_order=True)
         )
-        rows = pairs["__row"].to_numpy()
-        cols = pairs["__col"].to_numpy()
-        data = np.ones(len(rows), dtype=np.float64)
-        return sparse.csr_matrix((data, (rows, cols)), shape=(n, len(vocab)))
+        return pairs["__row"].to_numpy(), pairs["__col"].to_numpy()
 
 
 def _description_chars(frame: pl.DataFrame) -> pl.Expr:
@@ -284,15 +296,52 @@ def _description_chars(frame: pl.DataFrame) -> pl.Expr:
     return pl.col("description").fill_null("").str.len_chars()
 
 
+class BaseBlock:
+    """A batch's base features: dense numeric columns, then one-hot columns as pairs.
+
+    Linear models take ``dot`` (a matrix product and one ``bincount``) without ever
+    building the sparse matrix; ``matrix`` builds it for everything else.
+    """
+
+    def __init__(self, dense: np.ndarray, rows: np.ndarray, cols: np.ndarray, width: int):
+        self.dense, self.rows, self.cols, self.width = dense, rows, cols, width
+        self._matrix: sparse.csr_matrix | None = None
+
+    def dot(self, weights: np.ndarray) -> np.ndarray:
+        """The base columns times ``weights`` (one weight per base column)."""
+        n, k = self.dense.shape
+        # column by column rather than BLAS: BLAS may sum in an order that depends on
+        # memory alignment, and a game must score the same, bit for bit, every time
+        out = np.zeros(n, dtype=np.float64)
+        for j in range(k):
+            out += self.dense[:, j] * weights[j]
+        if len(self.rows):
+            out += np.bincount(self.rows, weights=weights[self.cols], minlength=n)
+        return out
+
+    def matrix(self) -> sparse.csr_matrix:
+        if self._matrix is None:
+            n, k = self.dense.shape
+            ones = np.ones(len(self.rows), dtype=np.float64)
+            one_hot = sparse.csr_matrix(
+                (ones, (self.rows, self.cols - k)), shape=(n, self.width - k)
+            )
+            self._matrix = sparse.hstack([sparse.csr_matrix(self.dense), one_hot], format="csr")
+        return self._matrix
+
+
 class BaseCache:
     """Base feature blocks of ONE batch (make a new cache per batch), shared by every
     model whose builder has the same fitted base."""
 
     def __init__(self) -> None:
-        self.blocks: dict[str, sparse.csr_matrix] = {}
+        self.blocks: dict[str, BaseBlock] = {}
 
-    def features(self, builder: Features, frame: pl.DataFrame) -> sparse.csr_matrix:
+    def block(self, builder: Features, frame: pl.DataFrame) -> BaseBlock:
         key = builder.base_fingerprint_
         if key not in self.blocks:
-            self.blocks[key] = builder.transform_base(frame)
-        return builder.transform(frame, base=self.blocks[key])
+            self.blocks[key] = builder.base_block(frame)
+        return self.blocks[key]
+
+    def features(self, builder: Features, frame: pl.DataFrame) -> sparse.csr_matrix:
+        return builder.transform(frame, base=self.block(builder, frame).matrix())

@@ -20,11 +20,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from bggscore.features import Features
+    from bggscore.features import BaseCache, Features
 
 
 def _linear(X: Any, coef: np.ndarray, intercept: float) -> np.ndarray:
     return np.asarray(X @ coef, dtype=np.float64).ravel() + intercept
+
+
+def _probability(z: np.ndarray) -> np.ndarray:
+    """The logistic function; exp of non-positive numbers only, so it never overflows."""
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 class BayesianLinear:
@@ -79,10 +85,7 @@ class Logistic:
         self.intercept_ = intercept
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        z = _linear(X, self.coef_, self.intercept_)
-        # exp of a negative number only: no overflow warnings on extreme scores
-        e = np.exp(-np.abs(z))
-        p = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        p = _probability(_linear(X, self.coef_, self.intercept_))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: Any) -> np.ndarray:
@@ -111,13 +114,32 @@ class LinearModel:
             raise IndexError(f"a LinearModel slice must pick one step, got {len(chosen)}")
         return chosen[0][1]
 
+    def score(self, X: Any, cache: BaseCache | None = None) -> np.ndarray:
+        """The prediction (a regressor) or the probability of class 1 (a classifier).
+
+        Straight from the base block: dense columns times their weights plus one
+        ``bincount`` over the one-hot pairs, so no sparse matrix is built; with a
+        ``cache``, models sharing a feature base build that block once per batch.
+        """
+        features = self.features
+        frame = features._check(X)
+        block = cache.block(features, frame) if cache else features.base_block(frame)
+        weights = self.head.coef_
+        z = block.dot(weights) + self.head.intercept_
+        if features.chain_inputs:
+            z += features.chain_values(frame) @ weights[block.width :]
+        return _probability(z) if isinstance(self.head, Logistic) else z
+
     def predict(self, X: Any) -> np.ndarray:
-        return self.head.predict(self.features.transform(X))
+        if isinstance(self.head, Logistic):
+            return (self.score(X) > 0.5).astype(np.int64)
+        return self.score(X)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         if not isinstance(self.head, Logistic):
             raise AttributeError("predict_proba: this model is a regressor")
-        return self.head.predict_proba(self.features.transform(X))
+        p = self.score(X)
+        return np.column_stack([1.0 - p, p])
 
 
 def compile_pipeline(pipeline: Any) -> Any:

@@ -127,3 +127,16 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "sklearn"))
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_a_game_scores_the_same_bit_for_bit_in_any_batch(
+    compiled: dict[str, Any], games: pl.DataFrame
+) -> None:
+    model, outcome = compiled["users_rated"], OUTCOMES["users_rated"]
+    whole = predict(model, games, outcome, BaseCache())
+    shuffled = games.with_row_index("position").sample(fraction=1.0, shuffle=True, seed=5)
+    again = predict(model, shuffled.drop("position"), outcome)
+    order = shuffled["position"].to_numpy()
+    np.testing.assert_array_equal(again, whole[order])
+    alone = [predict(model, games[i : i + 1], outcome)[0] for i in (0, 17, 299)]
+    assert alone == [whole[0], whole[17], whole[299]]

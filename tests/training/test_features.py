@@ -277,13 +277,13 @@ def test_base_cache_builds_the_base_once_for_models_sharing_it(
     expected = [b.transform(frame).toarray() for b in (plain, chained, other)]
 
     calls: list[str] = []
-    original = FeatureBuilder.transform_base
+    original = FeatureBuilder.base_block
 
     def counting(self: FeatureBuilder, batch: pl.DataFrame) -> Any:
         calls.append(self.base_fingerprint_)
         return original(self, batch)
 
-    monkeypatch.setattr(FeatureBuilder, "transform_base", counting)
+    monkeypatch.setattr(FeatureBuilder, "base_block", counting)
     cache = BaseCache()
     got = [cache.features(b, frame).toarray() for b in (plain, chained)]
     assert calls == [base.base_fingerprint_]  # once for both models

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from bggscore.errors import InputError, UsageError
-from bggscore.linear import compile_pipeline
+from bggscore.linear import LinearModel, compile_pipeline
 from bggscore.training.outcomes import OUTCOMES, TRAIN_ORDER, Outcome
 
 if TYPE_CHECKING:
@@ -112,6 +112,11 @@ def predict(pipeline: Any, frame: pl.DataFrame, outcome: Outcome, cache: Any = N
     """
     from bggscore.features import Features
 
+    if isinstance(pipeline, LinearModel):  # no design matrix: see LinearModel.score
+        values = pipeline.score(frame, cache)
+        if outcome.kind == "classification" or not outcome.clip:
+            return values
+        return np.clip(values, *outcome.clip)
     first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
     if cache is not None and isinstance(first, Features):
         X, rest = cache.features(first, frame), pipeline[1:]
