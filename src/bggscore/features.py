@@ -274,19 +274,22 @@ class Features:
         """(row, vocabulary index) of every known value in a list column, each pair once."""
         if not vocab:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-        lookup = pl.DataFrame(
-            {column: vocab, "__col": np.arange(len(vocab), dtype=np.int64)},
-            schema={column: pl.String, "__col": pl.Int64},
-        )
+        # values outside the vocabulary become null in the Enum and are dropped; pairs
+        # stay in list order, so sums over a game's columns run in the same order every
+        # time and its score is the same bit for bit whatever batch it is in
         pairs = (
-            frame.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("__row"), pl.col(column))
+            frame.select(
+                pl.int_range(pl.len(), dtype=pl.Int64).alias("__row"),
+                pl.col(column).list.unique(maintain_order=True),
+            )
             .explode(column)
-            # in list order: sums over a game's columns then run in the same order every
-            # time, so its score is the same bit for bit whatever batch it is in
-            .join(lookup, on=column, how="inner", maintain_order="left")
-            .unique(["__row", "__col"], maintain_order=True)
+            .select(
+                "__row",
+                pl.col(column).cast(pl.Enum(vocab), strict=False).to_physical().alias("__col"),
+            )
+            .drop_nulls()
         )
-        return pairs["__row"].to_numpy(), pairs["__col"].to_numpy()
+        return pairs["__row"].to_numpy(), pairs["__col"].to_numpy().astype(np.int64)
 
 
 def _description_chars(frame: pl.DataFrame) -> pl.Expr:
