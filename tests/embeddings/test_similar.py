@@ -7,13 +7,25 @@ names are real (`embedded_sample_home`).
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
-from tests.scoring.tables import assert_one_line_error, game_ids, parse_json, read, sql
+from tests.scoring.tables import (
+    assert_one_line_error,
+    execute,
+    game_ids,
+    parse_json,
+    read,
+    sql,
+)
 
 SCYTHE = 169786
 
@@ -94,7 +106,7 @@ def test_neighbours_are_the_nearest_stored_embeddings(cli, embedded_home: Path) 
 def test_the_cached_matrix_follows_new_embeddings(cli, embedded_home: Path) -> None:
     game = most_rated(embedded_home)
     first = similar_json(cli, str(game), "--top", "5")
-    assert list((embedded_home / "cache").glob("similar-*/vectors.npy"))
+    assert list((embedded_home / "cache").glob("similar-*/build-*/vectors.npy"))
     assert similar_json(cli, str(game), "--top", "5") == first  # served from the cache
 
     # move one neighbour far away: new description and mechanics, then the changed-only chain
@@ -124,6 +136,163 @@ def test_names_exact_case_insensitive_then_shortest_containing(
     assert similar_json(cli, "--name", "Scyth")["name"] == "Scythe"
     assert similar_json(cli, "--name", "camelot")["name"] == "Camelot"  # exact beats longer
     assert similar_json(cli, "--name", "catan")["name"] == "Catan: Big Box"  # the shortest
+
+
+# -- the warm path: answered from the cache while nothing it depends on changed ----------------
+@pytest.fixture
+def full_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the calls that went through the full check (settings, registry, warehouse)."""
+    from bggscore.embeddings import similar
+
+    calls: list[int] = []
+    full = similar.load_index
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return full(*args, **kwargs)
+
+    monkeypatch.setattr(similar, "load_index", counting)
+    return calls
+
+
+def test_a_warm_call_skips_the_full_check_until_something_changes(
+    cli, embedded_home: Path, full_checks: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    game = most_rated(embedded_home)
+    time.sleep(0.1)  # the copied registry must be older than the check by 50 ms
+    first = similar_json(cli, str(game), "--top", "5")
+    assert len(full_checks) == 1
+    assert similar_json(cli, str(game), "--top", "5") == first
+    assert similar_json(cli, "--name", first["name"], "--top", "5")["game_id"] == game
+    assert len(full_checks) == 1  # both answered from the cache
+
+    # settings inputs: a variable the settings read (or ignore, with a warning)
+    monkeypatch.setenv("BGGSCORE_SCORING__BATCH_SIZE", "1000")
+    assert similar_json(cli, str(game), "--top", "5") == first
+    assert len(full_checks) == 2
+    monkeypatch.setenv("BGGSCORE_TYPO", "1")
+    for expected_checks in (3, 3):  # the warm call repeats the warning
+        result = cli("similar", str(game), "--top", "5", "--json")
+        assert result.exit_code == 0
+        assert "BGGSCORE_TYPO is not a bggscore setting" in result.stderr
+        assert len(full_checks) == expected_checks
+    monkeypatch.delenv("BGGSCORE_TYPO")
+    monkeypatch.delenv("BGGSCORE_SCORING__BATCH_SIZE")
+
+    # the registry: an alias moved (here: set where it already points)
+    assert cli("models", "alias", "game_embeddings:1", "champion").exit_code == 0
+    time.sleep(0.1)  # a check within 50 ms of a registry write is not remembered
+    for _ in range(2):
+        assert similar_json(cli, str(game), "--top", "5") == first
+        assert len(full_checks) == 4
+
+    # the warehouse: any write, even one that leaves the embeddings alone
+    time.sleep(0.1)
+    similar_json(cli, str(game), "--top", "5")
+    execute(embedded_home, "CREATE TABLE main.unrelated (x INTEGER)")
+    checks = len(full_checks)
+    builds = list((embedded_home / "cache").glob("similar-*/build-*"))
+    for _ in range(2):
+        assert similar_json(cli, str(game), "--top", "5") == first
+        assert len(full_checks) == checks + 1  # then remembered again
+    assert list((embedded_home / "cache").glob("similar-*/build-*")) == builds  # not rebuilt
+
+
+def test_renamed_games_are_found_with_a_warm_cache(cli, embedded_home: Path) -> None:
+    game = most_rated(embedded_home)
+    time.sleep(0.1)
+    for _ in range(2):
+        similar_json(cli, str(game), "--top", "3")
+    games = sql(embedded_home, f"SELECT * FROM analytics.games_features WHERE game_id = {game}")
+    path = embedded_home.parent / "renamed.parquet"
+    games.with_columns(name=pl.lit("Zyzzyva Quest")).write_parquet(path)
+    assert cli("warehouse", "load", str(path)).exit_code == 0
+    assert similar_json(cli, "--name", "zyzzyva")["game_id"] == game
+    assert similar_json(cli, str(game))["name"] == "Zyzzyva Quest"
+
+
+def bggscore_process(home: Path, *args: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """`bggscore ARGS` in a process of its own, as people run it; and which of the heavy
+    modules it imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BGGSCORE_", "COLUMNS"))}
+    env["BGGSCORE_HOME"] = str(home)
+    probe = (
+        "import json, runpy, sys\n"
+        f"sys.argv = ['bggscore', *{list(args)!r}]\n"
+        "try:\n"
+        "    runpy.run_module('bggscore', run_name='__main__')\n"
+        "finally:\n"
+        "    heavy = ('polars', 'duckdb', 'pyarrow', 'sqlglot', 'sklearn', 'scipy', 'typer',\n"
+        "             'pydantic', 'bggscore.settings', 'bggscore.warehouse')\n"
+        "    loaded = sorted(m for m in heavy if m in sys.modules)\n"
+        "    print('imported:', json.dumps(loaded), file=sys.stderr)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=home.parent, text=True, capture_output=True
+    )
+    marker = next(line for line in run.stderr.splitlines() if line.startswith("imported: "))
+    return run, json.loads(marker.removeprefix("imported: "))
+
+
+def test_a_warm_process_needs_numpy_and_the_standard_library_only(cli, embedded_home: Path) -> None:
+    game = str(most_rated(embedded_home))
+    time.sleep(0.1)
+    cold, imported = bggscore_process(embedded_home, "similar", game, "--json")
+    assert cold.returncode == 0, cold.stderr
+    assert "polars" in imported and "bggscore.settings" in imported  # the full check
+    name = json.loads(cold.stdout)["name"]
+    for args in (
+        ("similar", game, "--json"),
+        ("similar", "--json", "--top=3", "--name", name.upper()),
+        ("similar", "--top", "3", game),
+    ):
+        warm, imported = bggscore_process(embedded_home, *args)
+        assert warm.returncode == 0, warm.stderr
+        assert imported == []
+        in_process = cli(*args)  # the app, answering from the same cache
+        assert warm.stdout == in_process.stdout
+    errors = (("similar", "999999999"), ("similar", "--name", "zzqqxx"))
+    for args in errors:
+        warm, imported = bggscore_process(embedded_home, *args)
+        assert imported == []
+        in_process = cli(*args)
+        assert (warm.returncode, warm.stdout) == (in_process.exit_code, "")
+        assert_one_line_error(warm.stderr.replace("imported: []", ""), args[-1])
+    # other flags and other commands go through the app
+    for args in (("--debug", "similar", game), ("similar", game, "--top", "0")):
+        _, imported = bggscore_process(embedded_home, *args)
+        assert "typer" in imported
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["similar", "12"], {"game_id": 12}),
+        (
+            ["similar", "--name", "x y", "--top", "3", "--json"],
+            {"name": "x y", "top": 3, "json": True},
+        ),
+        (["similar", "--top=3", "--name=", "--json"], {"name": "", "top": 3, "json": True}),
+        (["similar"], None),
+        (["similar", "1", "--name", "x"], None),
+        (["similar", "1", "2"], None),
+        (["similar", "-1"], None),
+        (["similar", "01"], None),
+        (["similar", "1", "--top", "0"], None),
+        (["similar", "1", "--top"], None),
+        (["similar", "1", "--json", "--json"], None),
+        (["similar", "--name", "--json"], None),
+        (["similar", "1", "--help"], None),
+        (["similar", "1", "--"], None),
+        (["--home", "h", "similar", "1"], None),
+        (["score"], None),
+        ([], None),
+    ],
+)
+def test_only_plain_similar_calls_skip_the_app(argv: list[str], expected: Any) -> None:
+    from bggscore.cli.main import _similar_args
+
+    assert _similar_args(argv) == expected
 
 
 # -- errors: exit code, one line, nothing written ----------------------------------------------

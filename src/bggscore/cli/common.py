@@ -34,9 +34,13 @@ class AppState:
             from bggscore.settings import load_settings, unknown_variables
 
             self._settings = load_settings(self.config, self.overrides)
-            for name in unknown_variables(dict(os.environ)):
-                Console().warn(f"{name} is not a bggscore setting (nesting uses '__'); ignored")
+            warn_unknown_variables(unknown_variables(dict(os.environ)))
         return self._settings
+
+
+def warn_unknown_variables(names: list[str]) -> None:
+    for name in names:
+        Console().warn(f"{name} is not a bggscore setting (nesting uses '__'); ignored")
 
 
 def state(ctx: typer.Context) -> AppState:

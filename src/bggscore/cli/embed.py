@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from bggscore.cli.common import JsonOption, state
+from bggscore.cli.common import JsonOption, state, warn_unknown_variables
 from bggscore.cli.selection import (
     DEFAULT_MAX_GAMES,
     AllYearsOption,
@@ -91,19 +90,19 @@ def similar(
     json: JsonOption = False,
 ) -> None:
     """Games most similar to one game (cosine similarity of the latest game embeddings)."""
-    from bggscore.embeddings.similar import similar as find_similar
+    # a current cache answers with numpy alone; else the full check (settings, registry, warehouse)
+    from bggscore.embeddings.similar import Inputs, answer, check_query, recall, render_table
 
-    data = find_similar(state(ctx).settings(), game_id, name, top)
+    check_query(game_id, name, top)
+    app_state = state(ctx)
+    inputs = Inputs.capture(app_state.config, app_state.overrides)
+    cached = recall(inputs)
+    if cached is not None:
+        warn_unknown_variables(cached.warnings)
+        data = answer(cached.index, cached.model, game_id, name, top)
+    else:
+        from bggscore.embeddings.similar import similar as find_similar
 
-    def render(out: Any) -> None:
-        # game names are data, not markup: "[redacted]" must show, "[/x]" must not crash
-        table = Table(title=f"games like {escape(data['name'])} ({data['game_id']})")
-        for column in ("game_id", "name", "year", "similarity"):
-            table.add_column(column, justify="right" if column != "name" else "left")
-        for item in data["neighbours"]:
-            year = "" if item["year_published"] is None else str(item["year_published"])
-            row = (str(item["game_id"]), escape(item["name"]), year, f"{item['similarity']:.3f}")
-            table.add_row(*row)
-        out.print(table)
+        data = find_similar(app_state.settings(), game_id, name, top, inputs)
 
-    Console(json_mode=json).result(data, render)
+    Console(json_mode=json).result(data, functools.partial(render_table, data))

@@ -1,78 +1,183 @@
-"""The `bggscore` command: global options and the command groups."""
+"""The `bggscore` command: global options and the command groups.
 
-from __future__ import annotations
+The Typer app is built on first use (``app`` is a lazy attribute of this module), so that
+`run` can answer a plain `bggscore similar ...` from its warm cache with numpy and the
+standard library only: Typer, pydantic and rich alone take longer to import than the
+0.5 s such a call may take. Anything else, and any `similar` call the cache cannot answer
+as is, goes through the app.
+"""
 
+import functools
+import os
+import re
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-
-from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
-from bggscore.cli import run as run_cmd
-from bggscore.cli.common import AppState, ErrorHandlingGroup, flag_overrides
-
-app = typer.Typer(
-    cls=ErrorHandlingGroup,
-    name="bggscore",
-    help="Incremental scoring of BoardGameGeek prediction models, in-process.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.add_typer(warehouse.app, name="warehouse")
-app.add_typer(models.app, name="models")
-app.command("detect-changes")(detect.detect_changes)
-app.command()(score.score)
-app.command()(embed.embed)
-app.command()(embed.similar)
-app.command()(dispatch.dispatch)
-app.command("run")(run_cmd.run)
-app.add_typer(demo.app, name="demo")
+if TYPE_CHECKING:
+    import typer
 
 
-def _version(value: bool) -> None:
-    if value:
-        from bggscore import __version__
+@functools.cache
+def _build_app() -> "typer.Typer":
+    import typer
 
-        typer.echo(f"bggscore {__version__}")
-        raise typer.Exit()
+    from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
+    from bggscore.cli import run as run_cmd
+    from bggscore.cli.common import AppState, ErrorHandlingGroup, flag_overrides
 
-
-@app.callback()
-def main(
-    ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Option(help="Config file (default: ./bggscore.toml when present).", dir_okay=False),
-    ] = None,
-    home: Annotated[
-        Path | None,
-        typer.Option(help="Folder for local state [env: BGGSCORE_HOME; default ./.bggscore]."),
-    ] = None,
-    engine: Annotated[
-        str | None,
-        typer.Option(
-            help="Warehouse engine: duckdb or bigquery [env: BGGSCORE_WAREHOUSE__ENGINE]."
-        ),
-    ] = None,
-    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
-    ] = False,
-) -> None:
-    """Incremental scoring of BoardGameGeek prediction models, in-process.
-
-    Settings come from flags, then BGGSCORE_* environment variables (use __ for
-    nesting, e.g. BGGSCORE_WAREHOUSE__ENGINE), then bggscore.toml, then defaults.
-    """
-    ctx.obj = AppState(
-        config=config,
-        overrides=flag_overrides(**{"home": home, "warehouse.engine": engine}),
-        debug=debug,
+    app = typer.Typer(
+        cls=ErrorHandlingGroup,
+        name="bggscore",
+        help="Incremental scoring of BoardGameGeek prediction models, in-process.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
+    app.add_typer(warehouse.app, name="warehouse")
+    app.add_typer(models.app, name="models")
+    app.command("detect-changes")(detect.detect_changes)
+    app.command()(score.score)
+    app.command()(embed.embed)
+    app.command()(embed.similar)
+    app.command()(dispatch.dispatch)
+    app.command("run")(run_cmd.run)
+    app.add_typer(demo.app, name="demo")
+
+    def _version(value: bool) -> None:
+        if value:
+            from bggscore import __version__
+
+            typer.echo(f"bggscore {__version__}")
+            raise typer.Exit()
+
+    @app.callback()
+    def main(
+        ctx: typer.Context,
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                help="Config file (default: ./bggscore.toml when present).", dir_okay=False
+            ),
+        ] = None,
+        home: Annotated[
+            Path | None,
+            typer.Option(help="Folder for local state [env: BGGSCORE_HOME; default ./.bggscore]."),
+        ] = None,
+        engine: Annotated[
+            str | None,
+            typer.Option(
+                help="Warehouse engine: duckdb or bigquery [env: BGGSCORE_WAREHOUSE__ENGINE]."
+            ),
+        ] = None,
+        debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+        version: Annotated[
+            bool,
+            typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+        ] = False,
+    ) -> None:
+        """Incremental scoring of BoardGameGeek prediction models, in-process.
+
+        Settings come from flags, then BGGSCORE_* environment variables (use __ for
+        nesting, e.g. BGGSCORE_WAREHOUSE__ENGINE), then bggscore.toml, then defaults.
+        """
+        ctx.obj = AppState(
+            config=config,
+            overrides=flag_overrides(**{"home": home, "warehouse.engine": engine}),
+            debug=debug,
+        )
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return _build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run() -> None:
-    app(prog_name="bggscore")
+    if not _similar_from_cache(sys.argv[1:]):
+        _build_app()(prog_name="bggscore")
+
+
+_ID = re.compile(r"(0|[1-9][0-9]{0,17})", re.ASCII)
+_TOP = re.compile(r"[1-9][0-9]{0,8}", re.ASCII)
+
+
+def _similar_args(argv: list[str]) -> dict[str, Any] | None:
+    """`similar [GAME_ID] [--name TEXT] [--top N] [--json]` in any order, each at most once,
+    with no global option; None for anything else (the app parses and reports it)."""
+    if not argv or argv[0] != "similar":
+        return None
+    found: dict[str, Any] = {}
+    rest = list(argv[1:])
+    while rest:
+        token = rest.pop(0)
+        option, equals, value = token.partition("=")
+        if option in ("--name", "--top") and not equals:
+            if not rest:
+                return None
+            value = rest.pop(0)
+        if token == "--json" and "json" not in found:
+            found["json"] = True
+        elif option == "--name" and "name" not in found and not value.startswith("-"):
+            found["name"] = value
+        elif option == "--top" and "top" not in found and _TOP.fullmatch(value):
+            found["top"] = int(value)
+        elif "game_id" not in found and _ID.fullmatch(token):
+            found["game_id"] = int(token)
+        else:
+            return None
+    if ("game_id" in found) == ("name" in found):
+        return None
+    return found
+
+
+def _similar_from_cache(argv: list[str]) -> bool:
+    """Answer `bggscore similar` as its command does, when the cached index is current;
+    False when the app must (other commands, other flags, a cold or stale cache)."""
+    args = _similar_args(argv)
+    if args is None or any(key.endswith("_BGGSCORE_COMPLETE") for key in os.environ):
+        return False
+    from bggscore.embeddings.similar import Inputs, answer, recall, render_table
+    from bggscore.errors import BggscoreError
+
+    try:
+        cached = recall(Inputs.capture(None, {}))  # no flags: the app's settings inputs too
+        if cached is None or cached.warnings:
+            return False
+        try:
+            data = answer(
+                cached.index,
+                cached.model,
+                args.get("game_id"),
+                args.get("name"),
+                args.get("top", 10),
+            )
+        except BggscoreError as exc:  # reported as the app's error handler does
+            _error(" ".join(str(exc).split()))
+            sys.exit(exc.exit_code)
+        except Exception:  # a bug: the app reports it (one line, traceback with --debug)
+            return False
+        if args.get("json"):
+            import json  # as Console.result prints it, without importing rich for that
+
+            print(json.dumps(data, indent=2, sort_keys=False), flush=True)
+        else:
+            from bggscore.console import Console
+
+            Console().result(data, functools.partial(render_table, data))
+    except BrokenPipeError:  # the reader stopped early (`| head`): the work is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except KeyboardInterrupt:
+        _error("interrupted; committed batches are kept, rerun to finish")
+        sys.exit(130)
+    return True
+
+
+def _error(message: str) -> None:
+    from bggscore.console import Console
+
+    Console().error(message)
