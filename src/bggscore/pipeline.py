@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bggscore.defaults import DEFAULT_BATCH_SIZE
 from bggscore.errors import UsageError
 from bggscore.warehouse.queries import Selection
 
@@ -48,7 +49,7 @@ class RunOptions:
     stages_named: bool = False  # named stages must all run; default ones may be left out
     changed_only: bool = True
     max_games: int = 50_000
-    batch_size: int = 50_000
+    batch_size: int = DEFAULT_BATCH_SIZE
 
 
 def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> dict[str, Any]:

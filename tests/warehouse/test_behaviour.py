@@ -270,14 +270,14 @@ def test_failed_write_changes_no_table(ready: Warehouse, monkeypatch: pytest.Mon
     load_games(ready, games, now=T0)
     before_games = _features(ready)
     before_hashes = ready.read_hashes().sort("game_id")
-    real_upsert = base.upsert_sql
+    real_upsert = ready.upsert_statements
 
-    def upsert_then_fail(schema: Any, staged: str) -> str:
-        if schema.logical == "game_features_hash":  # the second statement of the write
-            return "SELECT ERROR('injected failure')"
+    def upsert_then_fail(schema: Any, staged: str) -> list[str]:
+        if schema.logical == "game_features_hash":  # the second table of the write
+            return ["SELECT ERROR('injected failure')"]
         return real_upsert(schema, staged)
 
-    monkeypatch.setattr(base, "upsert_sql", upsert_then_fail)
+    monkeypatch.setattr(ready, "upsert_statements", upsert_then_fail)
     renamed = games.with_columns(pl.lit("Renamed").alias("name"))
     with pytest.raises(Exception, match="injected failure"):
         load_games(ready, pl.concat([renamed, make_games(2, start_id=50)]), now=T0)

@@ -39,7 +39,8 @@ def embed(
     ] = False,
     max_games: MaxGamesOption = DEFAULT_MAX_GAMES,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Games per batch [default: 50000].")
+        int | None,
+        typer.Option(min=1, help="Games per batch [default: 122880, one DuckDB row group]."),
     ] = None,
     json: JsonOption = False,
 ) -> None:

@@ -38,7 +38,8 @@ def score(
         typer.Option(help="Override a model: TYPE=REF, e.g. rating=rating@challenger (repeat)."),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Games per batch [default: 50000].")
+        int | None,
+        typer.Option(min=1, help="Games per batch [default: 122880, one DuckDB row group]."),
     ] = None,
     intervals: Annotated[
         int, typer.Option(min=0, help="Posterior draws for 90% intervals (0 = off; e.g. 500).")

@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from bggscore.changes import DEFAULT_MAX_GAMES, detect_stage
+from bggscore.defaults import DEFAULT_BATCH_SIZE
 from bggscore.errors import InputError, UsageError
 from bggscore.jobs import Job
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
@@ -54,7 +55,7 @@ class ScoreOptions:
     selection: Selection
     stages: list[str] = field(default_factory=lambda: list(STAGES))
     model_overrides: dict[str, str] = field(default_factory=dict)
-    batch_size: int = 50_000
+    batch_size: int = DEFAULT_BATCH_SIZE
     intervals: int = 0
     output: Path | None = None
     upload: bool = True

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import polars as pl
 
+from bggscore.defaults import DEFAULT_BATCH_SIZE
 from bggscore.errors import WarehouseError
 from bggscore.warehouse import queries
 from bggscore.warehouse.schemas import GAMES_FEATURES, RUNS, TABLES, TableSchema
@@ -178,7 +179,7 @@ class Warehouse(abc.ABC):
         self,
         selection: queries.Selection,
         columns: list[str] | None = None,
-        batch_size: int = 50_000,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         with_hash: bool = False,
     ) -> Iterator[pl.DataFrame]:
         """Stream the selected games as polars frames, each sorted by game_id.
@@ -244,10 +245,16 @@ class Warehouse(abc.ABC):
             name = f"bggscore_stage_{index}"
             staged[name] = schema.conform(item.frame).to_arrow()
             refs[name] = self._stage_ref(name)
-            build = append_new_sql if item.mode == "append" else upsert_sql
-            statements.append((build(schema, name), {}))
+            if item.mode == "append":
+                statements.append((append_new_sql(schema, name), {}))
+            else:
+                statements += [(sql, {}) for sql in self.upsert_statements(schema, name)]
         rendered = [(self.render(sql, refs), params) for sql, params in statements]
         self._commit(staged, rendered)
+
+    def upsert_statements(self, schema: TableSchema, staged: str) -> list[str]:
+        """Canonical statements that merge staged rows into the table on its key."""
+        return [upsert_sql(schema, staged)]
 
     def concurrent_writer(self) -> Warehouse:
         """A handle whose ``write`` may run on another thread while this one reads."""

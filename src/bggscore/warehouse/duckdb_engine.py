@@ -21,12 +21,12 @@ import pyarrow as pa
 from bggscore.errors import WarehouseError
 from bggscore.warehouse.base import Warehouse
 from bggscore.warehouse.schemas import DUCKDB_TYPES, TableSchema
-from bggscore.warehouse.sql import TableRef, Typed
+from bggscore.warehouse.sql import TableRef, Typed, column_list
 
 if TYPE_CHECKING:
     from bggscore.settings import Settings
 
-CHECKPOINT_THRESHOLD = "1GB"
+CHECKPOINT_THRESHOLD = "256MB"
 PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 Connect = Callable[[str], duckdb.DuckDBPyConnection]
 
@@ -43,6 +43,23 @@ def _params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     """Only the parameters the statement uses (DuckDB rejects extras), unwrapped."""
     used = set(PARAM_RE.findall(sql))
     return {k: (v.value if isinstance(v, Typed) else v) for k, v in params.items() if k in used}
+
+
+def delete_keys_sql(schema: TableSchema, staged: str) -> str:
+    """Delete the rows whose key a staged row has (canonical SQL)."""
+    match = " AND ".join(f"t.`{k}` = b.`{k}`" for k in schema.key)
+    return (
+        f"DELETE FROM {schema.logical} AS t "  # noqa: S608 - identifiers from our schema
+        f"WHERE EXISTS (SELECT 1 FROM {staged} AS b WHERE {match})"
+    )
+
+
+def insert_all_sql(schema: TableSchema, staged: str) -> str:
+    """Insert every staged row (canonical SQL)."""
+    return (
+        f"INSERT INTO {schema.logical} ({column_list(schema.names)}) "  # noqa: S608
+        f"SELECT {column_list(schema.names, 'b')} FROM {staged} AS b"
+    )
 
 
 def open_duckdb(path: Path, timeout: float, connect: Connect = duckdb.connect) -> Any:
@@ -92,7 +109,7 @@ class DuckDBWarehouse(Warehouse):
         self.con.execute(f"SET memory_limit = '{settings.warehouse.memory_limit_mb}MB'")
         # DuckDB checkpoints whenever the WAL passes 16 MB, i.e. after every scoring batch,
         # rewriting the row groups each batch touched; a larger threshold checkpoints a
-        # few times per run instead (a crash only means a longer WAL replay at next open)
+        # few times per run (a crash only means a longer WAL replay at the next open)
         self.con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
 
     @property
@@ -101,6 +118,13 @@ class DuckDBWarehouse(Warehouse):
 
     def close(self) -> None:
         self.con.close()
+
+    def upsert_statements(self, schema: TableSchema, staged: str) -> list[str]:
+        # DuckDB keeps rows updated in place in memory until the next checkpoint, so a
+        # MERGE of a whole catalogue's state grows memory with the catalogue; deleting
+        # the old rows and appending the new ones streams (appends of a row group or
+        # more go straight to the file) and checkpoints compact the deleted rows away
+        return [delete_keys_sql(schema, staged), insert_all_sql(schema, staged)]
 
     def concurrent_writer(self) -> DuckDBWarehouse:
         # a DuckDB connection is not for two threads at once: the writer gets its own
