@@ -78,7 +78,7 @@ class WarehouseSettings(Group):
     location: str | None = None
     lock_timeout: float = Field(5.0, ge=0, description="seconds to wait for a locked DuckDB file")
     memory_limit_mb: int = Field(
-        512, ge=64, description="DuckDB buffer pool in MiB (it spills to disk beyond this)"
+        384, ge=64, description="DuckDB buffer pool in MiB (it spills to disk beyond this)"
     )
     tables: TableNames = TableNames()
 

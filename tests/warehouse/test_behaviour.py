@@ -286,6 +286,32 @@ def test_failed_write_changes_no_table(ready: Warehouse, monkeypatch: pytest.Mon
     assert_frame_equal(ready.read_hashes().sort("game_id"), before_hashes)
 
 
+def test_duckdb_out_of_memory_says_what_to_raise(tmp_path: Path) -> None:
+    import duckdb
+
+    warehouse = _duckdb(tmp_path)
+    warehouse.ensure_schema()
+    real = warehouse.con
+
+    class Starved:  # the connection, except that inserting runs out of buffer pool
+        def execute(self, sql: str, *args: Any) -> Any:
+            if sql.startswith("INSERT"):
+                raise duckdb.OutOfMemoryException("could not allocate block of size 256.0 KiB")
+            return real.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    warehouse.con = Starved()  # type: ignore[assignment]
+    with pytest.raises(WarehouseError) as raised:
+        load_games(warehouse, make_games(3), now=T0)
+    assert "rolled back: could not allocate" in raised.value.message
+    assert "BGGSCORE_WAREHOUSE__MEMORY_LIMIT_MB" in (raised.value.hint or "")
+    warehouse.con = real
+    assert warehouse.count_rows("games_features") == 0  # nothing half-written
+    warehouse.close()
+
+
 def test_record_run_and_last_runs(ready: Warehouse) -> None:
     for index, job in enumerate(["job-a", "job-b", "job-c"]):
         started = datetime(2026, 1, 1 + index, tzinfo=timezone.utc)

@@ -183,9 +183,14 @@ class DuckDBWarehouse(Warehouse):
             except duckdb.Error as exc:
                 self.con.execute("ROLLBACK")
                 first = str(exc).splitlines()[0]
+                hint = "rerun: committed batches are kept and nothing is duplicated"
+                if isinstance(exc, duckdb.OutOfMemoryException):
+                    hint = (
+                        "raise BGGSCORE_WAREHOUSE__MEMORY_LIMIT_MB or lower --batch-size, then "
+                        + hint
+                    )
                 raise WarehouseError(
-                    f"write to {self.path} failed and was rolled back: {first}",
-                    "rerun: committed batches are kept and nothing is duplicated",
+                    f"write to {self.path} failed and was rolled back: {first}", hint
                 ) from exc
             except BaseException:
                 self.con.execute("ROLLBACK")
