@@ -19,6 +19,7 @@ import sqlglot
 from google.cloud import bigquery
 from sqlglot import exp
 from tests.factories import T0, make_games
+from tests.warehouse.test_behaviour import emulator  # noqa: F401 - the bqemulator fixture
 
 from bggscore.changes import (
     REASONS,
@@ -26,6 +27,7 @@ from bggscore.changes import (
     StageChanges,
     detect_stage,
     detection_sql,
+    input_hash,
     pending_upstream,
 )
 from bggscore.errors import UsageError
@@ -36,6 +38,11 @@ from bggscore.warehouse.bigquery_engine import BigQueryWarehouse
 from bggscore.warehouse.queries import Selection
 from bggscore.warehouse.schemas import SCORING_STATE
 from bggscore.warehouse.sql import TableRef, render
+
+pytestmark = [
+    # bqemulator's own DuckDB calls (in its server thread) warn about an Arrow copy
+    pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning"),
+]
 
 STAGES = tuple(UPSTREAM)
 SELECTION_PARAMS = {"all_years", "start_year", "end_year", "include_null_year", "all_ids"}
@@ -158,12 +165,24 @@ def test_bigquery_receives_the_canonical_sql_and_typed_parameters(
 
 MAIN_KEY = "hurdle=hurdle:1;rating=rating:1"
 COMPLEXITY_KEY = "complexity=complexity:1"
+TEXT_KEY = "text_embeddings=text_embeddings:1"
+GAME_KEY = "game_embeddings=game_embeddings:1"
 SCORED_AT = T0 + timedelta(days=10)
 
 
-@pytest.fixture
-def wh(home: Path) -> Iterator[Warehouse]:
-    with open_warehouse(load_settings()) as warehouse:
+@pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.bigquery)])
+def wh(request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> Iterator[Warehouse]:
+    """The rules run on both engines: DuckDB, and BigQuery's engine against bqemulator
+    (the same canonical SQL, rendered for each)."""
+    if request.param == "duckdb":
+        with open_warehouse(load_settings()) as warehouse:
+            warehouse.ensure_schema()
+            yield warehouse
+        return
+    from tests.warehouse.test_behaviour import _bigquery
+
+    request.getfixturevalue("emulator")
+    with _bigquery(request, tmp_path) as warehouse:
         warehouse.ensure_schema()
         yield warehouse
 
@@ -314,6 +333,95 @@ def test_priority_new_first_then_oldest_score_then_game_id(wh: Warehouse) -> Non
     assert capped.game_ids == order[:3] and capped.capped and capped.max_games == 3
     exact = detect_stage(wh, "complexity", COMPLEXITY_KEY, Selection(all_years=True), 8)
     assert exact.game_ids == order and not exact.capped  # exactly at the cap: not capped
+
+
+def test_text_stage_compares_the_description_only_where_the_feature_hash_moved(
+    wh: Warehouse,
+) -> None:
+    games = make_games(8, null_year_every=0).with_columns(pl.lit(2025.0).alias("year_published"))
+    before, after = SCORED_AT - timedelta(days=1), SCORED_AT + timedelta(days=1)
+    hashes = {g: (g * 10, before) for g in range(1, 9)}
+    for moved in (3, 4, 5):
+        hashes[moved] = (moved * 100, before)
+    hashes[6] = (600, after)
+    load(wh, games, hashes)
+    text = dict(zip(games["game_id"], games["description"], strict=True))
+
+    def text_row(game_id: int, **values: Any) -> dict[str, Any]:
+        base = {"input_hash": input_hash(text[game_id]), "model_key": TEXT_KEY, "job_id": "t1"}
+        return row("text-embeddings", game_id, **{**base, **values})
+
+    state(
+        wh,
+        [
+            text_row(2, input_hash="stale"),  # hash unchanged: the description cannot have
+            text_row(3),  # the hash moved, the description did not
+            text_row(4, input_hash="stale"),  # the hash moved and the description differs
+            text_row(5, input_hash=None),  # no recorded input: not updated since the score
+            text_row(6, input_hash=None),  # no recorded input, updated since
+            text_row(7, model_key="text_embeddings=text_embeddings:2"),
+            text_row(8),
+        ],
+    )
+    changes = detect_stage(wh, "text-embeddings", TEXT_KEY, Selection(all_years=True))
+    assert reasons_by_game(changes) == {1: ["new"], 4: ["features"], 6: ["features"], 7: ["model"]}
+    explained = detect_stage(
+        wh, "text-embeddings", TEXT_KEY, Selection(game_ids=(4,)), 1, every_row=True
+    )
+    values = explained.frame.row(0, named=True)
+    assert (values["old_hash"], values["new_hash"]) == ("stale", input_hash(text[4]))
+
+
+def test_game_embeddings_upstream_key_is_compared_exactly(wh: Warehouse) -> None:
+    """Two upstream parts: only the exact ``complexity:<job>|text-embeddings:<job>`` of the
+    current upstream rows counts as up to date."""
+    games = make_games(12, null_year_every=0).with_columns(pl.lit(2025.0).alias("year_published"))
+    load(wh, games, {g: (g * 10, T0) for g in range(1, 13)})
+    exact = "complexity:c1|text-embeddings:t1"
+    keys = {
+        1: exact,
+        2: exact,  # complexity rescored since (c2)
+        3: exact,  # description re-embedded since (t2)
+        4: None,  # recorded no upstream
+        5: exact,  # no text-embeddings state: nothing to read yet, not flagged
+        6: exact + "|x",
+        7: "text-embeddings:t1|complexity:c1",
+        8: "complexity:c1|text-embeddings:c1|text-embeddings:t1",  # right ends, too long
+        9: "complexity:c1|text-embeddings:t",
+        10: "complexity:c|text-embeddings:t1",
+        11: "complexity:c1text-embeddings:t1",
+    }
+    complexity = [row("complexity", g, job_id="c2" if g == 2 else "c1") for g in range(1, 13)]
+    texts = [
+        row("text-embeddings", g, job_id="t2" if g == 3 else "t1", model_key=TEXT_KEY)
+        for g in range(1, 13)
+        if g != 5
+    ]
+    embeddings = [
+        row("game-embeddings", g, upstream_key=key, model_key=GAME_KEY, job_id="e1")
+        for g, key in keys.items()
+    ]
+    state(wh, complexity + texts + embeddings)
+    changes = detect_stage(wh, "game-embeddings", GAME_KEY, Selection(all_years=True))
+    flagged = {2, 3, 4, 6, 7, 8, 9, 10, 11}
+    assert reasons_by_game(changes) == {12: ["new"]} | {g: ["upstream"] for g in flagged}
+    new_upstream = dict(zip(changes.game_ids, changes.frame["new_upstream"], strict=True))
+    assert new_upstream[2] == "complexity:c2|text-embeddings:t1"
+    assert new_upstream[3] == "complexity:c1|text-embeddings:t2"
+
+
+def test_explain_returns_the_game_whatever_its_state(rules: Warehouse) -> None:
+    """``every_row``: the one game, with its recorded and current values, even unchanged."""
+    for game_id, reasons in ((2, []), (8, ["upstream"])):
+        changes = detect_stage(
+            rules, "main", MAIN_KEY, Selection(game_ids=(game_id,)), 1, every_row=True
+        )
+        assert reasons_by_game(changes) == {game_id: reasons} and not changes.capped
+        values = changes.frame.row(0, named=True)
+        assert values["old_model"] == MAIN_KEY and values["last_job_id"] == "m1"
+        assert values["old_upstream"] == "complexity:c1"
+        assert values["new_upstream"] == ("complexity:c2" if game_id == 8 else "complexity:c1")
+        assert (values["old_hash"], values["new_hash"]) == (game_id * 10, game_id * 10)
 
 
 # -- the preview across stages ----------------------------------------------------------

@@ -84,17 +84,15 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "up": "a stage name from the UPSTREAM constant",
         "i": "a loop index (an SQL alias suffix u0, u1)",
     },
+    ("changes.py", "_upstream_moved_sql"): {
+        "i": "a loop index (an SQL alias suffix p0, p1)",
+    },
     ("changes.py", "detection_sql"): {
-        "i": "a loop index (an SQL alias suffix u0, u1, and the parameter name @up_0)",
+        "i": "a loop index (an SQL alias suffix p0, u0, and the parameter name @up_0)",
+        "up": "a stage name from the UPSTREAM constant",
         "INPUT_HASHES.get(stage, FEATURE_HASH)": "SQL fragments from two module constants",
         "_expected_upstream_sql(stage)": "built from UPSTREAM constants (checked itself)",
-        "flags('new')": "TRUE/FALSE literals per reason, from the REASONS constant",
-        "flags('features')": "TRUE/FALSE literals per reason, from the REASONS constant",
-        "flags('model')": "TRUE/FALSE literals per reason, from the REASONS constant",
-        "flags('upstream')": "TRUE/FALSE literals per reason, from the REASONS constant",
-        "flags(None)": "TRUE/FALSE literals per reason, from the REASONS constant",
-        "r": "a reason name from the REASONS constant (a column alias)",
-        "branches": "the union branches this function built above from constants",
+        "_upstream_moved_sql(stage)": "built from UPSTREAM constants (checked itself)",
     },
 }
 

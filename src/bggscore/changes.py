@@ -62,83 +62,145 @@ def _expected_upstream_sql(stage: str) -> str:
     return parts[0] if len(parts) == 1 else "CONCAT(" + ", '|', ".join(parts) + ")"
 
 
+def _upstream_moved_sql(stage: str) -> str:
+    """Whether the recorded upstream key differs from the one the stage would record now.
+
+    Compares ``s.upstream_key`` with the parts ``p{i}.part`` each upstream scan computed
+    (``complexity:<job>``, with the ``|`` separator on every part but the last), without
+    building the whole expected key for every row: a key of two parts is exactly the
+    first part followed by the last when it starts with one, ends with the other and is
+    as long as both. Games missing an upstream are not flagged (nothing to read yet).
+    """
+    n = len(UPSTREAM[stage])
+    present = " AND ".join(f"p{i}.game_id IS NOT NULL" for i in range(n))
+    if n == 1:
+        same = "s.upstream_key IS NOT DISTINCT FROM p0.part"
+    elif n == 2:
+        # the expected key is NULL when a job id is: then only a NULL record matches
+        same = (
+            "IF(p0.part IS NULL OR p1.part IS NULL, s.upstream_key IS NULL, "
+            "COALESCE(s.key_length = p0.length + p1.length "
+            "AND STARTS_WITH(s.upstream_key, p0.part) "
+            "AND ENDS_WITH(s.upstream_key, p1.part), FALSE))"
+        )
+    else:  # not used by any stage today: the plain (slower) comparison
+        whole = "CONCAT(" + ", ".join(f"p{i}.part" for i in range(n)) + ")"
+        same = f"s.upstream_key IS NOT DISTINCT FROM {whole}"
+    return f"{present} AND NOT ({same})"
+
+
 def detection_sql(stage: str) -> str:
     """One canonical query per stage; every value is a parameter.
 
-    Each reason is found by its own narrow query (integer joins, no wide columns), the
-    few games found are then joined back for names and old/new values: carrying names
-    and model keys through full-table joins made detection several times slower.
+    The selection comes first, as a CTE of game ids. Each selected game then joins, on
+    game_id alone, each upstream's state, the stage's own state and the feature hash,
+    carrying fixed-width columns: the model comparison is a boolean computed in the
+    state scan, each upstream's part of the expected key (``complexity:<job>``) is
+    computed in its own scan (one value per job, so cheap), and the recorded key is
+    compared with it as soon as both are joined. Every reason is exact at that point,
+    except the text stage's: there a moved feature hash only makes a game a candidate,
+    and the description's md5 is computed for those games alone. Then the games with a
+    reason (every game, with ``@every_row``, for --explain) are ordered and capped, and
+    only those rows are joined back for names and old/new values. Carrying names,
+    keys and job ids through the full-table joins, or one full pass per reason, made
+    detection several times slower.
     """
     if stage not in UPSTREAM:
         raise UsageError(f"unknown stage {stage!r}; choose from {', '.join(UPSTREAM)}")
     upstream = UPSTREAM[stage]
+    text = stage in INPUT_HASHES
     new_hash, old_column = INPUT_HASHES.get(stage, FEATURE_HASH)
-    old_hash = f"s.{old_column}"
-    joins = "".join(
-        f" LEFT JOIN scoring_state AS u{i} ON u{i}.game_id = f.game_id AND u{i}.stage = @up_{i}"
-        for i in range(len(upstream))
-    )
-    features_from = (
-        "s JOIN games_features AS f ON f.game_id = s.game_id"
-        " LEFT JOIN game_features_hash AS h ON h.game_id = s.game_id"
-        if stage in INPUT_HASHES
-        else "s LEFT JOIN game_features_hash AS h ON h.game_id = s.game_id"
-    )
-
-    def flags(reason: str | None) -> str:
-        return ", ".join(f"{str(r == reason).upper()} AS reason_{r}" for r in REASONS)
-
-    changed_input = (
-        f"(({old_hash} IS NOT NULL AND {old_hash} IS DISTINCT FROM {new_hash}) "
-        f"OR ({old_hash} IS NULL AND h.last_updated > s.score_ts))"
-    )
-    if stage in INPUT_HASHES:
-        # the stage's input is one of the hashed fields: where the feature hash recorded
-        # with the stage still matches, the input cannot have changed, so the (costly)
-        # input hash is computed only for games whose features moved
-        changed_input = f"s.feature_hash IS DISTINCT FROM h.feature_hash AND {changed_input}"
 
     # every fragment below is one of our constants; values are parameters
-    branches = [
-        f"SELECT f.game_id, {flags('new')} FROM games_features AS f "
-        "LEFT JOIN s ON s.game_id = f.game_id WHERE s.game_id IS NULL",
-        f"SELECT s.game_id, {flags('features')} FROM {features_from} WHERE {changed_input}",
-        f"SELECT s.game_id, {flags('model')} FROM s WHERE s.model_key IS DISTINCT FROM @model_key",
-    ]
-    if upstream:
-        branch_joins = " ".join(
-            f"JOIN scoring_state AS u{i} ON u{i}.game_id = s.game_id AND u{i}.stage = @up_{i}"
-            for i in range(len(upstream))
+    two = len(upstream) == 2  # compared by prefix, suffix and length: see _upstream_moved_sql
+    parts = ""
+    for i, up in enumerate(upstream):
+        part = f"CONCAT('{up}:', job_id" + (", '|')" if i < len(upstream) - 1 else ")")
+        size = f", CHAR_LENGTH({part}) AS length" if two else ""
+        parts += (
+            f",\np{i} AS (SELECT game_id, {part} AS part{size} "
+            f"FROM scoring_state WHERE stage = @up_{i})"
         )
-        branches.append(
-            f"SELECT s.game_id, {flags('upstream')} FROM s {branch_joins} "
-            f"WHERE s.upstream_key IS DISTINCT FROM {_expected_upstream_sql(stage)}"
-        )
-    branches.append(  # --explain: the game whatever its state
-        f"SELECT f.game_id, {flags(None)} FROM games_features AS f WHERE @every_row"
+    part_joins = "".join(
+        f" LEFT JOIN p{i} ON p{i}.game_id = f.game_id" for i in range(len(upstream))
     )
-    combined = ", ".join(f"LOGICAL_OR(c.reason_{r}) AS reason_{r}" for r in REASONS)
-    union = "\n  UNION ALL ".join(branches)
+    upstream_moved = f"COALESCE({_upstream_moved_sql(stage)}, FALSE)" if upstream else "FALSE"
+    # rows without a recorded hash fall back to the seed's rule, last_updated > score_ts
+    changed_hash = (
+        "IF(s.feature_hash IS NULL, h.last_updated > s.score_ts, "
+        "s.feature_hash IS DISTINCT FROM h.feature_hash)"
+    )
+    text_columns = text_joins = ""
+    features = "c.features"
+    if text:
+        # the stage's input is one of the hashed fields: where the feature hash recorded
+        # with the stage still matches, the input cannot have changed. Where it moved, the
+        # recorded input hash decides (without one, last_updated > score_ts): md5_id names
+        # the few games whose description must be hashed, NULL for every other game
+        changed_hash = (
+            "s.feature_hash IS DISTINCT FROM h.feature_hash "
+            "AND (s.has_input_hash OR h.last_updated > s.score_ts)"
+        )
+        text_columns = (
+            f", IF(NOT s.is_new AND s.has_input_hash AND ({changed_hash}), s.game_id, NULL)"
+            " AS md5_id"
+        )
+        features = (
+            "c.features AND (c.md5_id IS NULL OR "
+            f"i.input_hash IS DISTINCT FROM IF(f.game_id IS NULL, NULL, {new_hash}))"
+        )
+        text_joins = (
+            " LEFT JOIN scoring_state AS i ON i.game_id = c.md5_id AND i.stage = @stage"
+            " LEFT JOIN games_features AS f ON f.game_id = c.md5_id"
+        )
+    state_columns = (
+        "game_id, feature_hash, score_ts, model_key IS DISTINCT FROM @model_key AS model_moved"
+        + (", upstream_key" if upstream else "")
+        + (", CHAR_LENGTH(upstream_key) AS key_length" if two else "")
+        + (", input_hash IS NOT NULL AS has_input_hash" if text else "")
+    )
+    joins = "".join(
+        f" LEFT JOIN scoring_state AS u{i} ON u{i}.game_id = c.game_id AND u{i}.stage = @up_{i}"
+        for i in range(len(upstream))
+    )
     return f"""
-WITH s AS (
-  SELECT game_id, feature_hash, input_hash, model_key, upstream_key, score_ts
-  FROM scoring_state WHERE stage = @stage
+WITH selected AS (SELECT f.game_id FROM games_features AS f WHERE {SELECTION_WHERE}),
+s AS (SELECT {state_columns} FROM scoring_state WHERE stage = @stage){parts},
+scored AS (
+  SELECT f.game_id, s.game_id IS NULL AS is_new, s.feature_hash, s.score_ts,
+    {"s.has_input_hash, " if text else ""}COALESCE(s.model_moved, FALSE) AS model_moved,
+    {upstream_moved} AS upstream_moved
+  FROM selected AS f{part_joins} LEFT JOIN s ON s.game_id = f.game_id
 ),
-found AS (
-  {union}
+flagged AS (
+  SELECT s.game_id, s.score_ts, s.is_new,
+    COALESCE(NOT s.is_new AND ({changed_hash}), FALSE) AS features,
+    s.model_moved, s.upstream_moved AND NOT s.is_new AS upstream_moved{text_columns}
+  FROM scored AS s LEFT JOIN game_features_hash AS h ON h.game_id = s.game_id
 ),
-changed AS (SELECT c.game_id, {combined} FROM found AS c GROUP BY c.game_id)
+reasons AS (
+  SELECT c.game_id, c.score_ts, c.is_new AS reason_new,
+    COALESCE({features}, FALSE) AS reason_features,
+    c.model_moved AS reason_model, c.upstream_moved AS reason_upstream
+  FROM flagged AS c{text_joins}
+  WHERE @every_row OR c.is_new OR c.features OR c.model_moved OR c.upstream_moved
+),
+picked AS (
+  SELECT c.* FROM reasons AS c
+  WHERE @every_row OR c.reason_new OR c.reason_features OR c.reason_model OR c.reason_upstream
+  ORDER BY NOT c.reason_new, c.score_ts, c.game_id
+  LIMIT @limit
+)
 SELECT f.game_id, f.name, f.year_published,
   {new_hash} AS new_hash, st.{old_column} AS old_hash, h.last_updated,
   st.score_ts AS last_score_ts, st.job_id AS last_job_id, st.model_key AS old_model,
   st.upstream_key AS old_upstream,
   {_expected_upstream_sql(stage)} AS new_upstream,
   c.reason_new, c.reason_features, c.reason_model, c.reason_upstream
-FROM changed AS c
+FROM picked AS c
 JOIN games_features AS f ON f.game_id = c.game_id
 LEFT JOIN game_features_hash AS h ON h.game_id = c.game_id
 LEFT JOIN scoring_state AS st ON st.game_id = c.game_id AND st.stage = @stage{joins}
-WHERE {SELECTION_WHERE}
 ORDER BY st.game_id IS NOT NULL, st.score_ts, f.game_id
 LIMIT @limit
 """

@@ -5,19 +5,35 @@ logical names (``games_features``, ``scoring_state``, ...). ``render`` swaps in
 the physical, validated table references and transpiles with sqlglot, so the
 DuckDB engine (and therefore the tests) executes the meaning of the very SQL
 that BigQuery runs. Values always travel as ``@name`` query parameters.
+
+Parsing and transpiling costs tens of milliseconds per statement (and importing
+sqlglot more), paid again by every CLI process, so renders of our own tables are
+also kept on disk, in the user's cache folder: one file per statement, named by
+the sha256 of everything the output depends on (the canonical SQL, the physical
+tables, the dialect, the sqlglot and bggscore versions and this module's own
+source). A file is written whole to a temporary name, then moved into place; any
+problem reading or writing it means rendering as if there were no cache.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, cast
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-import sqlglot
-from sqlglot import exp
+from bggscore.warehouse.schemas import TABLES, TableSchema
 
-from bggscore.warehouse.schemas import TableSchema
+if TYPE_CHECKING:
+    from sqlglot import exp
+
+CACHE_FORMAT = "bggscore-rendered-sql 1"
 
 
 @dataclass(frozen=True)
@@ -42,14 +58,17 @@ class Typed:
 
 @lru_cache(maxsize=512)
 def _parse(sql: str) -> exp.Expression:
+    import sqlglot
+
     trees = [tree for tree in sqlglot.parse(sql, read="bigquery") if tree is not None]
     if len(trees) != 1:  # parse_one would keep a stacked `; DROP TABLE ...` as well
         raise ValueError(f"canonical SQL must be exactly one statement, got {len(trees)}")
-    return cast(exp.Expression, trees[0])
+    return cast("exp.Expression", trees[0])
 
 
-@lru_cache(maxsize=1024)
-def _render(sql: str, tables: tuple[tuple[str, TableRef], ...], dialect: str) -> str:
+def _transpile(sql: str, tables: tuple[tuple[str, TableRef], ...], dialect: str) -> str:
+    from sqlglot import exp
+
     mapping = dict(tables)
     tree = _parse(sql).copy()
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
@@ -69,13 +88,111 @@ def _render(sql: str, tables: tuple[tuple[str, TableRef], ...], dialect: str) ->
     return tree.sql(dialect=dialect)
 
 
+@lru_cache(maxsize=1024)
+def _render(sql: str, tables: tuple[tuple[str, TableRef], ...], dialect: str) -> str:
+    path = _cache_file(sql, tables, dialect) if _stable(tables) else None
+    if path is not None:
+        cached = _read_cached(path)
+        if cached is not None:
+            return cached
+    rendered = _transpile(sql, tables, dialect)
+    if path is not None:
+        _write_cached(path, rendered)
+    return rendered
+
+
+def _stable(tables: tuple[tuple[str, TableRef], ...]) -> bool:
+    """Whether the same statement will name the same tables next time: ours, or a staged
+    frame visible under its own name (DuckDB). BigQuery's staging tables have a new name
+    for every write; keeping those renders would only fill the folder."""
+    return all(name in TABLES or ref == TableRef(name) for name, ref in tables)
+
+
 def render(sql: str, tables: Mapping[str, TableRef], dialect: str) -> str:
     """Canonical SQL -> the engine's SQL, with physical table names."""
     return _render(sql, tuple(sorted(tables.items())), dialect)
 
 
+# -- the on-disk cache of renders ---------------------------------------------------------------
+def cache_folder() -> Path | None:
+    """Where renders are kept: the user's cache folder (XDG_CACHE_HOME, ~/.cache, or
+    LOCALAPPDATA on Windows), under bggscore/sql."""
+    try:
+        if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+            base = Path(os.environ["LOCALAPPDATA"])
+        elif os.environ.get("XDG_CACHE_HOME"):
+            base = Path(os.environ["XDG_CACHE_HOME"])
+        else:
+            base = Path.home() / ".cache"
+    except (OSError, RuntimeError):  # no home directory to be found
+        return None
+    return base / "bggscore" / "sql"
+
+
+@lru_cache(maxsize=1)
+def _versions() -> str:
+    """What a render depends on besides its inputs: sqlglot, bggscore and this module."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for package in ("sqlglot", "bggscore"):
+        try:
+            found.append(f"{package}={version(package)}")
+        except PackageNotFoundError:
+            found.append(f"{package}=?")
+    # a source checkout keeps its version while this file changes
+    found.append(hashlib.sha256(Path(__file__).read_bytes()).hexdigest())
+    return "|".join(found)
+
+
+def _cache_file(sql: str, tables: tuple[tuple[str, TableRef], ...], dialect: str) -> Path | None:
+    try:
+        folder = cache_folder()
+        if folder is None:
+            return None
+        digest = hashlib.sha256()
+        for part in (CACHE_FORMAT, _versions(), dialect, repr(tables), sql):
+            digest.update(part.encode("utf-8"))
+            digest.update(b"\0")
+        return folder / f"{digest.hexdigest()}.sql"
+    except Exception:  # any failure only means no cache
+        return None
+
+
+def _read_cached(path: Path) -> str | None:
+    """The render kept in ``path``, or None (missing, unreadable, not ours)."""
+    try:
+        header, _, body = path.read_text(encoding="utf-8").partition("\n")
+    except (OSError, UnicodeError, ValueError):
+        return None
+    # the header names the file's own key: a stray, renamed or truncated file is a miss
+    if header != f"-- {CACHE_FORMAT} {path.stem}" or not body.endswith("\n"):
+        return None
+    return body[:-1]
+
+
+def _write_cached(path: Path, rendered: str) -> None:
+    """Keep a render: written whole under a temporary name, then moved into place."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".sql", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(f"-- {CACHE_FORMAT} {path.stem}\n{rendered}\n")
+        os.replace(tmp, path)
+        tmp = None
+    except OSError:
+        pass  # a read-only or full disk: render next time too
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
 def column_list(names: list[str], alias: str | None = None) -> str:
     """Quote known column names for a canonical statement."""
+    from sqlglot import exp
+
     return ", ".join(
         exp.column(name, table=alias, quoted=True).sql("bigquery") if alias else f"`{name}`"
         for name in names
