@@ -45,9 +45,14 @@ def run(args: list[str], home: Path, env: dict[str, str] | None = None) -> Measu
     return Measured(elapsed, usage.ru_maxrss / 1024, stdout, stderr)
 
 
+# bump when what `bggscore demo` builds changes (e.g. the model format), so cached homes
+# are rebuilt rather than measured with stale artifacts
+HOME_FORMAT = 2
+
+
 def demo_home(games: int, seed: int = 0) -> Path:
     """A demo home (warehouse, trained models, one full score) for N games, cached."""
-    home = CACHE / f"demo-{games}-{seed}" / ".bggscore"
+    home = CACHE / f"demo-v{HOME_FORMAT}-{games}-{seed}" / ".bggscore"
     if (home / "ready").exists():
         return home
     if home.parent.exists():
