@@ -60,6 +60,17 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "k": "a key column of the schema (schema.key), quoted",
         "c": "a column of the schema (schema.names), quoted",
     },
+    ("warehouse/sql.py", "delete_keys_sql"): {
+        "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
+        "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
+        "k": "a key column of the schema (schema.key), quoted",
+    },
+    ("warehouse/sql.py", "insert_all_sql"): {
+        "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
+        "column_list(schema.names)": "the schema's own column names, quoted",
+        "column_list(schema.names, 'b')": "the schema's own column names, quoted",
+        "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
+    },
     ("warehouse/queries.py", "features_sql"): {
         "select": "_select_list: GAMES_FEATURES columns (checked), quoted, or the constant "
         "expressions of DERIVED_COLUMNS",

@@ -21,7 +21,7 @@ import pyarrow as pa
 from bggscore.errors import WarehouseError
 from bggscore.warehouse.base import Warehouse
 from bggscore.warehouse.schemas import DUCKDB_TYPES, TableSchema
-from bggscore.warehouse.sql import TableRef, Typed, column_list
+from bggscore.warehouse.sql import TableRef, Typed, delete_keys_sql, insert_all_sql
 
 if TYPE_CHECKING:
     from bggscore.settings import Settings
@@ -43,23 +43,6 @@ def _params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     """Only the parameters the statement uses (DuckDB rejects extras), unwrapped."""
     used = set(PARAM_RE.findall(sql))
     return {k: (v.value if isinstance(v, Typed) else v) for k, v in params.items() if k in used}
-
-
-def delete_keys_sql(schema: TableSchema, staged: str) -> str:
-    """Delete the rows whose key a staged row has (canonical SQL)."""
-    match = " AND ".join(f"t.`{k}` = b.`{k}`" for k in schema.key)
-    return (
-        f"DELETE FROM {schema.logical} AS t "  # noqa: S608 - identifiers from our schema
-        f"WHERE EXISTS (SELECT 1 FROM {staged} AS b WHERE {match})"
-    )
-
-
-def insert_all_sql(schema: TableSchema, staged: str) -> str:
-    """Insert every staged row (canonical SQL)."""
-    return (
-        f"INSERT INTO {schema.logical} ({column_list(schema.names)}) "  # noqa: S608
-        f"SELECT {column_list(schema.names, 'b')} FROM {staged} AS b"
-    )
 
 
 def open_duckdb(path: Path, timeout: float, connect: Connect = duckdb.connect) -> Any:

@@ -225,3 +225,20 @@ def upsert_sql(schema: TableSchema, staged: str) -> str:
         f"WHEN NOT MATCHED THEN INSERT ({column_list(schema.names)}) "
         f"VALUES ({column_list(schema.names, 'b')})"
     )
+
+
+def delete_keys_sql(schema: TableSchema, staged: str) -> str:
+    """Delete the rows whose key a staged row has (canonical SQL)."""
+    match = " AND ".join(f"t.`{k}` = b.`{k}`" for k in schema.key)
+    return (
+        f"DELETE FROM {schema.logical} AS t "  # noqa: S608 - identifiers from our schema
+        f"WHERE EXISTS (SELECT 1 FROM {staged} AS b WHERE {match})"
+    )
+
+
+def insert_all_sql(schema: TableSchema, staged: str) -> str:
+    """Insert every staged row (canonical SQL)."""
+    return (
+        f"INSERT INTO {schema.logical} ({column_list(schema.names)}) "  # noqa: S608
+        f"SELECT {column_list(schema.names, 'b')} FROM {staged} AS b"
+    )
