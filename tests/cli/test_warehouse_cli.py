@@ -155,3 +155,24 @@ def test_version(cli) -> None:
     result = cli("--version")
     assert result.exit_code == 0
     assert result.stdout.startswith("bggscore ")
+
+
+def test_warehouse_out_of_memory_is_one_line_saying_what_to_raise(cli, monkeypatch) -> None:
+    import duckdb
+
+    from bggscore.warehouse.duckdb_engine import DuckDBWarehouse
+
+    def starved(self: DuckDBWarehouse, ref: object) -> None:
+        raise duckdb.OutOfMemoryException(
+            "Out of Memory Error: failed to pin block of size 256.0 KiB (366.4 MiB/366.2 MiB "
+            "used) Possible solutions: * Reducing the number of threads (SET threads=X)"
+        )
+
+    monkeypatch.setattr(DuckDBWarehouse, "_table_columns", starved)
+    result = cli("warehouse", "status")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("error: the embedded warehouse ran out of memory (Out of Memory")
+    assert "BGGSCORE_WAREHOUSE__MEMORY_LIMIT_MB" in lines[0]
+    assert "Possible solutions" not in lines[0]

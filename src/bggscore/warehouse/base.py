@@ -216,7 +216,7 @@ class Warehouse(abc.ABC):
 
     def latest_game_embeddings(self, model_key: str) -> pl.DataFrame:
         params = {"stage": "game-embeddings", "model_key": model_key}
-        return self.query(queries.LATEST_GAME_EMBEDDINGS, params)
+        return self.query(queries.LATEST_GAME_EMBEDDINGS, params).sort("game_id")
 
     def stage_version(self, stage: str, model_key: str) -> tuple[int, str]:
         """A token that changes whenever the stage writes rows for this model key."""

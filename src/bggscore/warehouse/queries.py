@@ -132,12 +132,13 @@ LATEST_TEXT_EMBEDDINGS = (
 )
 
 # Every game's latest embedding from one model version: readers never mix versions.
+# No ORDER BY: sorting the vectors in the warehouse needs them all in its memory at once.
 LATEST_GAME_EMBEDDINGS = (
     "SELECT s.game_id, f.name, f.year_published, e.embedding "
     "FROM scoring_state AS s JOIN game_embeddings AS e "
     "ON e.job_id = s.job_id AND e.game_id = s.game_id "
     "LEFT JOIN games_features AS f ON f.game_id = s.game_id "
-    "WHERE s.stage = @stage AND s.model_key = @model_key ORDER BY s.game_id"
+    "WHERE s.stage = @stage AND s.model_key = @model_key"
 )
 
 # Changes whenever a stage writes: count and newest score of its state rows.
