@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
         ],
         ["peak RSS, largest score (MiB)", s["rows"][-1]["peak_rss_mib"]],
         ["peak RSS largest/smallest catalogue", s["rss_ratio_largest_to_smallest"]],
+        ["peak RSS, two largest catalogues", s["rss_ratio_two_largest"]],
         ["detection flatness (longest/shortest history)", d["bggscore_flatness"]],
         ["seed query / bggscore detection (longest history)", d["seed_over_bggscore_at_longest"]],
         ["no-op score --changed-only (s)", d["noop_score_changed_only_seconds"]],
