@@ -1,6 +1,6 @@
 """Scoring throughput and memory (issue 4), measured side by side in one run.
 
-    python benchmarks/score.py                 # 100k, 250k, 500k and 1M demo games
+    python benchmarks/score.py                 # 100k, 250k, 500k, 1M and 2M demo games
     python benchmarks/score.py --quick         # 20k and 50k games, in a minute or two
 
 Each figure is one `bggscore score --all-years` process over a demo warehouse
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--games", type=int, nargs="*", help="catalogue sizes to measure")
     parser.add_argument("--draws", type=int, default=500, help="posterior draws for intervals")
     args = parser.parse_args(argv)
-    default = [20_000, 50_000] if args.quick else [100_000, 250_000, 500_000, 1_000_000]
+    default = [20_000, 50_000] if args.quick else [100_000, 250_000, 500_000, 1_000_000, 2_000_000]
     sizes = args.games or default
     rows = []
     for games in sizes:

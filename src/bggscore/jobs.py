@@ -120,6 +120,7 @@ class Job:
                 for frame in frames:
                     writes = batch(frame)
                     ids = frame["game_id"].to_list()
+                    del frame  # done with the features: not held while the writer catches up
                     if writer is not None:
                         writer.submit(writes, ids)  # commits while the next batch computes
                     else:

@@ -190,7 +190,11 @@ class Warehouse(abc.ABC):
         sql = self.render(queries.features_sql(columns or GAMES_FEATURES.names, with_hash))
         for table in self._fetch_batches(sql, selection.params(), batch_size):
             if table.num_rows:
-                yield pl.from_arrow(table).sort("game_id")  # type: ignore[union-attr]
+                ready = [pl.from_arrow(table).sort("game_id")]  # type: ignore[union-attr]
+                del table
+                # popped, not named: the caller then holds the only copy of the batch and
+                # can drop it while this generator is suspended
+                yield ready.pop()
 
     def count_features(self, selection: queries.Selection) -> int:
         return int(self.query(queries.COUNT_SELECTION, selection.params())["n"][0])

@@ -247,9 +247,9 @@ class BigQueryWarehouse(Warehouse):
                     continue
                 pending.append(batch)
                 count += batch.num_rows
-                if count >= batch_size:
-                    yield pa.Table.from_batches(pending)
-                    pending, count = [], 0
+                if count >= batch_size:  # see DuckDBWarehouse._fetch_batches
+                    ready, pending, count = [pa.Table.from_batches(pending)], [], 0
+                    yield ready.pop()
             if pending:
                 yield pa.Table.from_batches(pending)
 

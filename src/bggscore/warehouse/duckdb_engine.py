@@ -145,8 +145,10 @@ class DuckDBWarehouse(Warehouse):
                 pending.append(batch)
                 rows += batch.num_rows
                 if rows >= batch_size:
-                    yield pa.Table.from_batches(pending)
-                    pending, rows = [], 0
+                    # hand the rows over before yielding: a suspended generator keeps its
+                    # locals, and the consumer should hold the only copy of a batch
+                    ready, pending, rows = [pa.Table.from_batches(pending)], [], 0
+                    yield ready.pop()
             if pending:
                 yield pa.Table.from_batches(pending)
         finally:
