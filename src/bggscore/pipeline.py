@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bggscore.defaults import DEFAULT_BATCH_SIZE
+from bggscore.defaults import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE
 from bggscore.errors import UsageError
 from bggscore.warehouse.queries import Selection
 
@@ -50,6 +50,7 @@ class RunOptions:
     changed_only: bool = True
     max_games: int = 50_000
     batch_size: int = DEFAULT_BATCH_SIZE
+    embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE
 
 
 def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> dict[str, Any]:
@@ -85,7 +86,7 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> d
                 stages=embed_stages,
                 changed_only=options.changed_only,
                 max_games=options.max_games,
-                batch_size=options.batch_size,
+                batch_size=options.embed_batch_size,
             ),
             console,
         ).as_dict()

@@ -27,7 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bggscore.defaults import DEFAULT_BATCH_SIZE
+from bggscore.defaults import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE
 from bggscore.errors import ConfigError
 
 PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
@@ -126,6 +126,7 @@ class ScoringSettings(Group):
     prior_rating: float = 5.5
     prior_weight: float = Field(2000.0, gt=0)
     batch_size: int = Field(DEFAULT_BATCH_SIZE, gt=0)
+    embed_batch_size: int = Field(DEFAULT_EMBED_BATCH_SIZE, gt=0)
 
 
 class GitHubSettings(Group):

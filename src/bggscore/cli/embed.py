@@ -40,7 +40,7 @@ def embed(
     max_games: MaxGamesOption = DEFAULT_MAX_GAMES,
     batch_size: Annotated[
         int | None,
-        typer.Option(min=1, help="Games per batch [default: 122880, one DuckDB row group]."),
+        typer.Option(min=1, help="Games per batch [default: 50000]."),
     ] = None,
     json: JsonOption = False,
 ) -> None:
@@ -58,7 +58,7 @@ def embed(
         stages=parse_kind(kind),
         changed_only=changed_only,
         max_games=max_games,
-        batch_size=batch_size or settings.scoring.batch_size,
+        batch_size=batch_size or settings.scoring.embed_batch_size,
     )
     console = Console(json_mode=json)
     with pipeline_lock(settings.home, "embed"):

@@ -92,6 +92,7 @@ def run(
         changed_only=not full,
         max_games=max_games,
         batch_size=settings.scoring.batch_size,
+        embed_batch_size=settings.scoring.embed_batch_size,
     )
     console = Console(json_mode=json)
     with pipeline_lock(settings.home, "run", wait=wait):

@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from bggscore.changes import DEFAULT_MAX_GAMES, detect_stage, input_hash, upstream_key
-from bggscore.defaults import DEFAULT_BATCH_SIZE
+from bggscore.defaults import DEFAULT_EMBED_BATCH_SIZE
 from bggscore.errors import InputError, RegistryError, UsageError
 from bggscore.jobs import Job
 from bggscore.scoring.models import ModelSet, resolve_models
@@ -59,7 +59,7 @@ class EmbedOptions:
     stages: list[str] = field(default_factory=lambda: list(KINDS.values()))
     changed_only: bool = False
     max_games: int = DEFAULT_MAX_GAMES
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int = DEFAULT_EMBED_BATCH_SIZE
 
 
 @dataclass
