@@ -367,3 +367,11 @@ def test_bigquery_staging_tables_do_not_outlive_a_write(
             warehouse.write([Write("scoring_state", make_scoring_state([3]))])
         assert staging_tables() == []
         assert warehouse.count_rows("scoring_state") == 2
+
+
+def test_an_upsert_repeating_a_key_is_refused_and_writes_nothing(ready: Warehouse) -> None:
+    state = make_scoring_state([1, 2])
+    twice = pl.concat([state, state.head(1)])
+    with pytest.raises(ValueError, match="repeats a key"):
+        ready.write([Write("scoring_state", twice, "upsert")])
+    assert ready.count_rows("scoring_state") == 0

@@ -252,6 +252,9 @@ class Warehouse(abc.ABC):
             if item.mode == "append":
                 statements.append((append_new_sql(schema, name), {}))
             else:
+                # MERGE refuses two rows for one key; delete-and-append would keep both
+                if item.frame.select(schema.key).is_duplicated().any():
+                    raise ValueError(f"upsert into {item.logical} repeats a key {schema.key}")
                 statements += [(sql, {}) for sql in self.upsert_statements(schema, name)]
         rendered = [(self.render(sql, refs), params) for sql, params in statements]
         self._commit(staged, rendered)
