@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,6 +14,12 @@ from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "sample_games.parquet"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # rendered SQL (warehouse/sql.py) goes to this session's own cache folder, not the
+    # developer's ~/.cache; subprocesses inherit it
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="bggscore-tests-cache-")
 
 
 @contextmanager

@@ -357,3 +357,21 @@ def test_names_are_shown_as_text_not_markup(cli, embedded_sample_home: Path) -> 
     result = cli("similar", "--name", "[redacted]", "--top", "3")
     assert result.exit_code == 0, result.stderr
     assert "[redacted] Scythe [/b]" in " ".join(result.stdout.split())
+
+
+def test_a_clock_of_whole_seconds_is_never_trusted_to_tell_writes_apart() -> None:
+    from bggscore.embeddings.similar import _fine_clock
+
+    assert _fine_clock([1, 2, 3, 1_700_000_000_123_456_789, 0])
+    assert not _fine_clock([1, 2, 3, 1_700_000_000_000_000_000, 0])  # FAT, some mounts
+    assert not _fine_clock(None)
+
+
+def test_the_fast_path_leaves_any_trouble_to_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bggscore.cli.main import _similar_from_cache
+
+    def gone() -> str:  # the working folder was deleted under us
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr("os.getcwd", gone)
+    assert _similar_from_cache(["similar", "5"]) is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,3 +131,28 @@ def test_the_key_covers_the_versions_and_this_module(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(sql, "_versions", lambda: versions + "|a newer sqlglot")
     after = sql._cache_file(QUERY, tuple(sorted(TABLES.items())), "duckdb")
     assert before is not None and after is not None and before != after
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
+def test_a_render_others_could_have_written_is_never_used(folder: Path) -> None:
+    path = sql._cache_file(QUERY, tuple(sorted(TABLES.items())), "duckdb")
+    assert path is not None and path.parent == folder
+    render(QUERY, TABLES, "duckdb")
+    assert path.exists() and folder.stat().st_mode & 0o777 == 0o700
+    # a planted render, in a file group and others may write
+    path.write_text(f"-- {sql.CACHE_FORMAT} {path.stem}\nSELECT 'planted'\n", encoding="utf-8")
+    path.chmod(0o666)
+    new_process()
+    rendered = render(QUERY, TABLES, "duckdb")
+    assert "planted" not in rendered
+    assert path.stat().st_mode & 0o777 == 0o600  # replaced by a private render of our own
+    assert path.read_text(encoding="utf-8").endswith(f"{rendered}\n")
+
+    planted = f"-- {sql.CACHE_FORMAT} {path.stem}\nSELECT 'planted'\n"
+    path.write_text(planted, encoding="utf-8")  # private this time: used as it is
+    new_process()
+    assert render(QUERY, TABLES, "duckdb") == "SELECT 'planted'"
+    folder.chmod(0o777)  # but not from a folder others may write to
+    new_process()
+    assert "planted" not in render(QUERY, TABLES, "duckdb")
+    assert path.read_text(encoding="utf-8") == planted  # nor written into it

@@ -144,10 +144,13 @@ def _similar_from_cache(argv: list[str]) -> bool:
     from bggscore.embeddings.similar import Inputs, answer, recall, render_table
     from bggscore.errors import BggscoreError
 
-    try:
+    try:  # e.g. a working folder deleted under us: the app says what is wrong
         cached = recall(Inputs.capture(None, {}))  # no flags: the app's settings inputs too
-        if cached is None or cached.warnings:
-            return False
+    except Exception:
+        return False
+    if cached is None or cached.warnings:
+        return False
+    try:
         try:
             data = answer(
                 cached.index,

@@ -52,7 +52,10 @@ def score(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option(help="Also write the landing rows to this .parquet file (after the commit)."),
+        typer.Option(
+            help="Also write the landing rows to this .parquet file (after the commit); "
+            "rows come batch by batch, each batch sorted by game_id."
+        ),
     ] = None,
     no_upload: Annotated[
         bool,

@@ -44,7 +44,15 @@ FEATURES_VERSION = (
     "SELECT COUNT(*) AS n, MAX(f.load_timestamp) AS last_load FROM games_features AS f"
 )
 # what the settings, the registry and the stage key are computed by: an upgrade invalidates
-CODE = ("settings.py", "embeddings/similar.py", "registry/registry.py", "scoring/models.py")
+CODE = (
+    "settings.py",
+    "embeddings/similar.py",
+    "registry/registry.py",
+    "scoring/models.py",
+    "detection.py",
+    "warehouse/base.py",
+    "warehouse/queries.py",
+)
 
 
 # -- the index ---------------------------------------------------------------------------------
@@ -256,10 +264,17 @@ def load_index(settings: Settings, inputs: Inputs | None = None) -> tuple[Index,
         # a writer can only follow our close; holding the file a few ticks longer than the
         # clock's resolution guarantees its write a later mtime than the one stamped here
         time.sleep(max(0.0, 0.05 - (time.monotonic() - opened)))
-    # a registry file written within 50 ms of its stamp could change again, same mtime
-    if inputs and warehouse and registry and registry["newest"] < registry_seen - 0.05:
+    # a registry file written within 50 ms of its stamp could change again, same mtime;
+    # and a clock of whole seconds (FAT, some network mounts) cannot tell writes apart
+    fine = warehouse is not None and _fine_clock(warehouse[1])
+    if inputs and fine and registry and registry["newest"] < registry_seen - 0.05:
         _remember(settings, inputs, folder / build, token, key, warehouse, registry)
     return _open_build(folder / build), key
+
+
+def _fine_clock(stamp: list[int] | None) -> bool:
+    """Whether a file's times have sub-second precision (stamps can tell writes apart)."""
+    return stamp is not None and stamp[3] % 1_000_000_000 != 0
 
 
 def _current_build(folder: Path, token: str) -> str | None:

@@ -12,7 +12,8 @@ also kept on disk, in the user's cache folder: one file per statement, named by
 the sha256 of everything the output depends on (the canonical SQL, the physical
 tables, the dialect, the sqlglot and bggscore versions and this module's own
 source). A file is written whole to a temporary name, then moved into place; any
-problem reading or writing it means rendering as if there were no cache.
+problem reading or writing it means rendering as if there were no cache. Renders are
+executed as they are, so a file or folder another user could have written is ignored.
 """
 
 from __future__ import annotations
@@ -159,9 +160,21 @@ def _cache_file(sql: str, tables: tuple[tuple[str, TableRef], ...], dialect: str
         return None
 
 
+def _private(path: Path) -> bool:
+    """Whether only this user could have written ``path`` (POSIX): owned by us and not
+    writable by group or others. A render is executed as is, so a file someone else
+    could have written (a shared or world-writable cache folder) is never used."""
+    if not hasattr(os, "getuid"):
+        return True  # Windows: the per-user LOCALAPPDATA folder
+    info = os.stat(path)
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
 def _read_cached(path: Path) -> str | None:
     """The render kept in ``path``, or None (missing, unreadable, not ours)."""
     try:
+        if not (_private(path.parent) and _private(path)):
+            return None
         header, _, body = path.read_text(encoding="utf-8").partition("\n")
     except (OSError, UnicodeError, ValueError):
         return None
@@ -175,8 +188,10 @@ def _write_cached(path: Path, rendered: str) -> None:
     """Keep a render: written whole under a temporary name, then moved into place."""
     tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".sql", dir=path.parent)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(path.parent):
+            return  # a folder others can write to: never trusted when reading either
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".sql", dir=path.parent)  # 0600
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(f"-- {CACHE_FORMAT} {path.stem}\n{rendered}\n")
         os.replace(tmp, path)
