@@ -3,9 +3,10 @@
 Training fits scikit-learn pipelines (features -> MaxAbsScaler -> a Bayesian
 linear regressor or a logistic regression); ``compile_pipeline`` turns such a
 pipeline into a ``LinearModel`` before it is registered. The scaler is folded
-into the weights (``x / s @ w == x @ (w / s)``), so a prediction is one sparse
-product, and loading an artifact imports numpy and scipy only: about a second
-less per scoring run than unpickling scikit-learn objects.
+into the weights (``x / s @ w == x @ (w / s)``), so a prediction is the dense
+columns and the one-hot pairs of ``Features.base_block`` times the weights, and
+loading an artifact imports numpy only: about a second less per scoring run than
+unpickling scikit-learn objects.
 
 A ``LinearModel`` looks enough like a pipeline for the rest of bggscore:
 ``steps``, ``named_steps``, ``model[1:]`` (the head), ``predict`` and
@@ -31,6 +32,17 @@ def _probability(z: np.ndarray) -> np.ndarray:
     """The logistic function; exp of non-positive numbers only, so it never overflows."""
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def draw_coefficients(
+    mean: np.ndarray, sigma: np.ndarray, active: np.ndarray, n_draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Draws (n_draws x features) from a Gaussian posterior over the ``active`` features;
+    the others (pruned by ARD) stay 0."""
+    draws = np.zeros((n_draws, len(mean)))
+    chosen = np.flatnonzero(active)
+    draws[:, chosen] = rng.multivariate_normal(mean[chosen], sigma, size=n_draws, method="cholesky")
+    return draws
 
 
 class BayesianLinear:
@@ -67,11 +79,7 @@ class BayesianLinear:
 
     def posterior_draws(self, n_draws: int, rng: np.random.Generator) -> np.ndarray:
         """Coefficient draws (n_draws x n_features) for unscaled features."""
-        draws = np.zeros((n_draws, len(self.coef_)))
-        active = np.flatnonzero(self.active_)
-        draws[:, active] = rng.multivariate_normal(
-            self._fitted_coef[active], self.sigma_, size=n_draws, method="cholesky"
-        )
+        draws = draw_coefficients(self._fitted_coef, self.sigma_, self.active_, n_draws, rng)
         return draws / self.scale_
 
 

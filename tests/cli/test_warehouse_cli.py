@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -160,15 +161,25 @@ def test_version(cli) -> None:
 def test_warehouse_out_of_memory_is_one_line_saying_what_to_raise(cli, monkeypatch) -> None:
     import duckdb
 
-    from bggscore.warehouse.duckdb_engine import DuckDBWarehouse
+    from bggscore.warehouse import duckdb_engine
 
-    def starved(self: DuckDBWarehouse, ref: object) -> None:
-        raise duckdb.OutOfMemoryException(
-            "Out of Memory Error: failed to pin block of size 256.0 KiB (366.4 MiB/366.2 MiB "
-            "used) Possible solutions: * Reducing the number of threads (SET threads=X)"
-        )
+    assert cli("warehouse", "init").exit_code == 0
+    real_open = duckdb_engine.open_duckdb
 
-    monkeypatch.setattr(DuckDBWarehouse, "_table_columns", starved)
+    class Starved:  # the connection, except that queries run out of buffer pool
+        def __init__(self, con: Any) -> None:
+            self.con = con
+
+        def sql(self, *args: Any, **kwargs: Any) -> Any:
+            raise duckdb.OutOfMemoryException(
+                "Out of Memory Error: failed to pin block of size 256.0 KiB (366.4 MiB/366.2 "
+                "MiB used) Possible solutions: * Reducing the number of threads (SET threads=X)"
+            )
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.con, name)
+
+    monkeypatch.setattr(duckdb_engine, "open_duckdb", lambda *a, **k: Starved(real_open(*a, **k)))
     result = cli("warehouse", "status")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()

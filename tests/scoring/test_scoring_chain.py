@@ -33,7 +33,7 @@ def scoring(demo_home: Path) -> tuple[ModelSet, pl.DataFrame]:
 
     settings = load_settings()
     models = resolve_models(settings, open_settings_registry(settings), ["complexity", "main"], {})
-    columns = sorted({"game_id", "name", "year_published", *models.warehouse_columns()})
+    columns = sorted({"game_id", "name", "year_published", *models.read_columns()})
     with open_warehouse(settings) as wh:
         frame = next(wh.read_features(Selection(), columns, batch_size=200, with_hash=True))
     return models, frame

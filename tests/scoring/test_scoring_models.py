@@ -114,8 +114,8 @@ def test_check_columns_lists_every_missing_column_and_who_needs_it(demo_home: Pa
     available = dict(GAMES_FEATURES.columns)
     models.check_columns(available)  # everything there: no error
     # chain inputs (predicted_complexity) are produced in-process, not read
-    assert "predicted_complexity" not in models.warehouse_columns()
-    assert "min_age" in models.warehouse_columns()
+    assert "predicted_complexity" not in models.read_columns()
+    assert "min_age" in models.read_columns()
 
     del available["min_age"], available["mechanics"]
     with pytest.raises(InputError) as info:

@@ -47,7 +47,7 @@ def test_retrying_a_batch_adds_nothing(demo_home: Path) -> None:
 
     settings = load_settings()
     models = resolve_models(settings, open_settings_registry(settings), ["complexity", "main"], {})
-    columns = sorted({"game_id", "name", "year_published", *models.warehouse_columns()})
+    columns = sorted({"game_id", "name", "year_published", *models.read_columns()})
     now = datetime.now(timezone.utc)
     run = RunInfo(new_job_id(now), now, "test", models.fingerprint(), 2024)
     with open_warehouse(settings) as wh:

@@ -101,13 +101,6 @@ class ErrorHandlingGroup(TyperGroup):
         except Exception as exc:
             if _debug(ctx):
                 traceback.print_exc()
-            if type(exc).__name__ == "OutOfMemoryException":  # DuckDB's buffer pool
-                what = _one_line(str(exc)).split(" Possible solutions")[0]
-                Console().error(
-                    f"the embedded warehouse ran out of memory ({what})"
-                    + " (raise BGGSCORE_WAREHOUSE__MEMORY_LIMIT_MB, e.g. to 1024, and rerun)"
-                )
-                sys.exit(1)
             Console().error(
                 _one_line(f"unexpected {type(exc).__name__}: {exc}")
                 + " (rerun with --debug for the traceback and report it)"

@@ -96,27 +96,17 @@ class ModelSet:
         ]
         return int(min(years)) if years else None
 
-    def warehouse_columns(self) -> list[str]:
-        """Warehouse columns the models read (chain inputs are produced in-process)."""
-        needed: list[str] = []
-        for loaded in self.models.values():
-            for column in loaded.registration.signature:
-                source = (column.model_extra or {}).get("source")
-                if source != "chain" and column.name not in needed:
-                    needed.append(column.name)
-        return needed
-
     def read_columns(self) -> list[str]:
-        """Columns a scoring pass reads: what each model's feature builder reads (the
-        description's length rather than its text), else its signature's columns."""
+        """Warehouse columns a scoring pass reads (chain inputs are produced in-process):
+        what a model's feature builder reads (a description's length, not its text),
+        else the warehouse columns of its signature."""
         needed: list[str] = []
         for loaded in self.models.values():
             steps = getattr(loaded.model, "steps", None)
-            first = steps[0][1] if steps else None
-            reads = getattr(first, "read_columns", None)
-            if reads is not None:
-                chain = set(getattr(first, "chain_inputs", ()))  # produced in-process
-                columns = [c for c in reads() if c not in chain]
+            builder = steps[0][1] if steps else None
+            if hasattr(builder, "read_columns"):
+                chain = set(builder.chain_inputs)
+                columns = [c for c in builder.read_columns() if c not in chain]
             else:
                 columns = [
                     c.name

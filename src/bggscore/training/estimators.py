@@ -51,9 +51,6 @@ class SparseBayesianRegressor(RegressorMixin, BaseEstimator):
 
     def posterior_draws(self, n_draws: int, rng: np.random.Generator) -> np.ndarray:
         """Coefficient draws (n_draws × n_features) from the Gaussian posterior."""
-        draws = np.zeros((n_draws, len(self.coef_)))
-        active = np.flatnonzero(self.active_)
-        draws[:, active] = rng.multivariate_normal(
-            self.coef_[active], self.sigma_, size=n_draws, method="cholesky"
-        )
-        return draws
+        from bggscore.linear import draw_coefficients
+
+        return draw_coefficients(self.coef_, self.sigma_, self.active_, n_draws, rng)

@@ -112,20 +112,19 @@ def predict(pipeline: Any, frame: pl.DataFrame, outcome: Outcome, cache: Any = N
     """
     from bggscore.features import Features
 
+    classifier = outcome.kind == "classification"
     if isinstance(pipeline, LinearModel):  # no design matrix: see LinearModel.score
         values = pipeline.score(frame, cache)
-        if outcome.kind == "classification" or not outcome.clip:
-            return values
-        return np.clip(values, *outcome.clip)
-    first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
-    if cache is not None and isinstance(first, Features):
-        X, rest = cache.features(first, frame), pipeline[1:]
     else:
-        X, rest = frame, pipeline
-    if outcome.kind == "classification":
-        return rest.predict_proba(X)[:, 1]
-    values = rest.predict(X)
-    return np.clip(values, *outcome.clip) if outcome.clip else values
+        first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
+        if cache is not None and isinstance(first, Features):
+            X, rest = cache.features(first, frame), pipeline[1:]
+        else:
+            X, rest = frame, pipeline
+        values = rest.predict_proba(X)[:, 1] if classifier else rest.predict(X)
+    if classifier or not outcome.clip:
+        return values
+    return np.clip(values, *outcome.clip)
 
 
 def add_chain_inputs(frame: pl.DataFrame, models: dict[str, Any]) -> pl.DataFrame:

@@ -8,6 +8,7 @@ then says who holds the lock instead of hanging.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import time
@@ -43,6 +44,21 @@ def _params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     """Only the parameters the statement uses (DuckDB rejects extras), unwrapped."""
     used = set(PARAM_RE.findall(sql))
     return {k: (v.value if isinstance(v, Typed) else v) for k, v in params.items() if k in used}
+
+
+MEMORY_HINT = "raise BGGSCORE_WAREHOUSE__MEMORY_LIMIT_MB (e.g. to 1024) or lower --batch-size"
+
+
+@contextlib.contextmanager
+def _enough_memory() -> Iterator[None]:
+    """DuckDB running out of its buffer pool, in any statement: what to raise."""
+    try:
+        yield
+    except duckdb.OutOfMemoryException as exc:
+        what = " ".join(str(exc).split()).split(" Possible solutions")[0]
+        raise WarehouseError(
+            f"the embedded warehouse ran out of memory ({what})", f"{MEMORY_HINT}, then rerun"
+        ) from exc
 
 
 def open_duckdb(path: Path, timeout: float, connect: Connect = duckdb.connect) -> Any:
@@ -121,20 +137,22 @@ class DuckDBWarehouse(Warehouse):
         self.con.close()
 
     def _run(self, sql: str, params: dict[str, Any]) -> None:
-        self.con.execute(sql, _params(sql, params))
+        with _enough_memory():
+            self.con.execute(sql, _params(sql, params))
 
     def _fetch(self, sql: str, params: dict[str, Any]) -> pa.Table:
-        relation = self.con.sql(sql, params=_params(sql, params))
-        # DuckDB 2 renamed relation.arrow() to to_arrow_table()
-        to_table = getattr(relation, "to_arrow_table", None) or relation.arrow
-        return to_table()
+        with _enough_memory():
+            relation = self.con.sql(sql, params=_params(sql, params))
+            # DuckDB 2 renamed relation.arrow() to to_arrow_table()
+            to_table = getattr(relation, "to_arrow_table", None) or relation.arrow
+            return to_table()
 
     def _fetch_batches(
         self, sql: str, params: dict[str, Any], batch_size: int
     ) -> Iterator[pa.Table]:
         # a cursor of its own, so writes between batches don't end the stream
         cursor = self.con.cursor()
-        try:
+        with contextlib.closing(cursor), _enough_memory():
             cursor.execute("SET TimeZone = 'UTC'")  # session settings are not inherited
             relation = cursor.sql(sql, params=_params(sql, params))
             to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
@@ -151,8 +169,6 @@ class DuckDBWarehouse(Warehouse):
                     yield ready.pop()
             if pending:
                 yield pa.Table.from_batches(pending)
-        finally:
-            cursor.close()
 
     def _commit(
         self, staged: dict[str, pa.Table], statements: list[tuple[str, dict[str, Any]]]
@@ -170,10 +186,7 @@ class DuckDBWarehouse(Warehouse):
                 first = str(exc).splitlines()[0]
                 hint = "rerun: committed batches are kept and nothing is duplicated"
                 if isinstance(exc, duckdb.OutOfMemoryException):
-                    hint = (
-                        "raise BGGSCORE_WAREHOUSE__MEMORY_LIMIT_MB or lower --batch-size, then "
-                        + hint
-                    )
+                    hint = f"{MEMORY_HINT}, then {hint}"
                 raise WarehouseError(
                     f"write to {self.path} failed and was rolled back: {first}", hint
                 ) from exc
