@@ -46,8 +46,8 @@ def run(args: list[str], home: Path, env: dict[str, str] | None = None) -> Measu
 
 
 # bump when what `bggscore demo` builds changes (e.g. the model format), so cached homes
-# are rebuilt rather than measured with stale artifacts
-HOME_FORMAT = 2
+# are rebuilt rather than measured with stale artifacts (3: uncompressed model artifacts)
+HOME_FORMAT = 3
 
 
 def demo_home(games: int, seed: int = 0) -> Path:
