@@ -270,6 +270,8 @@ def test_explain_shows_recorded_and_current_values(cli, scored_home: Path) -> No
     text = cli("detect-changes", "--explain", str(game), "--stage", "main")
     assert text.exit_code == 0
     lines = text.stdout.splitlines()
+    year = int(data["year_published"])
+    assert lines[0].endswith(f"({year})")  # a whole year, not the warehouse's FLOAT64
     hash_lines = [line for line in lines if line.strip().startswith("feature_hash")]
     assert len(hash_lines) == 1 and all("changed" in line for line in hash_lines)
     assert all(str(current_hash) in line for line in hash_lines)

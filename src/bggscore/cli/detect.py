@@ -124,16 +124,22 @@ def _render(out: Any, detection: Any, data: dict[str, Any]) -> None:
         for column in ("game_id", "name", "year", "reasons"):
             detail.add_column(column)
         for row in sample.iter_rows(named=True):
-            year = "" if row["year_published"] is None else f"{row['year_published']:.0f}"
             name = escape(row["name"] or "")  # game names are data, not markup
+            year = _year(row["year_published"])
             detail.add_row(str(row["game_id"]), name, year, ", ".join(row["reasons"]))
         out.print(detail)
     if not detection.changed:
         out.print("nothing to score")
 
 
+def _year(value: float | None) -> str:
+    """Years are FLOAT64 in the warehouse; people read them as whole numbers."""
+    return "" if value is None else f"{value:.0f}"
+
+
 def _render_explain(out: Any, data: dict[str, Any]) -> None:
-    out.print(f"game {data['game_id']}: {escape(str(data['name']))} ({data['year_published']})")
+    year = _year(data["year_published"]) or "year unknown"
+    out.print(f"game {data['game_id']}: {escape(str(data['name']))} ({year})")
     for item in data["stages"]:
         verdict = ", ".join(item["reasons"]) if item["reasons"] else "up to date"
         out.print(f"\n[bold]{item['stage']}[/]: {verdict}")
