@@ -419,8 +419,8 @@ ROWS = [
     row("refresh-fresh", "demo refresh", 1, "is missing table(s)", fresh=True),
 ]
 
-# Click rejects these while parsing (its own usage message: `Usage:` and `Try ...` lines
-# above one `Error:` line), before any bggscore code runs.
+# Click rejects these while parsing, before any bggscore code runs; its error is one line
+# too, saying where the usage is.
 CLICK_ROWS = [
     pytest.param(("score", "--batch-size", "0"), "'--batch-size'", id="score-batch-size"),
     pytest.param(("score", "--intervals", "-1"), "'--intervals'", id="score-intervals"),
@@ -594,7 +594,8 @@ def test_flags_click_rejects(
 
     assert result.exit_code == 2, (result.exit_code, result.stderr)
     assert "Traceback" not in result.stdout + result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1 and needle in errors[0], result.stderr
+    (error,) = result.stderr.splitlines()
+    assert error.startswith("error: ") and needle in error, result.stderr
+    assert error.endswith(" --help'."), error
     assert where.snapshot() == before
     assert github.requests == []

@@ -338,12 +338,15 @@ def test_priority_new_first_then_oldest_score_then_game_id(wh: Warehouse) -> Non
 def test_text_stage_compares_the_description_only_where_the_feature_hash_moved(
     wh: Warehouse,
 ) -> None:
-    games = make_games(8, null_year_every=0).with_columns(pl.lit(2025.0).alias("year_published"))
+    games = make_games(14, null_year_every=0).with_columns(pl.lit(2025.0).alias("year_published"))
     before, after = SCORED_AT - timedelta(days=1), SCORED_AT + timedelta(days=1)
-    hashes = {g: (g * 10, before) for g in range(1, 9)}
+    hashes = {g: (g * 10, before) for g in range(1, 15)}
     for moved in (3, 4, 5):
         hashes[moved] = (moved * 100, before)
     hashes[6] = (600, after)
+    for updated in (9, 10, 11):
+        hashes[updated] = (updated * 10, after)
+    hashes[14] = (None, after)  # a hash row without a hash
     load(wh, games, hashes)
     text = dict(zip(games["game_id"], games["description"], strict=True))
 
@@ -361,10 +364,27 @@ def test_text_stage_compares_the_description_only_where_the_feature_hash_moved(
             text_row(6, input_hash=None),  # no recorded input, updated since
             text_row(7, model_key="text_embeddings=text_embeddings:2"),
             text_row(8),
+            # no recorded feature hash: whether it moved is unknown, so the recorded input
+            # decides, and without one, last_updated > score_ts (as for every stage)
+            text_row(9, feature_hash=None, input_hash="stale"),
+            text_row(10, feature_hash=None, input_hash=None),
+            text_row(11, feature_hash=None),
+            text_row(12, feature_hash=None, input_hash="stale"),  # not updated since, but stale
+            text_row(13, feature_hash=None, input_hash=None),  # not updated since
+            text_row(14, feature_hash=None, input_hash="stale"),  # NULL on both sides
         ],
     )
     changes = detect_stage(wh, "text-embeddings", TEXT_KEY, Selection(all_years=True))
-    assert reasons_by_game(changes) == {1: ["new"], 4: ["features"], 6: ["features"], 7: ["model"]}
+    assert reasons_by_game(changes) == {
+        1: ["new"],
+        4: ["features"],
+        6: ["features"],
+        7: ["model"],
+        9: ["features"],
+        10: ["features"],
+        12: ["features"],
+        14: ["features"],
+    }
     explained = detect_stage(
         wh, "text-embeddings", TEXT_KEY, Selection(game_ids=(4,)), 1, every_row=True
     )

@@ -134,11 +134,12 @@ def detection_sql(stage: str) -> str:
     features = "c.features"
     if text:
         # the stage's input is one of the hashed fields: where the feature hash recorded
-        # with the stage still matches, the input cannot have changed. Where it moved, the
-        # recorded input hash decides (without one, last_updated > score_ts): md5_id names
-        # the few games whose description must be hashed, NULL for every other game
+        # with the stage still matches, the input cannot have changed. Where it moved, or
+        # none was recorded, the recorded input hash decides (without one, last_updated >
+        # score_ts): md5_id names the few games whose description must be hashed, NULL for
+        # every other game
         changed_hash = (
-            "s.feature_hash IS DISTINCT FROM h.feature_hash "
+            "(s.feature_hash IS NULL OR s.feature_hash IS DISTINCT FROM h.feature_hash) "
             "AND (s.has_input_hash OR h.last_updated > s.score_ts)"
         )
         text_columns = (

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import sys
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -74,21 +76,59 @@ def _passthrough() -> tuple[type[BaseException], ...]:
 PASSTHROUGH = _passthrough()
 
 
+def _click_errors(name: str) -> tuple[type[BaseException], ...]:
+    """One of Click's exception classes, from Typer's vendored Click and from Click."""
+    found: list[type[BaseException]] = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        with contextlib.suppress(ImportError, AttributeError):
+            found.append(getattr(importlib.import_module(module), name))
+    return tuple(found)
+
+
+# parse errors: bad or missing options and arguments, unknown commands
+USAGE_ERRORS = _click_errors("UsageError")
+# a group called without a command: Click shows its help (not an error to shorten)
+SHOW_HELP = _click_errors("NoArgsIsHelpError")
+
+
+def _usage_exit(exc: Any) -> NoReturn:
+    """A parse error as one line, like every other error, with where to find the usage.
+
+    Click prints its usage line, a hint and the error on three lines; scripts and logs
+    (cron, CI) are easier to read with the error alone."""
+    if isinstance(exc, SHOW_HELP):
+        raise exc
+    message = _one_line(exc.format_message())
+    if message[:2].istitle():  # Click's "No such option" reads "no such option" here
+        message = message[0].lower() + message[1:]
+    where = exc.ctx.command_path if exc.ctx is not None else "bggscore"
+    Console().error(f"{message.rstrip('.')}. See '{where} --help'.".replace("?.", "?"))
+    sys.exit(exc.exit_code)
+
+
 class ErrorHandlingGroup(TyperGroup):
     """Turns every BggscoreError into one red line and its exit code.
 
     Unexpected exceptions are bugs: one line too, and the traceback with --debug.
     """
 
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().make_context(*args, **kwargs)
+        except USAGE_ERRORS as exc:  # the global options
+            _usage_exit(exc)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except USAGE_ERRORS as exc:  # a command's options and arguments, unknown commands
+            _usage_exit(exc)
         except BggscoreError as exc:
             if _debug(ctx):
                 traceback.print_exc()
             Console().error(_one_line(str(exc)))
             sys.exit(exc.exit_code)
-        except PASSTHROUGH:  # exits, aborts and usage errors: Typer renders those itself
+        except PASSTHROUGH:  # exits and aborts: Typer handles those itself
             raise
         except BrokenPipeError:
             # the reader (e.g. `| head`) stopped early: the work is done, stay quiet
