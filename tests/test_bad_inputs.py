@@ -111,6 +111,27 @@ ROWS = [
         env={"BGGSCORE_WAREHOUSE__PATH": "."},
     ),
     row(
+        "github-output-unwritable",
+        "detect-changes",
+        1,
+        "cannot write $GITHUB_OUTPUT (/nonexistent/github_output)",
+        env={"GITHUB_OUTPUT": "/nonexistent/github_output"},
+    ),
+    row(
+        "ids-file-not-text",
+        "detect-changes --game-ids-file ids.bin",
+        2,
+        "ids.bin is not UTF-8 text",
+        files={"ids.bin": b"PAR1\xda\xff\x00"},
+    ),
+    row(
+        "home-is-a-file",
+        "--home notes.txt detect-changes",
+        2,
+        "notes.txt is a file, not a folder",
+        files={"notes.txt": "x"},
+    ),
+    row(
         "env-registry-uri",
         "models list",
         2,

@@ -314,6 +314,12 @@ def test_a_whole_new_model_key_flags_every_scored_game(rules: Warehouse) -> None
     assert reasons[3] == ["features", "model"]
 
 
+def test_a_cap_past_any_catalogue_is_no_cap(rules: Warehouse) -> None:
+    everything = detect_stage(rules, "main", MAIN_KEY, Selection(all_years=True))
+    huge = detect_stage(rules, "main", MAIN_KEY, Selection(all_years=True), 2**63 - 1)
+    assert huge.game_ids == everything.game_ids and not huge.capped
+
+
 def test_priority_new_first_then_oldest_score_then_game_id(wh: Warehouse) -> None:
     games = make_games(8, null_year_every=0).with_columns(pl.lit(2025.0).alias("year_published"))
     load(wh, games, {g: (g * 10, T0) for g in range(1, 9)})

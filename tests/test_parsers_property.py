@@ -122,6 +122,19 @@ def test_a_missing_ids_file_is_an_input_error(tmp_path: Path) -> None:
         read_ids_file(tmp_path / "nope.txt")
 
 
+def test_an_ids_file_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "ids.txt"
+    path.write_text("12\r\n34\r\n", encoding="utf-8-sig")  # as Windows editors save it
+    assert read_ids_file(path) == [12, 34]
+
+
+def test_an_ids_file_that_is_not_text_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "ids.parquet"
+    path.write_bytes(b"PAR1\xda\xff\x00")
+    with pytest.raises(InputError, match="is not UTF-8 text"):
+        read_ids_file(path)
+
+
 # -- KEY=VALUE pairs and --payload-json ---------------------------------------------------------
 keys = st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,99}", fullmatch=True)
 values = st.text(max_size=40)

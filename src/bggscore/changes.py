@@ -36,6 +36,7 @@ UPSTREAM: dict[str, tuple[str, ...]] = {
     "game-embeddings": ("complexity", "text-embeddings"),
 }
 DEFAULT_MAX_GAMES = 50_000
+LIMIT_CEILING = 2**62
 # stage -> (what its input is now, what it recorded); default: the warehouse feature hash.
 # An input here must be one of the hashed fields (detection relies on it).
 INPUT_HASHES: dict[str, tuple[str, str]] = {
@@ -289,7 +290,9 @@ def detect_stage(
         **selection.params(),
         "stage": stage,
         "model_key": Typed(model_key, "STRING"),
-        "limit": max_games + 1,  # one more than allowed tells us whether the cap bit
+        # one more than allowed tells us whether the cap bit (a cap past any catalogue is
+        # clamped: the SQL LIMIT is a signed 64-bit integer)
+        "limit": min(max_games, LIMIT_CEILING) + 1,
         "every_row": every_row,
     }
     for i, upstream in enumerate(UPSTREAM[stage]):

@@ -120,25 +120,37 @@ class Console:
     # GitHub Actions
     def github_outputs(self, values: dict[str, Any]) -> None:
         """Append ``key=value`` lines to $GITHUB_OUTPUT when running in Actions."""
-        path = os.environ.get("GITHUB_OUTPUT")
-        if not path:
-            return
-        with open(path, "a", encoding="utf-8") as handle:
-            for key, value in values.items():
-                text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-                if isinstance(value, bool):
-                    text = str(value).lower()
-                if "\n" in text:  # multi-line values need a heredoc delimiter
-                    marker = f"ghadelim_{uuid.uuid4().hex}"
-                    handle.write(f"{key}<<{marker}\n{text}\n{marker}\n")
-                else:
-                    handle.write(f"{key}={text}\n")
+        lines = []
+        for key, value in values.items():
+            text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+            if isinstance(value, bool):
+                text = str(value).lower()
+            if "\n" in text:  # multi-line values need a heredoc delimiter
+                marker = f"ghadelim_{uuid.uuid4().hex}"
+                lines.append(f"{key}<<{marker}\n{text}\n{marker}\n")
+            else:
+                lines.append(f"{key}={text}\n")
+        _append_to("GITHUB_OUTPUT", "".join(lines))
 
     def step_summary(self, markdown: str) -> None:
-        path = os.environ.get("GITHUB_STEP_SUMMARY")
-        if path:
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(markdown.rstrip() + "\n\n")
+        _append_to("GITHUB_STEP_SUMMARY", markdown.rstrip() + "\n\n")
+
+
+def _append_to(variable: str, text: str) -> None:
+    """Append to the file an Actions variable names (if set); a bad path is one error line."""
+    path = os.environ.get(variable)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        from bggscore.errors import BggscoreError
+
+        raise BggscoreError(
+            f"cannot write ${variable} ({path}): {exc.strerror}",
+            "the work is done; check the variable, which GitHub Actions sets for each step",
+        ) from None
 
 
 def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:

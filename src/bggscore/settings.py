@@ -163,6 +163,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
+    @field_validator("home")
+    @classmethod
+    def _home_is_a_folder(cls, value: Path) -> Path:
+        # a folder that does not exist yet is made on first use; a file never can be
+        if value.exists() and not value.is_dir():
+            raise ValueError(f"{value} is a file, not a folder; point it at a folder")
+        return value
+
     @property
     def warehouse_path(self) -> Path:
         return self.warehouse.path or self.home / "warehouse.duckdb"
@@ -222,6 +230,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"]) or "settings"
     message = first["msg"].removeprefix("Value error, ")
     value = first.get("input")
-    shown = "" if isinstance(value, dict) or value is None else f" (got {value!r})"
+    quiet = isinstance(value, dict) or value is None or str(value) in message
+    shown = "" if quiet else f" (got {value!r})"
     extra = f"; {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
     return f"invalid setting {where}: {message}{shown}{extra}"

@@ -348,7 +348,7 @@ def test_preview_across_stages_carries_upstream(cli, scored_home: Path) -> None:
     (alone,) = detect(cli, "--explain", str(other), "--stage", "main")["stages"]
     assert alone["reasons"] == [] and alone["upstream"]["pending"] == []
     text = cli("detect-changes", "--explain", str(other))
-    assert "complexity rescores it first" in text.stdout
+    assert "complexity will rescore it first" in text.stdout
 
 
 # -- GitHub Actions --------------------------------------------------------------------
@@ -454,16 +454,21 @@ def test_embedding_stages_need_a_model_only_when_asked_for(cli, scored_home: Pat
     drop_embedding_models(scored_home)
     before = snapshot(scored_home)
     data = detect(cli, "--all-years")
-    assert [s["stage"] for s in data["stages"]] == SCORING  # quietly left out of `all`
+    assert [s["stage"] for s in data["stages"]] == SCORING  # left out of `all`, saying so:
+    warned = cli("detect-changes", "--all-years").stderr
     for stage, model_type in (
         ("text-embeddings", "text_embeddings"),
         ("game-embeddings", "game_embeddings"),
     ):
+        assert f"{stage}: no {model_type} model registered, stage left out" in warned
         result = cli("detect-changes", "--stage", stage)
         assert result.exit_code == 1
         assert_one_line_error(
             result.stderr, model_type, f"bggscore models train --outcome {model_type}"
         )
+        # embedding models have no --model flag; the hint names their setting
+        assert f"BGGSCORE_MODELS__{model_type.upper()}=REF" in result.stderr
+        assert "--model" not in result.stderr
     assert_unchanged(scored_home, before)
 
 

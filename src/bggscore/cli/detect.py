@@ -20,6 +20,7 @@ from bggscore.cli.selection import (
     build_selection,
 )
 from bggscore.console import Console, markdown_table
+from bggscore.wording import counted
 
 SAMPLE_ROWS = 10
 
@@ -45,7 +46,12 @@ def detect_changes(
         int | None, typer.Option(help="Explain what changed for this game, stage by stage.")
     ] = None,
     exit_code: Annotated[
-        bool, typer.Option("--exit-code", help="Exit 1 when nothing changed (like git diff).")
+        bool,
+        typer.Option(
+            "--exit-code",
+            help="Exit 1 when nothing changed, so `detect-changes --exit-code && ...` goes on "
+            "only when something did.",
+        ),
     ] = False,
     json: JsonOption = False,
 ) -> None:
@@ -82,10 +88,18 @@ def detect_changes(
         console.lines(ids)
     else:
         console.result(data, lambda out: _render(out, detection, data))
+    detected = {s.stage for s in detection.stages}
+    for left_out in [s for s in stages if s not in detected]:
+        model_type = left_out.replace("-", "_")
+        console.warn(
+            f"{left_out}: no {model_type} model registered, stage left out "
+            f"(train one with `bggscore models train --outcome {model_type}`)"
+        )
     if detection.missing_ids:
         shown = ", ".join(str(i) for i in detection.missing_ids[:10])
         console.warn(
-            f"{len(detection.missing_ids)} requested game id(s) not in the warehouse: {shown}"
+            f"{counted(len(detection.missing_ids), 'requested game id')} not in the warehouse: "
+            f"{shown}"
         )
     console.github_outputs(
         {
@@ -148,6 +162,7 @@ def _render_explain(out: Any, data: dict[str, Any]) -> None:
             mark = "" if old == new else "  [yellow]changed[/]"
             out.print(f"  {key:<13} recorded {escape(str(old))}  current {escape(str(new))}{mark}")
         if item["upstream"].get("pending"):
-            out.print(f"  pending       {', '.join(item['upstream']['pending'])} rescores it first")
+            pending = item["upstream"]["pending"]
+            out.print(f"  pending       {' and '.join(pending)} will rescore it first")
         if item["last_scored"]:
             out.print(f"  last scored   {item['last_scored']} (job {item['last_job_id']})")

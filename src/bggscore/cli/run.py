@@ -18,6 +18,7 @@ from bggscore.cli.selection import (
     build_selection,
 )
 from bggscore.console import Console
+from bggscore.wording import counted
 
 
 def run(
@@ -105,8 +106,8 @@ def run(
             out.print(f"nothing to do ({summary['skipped_reason']})")
             return
         out.print(
-            f"scored {summary['games_scored']:,} games, embedded {summary['games_embedded']:,} "
-            f"in {summary['seconds']:.1f}s"
+            f"scored {counted(summary['games_scored'], 'game')}, embedded "
+            f"{counted(summary['games_embedded'], 'game')} in {summary['seconds']:.1f}s"
         )
 
     console.result(summary, render)

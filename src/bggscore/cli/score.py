@@ -20,6 +20,7 @@ from bggscore.cli.selection import (
     build_selection,
 )
 from bggscore.console import Console, markdown_table
+from bggscore.wording import counted
 
 
 def score(
@@ -130,7 +131,8 @@ def _render(out: Any, data: dict[str, Any]) -> None:
         return
     rate = data["games_per_second"]
     out.print(
-        f"scored {data['games_scored']:,} games ({data['selection']}) in {data['seconds']:.1f}s"
+        f"scored {counted(data['games_scored'], 'game')} ({data['selection']}) "
+        f"in {data['seconds']:.1f}s"
         + (f" ({rate:,.0f} games/s)" if rate else "")
         + f", job {data['job_id']}"
     )

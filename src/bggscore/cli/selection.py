@@ -38,16 +38,26 @@ MaxGamesOption = Annotated[
 def read_ids_file(path: Path) -> list[int]:
     if not path.is_file():
         raise InputError(f"--game-ids-file {path} not found")
+    try:
+        # utf-8-sig: editors on Windows start a file with a byte-order mark
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"--game-ids-file {path} is not UTF-8 text (byte {exc.start}); "
+            "give one game id per line"
+        ) from None
+    except OSError as exc:
+        raise InputError(f"cannot read --game-ids-file {path}: {exc.strerror}") from None
     ids: list[int] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
+    for number, line in enumerate(text.splitlines(), start=1):
+        value = line.split("#", 1)[0].strip()
+        if not value:
             continue
-        if not (text.isascii() and text.isdigit()) or int(text) <= 0:  # '²' is a digit too
+        if not (value.isascii() and value.isdigit()) or int(value) <= 0:  # '²' is a digit too
             raise InputError(
-                f"{path}:{number}: {text!r} is not a game id (a positive whole number)"
+                f"{path}:{number}: {value!r} is not a game id (a positive whole number)"
             )
-        ids.append(int(text))
+        ids.append(int(value))
     return ids
 
 

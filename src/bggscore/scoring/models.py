@@ -168,9 +168,14 @@ def _load(registry: Registry, model_type: str, ref: str, load: bool) -> LoadedMo
         return registry.load(ref, model_type)
     except RegistryError as exc:
         if "unknown" in exc.message and "model" in exc.message:
+            # embedding models have no --model flag: their reference is a setting
+            other = (
+                f"pass --model {model_type}=REF"
+                if model_type in SCORING_TYPES
+                else f"set BGGSCORE_MODELS__{model_type.upper()}=REF"
+            )
             raise RegistryError(
                 f"{exc.message}",
-                f"train one with `bggscore models train --outcome {model_type}` "
-                f"or pass --model {model_type}=REF",
+                f"train one with `bggscore models train --outcome {model_type}` or {other}",
             ) from None
         raise

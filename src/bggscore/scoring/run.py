@@ -26,6 +26,7 @@ from bggscore.scoring.models import ModelSet, resolve_models
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
+from bggscore.wording import counted
 
 if TYPE_CHECKING:
     from bggscore.console import Console
@@ -227,7 +228,9 @@ def run_score(settings: Settings, options: ScoreOptions, console: Console) -> Sc
         missing = _missing_ids(wh, options.selection)
         if missing:
             shown = ", ".join(str(i) for i in missing[:10])
-            console.warn(f"{len(missing)} requested game id(s) not in the warehouse: {shown}")
+            console.warn(
+                f"{counted(len(missing), 'requested game id')} not in the warehouse: {shown}"
+            )
         labels = plan.labels()
         job = _Job(settings, options, console, wh, registry)
         if options.changed_only:

@@ -8,6 +8,7 @@ from typing import Any
 from bggscore.errors import UsageError
 from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
 from bggscore.warehouse.sql import Typed, column_list
+from bggscore.wording import counted
 
 # Which games a command works on; every filter is a parameter, never SQL text.
 SELECTION_WHERE = (
@@ -51,7 +52,7 @@ class Selection:
 
     def describe(self) -> str:
         if self.game_ids is not None:
-            return f"{len(self.game_ids)} requested game ids"
+            return counted(len(self.game_ids), "requested game id")
         if self.all_years:
             return "all years" + (" (with unknown years)" if self.include_null_year else "")
         return f"years {self.start_year}-{self.end_year - 1}"
