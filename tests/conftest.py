@@ -100,7 +100,7 @@ def trained_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("trained-demo")
     path = root / "home"
     with isolated(path, root):
-        with open_warehouse(load_settings()) as wh:
+        with open_warehouse(load_settings(), create=True) as wh:
             wh.ensure_schema()
             load_games(wh, generate_catalogue(DEMO_GAMES, 0))
         result = CliRunner().invoke(app, ["models", "train", "--all"], catch_exceptions=False)
@@ -204,7 +204,7 @@ def unscored_demo_home(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFacto
     path = root / "home"
     path.mkdir()
     shutil.copytree(demo_run.home / "registry", path / "registry")
-    with isolated(path), open_warehouse(load_settings()) as wh:
+    with isolated(path), open_warehouse(load_settings(), create=True) as wh:
         wh.ensure_schema()
         load_games(wh, generate_catalogue(EMBED_DEMO_GAMES, 0))
     return path

@@ -245,7 +245,7 @@ ROWS = [
         "ids.txt:3: 'x3' is not a game id",
         files={"ids.txt": "1\n# a comment\nx3\n"},
     ),
-    row("detect-fresh", "detect-changes", 1, "unknown complexity model 'complexity'", fresh=True),
+    row("detect-fresh", "detect-changes", 1, "no warehouse at", fresh=True),
     # -- score -----------------------------------------------------------------------------
     row(
         "score-years-equal",
@@ -294,7 +294,7 @@ ROWS = [
         2,
         "--max-games must be positive, got 0",
     ),
-    row("score-fresh", "score", 1, "is missing table(s)", fresh=True),
+    row("score-fresh", "score", 1, "no warehouse at", fresh=True),
     # -- embed and similar -----------------------------------------------------------------
     row("embed-kind", "embed --kind bogus", 2, "unknown --kind 'bogus'"),
     row("embed-max-games", "embed --changed-only --max-games=-1", 2, "--max-games must be"),
@@ -306,7 +306,7 @@ ROWS = [
         "ids.txt:1: '0'",
         files={"ids.txt": "0"},
     ),
-    row("embed-fresh", "embed", 1, "is missing table(s)", fresh=True),
+    row("embed-fresh", "embed", 1, "no warehouse at", fresh=True),
     row("similar-nothing", "similar", 2, "give a GAME_ID or --name"),
     row("similar-both", "similar 1 --name x", 2, "not both"),
     row("similar-neither-says-what-to-give", "similar", 2, '--name "part of a name"'),
@@ -437,7 +437,7 @@ ROWS = [
     row("refresh-fraction-2", "demo refresh --fraction 2", 2, "--fraction must be in (0, 1]"),
     row("refresh-fraction-0", "demo refresh --fraction 0", 2, "got 0.0"),
     row("refresh-fraction-nan", "demo refresh --fraction nan", 2, "got nan"),
-    row("refresh-fresh", "demo refresh", 1, "is missing table(s)", fresh=True),
+    row("refresh-fresh", "demo refresh", 1, "no warehouse at", fresh=True),
 ]
 
 # Click rejects these while parsing, before any bggscore code runs; its error is one line

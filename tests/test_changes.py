@@ -175,7 +175,7 @@ def wh(request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> Iterator[W
     """The rules run on both engines: DuckDB, and BigQuery's engine against bqemulator
     (the same canonical SQL, rendered for each)."""
     if request.param == "duckdb":
-        with open_warehouse(load_settings()) as warehouse:
+        with open_warehouse(load_settings(), create=True) as warehouse:
             warehouse.ensure_schema()
             yield warehouse
         return

@@ -20,7 +20,7 @@ DAY2 = datetime(2026, 1, 2, tzinfo=timezone.utc)
 
 @pytest.fixture
 def wh(home: Path):
-    with open_warehouse(load_settings()) as warehouse:
+    with open_warehouse(load_settings(), create=True) as warehouse:
         warehouse.ensure_schema()
         yield warehouse
 

@@ -72,10 +72,11 @@ def detect_for_stages(
 ) -> DetectionReport:
     if max_games <= 0:
         raise UsageError(f"--max-games must be positive, got {max_games}")
-    keys = stage_keys(settings, stages, overrides, explicit=len(stages) == 1)
     report = DetectionReport(missing_ids=[])
     with open_warehouse(settings) as wh:
+        # the warehouse first: on a new or mistyped home, `warehouse init` is the first step
         wh.require_tables(DETECTION_TABLES)
+        keys = stage_keys(settings, stages, overrides, explicit=len(stages) == 1)
         if selection.game_ids is not None:
             present = wh.existing_game_ids(list(selection.game_ids))
             report.missing_ids = [i for i in selection.game_ids if i not in present]
@@ -97,10 +98,10 @@ def explain_game(
     """Recorded vs current hash, model and upstream for one game, per stage."""
     from bggscore.errors import InputError
 
-    keys = stage_keys(settings, stages, overrides, explicit=len(stages) == 1)
     selection = Selection(game_ids=(game_id,))
     with open_warehouse(settings) as wh:
         wh.require_tables(DETECTION_TABLES)
+        keys = stage_keys(settings, stages, overrides, explicit=len(stages) == 1)
         if not wh.existing_game_ids([game_id]):
             raise InputError(f"game {game_id} is not in the warehouse")
         info = wh.query(

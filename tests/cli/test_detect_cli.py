@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 from tests.scoring.tables import (
@@ -423,9 +424,13 @@ def test_missing_tables_say_to_run_init(cli, demo_home: Path, monkeypatch, tmp_p
     monkeypatch.setenv("BGGSCORE_WAREHOUSE__PATH", str(empty))
     result = cli("detect-changes")
     assert result.exit_code == 1
+    assert_one_line_error(result.stderr, f"no warehouse at {empty}", "bggscore warehouse init")
+    assert not empty.exists()  # nothing created behind the user's back
+    duckdb.connect(str(empty)).close()  # a warehouse file without the tables
+    result = cli("detect-changes")
+    assert result.exit_code == 1
     assert_one_line_error(result.stderr, "missing table", "bggscore warehouse init")
-    tables = sql(empty, "SELECT table_name FROM information_schema.tables")
-    assert tables.is_empty()  # nothing created behind the user's back
+    assert sql(empty, "SELECT table_name FROM information_schema.tables").is_empty()
 
 
 def test_missing_model_says_which_and_how_to_train(cli, scored_home: Path) -> None:

@@ -76,7 +76,7 @@ def load_frame(frame: pl.DataFrame) -> None:
     from bggscore.settings import load_settings
     from bggscore.warehouse import open_warehouse
 
-    with open_warehouse(load_settings()) as wh:
+    with open_warehouse(load_settings(), create=True) as wh:
         wh.ensure_schema()
         load_games(wh, frame)
 

@@ -25,7 +25,7 @@ def unscored_3k_home(demo_run: Any, tmp_path_factory: pytest.TempPathFactory) ->
     path = tmp_path_factory.mktemp("unscored-3k") / "home"
     path.mkdir()
     shutil.copytree(demo_run.home / "registry", path / "registry")
-    with isolated(path), open_warehouse(load_settings()) as wh:
+    with isolated(path), open_warehouse(load_settings(), create=True) as wh:
         wh.ensure_schema()
         load_games(wh, generate_catalogue(SCORE_GAMES, 0))
     return path

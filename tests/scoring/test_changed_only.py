@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import polars as pl
 import pytest
 from tests.scoring.tables import (
@@ -553,6 +554,11 @@ def test_non_numeric_id_in_the_file(cli, demo_home: Path, tmp_path: Path) -> Non
 def test_missing_tables_say_to_run_init(cli, demo_home: Path, tmp_path: Path, monkeypatch) -> None:
     empty = tmp_path / "elsewhere.duckdb"
     monkeypatch.setenv("BGGSCORE_WAREHOUSE__PATH", str(empty))
+    result = cli("score", "--changed-only")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, f"no warehouse at {empty}", "bggscore warehouse init")
+    assert not empty.exists()  # nothing created behind the user's back
+    duckdb.connect(str(empty)).close()  # a warehouse file without the tables
     result = cli("score", "--changed-only")
     assert result.exit_code == 1
     assert_one_line_error(result.stderr, "missing table", "bggscore warehouse init")

@@ -73,7 +73,7 @@ def _settings(tmp_path: Path, **warehouse: Any) -> Settings:
 def _duckdb(tmp_path: Path) -> Warehouse:
     from bggscore.warehouse.duckdb_engine import DuckDBWarehouse
 
-    return DuckDBWarehouse(_settings(tmp_path, path=tmp_path / "warehouse.duckdb"))
+    return DuckDBWarehouse(_settings(tmp_path, path=tmp_path / "warehouse.duckdb"), create=True)
 
 
 def _bigquery(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:

@@ -22,7 +22,7 @@ def init(ctx: typer.Context, json: JsonOption = False) -> None:
     from bggscore.warehouse import open_warehouse
 
     console = Console(json_mode=json)
-    with open_warehouse(state(ctx).settings()) as wh:
+    with open_warehouse(state(ctx).settings(), create=True) as wh:
         changed = wh.ensure_schema()
         location = wh.location
     console.result(
@@ -51,7 +51,7 @@ def load(
 
     console = Console(json_mode=json)
     frame = read_export(path)
-    with open_warehouse(state(ctx).settings()) as wh:
+    with open_warehouse(state(ctx).settings(), create=True) as wh:
         wh.ensure_schema()
         result = load_games(wh, frame)
     data = {"path": str(path), **result.__dict__}

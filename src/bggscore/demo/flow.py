@@ -44,7 +44,7 @@ def run_demo(settings: Settings, *, games: int, seed: int, console: Console) -> 
     started = time.monotonic()
     console.info(f"generating a synthetic catalogue of {games:,} games (seed {seed})")
     catalogue = generate_catalogue(games, seed)
-    with open_warehouse(settings) as wh:
+    with open_warehouse(settings, create=True) as wh:
         wh.ensure_schema()
         console.info(f"loading it into {wh.location}")
         loaded = load_games(wh, catalogue)

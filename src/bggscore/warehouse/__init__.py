@@ -13,11 +13,14 @@ if TYPE_CHECKING:
     from bggscore.warehouse.base import Warehouse
 
 
-def open_warehouse(settings: Settings) -> Warehouse:
+def open_warehouse(settings: Settings, create: bool = False) -> Warehouse:
+    """The configured warehouse. ``create``: an embedded warehouse file may be made (for the
+    commands that create tables); otherwise a missing file is an error, so a mistyped home
+    is reported rather than given an empty warehouse."""
     if settings.warehouse.engine == "bigquery":
         from bggscore.warehouse.bigquery_engine import BigQueryWarehouse
 
         return BigQueryWarehouse(settings)
     from bggscore.warehouse.duckdb_engine import DuckDBWarehouse
 
-    return DuckDBWarehouse(settings)
+    return DuckDBWarehouse(settings, create=create)

@@ -98,9 +98,17 @@ class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     engine = "duckdb"
 
-    def __init__(self, settings: Settings, connect: Connect = duckdb.connect) -> None:
+    def __init__(
+        self, settings: Settings, connect: Connect = duckdb.connect, create: bool = False
+    ) -> None:
         super().__init__(settings)
         self.path = settings.warehouse_path
+        if not create and not self.path.exists():
+            raise WarehouseError(
+                f"no warehouse at {self.path}",
+                "run `bggscore warehouse init` or `bggscore demo`, or point --home or "
+                "BGGSCORE_HOME at the folder that has one",
+            )
         self.con = open_duckdb(self.path, settings.warehouse.lock_timeout, connect)
         self.con.execute("SET TimeZone = 'UTC'")
         # DuckDB caches up to 80% of RAM by default; a bounded buffer pool keeps a
