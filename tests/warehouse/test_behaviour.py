@@ -375,3 +375,29 @@ def test_an_upsert_repeating_a_key_is_refused_and_writes_nothing(ready: Warehous
     with pytest.raises(ValueError, match="repeats a key"):
         ready.write([Write("scoring_state", twice, "upsert")])
     assert ready.count_rows("scoring_state") == 0
+
+
+def test_a_warehouse_file_that_cannot_be_opened_for_writing_says_so(tmp_path: Path) -> None:
+    import duckdb
+
+    from bggscore.warehouse.duckdb_engine import open_duckdb
+
+    def refuse(path: str) -> None:  # what DuckDB raises for a read-only file or folder
+        raise duckdb.IOException(f'IO Error: Cannot open file "{path}": Permission denied')
+
+    with pytest.raises(WarehouseError) as caught:
+        open_duckdb(tmp_path / "warehouse.duckdb", 0.0, refuse)
+    assert "permission denied" in str(caught.value)
+    assert "opens it for writing" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_only_creating_commands_make_the_warehouse_file(tmp_path: Path) -> None:
+    from bggscore.warehouse.duckdb_engine import DuckDBWarehouse
+
+    settings = _settings(tmp_path, path=tmp_path / "typo" / "warehouse.duckdb")
+    with pytest.raises(WarehouseError, match=r"no warehouse at .*bggscore warehouse init"):
+        DuckDBWarehouse(settings)
+    assert not (tmp_path / "typo").exists()
+    DuckDBWarehouse(settings, create=True).close()
+    assert (tmp_path / "typo" / "warehouse.duckdb").is_file()

@@ -76,6 +76,12 @@ def open_duckdb(path: Path, timeout: float, connect: Connect = duckdb.connect) -
             return connect(str(path))
         except duckdb.IOException as exc:
             text = str(exc)
+            if "permission denied" in text.lower():
+                raise WarehouseError(
+                    f"cannot open warehouse {path}: permission denied",
+                    "bggscore opens it for writing: check the permissions of the file and "
+                    "its folder",
+                ) from None
             if "lock" not in text.lower():
                 raise WarehouseError(
                     f"cannot open warehouse {path}: {text.splitlines()[0]}"
