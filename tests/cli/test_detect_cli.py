@@ -137,6 +137,13 @@ def test_year_filters(cli, demo_home: Path) -> None:
     everything = by_stage(detect(cli, "--all-years"))
     assert everything["complexity"]["game_ids"] == known  # NULL years are left out
     assert len(known) < len(game_ids(demo_home, "TRUE"))  # (the demo has some)
+    unknown = sorted(game_ids(demo_home, "year_published IS NULL"))
+    with_unknown = detect(cli, "--all-years", "--include-null-year")
+    assert by_stage(with_unknown)["complexity"]["game_ids"] == sorted(known + unknown)
+    assert with_unknown["selection"] == "all years (with unknown years)"
+    in_range = sorted(game_ids(demo_home, IN_RANGE))
+    range_and_unknown = by_stage(detect(cli, "--include-null-year"))["complexity"]
+    assert range_and_unknown["game_ids"] == sorted(in_range + unknown)
     window = by_stage(detect(cli, "--start-year", "2020", "--end-year", "2022"))
     expected = sorted(game_ids(demo_home, "year_published >= 2020 AND year_published < 2022"))
     assert window["main"]["game_ids"] == expected

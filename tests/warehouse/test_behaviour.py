@@ -176,6 +176,10 @@ def test_selection_filters_years_ids_and_unknown_years(ready: Warehouse) -> None
     with_years = _features(ready, Selection(all_years=True))
     assert 7 not in with_years["game_id"] and len(with_years) == 14
     assert len(_features(ready)) == 16
+    # --include-null-year adds the games with no year to a range, too
+    range_and_unknown = Selection(start_year=2020, end_year=2022, include_null_year=True)
+    assert _features(ready, range_and_unknown)["game_id"].to_list() == [2, 3, 7, 10, 11, 14]
+    assert range_and_unknown.describe() == "years 2020-2021 (with unknown years)"
 
     by_id = _features(ready, Selection(game_ids=(14, 3, 99)))  # ids bypass the year filter
     assert by_id["game_id"].to_list() == [3, 14]

@@ -15,6 +15,7 @@ from bggscore.cli.selection import (
     EndYearOption,
     GameIdOption,
     GameIdsFileOption,
+    IncludeNullYearOption,
     MaxGamesOption,
     StartYearOption,
     build_selection,
@@ -30,6 +31,7 @@ def detect_changes(
     start_year: StartYearOption = 2024,
     end_year: EndYearOption = 2029,
     all_years: AllYearsOption = False,
+    include_null_year: IncludeNullYearOption = False,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
     stage: Annotated[
@@ -67,7 +69,9 @@ def detect_changes(
         raise UsageError(f"unknown --format {format_!r}; choose table or ids")
     settings = state(ctx).settings()
     console = Console(json_mode=json)
-    selection = build_selection(start_year, end_year, all_years, game_id, game_ids_file)
+    selection = build_selection(
+        start_year, end_year, all_years, game_id, game_ids_file, include_null_year
+    )
     stages = parse_detect_stage(stage)
     overrides = parse_model_overrides(model or [])
     if explain is not None:

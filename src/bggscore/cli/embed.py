@@ -14,6 +14,7 @@ from bggscore.cli.selection import (
     EndYearOption,
     GameIdOption,
     GameIdsFileOption,
+    IncludeNullYearOption,
     MaxGamesOption,
     StartYearOption,
     build_selection,
@@ -27,6 +28,7 @@ def embed(
     start_year: StartYearOption = 2024,
     end_year: EndYearOption = 2029,
     all_years: AllYearsOption = False,
+    include_null_year: IncludeNullYearOption = False,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
     changed_only: Annotated[
@@ -54,7 +56,9 @@ def embed(
 
     settings = state(ctx).settings()
     options = EmbedOptions(
-        selection=build_selection(start_year, end_year, all_years, game_id, game_ids_file),
+        selection=build_selection(
+            start_year, end_year, all_years, game_id, game_ids_file, include_null_year
+        ),
         stages=parse_kind(kind),
         changed_only=changed_only,
         max_games=max_games,

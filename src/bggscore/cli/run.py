@@ -13,6 +13,7 @@ from bggscore.cli.selection import (
     EndYearOption,
     GameIdOption,
     GameIdsFileOption,
+    IncludeNullYearOption,
     MaxGamesOption,
     StartYearOption,
     build_selection,
@@ -33,6 +34,7 @@ def run(
     start_year: StartYearOption = 2024,
     end_year: EndYearOption = 2029,
     all_years: AllYearsOption = False,
+    include_null_year: IncludeNullYearOption = False,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
     full: Annotated[
@@ -87,7 +89,9 @@ def run(
         resolve_api_url(settings, os.environ)
         read_trigger(os.environ)  # an unreadable triggering event
     options = RunOptions(
-        selection=build_selection(start_year, end_year, all_years, game_id, game_ids_file),
+        selection=build_selection(
+            start_year, end_year, all_years, game_id, game_ids_file, include_null_year
+        ),
         stages=parse_stages(stage or []),
         stages_named=stages_named(stage or []),
         changed_only=not full,

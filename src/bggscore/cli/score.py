@@ -15,6 +15,7 @@ from bggscore.cli.selection import (
     EndYearOption,
     GameIdOption,
     GameIdsFileOption,
+    IncludeNullYearOption,
     MaxGamesOption,
     StartYearOption,
     build_selection,
@@ -28,6 +29,7 @@ def score(
     start_year: StartYearOption = 2024,
     end_year: EndYearOption = 2029,
     all_years: AllYearsOption = False,
+    include_null_year: IncludeNullYearOption = False,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
     stage: Annotated[
@@ -98,7 +100,9 @@ def score(
     )
     settings = app_state.settings()
     options = ScoreOptions(
-        selection=build_selection(start_year, end_year, all_years, game_id, game_ids_file),
+        selection=build_selection(
+            start_year, end_year, all_years, game_id, game_ids_file, include_null_year
+        ),
         stages=parse_stage(stage),
         model_overrides=parse_model_overrides(model or []),
         batch_size=settings.scoring.batch_size,

@@ -15,6 +15,13 @@ if TYPE_CHECKING:
 StartYearOption = Annotated[int, typer.Option(help="First year published (inclusive).")]
 EndYearOption = Annotated[int, typer.Option(help="Last year published (exclusive).")]
 AllYearsOption = Annotated[bool, typer.Option("--all-years", help="Ignore the year range.")]
+IncludeNullYearOption = Annotated[
+    bool,
+    typer.Option(
+        "--include-null-year",
+        help="Also games with no year published (left out of year ranges and --all-years).",
+    ),
+]
 GameIdOption = Annotated[
     list[int] | None, typer.Option("--game-id", help="Only this game (repeat).")
 ]
@@ -67,6 +74,7 @@ def build_selection(
     all_years: bool,
     game_ids: list[int] | None,
     game_ids_file: Path | None,
+    include_null_year: bool = False,
 ) -> Selection:
     from bggscore.warehouse.queries import Selection
 
@@ -84,4 +92,5 @@ def build_selection(
         end_year=end_year,
         all_years=all_years,
         game_ids=tuple(ids) if ids is not None else None,
+        include_null_year=include_null_year,
     )

@@ -12,7 +12,8 @@ from bggscore.wording import counted
 
 # Which games a command works on; every filter is a parameter, never SQL text.
 SELECTION_WHERE = (
-    "(@all_years OR (f.year_published >= @start_year AND f.year_published < @end_year)) "
+    "(@all_years OR (f.year_published >= @start_year AND f.year_published < @end_year) "
+    "OR (@include_null_year AND f.year_published IS NULL)) "
     "AND (@include_null_year OR f.year_published IS NOT NULL) "
     "AND (@all_ids OR f.game_id IN UNNEST(@game_ids))"
 )
@@ -53,9 +54,10 @@ class Selection:
     def describe(self) -> str:
         if self.game_ids is not None:
             return counted(len(self.game_ids), "requested game id")
+        unknown = " (with unknown years)" if self.include_null_year else ""
         if self.all_years:
-            return "all years" + (" (with unknown years)" if self.include_null_year else "")
-        return f"years {self.start_year}-{self.end_year - 1}"
+            return "all years" + unknown
+        return f"years {self.start_year}-{self.end_year - 1}{unknown}"
 
 
 # Columns computed from games_features where the data lives: reading a description's
