@@ -295,6 +295,10 @@ def test_explain_an_up_to_date_game(cli, scored_home: Path) -> None:
     assert item["feature_hash"]["recorded"] == item["feature_hash"]["current"]
     text = cli("detect-changes", "--explain", str(game))
     assert "up to date" in text.stdout and "changed" not in text.stdout
+    # --exit-code as for a list: exit 1 when the game needs nothing
+    assert cli("detect-changes", "--explain", str(game), "--exit-code").exit_code == 1
+    wrong = cli("detect-changes", "--explain", str(game), "--format", "ids")
+    assert wrong.exit_code == 2 and "drop --format ids" in wrong.stderr
 
 
 def test_a_new_model_version_flags_its_stage_only(cli, scored_home: Path) -> None:

@@ -75,8 +75,12 @@ def detect_changes(
     stages = parse_detect_stage(stage)
     overrides = parse_model_overrides(model or [])
     if explain is not None:
+        if format_ == "ids":
+            raise UsageError("--explain shows one game's values; drop --format ids")
         explained = explain_game(settings, explain, stages, overrides)
         console.result(explained, lambda out: _render_explain(out, explained))
+        if exit_code and not any(item["reasons"] for item in explained["stages"]):
+            raise typer.Exit(1)  # as for a list: nothing to rescore for this game
         return
     detection = detect_for_stages(settings, stages, selection, max_games, overrides)
     data: dict[str, Any] = {
