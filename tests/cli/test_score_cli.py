@@ -267,11 +267,15 @@ def test_game_ids_bypass_the_year_range(cli, demo_home: Path, tmp_path: Path) ->
     )
     assert data["games_scored"] == 4
     assert data["selection"] == "4 requested game ids"
+    assert data["missing_game_ids"] == []
     landing = read(demo_home, "ml_predictions_landing")
     assert sorted(landing["game_id"]) == sorted([old, new, other, unknown_year])
     assert landing.filter(pl.col("game_id") == unknown_year)["sample_status"].to_list() == [
         "out_of_sample"
     ]
+    absent = max(game_ids(demo_home, "TRUE")) + 1
+    again = score_json(cli, "--game-id", str(new), "--game-id", str(absent))
+    assert again["missing_game_ids"] == [absent]  # reported as detect-changes reports it
 
 
 def test_game_ids_file_bad_line_names_the_line(cli, demo_home: Path, tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ class ScoreResult:
     output_location: str | None = None
     seconds: float = 0.0
     selection: str = ""
+    missing_game_ids: list[int] | None = None  # requested by id, not in the warehouse
 
     def as_dict(self) -> dict[str, Any]:
         rate = self.games_scored / self.seconds if self.seconds > 0 else None
@@ -87,6 +88,7 @@ class ScoreResult:
             "selection": self.selection,
             "seconds": round(self.seconds, 3),
             "games_per_second": round(rate, 1) if rate else None,
+            "missing_game_ids": self.missing_game_ids or [],
         }
 
 
@@ -266,6 +268,7 @@ def run_score(settings: Settings, options: ScoreOptions, console: Console) -> Sc
         output_location=str(options.output) if options.output and job.run else None,
         seconds=time.monotonic() - started,
         selection=described + (" (changed only)" if options.changed_only else ""),
+        missing_game_ids=missing,
     )
 
 
