@@ -294,6 +294,7 @@ ROWS = [
         2,
         "--max-games must be positive, got 0",
     ),
+    row("score-embedding-stage", "score --stage text-embeddings", 2, "`bggscore embed` computes"),
     row("score-fresh", "score", 1, "no warehouse at", fresh=True),
     # -- embed and similar -----------------------------------------------------------------
     row("embed-kind", "embed --kind bogus", 2, "unknown --kind 'bogus'"),

@@ -46,6 +46,8 @@ WAREHOUSE_TABLES = [
 def parse_stage(value: str) -> list[str]:
     if value == "all":
         return list(STAGES)
+    if value in ("text-embeddings", "game-embeddings"):
+        raise UsageError(f"`score` has no {value} stage; `bggscore embed` computes embeddings")
     if value not in STAGES:
         raise UsageError(f"unknown --stage {value!r}; choose complexity, main or all")
     return [value]
