@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / "benchmarks" / "results" / "homes"
+# where figures and cached demo homes go; the CI smoke run points it at a temporary folder
+RESULTS = Path(os.environ.get("BGGSCORE_BENCH_RESULTS") or ROOT / "benchmarks" / "results")
+CACHE = RESULTS / "homes"
 BGGSCORE = [sys.executable, "-m", "bggscore"]
 
 
@@ -85,7 +87,7 @@ def table(title: str, headers: list[str], rows: list[list[Any]]) -> str:
 
 
 def save(name: str, data: dict[str, Any]) -> Path:
-    path = ROOT / "benchmarks" / "results" / f"{name}.json"
+    path = RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2))
     return path
