@@ -20,6 +20,7 @@ default range's; both selections are reported beside them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import statistics
@@ -100,46 +101,51 @@ SELECTIONS = {
 }
 
 
-def time_queries(home: Path, repeats: int) -> dict[str, dict[str, float]]:
-    """Median milliseconds per selection: bggscore's `main` detection, all four stages
-    together, and the seed's query; one process, interleaved, after a warm-up."""
-    import os
-
-    os.environ["BGGSCORE_HOME"] = str(home)
+def time_queries(homes: dict[int, Path], repeats: int) -> dict[int, dict[str, dict[str, float]]]:
+    """Median milliseconds per history length and selection: bggscore's `main` detection,
+    all four stages together, the seed's query and the one-join floor. One process; every
+    round measures every history length in turn, so drift on a shared machine hits them
+    alike (the first round only warms up)."""
     from bggscore.changes import detect_stage
     from bggscore.detection import stage_keys
     from bggscore.settings import load_settings
     from bggscore.warehouse import open_warehouse
     from bggscore.warehouse.queries import Selection
 
-    settings = load_settings()
-    keys = stage_keys(settings, list(STAGES), {}, explicit=False)
-    out = {}
-    with open_warehouse(settings) as wh:
-        for label, (selection_args, (start, end)) in SELECTIONS.items():
-            selection = Selection(**selection_args)
-            seed_params = {"start_year": start, "end_year": end, "max_games": 50_000}
-            one_join_params = {**selection.params(), "stage": "main", "max_games": 50_000}
-            times: dict[str, list[float]] = {"main": [], "stages": [], "seed": [], "one_join": []}
-            for attempt in range(repeats + 1):  # the first round only warms up
-                total = 0.0
-                for stage, key in keys.items():
+    names = ("main", "stages", "seed", "one_join")
+    times = {(day, label): {name: [] for name in names} for day in homes for label in SELECTIONS}
+    with contextlib.ExitStack() as stack:
+        opened = {}
+        for day, home in homes.items():
+            settings = load_settings(overrides={"home": str(home)})
+            keys = stage_keys(settings, list(STAGES), {}, explicit=False)
+            opened[day] = (stack.enter_context(open_warehouse(settings)), keys)
+        for attempt in range(repeats + 1):
+            for day, (wh, keys) in opened.items():
+                for label, (selection_args, (start, end)) in SELECTIONS.items():
+                    selection = Selection(**selection_args)
+                    seed_params = {"start_year": start, "end_year": end, "max_games": 50_000}
+                    one_join_params = {**selection.params(), "stage": "main", "max_games": 50_000}
+                    measured: dict[str, float] = {"stages": 0.0}
+                    for stage, key in keys.items():
+                        started = time.perf_counter()
+                        detect_stage(wh, stage, key, selection, 50_000)
+                        elapsed = time.perf_counter() - started
+                        measured["stages"] += elapsed
+                        if stage == "main":
+                            measured["main"] = elapsed
                     started = time.perf_counter()
-                    detect_stage(wh, stage, key, selection, 50_000)
-                    elapsed = time.perf_counter() - started
-                    total += elapsed
-                    if stage == "main" and attempt:
-                        times["main"].append(elapsed)
-                started = time.perf_counter()
-                wh.query(SEED_QUERY, seed_params)
-                if attempt:
-                    times["seed"].append(time.perf_counter() - started)
-                    times["stages"].append(total)
-                started = time.perf_counter()
-                wh.query(ONE_JOIN_QUERY, one_join_params)
-                if attempt:
-                    times["one_join"].append(time.perf_counter() - started)
-            out[label] = {name: statistics.median(v) * 1000 for name, v in times.items()}
+                    wh.query(SEED_QUERY, seed_params)
+                    measured["seed"] = time.perf_counter() - started
+                    started = time.perf_counter()
+                    wh.query(ONE_JOIN_QUERY, one_join_params)
+                    measured["one_join"] = time.perf_counter() - started
+                    if attempt:
+                        for name in names:
+                            times[day, label][name].append(measured[name])
+    out: dict[int, dict[str, dict[str, float]]] = {day: {} for day in homes}
+    for (day, label), values in times.items():
+        out[day][label] = {name: statistics.median(v) * 1000 for name, v in values.items()}
     return out
 
 
@@ -168,16 +174,19 @@ def main(argv: list[str] | None = None) -> dict:
     base = demo_home(games)
 
     print(f"detection vs the seed's query, {games:,} games", flush=True)
-    history = copy_home(base, f"detect-history-{games}")
+    homes: dict[int, Path] = {}
+    previous_day, previous_home = 1, base
+    for day in days:  # a home per history length, each grown from the one before
+        home = copy_home(previous_home, f"detect-history-{games}-{day}")
+        if day > previous_day:
+            add_history(home, previous_day + 1, day)
+        homes[day] = home
+        previous_day, previous_home = day, home
+    measured_by_day = time_queries(homes, args.repeats)
     rows = []
-    previous = 1
     for day in days:
-        if day > previous:
-            add_history(history, previous + 1, day)
-            previous = day
-        landing = landing_rows(history)
-        measured = time_queries(history, args.repeats)
-        for label, ms in measured.items():
+        landing = landing_rows(homes[day])
+        for label, ms in measured_by_day[day].items():
             rows.append(
                 {
                     "days": day,
@@ -197,6 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
                 f"one-join floor {ms['one_join']:.1f} ms",
                 flush=True,
             )
+    for home in homes.values():  # copies of a cached home: gigabytes at 500k games
+        shutil.rmtree(home.parent, ignore_errors=True)
 
     print("no-op runs (nothing changed), wall time including start-up", flush=True)
     quiet = copy_home(base, f"detect-noop-{games}")

@@ -376,7 +376,7 @@ def test_bigquery_staging_tables_do_not_outlive_a_write(
 def test_an_upsert_repeating_a_key_is_refused_and_writes_nothing(ready: Warehouse) -> None:
     state = make_scoring_state([1, 2])
     twice = pl.concat([state, state.head(1)])
-    with pytest.raises(ValueError, match="repeats a key"):
+    with pytest.raises(WarehouseError, match=r"repeats a key \(stage=\w+, game_id=1\)"):
         ready.write([Write("scoring_state", twice, "upsert")])
     assert ready.count_rows("scoring_state") == 0
 

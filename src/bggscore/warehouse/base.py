@@ -253,8 +253,16 @@ class Warehouse(abc.ABC):
                 statements.append((append_new_sql(schema, name), {}))
             else:
                 # MERGE refuses two rows for one key; delete-and-append would keep both
-                if item.frame.select(schema.key).is_duplicated().any():
-                    raise ValueError(f"upsert into {item.logical} repeats a key {schema.key}")
+                repeated = item.frame.select(schema.key).filter(
+                    item.frame.select(schema.key).is_duplicated()
+                )
+                if len(repeated):
+                    key = ", ".join(f"{k}={v}" for k, v in repeated.row(0, named=True).items())
+                    raise WarehouseError(
+                        f"upsert into {item.logical} repeats a key ({key}); nothing was written",
+                        "each game must appear once in games_features and game_features_hash: "
+                        "remove the repeated rows there, then rerun",
+                    )
                 statements += [(sql, {}) for sql in self.upsert_statements(schema, name)]
         rendered = [(self.render(sql, refs), params) for sql, params in statements]
         self._commit(staged, rendered)
