@@ -7,6 +7,9 @@ every test that can checks the warehouse is as it was.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -502,3 +505,16 @@ def test_game_names_are_printed_not_interpreted(cli, demo_home: Path) -> None:
     explained = cli("detect-changes", "--explain", str(game), "--stage", "main")
     assert explained.exit_code == 0, explained.stderr
     assert f"game {game}: {name}" in explained.stdout
+
+
+def test_detection_reads_without_pyarrow(scored_home: Path) -> None:
+    """A read-only command never imports pyarrow (its import is a large share of a no-op
+    run's start-up); DuckDB hands results to polars through the Arrow C stream."""
+    code = (
+        "import sys; from typer.testing import CliRunner; from bggscore.cli.main import app; "
+        "result = CliRunner().invoke(app, ['detect-changes', '--all-years', '--json']); "
+        "print(result.exit_code, 'pyarrow' in sys.modules)"
+    )
+    env = {**os.environ, "BGGSCORE_HOME": str(scored_home)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.stdout.split() == ["0", "False"], out.stdout + out.stderr

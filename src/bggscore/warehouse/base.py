@@ -66,7 +66,8 @@ class Warehouse(abc.ABC):
     def _run(self, sql: str, params: dict[str, Any]) -> None: ...
 
     @abc.abstractmethod
-    def _fetch(self, sql: str, params: dict[str, Any]) -> pa.Table: ...
+    def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
+        """A query's whole result (small results: detection, lookups, status)."""
 
     @abc.abstractmethod
     def _fetch_batches(
@@ -112,7 +113,7 @@ class Warehouse(abc.ABC):
         return render(canonical, tables, self.dialect)
 
     def query(self, canonical: str, params: dict[str, Any] | None = None) -> pl.DataFrame:
-        return pl.from_arrow(self._fetch(self.render(canonical), params or {}))  # type: ignore[return-value]
+        return self._fetch(self.render(canonical), params or {})
 
     def execute(self, canonical: str, params: dict[str, Any] | None = None) -> None:
         self._run(self.render(canonical), params or {})

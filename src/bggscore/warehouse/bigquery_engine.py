@@ -23,6 +23,7 @@ from contextlib import contextmanager, suppress
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from google.api_core import exceptions as api_exceptions
@@ -231,9 +232,10 @@ class BigQueryWarehouse(Warehouse):
         with translated("running a query"):
             self._query(sql, params).result()
 
-    def _fetch(self, sql: str, params: dict[str, Any]) -> pa.Table:
+    def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
         with translated("running a query"):
-            return self._query(sql, params).result().to_arrow(create_bqstorage_client=False)
+            table = self._query(sql, params).result().to_arrow(create_bqstorage_client=False)
+        return pl.from_arrow(table)  # type: ignore[return-value]
 
     def _fetch_batches(
         self, sql: str, params: dict[str, Any], batch_size: int

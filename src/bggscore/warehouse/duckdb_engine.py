@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pyarrow as pa
+import polars as pl
 
 from bggscore.errors import WarehouseError
 from bggscore.warehouse.base import Warehouse
@@ -25,6 +25,8 @@ from bggscore.warehouse.schemas import DUCKDB_TYPES, TableSchema
 from bggscore.warehouse.sql import TableRef, Typed, delete_keys_sql, insert_all_sql
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from bggscore.settings import Settings
 
 CHECKPOINT_THRESHOLD = "256MB"
@@ -154,16 +156,18 @@ class DuckDBWarehouse(Warehouse):
         with _enough_memory():
             self.con.execute(sql, _params(sql, params))
 
-    def _fetch(self, sql: str, params: dict[str, Any]) -> pa.Table:
+    def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
         with _enough_memory():
             relation = self.con.sql(sql, params=_params(sql, params))
-            # DuckDB 2 renamed relation.arrow() to to_arrow_table()
-            to_table = getattr(relation, "to_arrow_table", None) or relation.arrow
-            return to_table()
+            # through the Arrow C stream: the same frame as via pyarrow, without importing
+            # pyarrow (a third of a read-only command's start-up, e.g. a no-op detect-changes)
+            return pl.DataFrame(relation)
 
     def _fetch_batches(
         self, sql: str, params: dict[str, Any], batch_size: int
     ) -> Iterator[pa.Table]:
+        import pyarrow as pa
+
         # a cursor of its own, so writes between batches don't end the stream
         cursor = self.con.cursor()
         with contextlib.closing(cursor), _enough_memory():
