@@ -104,8 +104,8 @@ SELECTIONS = {
 def time_queries(homes: dict[int, Path], repeats: int) -> dict[int, dict[str, dict[str, float]]]:
     """Median milliseconds per history length and selection: bggscore's `main` detection,
     all four stages together, the seed's query and the one-join floor. One process; every
-    round measures every history length in turn, so drift on a shared machine hits them
-    alike (the first round only warms up)."""
+    round measures every history length in turn, starting at a different one each round, so
+    drift on a shared machine hits them alike (the first round only warms up)."""
     from bggscore.changes import detect_stage
     from bggscore.detection import stage_keys
     from bggscore.settings import load_settings
@@ -120,8 +120,12 @@ def time_queries(homes: dict[int, Path], repeats: int) -> dict[int, dict[str, di
             settings = load_settings(overrides={"home": str(home)})
             keys = stage_keys(settings, list(STAGES), {}, explicit=False)
             opened[day] = (stack.enter_context(open_warehouse(settings)), keys)
+        days = list(opened)
         for attempt in range(repeats + 1):
-            for day, (wh, keys) in opened.items():
+            # each round starts at another history length: no length always goes first
+            shift = attempt % len(days)
+            for day in days[shift:] + days[:shift]:
+                wh, keys = opened[day]
                 for label, (selection_args, (start, end)) in SELECTIONS.items():
                     selection = Selection(**selection_args)
                     seed_params = {"start_year": start, "end_year": end, "max_games": 50_000}
@@ -167,7 +171,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--games", type=int)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=6)  # a multiple of 3 history lengths
     args = parser.parse_args(argv)
     games = args.games or (50_000 if args.quick else 500_000)
     days = [1, 30, 100] if args.quick else [1, 100, 1000]
