@@ -18,6 +18,9 @@ from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import Selection
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from bggscore.console import Console
     from bggscore.settings import Settings
 
 SCORING_STAGES = ("complexity", "main")
@@ -56,6 +59,16 @@ def stage_keys(
             raise
         keys[stage] = plan.stage_key(stage)
     return keys
+
+
+def warn_left_out(console: Console, wanted: list[str], kept: Collection[str]) -> None:
+    """Say which embedding stages `stage_keys` left out for want of a model, and the fix."""
+    for stage in [s for s in wanted if s not in kept]:
+        model_type = stage.replace("-", "_")
+        console.warn(
+            f"{stage}: no {model_type} model registered, stage skipped "
+            f"(train one with `bggscore models train --outcome {model_type}`)"
+        )
 
 
 @dataclass

@@ -113,16 +113,11 @@ def _runnable_stages(settings: Settings, options: RunOptions, console: Console) 
     no registered model (with a warning) instead of failing after scoring; a stage named
     with ``--stage`` must have its model, or nothing runs.
     """
-    from bggscore.detection import stage_keys
+    from bggscore.detection import stage_keys, warn_left_out
 
     wanted = [s for s in options.stages if s in EMBED_STAGES]
     if not wanted:
         return list(options.stages)
     keys = stage_keys(settings, wanted, {}, explicit=options.stages_named)
-    for stage in [s for s in wanted if s not in keys]:
-        model_type = stage.replace("-", "_")
-        console.warn(
-            f"{stage}: no {model_type} model registered, stage skipped "
-            f"(train one with `bggscore models train --outcome {model_type}`)"
-        )
+    warn_left_out(console, wanted, keys)
     return [s for s in options.stages if s in keys or s not in EMBED_STAGES]

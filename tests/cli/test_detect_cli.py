@@ -479,7 +479,7 @@ def test_embedding_stages_need_a_model_only_when_asked_for(cli, scored_home: Pat
         ("text-embeddings", "text_embeddings"),
         ("game-embeddings", "game_embeddings"),
     ):
-        assert f"{stage}: no {model_type} model registered, stage left out" in warned
+        assert f"{stage}: no {model_type} model registered, stage skipped" in warned
         result = cli("detect-changes", "--stage", stage)
         assert result.exit_code == 1
         assert_one_line_error(

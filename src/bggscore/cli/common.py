@@ -102,7 +102,9 @@ def _usage_exit(exc: Any) -> NoReturn:
     if message[:2].istitle():  # Click's "No such option" reads "no such option" here
         message = message[0].lower() + message[1:]
     where = exc.ctx.command_path if exc.ctx is not None else "bggscore"
-    Console().error(f"{message.rstrip('.')}. See '{where} --help'.".replace("?.", "?"))
+    message = message.rstrip(".")
+    stop = "" if message.endswith("?") else "."  # "Did you mean 'score'?" ends a sentence
+    Console().error(f"{message}{stop} See '{where} --help'.")
     sys.exit(exc.exit_code)
 
 

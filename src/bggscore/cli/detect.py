@@ -61,7 +61,12 @@ def detect_changes(
 
     Reads only the per-stage scoring state, never the landing history.
     """
-    from bggscore.detection import detect_for_stages, explain_game, parse_detect_stage
+    from bggscore.detection import (
+        detect_for_stages,
+        explain_game,
+        parse_detect_stage,
+        warn_left_out,
+    )
     from bggscore.errors import UsageError
     from bggscore.scoring.models import parse_model_overrides
 
@@ -96,13 +101,7 @@ def detect_changes(
         console.lines(ids)
     else:
         console.result(data, lambda out: _render(out, detection, data))
-    detected = {s.stage for s in detection.stages}
-    for left_out in [s for s in stages if s not in detected]:
-        model_type = left_out.replace("-", "_")
-        console.warn(
-            f"{left_out}: no {model_type} model registered, stage left out "
-            f"(train one with `bggscore models train --outcome {model_type}`)"
-        )
+    warn_left_out(console, stages, {s.stage for s in detection.stages})
     if detection.missing_ids:
         shown = ", ".join(str(i) for i in detection.missing_ids[:10])
         console.warn(

@@ -19,6 +19,7 @@ import polars as pl
 
 from bggscore.changes import DEFAULT_MAX_GAMES, detect_stage
 from bggscore.defaults import DEFAULT_BATCH_SIZE
+from bggscore.detection import EMBEDDING_STAGES
 from bggscore.errors import InputError, UsageError
 from bggscore.jobs import Job
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
@@ -46,7 +47,7 @@ WAREHOUSE_TABLES = [
 def parse_stage(value: str) -> list[str]:
     if value == "all":
         return list(STAGES)
-    if value in ("text-embeddings", "game-embeddings"):
+    if value in EMBEDDING_STAGES:
         raise UsageError(f"`score` has no {value} stage; `bggscore embed` computes embeddings")
     if value not in STAGES:
         raise UsageError(f"unknown --stage {value!r}; choose complexity, main or all")
@@ -76,7 +77,7 @@ class ScoreResult:
     output_location: str | None = None
     seconds: float = 0.0
     selection: str = ""
-    missing_game_ids: list[int] | None = None  # requested by id, not in the warehouse
+    missing_game_ids: list[int] = field(default_factory=list)  # requested ids not there
 
     def as_dict(self) -> dict[str, Any]:
         rate = self.games_scored / self.seconds if self.seconds > 0 else None
@@ -90,7 +91,7 @@ class ScoreResult:
             "selection": self.selection,
             "seconds": round(self.seconds, 3),
             "games_per_second": round(rate, 1) if rate else None,
-            "missing_game_ids": self.missing_game_ids or [],
+            "missing_game_ids": self.missing_game_ids,
         }
 
 
