@@ -1,7 +1,8 @@
 """The documentation stays true to the CLI.
 
-* README.md's command reference is what `scripts/gen-command-reference` generates from the
-  commands' --help (run the script after changing a command);
+* docs/commands.md, the command reference, is what `scripts/gen-command-reference` generates
+  from the commands' --help (run the script after changing a command), and README.md's short
+  "Commands" table lists every top-level command and group, linking into it;
 * every `bggscore ...` line in a shell block of README.md or docs/*.md names a real command,
   only real options, and values the options accept;
 * relative links between the documents point at files (and headings) that exist.
@@ -28,7 +29,9 @@ from bggscore.cli.main import app
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "gen-command-reference"
-DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+README = REPO / "README.md"
+REFERENCE = REPO / "docs" / "commands.md"
+DOCS = [README, *sorted((REPO / "docs").glob("*.md"))]
 SHELL_BLOCKS = {"", "bash", "sh", "shell", "console", "zsh"}
 # words that may come before the command itself: `sudo -u bggscore env X=1 bggscore run`
 WRAPPERS = {"sudo", "env", "exec", "time", "nohup", "command"}
@@ -50,57 +53,86 @@ def generator() -> ModuleType:
 
 
 # -- the command reference -----------------------------------------------------------------
-def test_readme_command_reference_is_up_to_date(
+def test_command_reference_is_up_to_date(
     generator: ModuleType, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert generator.OUTPUT == REFERENCE
     code = generator.main(["--check"])
     assert code == 0, (
-        "README.md's command reference differs from the commands' --help; run "
+        "docs/commands.md differs from the commands' --help; run "
         "`.venv/bin/python scripts/gen-command-reference`\n" + capsys.readouterr().err
     )
 
 
-def test_generator_check_fails_on_drift_and_rewrites_only_its_section(
+def test_generator_check_fails_on_drift_and_rewrites_the_page(
     generator: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(
-        "# title\n\nintro\n\n## Command reference\n\n"
-        f"{generator.START}\nstale\n{generator.END}\n\n## After\n\nkept\n",
-        encoding="utf-8",
-    )
-    assert generator.main(["--check", "--readme", str(readme)]) == 1
+    page = tmp_path / "docs" / "commands.md"
+    assert generator.main(["--check", "--output", str(page)]) == 1
+    assert "missing" in capsys.readouterr().err
+    assert generator.main(["--output", str(page)]) == 0  # creates docs/ too
+    assert page.read_text(encoding="utf-8") == generator.render()
+    page.write_text(page.read_text(encoding="utf-8").replace("Usage:", "Usage :", 1))
+    assert generator.main(["--check", "--output", str(page)]) == 1
     assert "out of date" in capsys.readouterr().err
-    assert generator.main(["--readme", str(readme)]) == 0
-    text = readme.read_text(encoding="utf-8")
-    assert text.startswith("# title\n\nintro\n\n## Command reference\n\n")
-    assert text.endswith(f"{generator.END}\n\n## After\n\nkept\n")
-    assert "stale" not in text
-    assert generator.main(["--check", "--readme", str(readme)]) == 0
-
-
-def test_generator_appends_the_section_when_markers_are_missing(
-    generator: ModuleType, tmp_path: Path
-) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text("# title\n", encoding="utf-8")
-    assert generator.main(["--check", "--readme", str(readme)]) == 1
-    assert generator.main(["--readme", str(readme)]) == 0
-    text = readme.read_text(encoding="utf-8")
-    assert text.index(generator.HEADING) < text.index(generator.START) < text.index(generator.END)
+    assert generator.main(["--output", str(page)]) == 0
+    assert generator.main(["--check", "--output", str(page)]) == 0
 
 
 def test_reference_covers_every_command_plainly_at_a_fixed_width(generator: ModuleType) -> None:
-    block = generator.render()
+    page = generator.render()
+    assert page.startswith(f"{generator.NOTICE}\n\n{generator.TITLE}\n\n{generator.INTRO}\n")
+    contents = page.split("\n## Contents\n", 1)[1].split("\n## ", 1)[0]
     root = typer.main.get_command(app)
-    for path, _ in generator.walk(root):
+    paths = [path for path, _ in generator.walk(root)]
+    for path in paths:
         title = "bggscore " + " ".join(path) if path else "bggscore (global options)"
-        assert f"\n### {title}\n" in block, title
-        assert f"Usage: bggscore {' '.join(path)}".rstrip() in block, title
-    assert "\x1b[" not in block  # no ANSI colours
-    wrapped = [line for line in block.splitlines() if "  " in line and len(line) > 100]
+        level = "###" if len(path) > 1 else "##"
+        assert f"\n{level} {title}\n" in page, title
+        assert f"](#{generator.anchor(path)})" in contents, title  # in the table of contents
+        assert f"Usage: bggscore {' '.join(path)}".rstrip() in page, title
+    assert len(re.findall(r"^\| \[`bggscore", contents, flags=re.M)) == len(paths)
+    assert "\x1b[" not in page  # no ANSI colours
+    wrapped = [line for line in page.splitlines() if "  " in line and len(line) > 100]
     # option tables are wrapped at 100 columns; only preformatted usage examples may exceed it
     assert all(line.lstrip().startswith("bggscore ") for line in wrapped), wrapped
+
+
+def test_reference_links_resolve() -> None:
+    assert REFERENCE in DOCS  # so the docs' command lines and links checks read it too
+    links = _links(REFERENCE)
+    assert len(links) > 20, links  # the table of contents, and the links to the other docs
+    assert not _broken_links(REFERENCE), _broken_links(REFERENCE)
+
+
+def _readme_commands_table() -> list[tuple[str, str, str]]:
+    """(command, link target, description) for each row of README.md's "Commands" table."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        row = re.match(r"^\| \[`bggscore ([^`]+)`\]\(([^)]+)\) \| (.*?) \|$", line)
+        if row:
+            rows.append((row.group(1), row.group(2), row.group(3).strip()))
+    return rows
+
+
+def test_readme_commands_table_lists_every_command_and_group(generator: ModuleType) -> None:
+    root = typer.main.get_command(app)
+    commands = [path[0] for path, _ in generator.walk(root) if len(path) == 1]
+    rows = _readme_commands_table()
+    listed = [name for name, _, _ in rows]
+    assert listed == commands, (
+        "README.md's Commands table should list every top-level command and group, in the "
+        f"CLI's order: missing {sorted(set(commands) - set(listed))}, "
+        f"not commands {sorted(set(listed) - set(commands))}"
+    )
+    for name, target, description in rows:
+        assert target == f"docs/commands.md#{generator.anchor((name,))}", (name, target)
+        assert description, name
+    text = README.read_text(encoding="utf-8")
+    assert generator.NOTICE not in text  # the full reference lives in docs/commands.md only
+    assert "](docs/commands.md#bggscore-global-options)" in text
 
 
 # -- command lines in the docs ------------------------------------------------------------
@@ -328,17 +360,32 @@ def _anchors(path: Path) -> set[str]:
     return found
 
 
-def test_relative_links_point_at_existing_files_and_headings() -> None:
+def _links(doc: Path) -> list[str]:
+    """The link targets of a Markdown file, outside code blocks."""
+    text = re.sub(r"```.*?```", "", doc.read_text(encoding="utf-8"), flags=re.S)
+    return re.findall(r"\]\(([^)\s]+)\)", text)
+
+
+def _broken_links(doc: Path) -> list[str]:
+    """The relative links of a Markdown file to files or headings that do not exist."""
     broken = []
-    for doc in DOCS:
-        text = re.sub(r"```.*?```", "", doc.read_text(encoding="utf-8"), flags=re.S)
-        for target in re.findall(r"\]\(([^)\s]+)\)", text):
-            if re.match(r"^[a-z]+:", target):  # https:, mailto:
-                continue
-            file_part, _, anchor = target.partition("#")
-            path = (doc.parent / file_part).resolve() if file_part else doc
-            if not path.exists():
-                broken.append(f"{doc.name}: {target} (no such file)")
-            elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
-                broken.append(f"{doc.name}: {target} (no such heading)")
+    for target in _links(doc):
+        if re.match(r"^[a-z]+:", target):  # https:, mailto:
+            continue
+        file_part, _, anchor = target.partition("#")
+        path = (doc.parent / file_part).resolve() if file_part else doc
+        if not path.exists():
+            broken.append(f"{doc.name}: {target} (no such file)")
+        elif anchor and path.suffix == ".md" and anchor not in _anchors(path):
+            broken.append(f"{doc.name}: {target} (no such heading)")
+    return broken
+
+
+def test_relative_links_point_at_existing_files_and_headings() -> None:
+    broken = [problem for doc in DOCS for problem in _broken_links(doc)]
     assert not broken, "\n".join(broken)
+
+
+def test_no_doc_links_to_the_old_readme_reference() -> None:
+    old = [f"{doc.name}: {t}" for doc in DOCS for t in _links(doc) if "#command-reference" in t]
+    assert not old, old
