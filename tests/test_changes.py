@@ -23,7 +23,6 @@ from tests.warehouse.test_behaviour import emulator  # noqa: F401 - the bqemulat
 
 from bggscore.changes import (
     REASONS,
-    UPSTREAM,
     StageChanges,
     detect_stage,
     detection_sql,
@@ -32,6 +31,7 @@ from bggscore.changes import (
 )
 from bggscore.errors import UsageError
 from bggscore.settings import Settings, WarehouseSettings, load_settings
+from bggscore.stages import GRAPH
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.bigquery_engine import BigQueryWarehouse
@@ -44,7 +44,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning"),
 ]
 
-STAGES = tuple(UPSTREAM)
+STAGES = GRAPH.names
 SELECTION_PARAMS = {"all_years", "start_year", "end_year", "include_null_year", "all_ids"}
 BQ_TABLES = {
     "games_features": TableRef("games_features", "analytics", "bgg-data-warehouse"),
@@ -72,7 +72,7 @@ def literals(tree: exp.Expression) -> tuple[set[str], set[str]]:
 def own_constants(stage: str) -> set[str]:
     """The only string constants a detection query may hold: its upstream-key prefixes,
     their separator, and the empty string (a NULL-safe default)."""
-    return {f"{up}:" for up in UPSTREAM[stage]} | {"|", ""}
+    return {f"{up}:" for up in GRAPH.upstream(stage)} | {"|", ""}
 
 
 # -- the SQL ----------------------------------------------------------------------------
@@ -85,7 +85,7 @@ def test_detection_sql_carries_every_value_as_a_parameter(stage: str, dialect: s
     tree = sqlglot.parse_one(rendered, read=dialect)
 
     expected = {"stage", "model_key", "limit", "game_ids", *SELECTION_PARAMS}
-    expected |= {f"up_{i}" for i in range(len(UPSTREAM[stage]))}
+    expected |= {f"up_{i}" for i in range(len(GRAPH.upstream(stage)))}
     assert expected <= parameters(tree)
     strings, numbers = literals(tree)
     assert strings <= own_constants(stage), strings - own_constants(stage)

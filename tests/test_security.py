@@ -34,6 +34,7 @@ from tests.test_dispatch import FakeGitHub, closed_port_url, start_fake_github
 
 import bggscore
 from bggscore.errors import ConfigError
+from bggscore.stages import GRAPH
 
 SRC = Path(bggscore.__file__).resolve().parent
 SQL_WORDS = re.compile(
@@ -92,7 +93,7 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "values travel as query parameters",
     },
     ("changes.py", "_expected_upstream_sql"): {
-        "up": "a stage name from the UPSTREAM constant",
+        "up": "a stage name from the stage graph (bggscore.stages)",
         "i": "a loop index (an SQL alias suffix u0, u1)",
     },
     ("changes.py", "_upstream_moved_sql"): {
@@ -100,10 +101,11 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
     },
     ("changes.py", "detection_sql"): {
         "i": "a loop index (an SQL alias suffix p0, u0, and the parameter name @up_0)",
-        "up": "a stage name from the UPSTREAM constant",
-        "INPUT_HASHES.get(stage, FEATURE_HASH)": "SQL fragments from two module constants",
-        "_expected_upstream_sql(stage)": "built from UPSTREAM constants (checked itself)",
-        "_upstream_moved_sql(stage)": "built from UPSTREAM constants (checked itself)",
+        "up": "a stage name from the stage graph (bggscore.stages)",
+        "keyed or FEATURE_HASH": "SQL fragments from module constants and a column of "
+        "HASHED_COLUMNS",
+        "_expected_upstream_sql(upstream)": "built from stage names (checked itself)",
+        "_upstream_moved_sql(upstream)": "built from stage names (checked itself)",
     },
 }
 
@@ -359,7 +361,7 @@ def canonical_queries() -> dict[str, str]:
         found[f"features_sql({with_hash})"] = queries.features_sql(GAMES_FEATURES.names, with_hash)
     for logical in TABLES:
         found[f"count_sql({logical})"] = queries.count_sql(logical)
-    for stage in changes.UPSTREAM:
+    for stage in GRAPH.names:
         found[f"detection_sql({stage})"] = changes.detection_sql(stage)
     return found
 

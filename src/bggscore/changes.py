@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bggscore.errors import UsageError
+from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, StageGraph
 from bggscore.warehouse.queries import SELECTION_WHERE, Selection
 from bggscore.warehouse.sql import Typed
 
@@ -28,21 +29,23 @@ if TYPE_CHECKING:
     from bggscore.warehouse.base import Warehouse
 
 REASONS = ("new", "features", "model", "upstream")
-# stage -> the stages whose outputs it reads, in the order their keys are recorded
-UPSTREAM: dict[str, tuple[str, ...]] = {
-    "complexity": (),
-    "main": ("complexity",),
-    "text-embeddings": (),
-    "game-embeddings": ("complexity", "text-embeddings"),
-}
-DEFAULT_MAX_GAMES = 50_000
 LIMIT_CEILING = 2**62
-# stage -> (what its input is now, what it recorded); default: the warehouse feature hash.
-# An input here must be one of the hashed fields (detection relies on it).
-INPUT_HASHES: dict[str, tuple[str, str]] = {
-    "text-embeddings": ("TO_HEX(MD5(COALESCE(f.description, '')))", "input_hash"),
-}
+# a stage keyed on one column (Stage.input_column) compares its md5 with the recorded
+# input_hash; every other stage the warehouse feature hash. That column must be one of
+# the hashed fields (detection relies on it). Column names come from the stage graph.
+INPUT_HASH = "TO_HEX(MD5(COALESCE(f.{column}, '')))", "input_hash"
 FEATURE_HASH = ("h.feature_hash", "feature_hash")
+HASHED_COLUMNS = ("description",)  # input columns that are part of the feature hash
+
+
+def _input_hash(stage: str, graph: StageGraph) -> tuple[str, str] | None:
+    column = graph.get(stage).input_column
+    if column is None:
+        return None
+    if column not in HASHED_COLUMNS:
+        raise ValueError(f"stage {stage} is keyed on {column}, which the feature hash omits")
+    sql, recorded = INPUT_HASH
+    return sql.format(column=column), recorded
 
 
 def input_hash(description: str | None) -> str:
@@ -55,15 +58,15 @@ def upstream_key(jobs: dict[str, str]) -> str:
     return "|".join(f"{stage}:{job}" for stage, job in jobs.items())
 
 
-def _expected_upstream_sql(stage: str) -> str:
+def _expected_upstream_sql(upstream: tuple[str, ...]) -> str:
     """SQL for the upstream key a stage would record if it ran now (NULL if any is missing)."""
-    parts = [f"CONCAT('{up}:', u{i}.job_id)" for i, up in enumerate(UPSTREAM[stage])]
+    parts = [f"CONCAT('{up}:', u{i}.job_id)" for i, up in enumerate(upstream)]
     if not parts:
         return "CAST(NULL AS STRING)"
     return parts[0] if len(parts) == 1 else "CONCAT(" + ", '|', ".join(parts) + ")"
 
 
-def _upstream_moved_sql(stage: str) -> str:
+def _upstream_moved_sql(upstream: tuple[str, ...]) -> str:
     """Whether the recorded upstream key differs from the one the stage would record now.
 
     Compares ``s.upstream_key`` with the parts ``p{i}.part`` each upstream scan computed
@@ -72,7 +75,7 @@ def _upstream_moved_sql(stage: str) -> str:
     first part followed by the last when it starts with one, ends with the other and is
     as long as both. Games missing an upstream are not flagged (nothing to read yet).
     """
-    n = len(UPSTREAM[stage])
+    n = len(upstream)
     present = " AND ".join(f"p{i}.game_id IS NOT NULL" for i in range(n))
     if n == 1:
         same = "s.upstream_key IS NOT DISTINCT FROM p0.part"
@@ -90,7 +93,7 @@ def _upstream_moved_sql(stage: str) -> str:
     return f"{present} AND NOT ({same})"
 
 
-def detection_sql(stage: str) -> str:
+def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
     """One canonical query per stage; every value is a parameter.
 
     The selection comes first, as a CTE of game ids. Each selected game then joins, on
@@ -106,11 +109,12 @@ def detection_sql(stage: str) -> str:
     keys and job ids through the full-table joins, or one full pass per reason, made
     detection several times slower.
     """
-    if stage not in UPSTREAM:
-        raise UsageError(f"unknown stage {stage!r}; choose from {', '.join(UPSTREAM)}")
-    upstream = UPSTREAM[stage]
-    text = stage in INPUT_HASHES
-    new_hash, old_column = INPUT_HASHES.get(stage, FEATURE_HASH)
+    if stage not in graph.names:
+        raise UsageError(f"unknown stage {stage!r}; choose from {', '.join(graph.names)}")
+    upstream = graph.upstream(stage)
+    keyed = _input_hash(stage, graph)
+    text = keyed is not None
+    new_hash, old_column = keyed or FEATURE_HASH
 
     # every fragment below is one of our constants; values are parameters
     two = len(upstream) == 2  # compared by prefix, suffix and length: see _upstream_moved_sql
@@ -125,7 +129,7 @@ def detection_sql(stage: str) -> str:
     part_joins = "".join(
         f" LEFT JOIN p{i} ON p{i}.game_id = f.game_id" for i in range(len(upstream))
     )
-    upstream_moved = f"COALESCE({_upstream_moved_sql(stage)}, FALSE)" if upstream else "FALSE"
+    upstream_moved = f"COALESCE({_upstream_moved_sql(upstream)}, FALSE)" if upstream else "FALSE"
     # rows without a recorded hash fall back to the seed's rule, last_updated > score_ts
     changed_hash = (
         "IF(s.feature_hash IS NULL, h.last_updated > s.score_ts, "
@@ -197,7 +201,7 @@ SELECT f.game_id, f.name, f.year_published,
   {new_hash} AS new_hash, st.{old_column} AS old_hash, h.last_updated,
   st.score_ts AS last_score_ts, st.job_id AS last_job_id, st.model_key AS old_model,
   st.upstream_key AS old_upstream,
-  {_expected_upstream_sql(stage)} AS new_upstream,
+  {_expected_upstream_sql(upstream)} AS new_upstream,
   c.reason_new, c.reason_features, c.reason_model, c.reason_upstream
 FROM picked AS c
 JOIN games_features AS f ON f.game_id = c.game_id
@@ -282,6 +286,7 @@ def detect_stage(
     selection: Selection,
     max_games: int = DEFAULT_MAX_GAMES,
     every_row: bool = False,
+    graph: StageGraph = GRAPH,
 ) -> StageChanges:
     """Games of the selection the stage must score (``every_row``: all, with reasons)."""
     if max_games <= 0:
@@ -295,9 +300,9 @@ def detect_stage(
         "limit": min(max_games, LIMIT_CEILING) + 1,
         "every_row": every_row,
     }
-    for i, upstream in enumerate(UPSTREAM[stage]):
+    for i, upstream in enumerate(graph.upstream(stage)):
         params[f"up_{i}"] = upstream
-    frame = wh.query(detection_sql(stage), params)
+    frame = wh.query(detection_sql(stage, graph), params)
     capped = len(frame) > max_games
     return StageChanges(stage, model_key, frame.head(max_games), capped, max_games)
 

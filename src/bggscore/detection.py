@@ -5,15 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bggscore.changes import (
-    INPUT_HASHES,
-    UPSTREAM,
-    Detection,
-    StageChanges,
-    detect_stage,
-    pending_upstream,
-)
+from bggscore.changes import Detection, StageChanges, detect_stage, pending_upstream
 from bggscore.errors import RegistryError, UsageError
+from bggscore.stages import EMBED_STAGES, GRAPH, STAGE_NAMES, StageGraph
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import Selection
 
@@ -23,48 +17,54 @@ if TYPE_CHECKING:
     from bggscore.console import Console
     from bggscore.settings import Settings
 
-SCORING_STAGES = ("complexity", "main")
-EMBEDDING_STAGES = ("text-embeddings", "game-embeddings")
-ALL_STAGES = (*SCORING_STAGES, *EMBEDDING_STAGES)
 DETECTION_TABLES = ["games_features", "game_features_hash", "scoring_state"]
 
 
 def parse_detect_stage(value: str) -> list[str]:
     if value == "all":
-        return list(ALL_STAGES)
-    if value not in ALL_STAGES:
-        raise UsageError(f"unknown --stage {value!r}; choose from {', '.join(ALL_STAGES)} or all")
+        return list(STAGE_NAMES)
+    if value not in STAGE_NAMES:
+        raise UsageError(f"unknown --stage {value!r}; choose from {', '.join(STAGE_NAMES)} or all")
     return [value]
 
 
 def stage_keys(
     settings: Settings, stages: list[str], overrides: dict[str, str], explicit: bool
 ) -> dict[str, str]:
-    """The model key each stage would record now (registrations only, nothing unpickled).
+    """The model key each stage would record now (see ``stage_plan``)."""
+    return stage_plan(settings, stages, overrides, explicit)[1]
+
+
+def stage_plan(
+    settings: Settings, stages: list[str], overrides: dict[str, str], explicit: bool
+) -> tuple[StageGraph, dict[str, str]]:
+    """The stage graph the models make, and the model key each stage would record now,
+    in graph order (registrations only, nothing unpickled).
 
     With ``--stage all`` an embedding stage without a registered model is left out;
     asked for by name, it is an error that says how to train one.
     """
     from bggscore.modeling import open_settings_registry
-    from bggscore.scoring.models import resolve_models
+    from bggscore.scoring.models import model_graph, resolve_models
 
     registry = open_settings_registry(settings)
+    graph = model_graph(settings, registry, overrides, stages)
     keys = {}
-    for stage in stages:
+    for stage in graph.order(stages):
         try:
             plan = resolve_models(settings, registry, [stage], overrides, load=False)
         except RegistryError:
-            if stage in EMBEDDING_STAGES and not explicit:
+            if stage in EMBED_STAGES and not explicit:
                 continue
             raise
         keys[stage] = plan.stage_key(stage)
-    return keys
+    return graph, keys
 
 
 def warn_left_out(console: Console, wanted: list[str], kept: Collection[str]) -> None:
     """Say which embedding stages `stage_keys` left out for want of a model, and the fix."""
     for stage in [s for s in wanted if s not in kept]:
-        model_type = stage.replace("-", "_")
+        [model_type] = GRAPH.get(stage).model_types
         console.warn(
             f"{stage}: no {model_type} model registered, stage skipped "
             f"(train one with `bggscore models train --outcome {model_type}`)"
@@ -89,15 +89,15 @@ def detect_for_stages(
     with open_warehouse(settings) as wh:
         # the warehouse first: on a new or mistyped home, `warehouse init` is the first step
         wh.require_tables(DETECTION_TABLES)
-        keys = stage_keys(settings, stages, overrides, explicit=len(stages) == 1)
+        graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
         if selection.game_ids is not None:
             present = wh.existing_game_ids(list(selection.game_ids))
             report.missing_ids = [i for i in selection.game_ids if i not in present]
         found: dict[str, StageChanges] = {}
         for stage, key in keys.items():
-            changes = detect_stage(wh, stage, key, selection, max_games)
+            changes = detect_stage(wh, stage, key, selection, max_games, graph=graph)
             # a preview of several stages: what an earlier stage rescores, later ones follow
-            for upstream in UPSTREAM[stage]:
+            for upstream in graph.upstream(stage):
                 if upstream in found:
                     changes = pending_upstream(changes, found[upstream])
             found[stage] = changes
@@ -114,7 +114,7 @@ def explain_game(
     selection = Selection(game_ids=(game_id,))
     with open_warehouse(settings) as wh:
         wh.require_tables(DETECTION_TABLES)
-        keys = stage_keys(settings, stages, overrides, explicit=len(stages) == 1)
+        graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
         if not wh.existing_game_ids([game_id]):
             raise InputError(f"game {game_id} is not in the warehouse")
         info = wh.query(
@@ -124,10 +124,10 @@ def explain_game(
         out: dict[str, Any] = {"game_id": game_id, **info, "stages": []}
         reasons: dict[str, list[str]] = {}
         for stage, key in keys.items():
-            row = _state_row(wh, stage, key, game_id, selection)
+            row = _state_row(wh, stage, key, game_id, selection, graph)
             # as in the preview (detect_for_stages): an upstream stage about to rescore the
             # game makes this one follow, so the explanation agrees with the list it explains
-            pending = [up for up in UPSTREAM[stage] if reasons.get(up)]
+            pending = [up for up in graph.upstream(stage) if reasons.get(up)]
             if pending and not row["reasons"]:
                 row["reasons"] = ["upstream"]
             row["upstream"]["pending"] = pending
@@ -136,14 +136,16 @@ def explain_game(
     return out
 
 
-def _state_row(wh: Any, stage: str, key: str, game_id: int, selection: Selection) -> dict:
-    row = detect_stage(wh, stage, key, selection, 1, every_row=True)
+def _state_row(
+    wh: Any, stage: str, key: str, game_id: int, selection: Selection, graph: StageGraph
+) -> dict:
+    row = detect_stage(wh, stage, key, selection, 1, every_row=True, graph=graph)
     values = row.frame.row(0, named=True)
     reasons = row.reasons().to_list()[0]
     return {
         "stage": stage,
         "reasons": reasons,
-        "input_hash" if stage in INPUT_HASHES else "feature_hash": {
+        "input_hash" if graph.get(stage).input_column else "feature_hash": {
             "recorded": values["old_hash"],
             "current": values["new_hash"],
         },

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bggscore.errors import BggscoreError, UsageError
+from bggscore.stages import EMBED_STAGES, GRAPH, SCORE_STAGES
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import Selection
 
@@ -15,8 +16,8 @@ if TYPE_CHECKING:
     from bggscore.registry import Registry
     from bggscore.settings import Settings
 
-OUTCOME_TYPES = ("complexity", "hurdle", "rating", "users_rated", "geek_rating")
-EMBEDDING_TYPES = ("text_embeddings", "game_embeddings")
+OUTCOME_TYPES = GRAPH.model_types(SCORE_STAGES)
+EMBEDDING_TYPES = GRAPH.model_types(EMBED_STAGES)
 TRAINABLE = (*OUTCOME_TYPES, *EMBEDDING_TYPES)
 
 

@@ -10,30 +10,33 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bggscore.defaults import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE
 from bggscore.errors import UsageError
+from bggscore.stages import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EMBED_BATCH_SIZE,
+    DEFAULT_MAX_GAMES,
+    EMBED_STAGES,
+    SCORE_STAGES,
+    STAGE_NAMES,
+)
 from bggscore.warehouse.queries import Selection
 
 if TYPE_CHECKING:
     from bggscore.console import Console
     from bggscore.settings import Settings
 
-PIPELINE_STAGES = ("complexity", "main", "text-embeddings", "game-embeddings")
-SCORE_STAGES = ("complexity", "main")
-EMBED_STAGES = ("text-embeddings", "game-embeddings")
-
 
 def parse_stages(values: list[str]) -> list[str]:
     """Chosen stages (comma or repeat), returned in dependency order."""
     chosen = {part.strip() for value in values for part in value.split(",") if part.strip()}
     if not chosen or "all" in chosen:
-        return list(PIPELINE_STAGES)
-    unknown = sorted(chosen - set(PIPELINE_STAGES))
+        return list(STAGE_NAMES)
+    unknown = sorted(chosen - set(STAGE_NAMES))
     if unknown:
         raise UsageError(
-            f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(PIPELINE_STAGES)}"
+            f"unknown stage(s) {', '.join(unknown)}; choose from {', '.join(STAGE_NAMES)}"
         )
-    return [stage for stage in PIPELINE_STAGES if stage in chosen]
+    return [stage for stage in STAGE_NAMES if stage in chosen]
 
 
 def stages_named(values: list[str]) -> bool:
@@ -45,10 +48,10 @@ def stages_named(values: list[str]) -> bool:
 @dataclass
 class RunOptions:
     selection: Selection
-    stages: list[str] = field(default_factory=lambda: list(PIPELINE_STAGES))
+    stages: list[str] = field(default_factory=lambda: list(STAGE_NAMES))
     stages_named: bool = False  # named stages must all run; default ones may be left out
     changed_only: bool = True
-    max_games: int = 50_000
+    max_games: int = DEFAULT_MAX_GAMES
     batch_size: int = DEFAULT_BATCH_SIZE
     embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE
 

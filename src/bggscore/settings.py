@@ -27,8 +27,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bggscore.defaults import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE
 from bggscore.errors import ConfigError
+from bggscore.stages import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE
 
 PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DATASET_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")

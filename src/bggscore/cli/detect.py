@@ -10,7 +10,9 @@ from rich.table import Table
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.cli.selection import (
+    DEFAULT_END_YEAR,
     DEFAULT_MAX_GAMES,
+    DEFAULT_START_YEAR,
     AllYearsOption,
     EndYearOption,
     GameIdOption,
@@ -21,6 +23,7 @@ from bggscore.cli.selection import (
     build_selection,
 )
 from bggscore.console import Console, markdown_table
+from bggscore.stages import stage_choices
 from bggscore.wording import counted
 
 SAMPLE_ROWS = 10
@@ -28,15 +31,13 @@ SAMPLE_ROWS = 10
 
 def detect_changes(
     ctx: typer.Context,
-    start_year: StartYearOption = 2024,
-    end_year: EndYearOption = 2029,
+    start_year: StartYearOption = DEFAULT_START_YEAR,
+    end_year: EndYearOption = DEFAULT_END_YEAR,
     all_years: AllYearsOption = False,
     include_null_year: IncludeNullYearOption = False,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
-    stage: Annotated[
-        str, typer.Option(help="complexity, main, text-embeddings, game-embeddings or all.")
-    ] = "all",
+    stage: Annotated[str, typer.Option(help=f"{stage_choices()}.")] = "all",
     max_games: MaxGamesOption = DEFAULT_MAX_GAMES,
     model: Annotated[
         list[str] | None, typer.Option(help="Detect as if scoring with TYPE=REF (repeat).")

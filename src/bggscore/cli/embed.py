@@ -9,7 +9,9 @@ import typer
 
 from bggscore.cli.common import JsonOption, state, warn_unknown_variables
 from bggscore.cli.selection import (
+    DEFAULT_END_YEAR,
     DEFAULT_MAX_GAMES,
+    DEFAULT_START_YEAR,
     AllYearsOption,
     EndYearOption,
     GameIdOption,
@@ -20,13 +22,18 @@ from bggscore.cli.selection import (
     build_selection,
 )
 from bggscore.console import Console, markdown_table
+from bggscore.stages import DEFAULT_EMBED_BATCH_SIZE, EMBED_STAGES, GRAPH
+
+KIND_CHOICES = ", ".join(GRAPH.get(s).short for s in EMBED_STAGES)
 
 
 def embed(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Option(help="text, game or all (text first, then game).")] = "all",
-    start_year: StartYearOption = 2024,
-    end_year: EndYearOption = 2029,
+    kind: Annotated[
+        str, typer.Option(help=f"{KIND_CHOICES} or all (in graph order: text first).")
+    ] = "all",
+    start_year: StartYearOption = DEFAULT_START_YEAR,
+    end_year: EndYearOption = DEFAULT_END_YEAR,
     all_years: AllYearsOption = False,
     include_null_year: IncludeNullYearOption = False,
     game_id: GameIdOption = None,
@@ -35,14 +42,14 @@ def embed(
         bool,
         typer.Option(
             "--changed-only",
-            help="Embed only what detect-changes finds for the text-embeddings and "
-            "game-embeddings stages.",
+            help=f"Embed only what detect-changes finds for the {' and '.join(EMBED_STAGES)} "
+            "stages.",
         ),
     ] = False,
     max_games: MaxGamesOption = DEFAULT_MAX_GAMES,
     batch_size: Annotated[
         int | None,
-        typer.Option(min=1, help="Games per batch [default: 50000]."),
+        typer.Option(min=1, help=f"Games per batch [default: {DEFAULT_EMBED_BATCH_SIZE}]."),
     ] = None,
     json: JsonOption = False,
 ) -> None:

@@ -11,6 +11,12 @@ from rich.table import Table
 from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
 from bggscore.errors import BggscoreError, IntegrityError, UsageError
+from bggscore.stages import (
+    DEFAULT_TEST_YEAR,
+    DEFAULT_TRAIN_THROUGH,
+    DEFAULT_TUNE_YEAR,
+    MODEL_TYPES,
+)
 
 app = typer.Typer(
     help="Train, register, list, alias, archive and verify models.", no_args_is_help=True
@@ -32,10 +38,7 @@ def train(
     ctx: typer.Context,
     outcome: Annotated[
         list[str] | None,
-        typer.Option(
-            help="Outcome to train (repeat): complexity, hurdle, rating, users_rated, "
-            "geek_rating, text_embeddings, game_embeddings."
-        ),
+        typer.Option(help=f"Outcome to train (repeat): {', '.join(MODEL_TYPES)}."),
     ] = None,
     all_: Annotated[
         bool,
@@ -44,14 +47,14 @@ def train(
     name: Annotated[
         str | None, typer.Option(help="Model name (one outcome only); default from settings.")
     ] = None,
-    train_through: Annotated[int, typer.Option(help="Last year fitted.")] = 2022,
-    tune_year: Annotated[int, typer.Option(help="Year held out for tuning.")] = 2023,
+    train_through: Annotated[int, typer.Option(help="Last year fitted.")] = DEFAULT_TRAIN_THROUGH,
+    tune_year: Annotated[int, typer.Option(help="Year held out for tuning.")] = DEFAULT_TUNE_YEAR,
     test_year: Annotated[
         int,
         typer.Option(
             help="Year the metrics are computed on; the registered model is refit through it."
         ),
-    ] = 2024,
+    ] = DEFAULT_TEST_YEAR,
     estimator: Annotated[
         str, typer.Option(help="bayesian_ridge (fast) or ard.")
     ] = "bayesian_ridge",

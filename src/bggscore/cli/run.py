@@ -8,7 +8,9 @@ import typer
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.cli.selection import (
+    DEFAULT_END_YEAR,
     DEFAULT_MAX_GAMES,
+    DEFAULT_START_YEAR,
     AllYearsOption,
     EndYearOption,
     GameIdOption,
@@ -19,6 +21,7 @@ from bggscore.cli.selection import (
     build_selection,
 )
 from bggscore.console import Console
+from bggscore.stages import STAGE_NAMES
 from bggscore.wording import counted
 
 
@@ -27,12 +30,12 @@ def run(
     stage: Annotated[
         list[str] | None,
         typer.Option(
-            help="Stages to run (repeat or comma-separate): complexity, main, text-embeddings, "
-            "game-embeddings [default: all, always in that order]."
+            help=f"Stages to run (repeat or comma-separate): {', '.join(STAGE_NAMES)} "
+            "[default: all, always in the order the models' inputs give]."
         ),
     ] = None,
-    start_year: StartYearOption = 2024,
-    end_year: EndYearOption = 2029,
+    start_year: StartYearOption = DEFAULT_START_YEAR,
+    end_year: EndYearOption = DEFAULT_END_YEAR,
     all_years: AllYearsOption = False,
     include_null_year: IncludeNullYearOption = False,
     game_id: GameIdOption = None,

@@ -10,7 +10,9 @@ from rich.table import Table
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.cli.selection import (
+    DEFAULT_END_YEAR,
     DEFAULT_MAX_GAMES,
+    DEFAULT_START_YEAR,
     AllYearsOption,
     EndYearOption,
     GameIdOption,
@@ -21,20 +23,21 @@ from bggscore.cli.selection import (
     build_selection,
 )
 from bggscore.console import Console, markdown_table
+from bggscore.stages import DEFAULT_BATCH_SIZE, GRAPH, MAIN, stage_choices
 from bggscore.wording import counted
 
 
 def score(
     ctx: typer.Context,
-    start_year: StartYearOption = 2024,
-    end_year: EndYearOption = 2029,
+    start_year: StartYearOption = DEFAULT_START_YEAR,
+    end_year: EndYearOption = DEFAULT_END_YEAR,
     all_years: AllYearsOption = False,
     include_null_year: IncludeNullYearOption = False,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
     stage: Annotated[
         str,
-        typer.Option(help="complexity, main (hurdle, rating, users_rated, geek rating) or all."),
+        typer.Option(help=f"{stage_choices('score')}: {MAIN} is {GRAPH.get(MAIN).help}."),
     ] = "all",
     model: Annotated[
         list[str] | None,
@@ -42,7 +45,9 @@ def score(
     ] = None,
     batch_size: Annotated[
         int | None,
-        typer.Option(min=1, help="Games per batch [default: 122880, one DuckDB row group]."),
+        typer.Option(
+            min=1, help=f"Games per batch [default: {DEFAULT_BATCH_SIZE}, one DuckDB row group]."
+        ),
     ] = None,
     intervals: Annotated[
         int, typer.Option(min=0, help="Posterior draws for 90% intervals (0 = off; e.g. 500).")

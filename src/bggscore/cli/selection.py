@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from bggscore.errors import InputError
+from bggscore.stages import DEFAULT_END_YEAR, DEFAULT_MAX_GAMES, DEFAULT_START_YEAR
 
 if TYPE_CHECKING:
     from bggscore.warehouse.queries import Selection
@@ -32,7 +33,7 @@ GameIdsFileOption = Annotated[
     ),
 ]
 
-DEFAULT_MAX_GAMES = 50_000  # mirrors bggscore.changes (not imported: keeps --help light)
+__all__ = ["DEFAULT_END_YEAR", "DEFAULT_MAX_GAMES", "DEFAULT_START_YEAR"]
 MaxGamesOption = Annotated[
     int,
     typer.Option(

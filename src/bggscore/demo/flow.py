@@ -11,17 +11,12 @@ from bggscore.embeddings.run import EmbedOptions, run_embed
 from bggscore.errors import ConfigError, InputError
 from bggscore.loading import load_games
 from bggscore.scoring.run import ScoreOptions, run_score
+from bggscore.stages import MODEL_TYPES
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import Selection
 
-DEMO_MODELS = (  # the geek rating uses the bayesian formula
-    "complexity",
-    "hurdle",
-    "rating",
-    "users_rated",
-    "text_embeddings",
-    "game_embeddings",
-)
+# every model but a direct geek rating: the demo uses the bayesian formula
+DEMO_MODELS = tuple(t for t in MODEL_TYPES if t != "geek_rating")
 TRAINING_SAMPLE = 30_000  # linear baselines gain little from more rows
 
 if TYPE_CHECKING:

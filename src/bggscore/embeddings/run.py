@@ -18,11 +18,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.changes import DEFAULT_MAX_GAMES, detect_stage, input_hash, upstream_key
-from bggscore.defaults import DEFAULT_EMBED_BATCH_SIZE
+from bggscore.changes import detect_stage, input_hash, upstream_key
 from bggscore.errors import InputError, RegistryError, UsageError
 from bggscore.jobs import Job
 from bggscore.scoring.models import ModelSet, resolve_models
+from bggscore.stages import (
+    COMPLEXITY,
+    DEFAULT_EMBED_BATCH_SIZE,
+    DEFAULT_MAX_GAMES,
+    EMBED_STAGES,
+    GAME_EMBEDDINGS,
+    GRAPH,
+    TEXT_EMBEDDINGS,
+)
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -31,8 +39,8 @@ if TYPE_CHECKING:
     from bggscore.console import Console
     from bggscore.settings import Settings
 
-KINDS = {"text": "text-embeddings", "game": "game-embeddings"}
-MODEL_TYPE = {"text-embeddings": "text_embeddings", "game-embeddings": "game_embeddings"}
+KINDS = {GRAPH.get(stage).short: stage for stage in EMBED_STAGES}  # --kind text -> stage
+MODEL_TYPE = {stage: GRAPH.get(stage).model_types[0] for stage in EMBED_STAGES}
 TRUNCATIONS = (8, 16, 32)
 TABLES = [
     "games_features",
@@ -49,7 +57,7 @@ def parse_kind(value: str) -> list[str]:
     if value == "all":
         return list(KINDS.values())
     if value not in KINDS:
-        raise UsageError(f"unknown --kind {value!r}; choose text, game or all")
+        raise UsageError(f"unknown --kind {value!r}; choose {', '.join(KINDS)} or all")
     return [KINDS[value]]
 
 
@@ -131,7 +139,7 @@ class _EmbedJob:
         frames = self.wh.read_features(
             selection, sorted(set(columns)), self.options.batch_size, with_hash=True
         )
-        build = self._text_batch if stage == "text-embeddings" else self._game_batch
+        build = self._text_batch if stage == TEXT_EMBEDDINGS else self._game_batch
 
         def batch(frame: pl.DataFrame) -> list[Write]:
             return build(frame, loaded, key, job_id, ts)
@@ -140,11 +148,10 @@ class _EmbedJob:
 
     def check_text_model(self) -> None:
         """Refuse (before any work) a game model trained on another text model version."""
-        registration = (
-            self.models("game-embeddings", load=False).models["game_embeddings"].registration
-        )
+        game = self.models(GAME_EMBEDDINGS, load=False)
+        registration = game.models[MODEL_TYPE[GAME_EMBEDDINGS]].registration
         trained_on = registration.training.get("text_model")
-        current = self.models("text-embeddings", load=False).label("text_embeddings")
+        current = self.models(TEXT_EMBEDDINGS, load=False).label(MODEL_TYPE[TEXT_EMBEDDINGS])
         if trained_on and trained_on != current:
             raise RegistryError(
                 f"{registration.label} was trained on text embeddings from {trained_on}, "
@@ -171,7 +178,7 @@ class _EmbedJob:
         hashes = pl.Series("input_hash", [input_hash(d) for d in frame["description"]])
         state = _state(
             frame,
-            "text-embeddings",
+            TEXT_EMBEDDINGS,
             key,
             job_id,
             ts,
@@ -199,7 +206,7 @@ class _EmbedJob:
             pl.lit(ts, dtype=pl.Datetime("us", "UTC")).alias("created_ts"),
             pl.lit(job_id).alias("job_id"),
         )
-        state = _state(frame, "game-embeddings", key, job_id, ts, upstream_key=upstream)
+        state = _state(frame, GAME_EMBEDDINGS, key, job_id, ts, upstream_key=upstream)
         return [Write("game_embeddings", rows), Write("scoring_state", state, "upsert")]
 
     def _game_inputs(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
@@ -224,7 +231,7 @@ class _EmbedJob:
         upstream = pl.Series(
             "upstream_key",
             [
-                upstream_key({"complexity": c, "text-embeddings": t})
+                upstream_key({COMPLEXITY: c, TEXT_EMBEDDINGS: t})
                 for c, t in zip(joined["complexity_job_id"], joined["text_job_id"], strict=True)
             ],
         )
@@ -275,7 +282,7 @@ def run_embed(settings: Settings, options: EmbedOptions, console: Console) -> Em
         labels = {
             MODEL_TYPE[s]: job.models(s, load=False).label(MODEL_TYPE[s]) for s in options.stages
         }
-        if "game-embeddings" in options.stages:
+        if GAME_EMBEDDINGS in options.stages:
             job.check_text_model()
         try:
             for stage in options.stages:

@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bggscore.errors import InputError, UsageError
+from bggscore.stages import GAME_EMBEDDINGS
 
 if TYPE_CHECKING:
     from bggscore.settings import Settings
 
-STAGE = "game-embeddings"
+STAGE = GAME_EMBEDDINGS
 FORMAT = 2  # of the cache and the manifest; bump when either changes
 SEP = b"\0"
 CURRENT = "current.json"

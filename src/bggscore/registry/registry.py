@@ -44,16 +44,8 @@ from bggscore.registry.integrity import (
 )
 from bggscore.registry.refs import ModelRef, check_alias, check_name, parse_ref
 from bggscore.registry.stores import Store, open_store
+from bggscore.stages import MODEL_TYPES
 
-MODEL_TYPES = (
-    "complexity",
-    "hurdle",
-    "rating",
-    "users_rated",
-    "geek_rating",
-    "game_embeddings",
-    "text_embeddings",
-)
 ARTIFACT = "artifact.joblib"
 REGISTRATION = "registration.json"
 CLAIM = ".claim"

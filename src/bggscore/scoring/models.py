@@ -6,19 +6,14 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bggscore.errors import InputError, UsageError
+from bggscore.errors import InputError, RegistryError, UsageError
+from bggscore.stages import COMPLEXITY, GRAPH, MAIN, SCORE_STAGES, StageGraph, model_setting
 
 if TYPE_CHECKING:
     from bggscore.registry import LoadedModel, Registry
     from bggscore.settings import Settings
 
-STAGE_MODELS = {
-    "complexity": ("complexity",),
-    "main": ("hurdle", "rating", "users_rated", "geek_rating"),
-    "text-embeddings": ("text_embeddings",),
-    "game-embeddings": ("game_embeddings",),
-}
-SCORING_TYPES = ("complexity", "hurdle", "rating", "users_rated", "geek_rating")
+SCORING_TYPES = GRAPH.model_types(SCORE_STAGES)
 
 
 def parse_model_overrides(values: list[str]) -> dict[str, str]:
@@ -75,7 +70,7 @@ class ModelSet:
         """Names and versions a stage uses: a change of either means rescoring."""
         return ";".join(
             f"{t}={self.label(t)}"
-            for t in STAGE_MODELS[stage]
+            for t in GRAPH.get(stage).model_types
             if t in self.models or (t == "geek_rating" and self.geek_formula)
         )
 
@@ -145,21 +140,45 @@ def resolve_models(
     Without ``load`` only registrations are read: enough for stage keys, which is all
     change detection needs, so a no-op run never unpickles a model.
     """
-    wanted = [t for stage in stages for t in STAGE_MODELS[stage]]
+    wanted = list(GRAPH.model_types(stages))
     refs: dict[str, Any] = {t: overrides.get(t, getattr(settings.models, t)) for t in wanted}
     formula = None
     if "geek_rating" in refs and refs["geek_rating"] is None:
         formula = GeekFormula(settings.scoring.prior_rating, settings.scoring.prior_weight)
         del refs["geek_rating"]
-    if "main" in stages and "complexity" not in refs:
+    if MAIN in stages and COMPLEXITY not in refs:
         # the main stage reads predicted complexity, so its lineage includes the model
-        refs["complexity"] = overrides.get("complexity", settings.models.complexity)
+        refs[COMPLEXITY] = overrides.get(COMPLEXITY, settings.models.complexity)
     models = {t: _load(registry, t, ref, load) for t, ref in refs.items()}
     return ModelSet(models, formula)
 
 
+def model_graph(
+    settings: Settings,
+    registry: Registry,
+    overrides: dict[str, str],
+    stages: list[str] | tuple[str, ...] | None = None,
+) -> StageGraph:
+    """The stage graph with the edges the models' signatures add (registrations only).
+
+    Only the given stages' models are read: the edges into a stage come from its own
+    models. A model that is not registered adds no edge; the command that needs it says
+    so where it resolves the stage's models.
+    """
+    inputs: dict[str, list[str]] = {}
+    for model_type in GRAPH.model_types(stages):
+        ref = overrides.get(model_type, getattr(settings.models, model_type))
+        if ref is None:  # the geek rating's formula reads nothing of other stages
+            continue
+        try:
+            registration = registry.resolve(ref, model_type)
+        except RegistryError:
+            continue
+        inputs[f"{model_type} {registration.label}"] = [c.name for c in registration.signature]
+    return GRAPH.with_model_inputs(inputs)
+
+
 def _load(registry: Registry, model_type: str, ref: str, load: bool) -> LoadedModel:
-    from bggscore.errors import RegistryError
     from bggscore.registry import LoadedModel
 
     try:
@@ -172,7 +191,7 @@ def _load(registry: Registry, model_type: str, ref: str, load: bool) -> LoadedMo
             other = (
                 f"pass --model {model_type}=REF"
                 if model_type in SCORING_TYPES
-                else f"set BGGSCORE_MODELS__{model_type.upper()}=REF"
+                else f"set {model_setting(model_type)}=REF"
             )
             raise RegistryError(
                 f"{exc.message}",

@@ -17,13 +17,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.changes import DEFAULT_MAX_GAMES, detect_stage
-from bggscore.defaults import DEFAULT_BATCH_SIZE
-from bggscore.detection import EMBEDDING_STAGES
+from bggscore.changes import detect_stage
 from bggscore.errors import InputError, UsageError
 from bggscore.jobs import Job
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
 from bggscore.scoring.models import ModelSet, resolve_models
+from bggscore.stages import (
+    COMPLEXITY,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_GAMES,
+    EMBED_STAGES,
+    MAIN,
+    SCORE_STAGES,
+    stage_choices,
+)
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -33,7 +40,6 @@ if TYPE_CHECKING:
     from bggscore.console import Console
     from bggscore.settings import Settings
 
-STAGES = ("complexity", "main")
 WAREHOUSE_TABLES = [
     "games_features",
     "game_features_hash",
@@ -46,18 +52,18 @@ WAREHOUSE_TABLES = [
 
 def parse_stage(value: str) -> list[str]:
     if value == "all":
-        return list(STAGES)
-    if value in EMBEDDING_STAGES:
+        return list(SCORE_STAGES)
+    if value in EMBED_STAGES:
         raise UsageError(f"`score` has no {value} stage; `bggscore embed` computes embeddings")
-    if value not in STAGES:
-        raise UsageError(f"unknown --stage {value!r}; choose complexity, main or all")
+    if value not in SCORE_STAGES:
+        raise UsageError(f"unknown --stage {value!r}; choose {stage_choices('score')}")
     return [value]
 
 
 @dataclass
 class ScoreOptions:
     selection: Selection
-    stages: list[str] = field(default_factory=lambda: list(STAGES))
+    stages: list[str] = field(default_factory=lambda: list(SCORE_STAGES))
     model_overrides: dict[str, str] = field(default_factory=dict)
     batch_size: int = DEFAULT_BATCH_SIZE
     intervals: int = 0
@@ -133,7 +139,7 @@ def score_batch(
     from bggscore.features import BaseCache
 
     cache = BaseCache()  # models sharing a feature base build it once for this batch
-    if "complexity" in stages:
+    if COMPLEXITY in stages:
         complexity_rows = score_complexity(frame, models, run, cache)
         complexity = complexity_rows["predicted_complexity"].to_numpy()
         upstream: pl.Series | str | None = f"complexity:{run.job_id}"
@@ -141,13 +147,13 @@ def score_batch(
             Write("complexity_predictions", complexity_rows),
             Write(
                 "scoring_state",
-                _state_rows(frame, "complexity", models.stage_key("complexity"), None, run),
+                _state_rows(frame, COMPLEXITY, models.stage_key(COMPLEXITY), None, run),
                 "upsert",
             ),
         ]
     else:
         complexity, upstream = _stored_complexity(wh, frame)
-    if "main" in stages:
+    if MAIN in stages:
         extra = None
         if intervals:
             from bggscore.scoring.intervals import draw_chain
@@ -160,7 +166,7 @@ def score_batch(
             Write("ml_predictions_landing", landing),
             Write(
                 "scoring_state",
-                _state_rows(frame, "main", models.stage_key("main"), upstream, run),
+                _state_rows(frame, MAIN, models.stage_key(MAIN), upstream, run),
                 "upsert",
             ),
         ]
@@ -351,7 +357,7 @@ class _Job:
         from bggscore.warehouse.schemas import COMPLEXITY_PREDICTIONS, ML_PREDICTIONS_LANDING
 
         assert self.copy is not None
-        if "main" in self.options.stages:
+        if MAIN in self.options.stages:
             if landing is not None:
                 self.copy.add(ML_PREDICTIONS_LANDING.conform(landing))
             return

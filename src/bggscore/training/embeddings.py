@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from bggscore.stages import EMBED_STAGES, GRAPH
 from bggscore.training.outcomes import OUTCOMES
 from bggscore.training.train import MIN_TRAIN_ROWS, Splits, predict
 from bggscore.warehouse.schemas import GAMES_FEATURES
@@ -20,7 +21,7 @@ from bggscore.warehouse.schemas import GAMES_FEATURES
 if TYPE_CHECKING:
     from bggscore.registry import Registration, Registry
 
-EMBEDDING_TYPES = ("text_embeddings", "game_embeddings")
+EMBEDDING_TYPES = GRAPH.model_types(EMBED_STAGES)
 
 
 def _window(frame: pl.DataFrame, splits: Splits) -> pl.DataFrame:

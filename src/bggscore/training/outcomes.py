@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from bggscore.stages import GRAPH, SCORE_STAGES
+
 # users_rated >= 25 is the hurdle: below it BGG publishes no reliable ratings.
 HURDLE_USERS = 25
 
@@ -85,4 +87,4 @@ OUTCOMES: dict[str, Outcome] = {
 }
 
 # The order training (and scoring) must follow: later outcomes read earlier predictions.
-TRAIN_ORDER = ("complexity", "hurdle", "rating", "users_rated", "geek_rating")
+TRAIN_ORDER = GRAPH.model_types(SCORE_STAGES)

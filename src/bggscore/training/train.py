@@ -15,6 +15,7 @@ import polars as pl
 
 from bggscore.errors import InputError, UsageError
 from bggscore.linear import LinearModel, compile_pipeline
+from bggscore.stages import DEFAULT_TEST_YEAR, DEFAULT_TRAIN_THROUGH, DEFAULT_TUNE_YEAR
 from bggscore.training.outcomes import OUTCOMES, TRAIN_ORDER, Outcome
 
 if TYPE_CHECKING:
@@ -26,9 +27,9 @@ MIN_TEST_ROWS = 10
 
 @dataclass(frozen=True)
 class Splits:
-    train_through: int = 2022
-    tune_year: int = 2023
-    test_year: int = 2024
+    train_through: int = DEFAULT_TRAIN_THROUGH
+    tune_year: int = DEFAULT_TUNE_YEAR
+    test_year: int = DEFAULT_TEST_YEAR
 
     def __post_init__(self) -> None:
         if not self.train_through < self.tune_year < self.test_year:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import polars as pl
 
-from bggscore.defaults import DEFAULT_BATCH_SIZE
 from bggscore.errors import WarehouseError
+from bggscore.stages import COMPLEXITY, DEFAULT_BATCH_SIZE, GAME_EMBEDDINGS, TEXT_EMBEDDINGS
 from bggscore.warehouse import queries
 from bggscore.warehouse.schemas import GAMES_FEATURES, RUNS, TABLES, TableSchema
 from bggscore.warehouse.sql import TableRef, Typed, append_new_sql, render, upsert_sql
@@ -211,16 +211,16 @@ class Warehouse(abc.ABC):
 
     def latest_complexity(self, game_ids: list[int]) -> pl.DataFrame:
         """The stored complexity prediction each game was last scored with."""
-        params = {"stage": "complexity", "game_ids": Typed(game_ids, "ARRAY<INT64>")}
+        params = {"stage": COMPLEXITY, "game_ids": Typed(game_ids, "ARRAY<INT64>")}
         return self.query(queries.LATEST_COMPLEXITY, params)
 
     def latest_text_embeddings(self, game_ids: list[int]) -> pl.DataFrame:
         """The stored description embedding each game last got."""
-        params = {"stage": "text-embeddings", "game_ids": Typed(game_ids, "ARRAY<INT64>")}
+        params = {"stage": TEXT_EMBEDDINGS, "game_ids": Typed(game_ids, "ARRAY<INT64>")}
         return self.query(queries.LATEST_TEXT_EMBEDDINGS, params)
 
     def latest_game_embeddings(self, model_key: str) -> pl.DataFrame:
-        params = {"stage": "game-embeddings", "model_key": model_key}
+        params = {"stage": GAME_EMBEDDINGS, "model_key": model_key}
         return self.query(queries.LATEST_GAME_EMBEDDINGS, params).sort("game_id")
 
     def stage_version(self, stage: str, model_key: str) -> tuple[int, str]:

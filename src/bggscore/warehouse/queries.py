@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bggscore.errors import UsageError
+from bggscore.stages import DEFAULT_END_YEAR, DEFAULT_START_YEAR
 from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
 from bggscore.warehouse.sql import Typed, column_list
 from bggscore.wording import counted
@@ -17,9 +18,6 @@ SELECTION_WHERE = (
     "AND (@include_null_year OR f.year_published IS NOT NULL) "
     "AND (@all_ids OR f.game_id IN UNNEST(@game_ids))"
 )
-
-DEFAULT_START_YEAR = 2024
-DEFAULT_END_YEAR = 2029
 
 
 @dataclass(frozen=True)

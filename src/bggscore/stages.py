@@ -1,0 +1,246 @@
+"""The stage graph: bggscore's stages as data, and the defaults every command shares.
+
+Each stage says which command runs it, the model types it loads, the tables it writes,
+what it provides to other stages' models (columns such as ``predicted_complexity`` or
+``emb_*``) and which stages it always reads. Everything else (the order of `score`,
+`embed` and `run`, detection's ``upstream`` reason, the ``--stage`` choices, ``--help``
+and the stage lists in ``--json``) reads the graph, so adding a stage is one entry here
+plus the task that runs it (docs/architecture.md).
+
+Edges are of two kinds. Static ones come from ``Stage.reads``. Model-derived ones are
+resolved once the registry is known: a model whose signature names a column another
+stage provides makes its stage read that stage (``StageGraph.with_model_inputs``).
+
+Standard library only: the CLI reads this module while building ``--help``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from bggscore.errors import RegistryError
+
+# -- shared defaults ---------------------------------------------------------------------
+DEFAULT_START_YEAR = 2024  # inclusive
+DEFAULT_END_YEAR = 2029  # exclusive
+DEFAULT_MAX_GAMES = 50_000  # per stage and run, with change detection
+# One DuckDB row group: a transaction appending at least this many rows to a table has
+# them written straight to the database file, not to the log and again at a checkpoint.
+DEFAULT_BATCH_SIZE = 122_880
+# Embedding a game holds its dense description vector and several matrices: smaller
+# batches keep `embed` under 1.5 GiB at the same speed (measured at 500k games).
+DEFAULT_EMBED_BATCH_SIZE = 50_000
+# training splits (production's convention): fit through 2022, tune on 2023, test on 2024
+DEFAULT_TRAIN_THROUGH = 2022
+DEFAULT_TUNE_YEAR = 2023
+DEFAULT_TEST_YEAR = DEFAULT_START_YEAR
+
+# -- the stages --------------------------------------------------------------------------
+COMPLEXITY = "complexity"
+MAIN = "main"
+TEXT_EMBEDDINGS = "text-embeddings"
+GAME_EMBEDDINGS = "game-embeddings"
+STATE_TABLE = "scoring_state"  # one latest-state row per game and stage, for every stage
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: what runs it, what it loads, writes and provides, what it reads."""
+
+    name: str
+    command: str  # the command that runs it: "score" or "embed"
+    model_types: tuple[str, ...]  # in the order the stage applies them
+    writes: tuple[str, ...]  # logical tables, besides the state table
+    provides: tuple[str, ...] = ()  # columns other stages' models may read (glob patterns)
+    reads: tuple[str, ...] = ()  # stages whose outputs it always reads (static edges)
+    # what the `features` reason compares: the feature hash, or the md5 of one column
+    input_column: str | None = None
+    help: str = ""
+
+    @property
+    def short(self) -> str:
+        """The name without its command's suffix, as `embed --kind` takes it."""
+        return self.name.removesuffix("-embeddings")
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        COMPLEXITY,
+        "score",
+        ("complexity",),
+        ("complexity_predictions",),
+        provides=("predicted_complexity",),
+        help="predicted complexity (average weight)",
+    ),
+    Stage(
+        MAIN,
+        "score",
+        ("hurdle", "rating", "users_rated", "geek_rating"),
+        ("ml_predictions_landing",),
+        reads=(COMPLEXITY,),
+        help="hurdle, rating, users_rated and geek rating",
+    ),
+    Stage(
+        TEXT_EMBEDDINGS,
+        "embed",
+        ("text_embeddings",),
+        ("description_embeddings",),
+        provides=("emb_*", "description_embedding"),
+        input_column="description",
+        help="description embeddings",
+    ),
+    Stage(
+        GAME_EMBEDDINGS,
+        "embed",
+        ("game_embeddings",),
+        ("game_embeddings",),
+        reads=(COMPLEXITY, TEXT_EMBEDDINGS),
+        help="game embeddings",
+    ),
+)
+
+
+class StageCycleError(RegistryError):
+    """The models' inputs make a stage read its own output, directly or through others."""
+
+
+@dataclass(frozen=True)
+class StageGraph:
+    """The stages and, for each, the stages it reads (in the order they are declared)."""
+
+    stages: tuple[Stage, ...]
+    # model-derived edges: stage -> {upstream stage: the models that read it}
+    derived: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError(f"stage names repeat: {names}")
+        for stage in self.stages:
+            unknown = [r for r in stage.reads if r not in names]
+            if unknown:
+                raise ValueError(f"stage {stage.name} reads unknown stage(s) {unknown}")
+        self.order()  # a cycle is an error as soon as the graph exists
+
+    # -- lookups -------------------------------------------------------------------------
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every stage, in graph order."""
+        return tuple(self.order())
+
+    def get(self, name: str) -> Stage:
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise KeyError(name)
+
+    def for_command(self, command: str) -> tuple[str, ...]:
+        """The stages a command runs, in graph order."""
+        return tuple(s for s in self.order() if self.get(s).command == command)
+
+    def model_types(self, stages: Iterable[str] | None = None) -> tuple[str, ...]:
+        chosen = self.names if stages is None else tuple(stages)
+        return tuple(t for s in chosen for t in self.get(s).model_types)
+
+    def stage_of(self, model_type: str) -> str:
+        for stage in self.stages:
+            if model_type in stage.model_types:
+                return stage.name
+        raise KeyError(model_type)
+
+    def upstream(self, name: str) -> tuple[str, ...]:
+        """The stages whose outputs ``name`` reads, static and model-derived, in
+        declaration order (the order their job ids are recorded in)."""
+        stage = self.get(name)
+        wanted = set(stage.reads) | set(self.derived.get(name, {}))
+        return tuple(s.name for s in self.stages if s.name in wanted)
+
+    def provider(self, column: str) -> str | None:
+        """The stage that provides ``column`` to other stages' models, if any."""
+        for stage in self.stages:
+            if any(fnmatch.fnmatchcase(column, pattern) for pattern in stage.provides):
+                return stage.name
+        return None
+
+    # -- order ---------------------------------------------------------------------------
+    def order(self, chosen: Iterable[str] | None = None) -> list[str]:
+        """Stages in dependency order (declaration order among the ready ones); with
+        ``chosen``, only those. A cycle is a StageCycleError naming the models."""
+        pending = [s.name for s in self.stages]
+        done: list[str] = []
+        while pending:
+            ready = [s for s in pending if all(u in done for u in self.upstream(s))]
+            if not ready:
+                raise self._cycle_error(pending)
+            done.append(ready[0])
+            pending.remove(ready[0])
+        if chosen is None:
+            return done
+        wanted = set(chosen)
+        return [s for s in done if s in wanted]
+
+    def _cycle_error(self, pending: list[str]) -> StageCycleError:
+        parts = []
+        for stage in pending:
+            for upstream, models in self.derived.get(stage, {}).items():
+                if upstream in pending:
+                    parts.append(f"{', '.join(models)} ({stage}) read(s) {upstream}'s output")
+        detail = "; ".join(parts) or ", ".join(pending)
+        return StageCycleError(
+            f"the models' inputs make stages read their own output: {detail}",
+            "register or configure models that do not read the output of their own stage",
+        )
+
+    # -- model-derived edges -------------------------------------------------------------
+    def with_model_inputs(self, inputs: Mapping[str, Iterable[str]]) -> StageGraph:
+        """The graph once the models are known: ``inputs`` maps a model (its type, or a
+        label ``type name:version``) to the columns its signature names. A column that
+        another stage provides adds an edge from that stage; one its own stage provides
+        is a cycle."""
+        derived: dict[str, dict[str, tuple[str, ...]]] = {
+            stage: dict(edges) for stage, edges in self.derived.items()
+        }
+        for model, columns in inputs.items():
+            stage = self.stage_of(model.split(" ", 1)[0])
+            for column in columns:
+                upstream = self.provider(column)
+                if upstream is None:
+                    continue
+                edges = derived.setdefault(stage, {})
+                if model not in edges.get(upstream, ()):
+                    edges[upstream] = (*edges.get(upstream, ()), model)
+        for stage, edges in derived.items():
+            if stage in edges:
+                raise StageCycleError(
+                    f"{', '.join(edges[stage])} ({stage}) read(s) the output of its own stage",
+                    "register or configure models that do not read the output of their own stage",
+                )
+        return StageGraph(self.stages, derived)
+
+    def with_stage(self, stage: Stage) -> StageGraph:
+        """A copy with one more stage (declared last)."""
+        return replace(self, stages=(*self.stages, stage))
+
+
+GRAPH = StageGraph(STAGES)
+
+# Derived names the rest of bggscore reads (never re-typed elsewhere)
+STAGE_NAMES = GRAPH.names
+MODEL_TYPES = GRAPH.model_types()
+SCORE_STAGES = GRAPH.for_command("score")
+EMBED_STAGES = GRAPH.for_command("embed")
+
+
+def stage_choices(command: str | None = None, *, all_word: bool = True) -> str:
+    """``complexity, main or all``: the choices a ``--stage`` help text lists."""
+    names = list(GRAPH.for_command(command) if command else GRAPH.names)
+    if all_word:
+        return f"{', '.join(names)} or all"
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+
+
+def model_setting(model_type: str) -> str:
+    """The environment variable that names a type's model."""
+    return f"BGGSCORE_MODELS__{model_type.upper()}"
