@@ -12,7 +12,7 @@ from bggscore.errors import ConfigError, InputError
 from bggscore.loading import load_games
 from bggscore.scoring.run import ScoreOptions, run_score
 from bggscore.warehouse import open_warehouse
-from bggscore.warehouse.queries import Selection
+from bggscore.warehouse.queries import MOST_RATED_GAME, Selection
 
 DEMO_MODELS = (  # the geek rating uses the bayesian formula
     "complexity",
@@ -85,10 +85,7 @@ def _neighbours_of_a_known_game(settings: Settings) -> dict[str, Any]:
     from bggscore.embeddings.similar import similar
 
     with open_warehouse(settings) as wh:
-        top = wh.query(
-            "SELECT f.game_id FROM games_features AS f WHERE f.year_published IS NOT NULL "
-            "ORDER BY f.users_rated DESC, f.game_id LIMIT 1"
-        )
+        top = wh.query(MOST_RATED_GAME)
     return similar(settings, int(top["game_id"][0]), None, 5)
 
 
