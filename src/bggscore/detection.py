@@ -9,7 +9,7 @@ from bggscore.changes import Detection, StageChanges, detect_stage, pending_upst
 from bggscore.errors import RegistryError, UsageError
 from bggscore.stages import EMBED_STAGES, GRAPH, STAGE_NAMES, StageGraph
 from bggscore.warehouse import open_warehouse
-from bggscore.warehouse.queries import Selection
+from bggscore.warehouse.queries import GAME_NAME_YEAR, Selection
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -117,10 +117,7 @@ def explain_game(
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
         if not wh.existing_game_ids([game_id]):
             raise InputError(f"game {game_id} is not in the warehouse")
-        info = wh.query(
-            "SELECT f.name, f.year_published FROM games_features AS f WHERE f.game_id = @id",
-            {"id": game_id},
-        ).row(0, named=True)
+        info = wh.query(GAME_NAME_YEAR, {"id": game_id}).row(0, named=True)
         out: dict[str, Any] = {"game_id": game_id, **info, "stages": []}
         reasons: dict[str, list[str]] = {}
         for stage, key in keys.items():

@@ -13,7 +13,7 @@ from bggscore.loading import load_games
 from bggscore.scoring.run import ScoreOptions, run_score
 from bggscore.stages import MODEL_TYPES
 from bggscore.warehouse import open_warehouse
-from bggscore.warehouse.queries import Selection
+from bggscore.warehouse.queries import MOST_RATED_GAME, Selection
 
 # every model but a direct geek rating: the demo uses the bayesian formula
 DEMO_MODELS = tuple(t for t in MODEL_TYPES if t != "geek_rating")
@@ -80,10 +80,7 @@ def _neighbours_of_a_known_game(settings: Settings) -> dict[str, Any]:
     from bggscore.embeddings.similar import similar
 
     with open_warehouse(settings) as wh:
-        top = wh.query(
-            "SELECT f.game_id FROM games_features AS f WHERE f.year_published IS NOT NULL "
-            "ORDER BY f.users_rated DESC, f.game_id LIMIT 1"
-        )
+        top = wh.query(MOST_RATED_GAME)
     return similar(settings, int(top["game_id"][0]), None, 5)
 
 

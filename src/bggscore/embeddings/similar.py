@@ -40,10 +40,6 @@ FORMAT = 2  # of the cache and the manifest; bump when either changes
 SEP = b"\0"
 CURRENT = "current.json"
 COMPLETE = "complete"  # written last in a build folder
-# names come from games_features: a load moves its newest load_timestamp (names are not hashed)
-FEATURES_VERSION = (
-    "SELECT COUNT(*) AS n, MAX(f.load_timestamp) AS last_load FROM games_features AS f"
-)
 # what the settings, the registry and the stage key are computed by: an upgrade invalidates
 CODE = (
     "settings.py",
@@ -242,6 +238,7 @@ def _cache_dir(settings: Settings, key: str) -> Path:
 def load_index(settings: Settings, inputs: Inputs | None = None) -> tuple[Index, str]:
     from bggscore.detection import stage_keys
     from bggscore.warehouse import open_warehouse
+    from bggscore.warehouse.queries import FEATURES_VERSION
 
     registry_root = _local_registry(settings)
     registry_seen = time.time()

@@ -112,6 +112,21 @@ HASHES_FOR_IDS = (
 
 ALL_HASHES = "SELECT h.game_id, h.feature_hash, h.last_updated FROM game_features_hash AS h"
 
+# One game's name and year, for `detect-changes --explain`.
+GAME_NAME_YEAR = "SELECT f.name, f.year_published FROM games_features AS f WHERE f.game_id = @id"
+
+# The demo's closing example: the game most users rated, among those with a known year.
+MOST_RATED_GAME = (
+    "SELECT f.game_id FROM games_features AS f WHERE f.year_published IS NOT NULL "
+    "ORDER BY f.users_rated DESC, f.game_id LIMIT 1"
+)
+
+# Moves with every features load (the similar-games index keys its names on it: names come
+# from games_features and are not hashed, but a load moves its newest load_timestamp).
+FEATURES_VERSION = (
+    "SELECT COUNT(*) AS n, MAX(f.load_timestamp) AS last_load FROM games_features AS f"
+)
+
 LAST_RUNS = (
     "SELECT job_id, command, stage, status, games, started_at, finished_at, message "
     "FROM runs ORDER BY started_at DESC, job_id DESC LIMIT @limit"

@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n FROM `bgg-predictive-models`.`raw`.`bggscore_runs`;

@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n FROM `bgg-data-warehouse`.`analytics`.`games_features` AS f WHERE (@all_years OR (f.year_published >= @start_year AND f.year_published < @end_year) OR (@include_null_year AND f.year_published IS NULL)) AND (@include_null_year OR NOT f.year_published IS NULL) AND (@all_ids OR f.game_id IN UNNEST(@game_ids));

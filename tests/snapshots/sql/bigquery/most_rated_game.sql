@@ -1,0 +1,1 @@
+SELECT f.game_id FROM `bgg-data-warehouse`.`analytics`.`games_features` AS f WHERE NOT f.year_published IS NULL ORDER BY f.users_rated DESC, f.game_id LIMIT 1;
