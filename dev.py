@@ -2,7 +2,7 @@
 """Set up a virtual environment and run bggscore's two everyday jobs.
 
     python3 dev.py demo    # install bggscore into .venv, run the demo on the embedded warehouse
-    python3 dev.py test    # install with test extras, lint, run the test suite
+    python3 dev.py test    # install with test extras, lint, type-check, run the test suite
 
 Needs only Python >= 3.10. Extra arguments go to the command (e.g. `dev.py demo --games 5000`,
 `dev.py test -k registry`). Re-installs when pyproject.toml changes.
@@ -57,6 +57,7 @@ def main(argv: list[str]) -> int:
         for step in (
             [str(BIN / "ruff"), "check", *LINTED],
             [str(BIN / "ruff"), "format", "--check", *LINTED],
+            [str(BIN / "mypy")],
             ["bash", "scripts/lint-workflows"],
             [str(BIN / "python"), "scripts/gen-command-reference", "--check"],
             [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *rest],

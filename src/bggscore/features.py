@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -140,7 +140,7 @@ class Features:
     def _set_chain(self, frame: pl.DataFrame) -> Features:
         chain = frame.select(pl.col(c).cast(pl.Float64) for c in self.chain_inputs)
         self.chain_medians_ = {
-            c: float(chain[c].median()) if chain[c].drop_nulls().len() else 0.0
+            c: float(cast(float, chain[c].median())) if chain[c].drop_nulls().len() else 0.0
             for c in self.chain_inputs
         }
         self.feature_names_out_ = np.array(

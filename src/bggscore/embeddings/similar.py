@@ -266,6 +266,7 @@ def load_index(settings: Settings, inputs: Inputs | None = None) -> tuple[Index,
     # and a clock of whole seconds (FAT, some network mounts) cannot tell writes apart
     fine = warehouse is not None and _fine_clock(warehouse[1])
     if inputs and fine and registry and registry["newest"] < registry_seen - 0.05:
+        assert warehouse is not None  # fine implies it
         _remember(settings, inputs, folder / build, token, key, warehouse, registry)
     return _open_build(folder / build), key
 

@@ -174,7 +174,8 @@ class LocalStore:
 
 def _default_gcs_client() -> Any:
     try:
-        from google.cloud import storage
+        # google-cloud-storage ships no py.typed; mypy then misses it in the google.cloud namespace
+        from google.cloud import storage  # type: ignore[attr-defined]
     except ImportError as exc:
         raise RegistryError(
             "google-cloud-storage is not installed; install bggscore[gcs] to use a gs:// registry"

@@ -51,6 +51,7 @@ def bayesian_geek_rating(
 
 
 def _model_columns(models: ModelSet, model_type: str, n: int) -> dict[str, pl.Series]:
+    experiment: str | None
     if model_type == "geek_rating" and models.geek_formula is not None:
         name, version, experiment = "bayesian", None, models.geek_formula.key
     else:

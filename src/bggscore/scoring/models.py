@@ -84,7 +84,7 @@ class ModelSet:
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
     def training_cutoff_year(self) -> int | None:
-        years = [
+        years: list[Any] = [
             m.registration.training.get("test_through")
             for m in self.models.values()
             if m.registration.training.get("test_through") is not None
@@ -98,7 +98,7 @@ class ModelSet:
         needed: list[str] = []
         for loaded in self.models.values():
             steps = getattr(loaded.model, "steps", None)
-            builder = steps[0][1] if steps else None
+            builder: Any = steps[0][1] if steps else None
             if hasattr(builder, "read_columns"):
                 chain = set(builder.chain_inputs)
                 columns = [c for c in builder.read_columns() if c not in chain]

@@ -12,7 +12,7 @@ import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import polars as pl
 
@@ -191,7 +191,7 @@ class Warehouse(abc.ABC):
         sql = self.render(queries.features_sql(columns or GAMES_FEATURES.names, with_hash))
         for table in self._fetch_batches(sql, selection.params(), batch_size):
             if table.num_rows:
-                ready = [pl.from_arrow(table).sort("game_id")]  # type: ignore[union-attr]
+                ready = [cast(pl.DataFrame, pl.from_arrow(table)).sort("game_id")]
                 del table
                 # popped, not named: the caller then holds the only copy of the batch and
                 # can drop it while this generator is suspended
