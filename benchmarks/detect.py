@@ -106,8 +106,8 @@ def time_queries(homes: dict[int, Path], repeats: int) -> dict[int, dict[str, di
     all four stages together, the seed's query and the one-join floor. One process; every
     round measures every history length in turn, starting at a different one each round, so
     drift on a shared machine hits them alike (the first round only warms up)."""
-    from bggscore.changes import detect_stage
-    from bggscore.detection import stage_keys
+    from bggscore.detection import detect_stage
+    from bggscore.modelset import stage_keys
     from bggscore.settings import load_settings
     from bggscore.warehouse import open_warehouse
     from bggscore.warehouse.queries import Selection

@@ -93,9 +93,9 @@ def trained_demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """
     from bggscore.cli.main import app
     from bggscore.demo.catalogue import generate_catalogue
-    from bggscore.loading import load_games
     from bggscore.settings import load_settings
     from bggscore.warehouse import open_warehouse
+    from bggscore.warehouse.load import load_games
 
     root = tmp_path_factory.mktemp("trained-demo")
     path = root / "home"
@@ -196,9 +196,9 @@ def unscored_demo_home(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFacto
     import shutil
 
     from bggscore.demo.catalogue import generate_catalogue
-    from bggscore.loading import load_games
     from bggscore.settings import load_settings
     from bggscore.warehouse import open_warehouse
+    from bggscore.warehouse.load import load_games
 
     root = tmp_path_factory.mktemp("unscored-demo")
     path = root / "home"

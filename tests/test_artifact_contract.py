@@ -18,8 +18,8 @@ from joblib.numpy_pickle import NumpyUnpickler
 
 from bggscore.embeddings.game import TEXT_COLUMN
 from bggscore.registry import open_registry
-from bggscore.training.outcomes import OUTCOMES
-from bggscore.training.train import add_chain_inputs, predict
+from bggscore.scoring.outcomes import OUTCOMES
+from bggscore.scoring.predict import add_chain_inputs, predict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "artifacts"
 OUTCOME_TYPES = ("complexity", "hurdle", "rating", "users_rated", "geek_rating")

@@ -1,4 +1,4 @@
-"""`bggscore.changes`: the canonical detection query per stage and the rules it encodes.
+"""`bggscore.detection`: the canonical detection query per stage and the rules it encodes.
 
 The SQL tests render the one canonical query for both engines and look inside it: every
 value travels as a parameter. The rule tests run that query (rendered for DuckDB, as the
@@ -21,20 +21,14 @@ from sqlglot import exp
 from tests.factories import T0, make_games
 from tests.warehouse.test_behaviour import emulator  # noqa: F401 - the bqemulator fixture
 
-from bggscore.changes import (
-    REASONS,
-    StageChanges,
-    detect_stage,
-    detection_sql,
-    input_hash,
-    pending_upstream,
-)
+from bggscore.detection import REASONS, StageChanges, detect_stage, input_hash, pending_upstream
 from bggscore.errors import UsageError
 from bggscore.settings import Settings, WarehouseSettings, load_settings
 from bggscore.stages import GRAPH
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.bigquery_engine import BigQueryWarehouse
+from bggscore.warehouse.detection_sql import detection_sql
 from bggscore.warehouse.queries import Selection
 from bggscore.warehouse.schemas import SCORING_STATE
 from bggscore.warehouse.sql import TableRef, render

@@ -10,9 +10,9 @@ import pytest
 from tests.factories import make_game_rows
 
 from bggscore.errors import InputError
-from bggscore.loading import check_export, load_games, read_export
 from bggscore.settings import load_settings
 from bggscore.warehouse import open_warehouse
+from bggscore.warehouse.load import check_export, load_games, read_export
 
 DAY1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 DAY2 = datetime(2026, 1, 2, tzinfo=timezone.utc)

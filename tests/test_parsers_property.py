@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from bggscore.cli.selection import build_selection, read_ids_file
 from bggscore.dispatch import parse_pairs, parse_payload_json
 from bggscore.errors import InputError, UsageError
+from bggscore.modelset import SCORING_TYPES, parse_model_overrides
 from bggscore.registry import parse_ref
 from bggscore.registry.refs import ModelRef
-from bggscore.scoring.models import SCORING_TYPES, parse_model_overrides
 from bggscore.warehouse.queries import Selection
 
 # modest and deterministic enough for CI: no deadlines, no example database in the repo

@@ -92,14 +92,14 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "sql": "statements already rendered by Warehouse.render from canonical SQL; their "
         "values travel as query parameters",
     },
-    ("changes.py", "_expected_upstream_sql"): {
+    ("warehouse/detection_sql.py", "_expected_upstream_sql"): {
         "up": "a stage name from the stage graph (bggscore.stages)",
         "i": "a loop index (an SQL alias suffix u0, u1)",
     },
-    ("changes.py", "_upstream_moved_sql"): {
+    ("warehouse/detection_sql.py", "_upstream_moved_sql"): {
         "i": "a loop index (an SQL alias suffix p0, p1)",
     },
-    ("changes.py", "detection_sql"): {
+    ("warehouse/detection_sql.py", "detection_sql"): {
         "i": "a loop index (an SQL alias suffix p0, u0, and the parameter name @up_0)",
         "up": "a stage name from the stage graph (bggscore.stages)",
         "keyed or FEATURE_HASH": "SQL fragments from module constants and a column of "
@@ -345,8 +345,8 @@ def test_the_scan_catches_values_in_sql(source: str) -> None:
 
 # -- the canonical queries carry no values -----------------------------------------------------
 def canonical_queries() -> dict[str, str]:
-    from bggscore import changes
     from bggscore.warehouse import queries
+    from bggscore.warehouse.detection_sql import detection_sql
     from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
 
     found = {}
@@ -362,7 +362,7 @@ def canonical_queries() -> dict[str, str]:
     for logical in TABLES:
         found[f"count_sql({logical})"] = queries.count_sql(logical)
     for stage in GRAPH.names:
-        found[f"detection_sql({stage})"] = changes.detection_sql(stage)
+        found[f"detection_sql({stage})"] = detection_sql(stage)
     return found
 
 

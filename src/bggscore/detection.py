@@ -1,153 +1,166 @@
-"""detect-changes as a whole: model keys per stage, previews across stages, explanations."""
+"""Change detection: which games each stage must (re)score, and why.
+
+A game needs a stage when it was never scored by it (``new``), its feature hash
+differs from the one the stage recorded (``features``; rows without a recorded
+hash fall back to ``last_updated > score_ts``), the model the stage would use
+now differs in name or version (``model``), or an input produced by an earlier
+stage changed since (``upstream``).
+
+Detection joins the per-stage latest state (one row per game and stage, written
+in the same transaction as the landing rows), never the landing history, so it
+costs the same on day 1000 as on day 1. Capped runs take new games first, then
+the oldest scores, then game_id, so repeated capped runs converge.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bggscore.changes import Detection, StageChanges, detect_stage, pending_upstream
-from bggscore.errors import RegistryError, UsageError
-from bggscore.stages import EMBED_STAGES, GRAPH, STAGE_NAMES, StageGraph
-from bggscore.warehouse import open_warehouse
-from bggscore.warehouse.queries import GAME_NAME_YEAR, Selection
+import polars as pl
+
+from bggscore.errors import UsageError
+from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, StageGraph
+from bggscore.warehouse.detection_sql import detection_sql
+from bggscore.warehouse.queries import Selection
+from bggscore.warehouse.sql import Typed
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from bggscore.warehouse.base import Warehouse
 
-    from bggscore.console import Console
-    from bggscore.settings import Settings
-
-DETECTION_TABLES = ["games_features", "game_features_hash", "scoring_state"]
+REASONS = ("new", "features", "model", "upstream")
+LIMIT_CEILING = 2**62
 
 
-def parse_detect_stage(value: str) -> list[str]:
-    if value == "all":
-        return list(STAGE_NAMES)
-    if value not in STAGE_NAMES:
-        raise UsageError(f"unknown --stage {value!r}; choose from {', '.join(STAGE_NAMES)} or all")
-    return [value]
+def input_hash(description: str | None) -> str:
+    """What the text stage records: the same md5 the detection SQL computes."""
+    return hashlib.md5((description or "").encode("utf-8")).hexdigest()
 
 
-def stage_keys(
-    settings: Settings, stages: list[str], overrides: dict[str, str], explicit: bool
-) -> dict[str, str]:
-    """The model key each stage would record now (see ``stage_plan``)."""
-    return stage_plan(settings, stages, overrides, explicit)[1]
-
-
-def stage_plan(
-    settings: Settings, stages: list[str], overrides: dict[str, str], explicit: bool
-) -> tuple[StageGraph, dict[str, str]]:
-    """The stage graph the models make, and the model key each stage would record now,
-    in graph order (registrations only, nothing unpickled).
-
-    With ``--stage all`` an embedding stage without a registered model is left out;
-    asked for by name, it is an error that says how to train one.
-    """
-    from bggscore.modeling import open_settings_registry
-    from bggscore.scoring.models import model_graph, resolve_models
-
-    registry = open_settings_registry(settings)
-    graph = model_graph(settings, registry, overrides, stages)
-    keys = {}
-    for stage in graph.order(stages):
-        try:
-            plan = resolve_models(settings, registry, [stage], overrides, load=False)
-        except RegistryError:
-            if stage in EMBED_STAGES and not explicit:
-                continue
-            raise
-        keys[stage] = plan.stage_key(stage)
-    return graph, keys
-
-
-def warn_left_out(console: Console, wanted: list[str], kept: Collection[str]) -> None:
-    """Say which embedding stages `stage_keys` left out for want of a model, and the fix."""
-    for stage in [s for s in wanted if s not in kept]:
-        [model_type] = GRAPH.get(stage).model_types
-        console.warn(
-            f"{stage}: no {model_type} model registered, stage skipped "
-            f"(train one with `bggscore models train --outcome {model_type}`)"
-        )
+def upstream_key(jobs: dict[str, str]) -> str:
+    """The record of which upstream outputs a stage read: ``complexity:<job>|...``."""
+    return "|".join(f"{stage}:{job}" for stage, job in jobs.items())
 
 
 @dataclass
-class DetectionReport(Detection):
-    missing_ids: list[int] | None = None
+class StageChanges:
+    """The games one stage must score, with their reasons."""
+
+    stage: str
+    model_key: str
+    frame: pl.DataFrame  # one row per game, reason_* booleans, old/new values
+    capped: bool
+    max_games: int
+
+    @property
+    def game_ids(self) -> list[int]:
+        return self.frame["game_id"].to_list()
+
+    @property
+    def count(self) -> int:
+        return len(self.frame)
+
+    def primary_reasons(self) -> pl.Series:
+        """The first reason of each game, in the order new, features, model, upstream."""
+        expr = pl.lit(None, pl.String)
+        for reason in reversed(REASONS):
+            expr = pl.when(pl.col(f"reason_{reason}")).then(pl.lit(reason)).otherwise(expr)
+        return self.frame.select(expr.alias("reason"))["reason"]
+
+    def reasons(self) -> pl.Series:
+        """All reasons of each game, as a list."""
+        return self.frame.select(
+            pl.concat_list(
+                pl.when(pl.col(f"reason_{r}")).then(pl.lit(r)).otherwise(None) for r in REASONS
+            )
+            .list.drop_nulls()
+            .alias("reasons")
+        )["reasons"]
+
+    def by_reason(self) -> dict[str, int]:
+        counts = dict.fromkeys(REASONS, 0)
+        for reason, n in self.primary_reasons().value_counts().iter_rows():
+            counts[reason] = int(n)
+        return counts
+
+    def as_dict(self, with_ids: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "stage": self.stage,
+            "count": self.count,
+            "by_reason": self.by_reason(),
+            "capped": self.capped,
+            "max_games": self.max_games,
+        }
+        if with_ids:
+            data["game_ids"] = self.game_ids
+        return data
 
 
-def detect_for_stages(
-    settings: Settings,
-    stages: list[str],
+@dataclass
+class Detection:
+    stages: list[StageChanges] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(s.count for s in self.stages)
+
+    @property
+    def changed(self) -> bool:
+        return self.total > 0
+
+
+def detect_stage(
+    wh: Warehouse,
+    stage: str,
+    model_key: str,
     selection: Selection,
-    max_games: int,
-    overrides: dict[str, str],
-) -> DetectionReport:
+    max_games: int = DEFAULT_MAX_GAMES,
+    every_row: bool = False,
+    graph: StageGraph = GRAPH,
+) -> StageChanges:
+    """Games of the selection the stage must score (``every_row``: all, with reasons)."""
     if max_games <= 0:
         raise UsageError(f"--max-games must be positive, got {max_games}")
-    report = DetectionReport(missing_ids=[])
-    with open_warehouse(settings) as wh:
-        # the warehouse first: on a new or mistyped home, `warehouse init` is the first step
-        wh.require_tables(DETECTION_TABLES)
-        graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
-        if selection.game_ids is not None:
-            present = wh.existing_game_ids(list(selection.game_ids))
-            report.missing_ids = [i for i in selection.game_ids if i not in present]
-        found: dict[str, StageChanges] = {}
-        for stage, key in keys.items():
-            changes = detect_stage(wh, stage, key, selection, max_games, graph=graph)
-            # a preview of several stages: what an earlier stage rescores, later ones follow
-            for upstream in graph.upstream(stage):
-                if upstream in found:
-                    changes = pending_upstream(changes, found[upstream])
-            found[stage] = changes
-            report.stages.append(changes)
-    return report
-
-
-def explain_game(
-    settings: Settings, game_id: int, stages: list[str], overrides: dict[str, str]
-) -> dict[str, Any]:
-    """Recorded vs current hash, model and upstream for one game, per stage."""
-    from bggscore.errors import InputError
-
-    selection = Selection(game_ids=(game_id,))
-    with open_warehouse(settings) as wh:
-        wh.require_tables(DETECTION_TABLES)
-        graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
-        if not wh.existing_game_ids([game_id]):
-            raise InputError(f"game {game_id} is not in the warehouse")
-        info = wh.query(GAME_NAME_YEAR, {"id": game_id}).row(0, named=True)
-        out: dict[str, Any] = {"game_id": game_id, **info, "stages": []}
-        reasons: dict[str, list[str]] = {}
-        for stage, key in keys.items():
-            row = _state_row(wh, stage, key, game_id, selection, graph)
-            # as in the preview (detect_for_stages): an upstream stage about to rescore the
-            # game makes this one follow, so the explanation agrees with the list it explains
-            pending = [up for up in graph.upstream(stage) if reasons.get(up)]
-            if pending and not row["reasons"]:
-                row["reasons"] = ["upstream"]
-            row["upstream"]["pending"] = pending
-            reasons[stage] = row["reasons"]
-            out["stages"].append(row)
-    return out
-
-
-def _state_row(
-    wh: Any, stage: str, key: str, game_id: int, selection: Selection, graph: StageGraph
-) -> dict:
-    row = detect_stage(wh, stage, key, selection, 1, every_row=True, graph=graph)
-    values = row.frame.row(0, named=True)
-    reasons = row.reasons().to_list()[0]
-    return {
+    params: dict[str, Any] = {
+        **selection.params(),
         "stage": stage,
-        "reasons": reasons,
-        "input_hash" if graph.get(stage).input_column else "feature_hash": {
-            "recorded": values["old_hash"],
-            "current": values["new_hash"],
-        },
-        "model": {"recorded": values["old_model"], "current": key},
-        "upstream": {"recorded": values["old_upstream"], "current": values["new_upstream"]},
-        "last_scored": values["last_score_ts"],
-        "last_job_id": values["last_job_id"],
+        "model_key": Typed(model_key, "STRING"),
+        # one more than allowed tells us whether the cap bit (a cap past any catalogue is
+        # clamped: the SQL LIMIT is a signed 64-bit integer)
+        "limit": min(max_games, LIMIT_CEILING) + 1,
+        "every_row": every_row,
     }
+    for i, upstream in enumerate(graph.upstream(stage)):
+        params[f"up_{i}"] = upstream
+    frame = wh.query(detection_sql(stage, graph), params)
+    capped = len(frame) > max_games
+    return StageChanges(stage, model_key, frame.head(max_games), capped, max_games)
+
+
+def pending_upstream(changes: StageChanges, upstream: StageChanges) -> StageChanges:
+    """Preview: games an earlier stage is about to rescore also need this stage (upstream).
+
+    Used when several stages are detected before any runs; when scoring, each stage
+    is detected after the previous one committed, which finds the same games.
+    """
+    extra = upstream.frame.select("game_id", "name", "year_published").join(
+        changes.frame.select("game_id"), on="game_id", how="anti"
+    )
+    if extra.is_empty():
+        return changes
+    extra = extra.with_columns(
+        pl.lit(False).alias("reason_new"),
+        pl.lit(False).alias("reason_features"),
+        pl.lit(False).alias("reason_model"),
+        pl.lit(True).alias("reason_upstream"),
+    )
+    frame = pl.concat([changes.frame, extra], how="diagonal_relaxed")
+    limit = changes.max_games
+    return StageChanges(
+        changes.stage,
+        changes.model_key,
+        frame.head(limit),
+        changes.capped or len(frame) > limit,
+        limit,
+    )

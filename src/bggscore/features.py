@@ -7,7 +7,7 @@ and training/serving can never drift apart. Vocabularies are learned at fit time
 unseen values are ignored at predict time.
 
 ``FeatureBuilder`` is the same class as a scikit-learn transformer, for training
-pipelines (``bggscore.training.builder``); it is imported on first use, so scoring
+pipelines (``bggscore.feature_builder``); it is imported on first use, so scoring
 with registered models never imports scikit-learn.
 """
 
@@ -52,7 +52,7 @@ def _vocabulary_rules(builder: Features) -> dict[str, tuple[int | None, int]]:
 def __getattr__(name: str) -> Any:
     # the scikit-learn flavour, imported only when asked for (and when unpickling it)
     if name == "FeatureBuilder":
-        from bggscore.training.builder import FeatureBuilder
+        from bggscore.feature_builder import FeatureBuilder
 
         return FeatureBuilder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

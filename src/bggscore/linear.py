@@ -1,7 +1,7 @@
 """Fitted linear models as plain arrays: what scoring loads, without scikit-learn.
 
 Training fits scikit-learn pipelines (features -> MaxAbsScaler -> a Bayesian
-linear regressor or a logistic regression); ``compile_pipeline`` turns such a
+linear regressor or a logistic regression); ``training.compile`` turns such a
 pipeline into a ``LinearModel`` before it is registered. The scaler is folded
 into the weights (``x / s @ w == x @ (w / s)``), so a prediction is the dense
 columns and the one-hot pairs of ``Features.base_block`` times the weights, and
@@ -148,38 +148,3 @@ class LinearModel:
             raise AttributeError("predict_proba: this model is a regressor")
         p = self.score(X)
         return np.column_stack([1.0 - p, p])
-
-
-def compile_pipeline(pipeline: Any) -> Any:
-    """A features -> MaxAbsScaler -> linear pipeline as a ``LinearModel``; else unchanged."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import MaxAbsScaler
-
-    from bggscore.features import Features
-    from bggscore.training.estimators import SparseBayesianRegressor
-
-    steps = [step for _, step in getattr(pipeline, "steps", [])]
-    if len(steps) != 3:
-        return pipeline
-    features, scaler, model = steps
-    if not isinstance(features, Features) or not isinstance(scaler, MaxAbsScaler):
-        return pipeline
-    scale = np.asarray(scaler.scale_, dtype=np.float64)
-    head: BayesianLinear | Logistic
-    if isinstance(model, SparseBayesianRegressor):
-        head = BayesianLinear(
-            model.kind,
-            np.asarray(model.coef_, dtype=np.float64),
-            float(model.intercept_),
-            scale,
-            np.asarray(model.X_offset_, dtype=np.float64),
-            np.asarray(model.sigma_, dtype=np.float64),
-            np.asarray(model.active_, dtype=bool),
-            float(model.alpha_),
-        )
-    elif isinstance(model, LogisticRegression) and list(model.classes_) == [0, 1]:
-        coef = np.asarray(model.coef_, dtype=np.float64).ravel() / scale
-        head = Logistic(coef, float(np.asarray(model.intercept_).ravel()[0]))
-    else:
-        return pipeline
-    return LinearModel(features.plain(), head)

@@ -74,7 +74,7 @@ def add_mechanic(cli, home: Path, ids: list[int], mechanic: str = "Bribery") -> 
 
 def register_same_pipeline(model_type: str) -> str:
     """A new version of a registered model (same pipeline); returns its label."""
-    from bggscore.modeling import open_settings_registry
+    from bggscore.modelset import open_settings_registry
     from bggscore.settings import load_settings
 
     registry = open_settings_registry(load_settings())

@@ -72,9 +72,9 @@ def error_line(stderr: str, *needles: str) -> str:
 
 def load_frame(frame: pl.DataFrame) -> None:
     """Load games into the warehouse of the current home (BGGSCORE_HOME)."""
-    from bggscore.loading import load_games
     from bggscore.settings import load_settings
     from bggscore.warehouse import open_warehouse
+    from bggscore.warehouse.load import load_games
 
     with open_warehouse(load_settings(), create=True) as wh:
         wh.ensure_schema()
@@ -213,7 +213,7 @@ def test_name_estimator_years_and_max_games(cli, home: Path) -> None:
         "complexity/complexity-ard/v1/artifact.joblib",
         "complexity/complexity-ard/v1/registration.json",
     ]
-    from bggscore.modeling import open_settings_registry
+    from bggscore.modelset import open_settings_registry
     from bggscore.settings import load_settings
 
     model = open_settings_registry(load_settings()).load("complexity-ard").model
@@ -397,7 +397,7 @@ def test_register_a_users_joblib_pipeline(cli, home: Path, tmp_path: Path) -> No
     artifact = (version_folder(home, "rating", "my-rating") / "artifact.joblib").read_bytes()
     assert hashlib.sha256(artifact).hexdigest() == registered["sha256"]
 
-    from bggscore.modeling import open_settings_registry
+    from bggscore.modelset import open_settings_registry
     from bggscore.settings import load_settings
 
     loaded = open_settings_registry(load_settings()).load("my-rating", "rating").model

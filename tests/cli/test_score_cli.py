@@ -377,7 +377,7 @@ def test_stage_main_before_complexity_says_what_to_run(cli, demo_home: Path) -> 
 
 
 def test_model_override_to_another_registered_model(cli, demo_home: Path) -> None:
-    from bggscore.modeling import open_settings_registry
+    from bggscore.modelset import open_settings_registry
     from bggscore.settings import load_settings
 
     registry = open_settings_registry(load_settings())

@@ -18,9 +18,9 @@ def unscored_3k_home(demo_run: Any, tmp_path_factory: pytest.TempPathFactory) ->
     """The demo's registry (six trained models) beside a fresh warehouse of 3,000 demo
     games, never scored. Built ONCE; tests copy it."""
     from bggscore.demo.catalogue import generate_catalogue
-    from bggscore.loading import load_games
     from bggscore.settings import load_settings
     from bggscore.warehouse import open_warehouse
+    from bggscore.warehouse.load import load_games
 
     path = tmp_path_factory.mktemp("unscored-3k") / "home"
     path.mkdir()

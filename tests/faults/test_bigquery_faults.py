@@ -102,7 +102,7 @@ def bq(
     from google.cloud import bigquery
 
     from bggscore.demo.catalogue import generate_catalogue
-    from bggscore.loading import load_games
+    from bggscore.warehouse.load import load_games
 
     def client() -> bigquery.Client:
         return bigquery.Client(

@@ -88,7 +88,7 @@ def reload_with(cli, source: pl.DataFrame, path: Path) -> dict[str, Any]:
 
 
 def register_same_pipeline(model_type: str) -> str:
-    from bggscore.modeling import open_settings_registry
+    from bggscore.modelset import open_settings_registry
     from bggscore.settings import load_settings
 
     registry = open_settings_registry(load_settings())

@@ -17,11 +17,12 @@ from sklearn.pipeline import Pipeline
 from bggscore.demo.catalogue import generate_catalogue
 from bggscore.errors import UsageError
 from bggscore.features import FeatureBuilder
+from bggscore.modelset import GeekFormula, ModelSet
 from bggscore.scoring.chain import RunInfo, bayesian_geek_rating, score_main, users_rated_count
 from bggscore.scoring.intervals import LinearDraws, draw_chain, plan_chain, quantiles
-from bggscore.scoring.models import GeekFormula, ModelSet
-from bggscore.training.outcomes import OUTCOMES
-from bggscore.training.train import add_chain_inputs, fit_pipeline, predict
+from bggscore.scoring.outcomes import OUTCOMES
+from bggscore.scoring.predict import add_chain_inputs, predict
+from bggscore.training.train import fit_pipeline
 from bggscore.warehouse.schemas import INTERVAL_OUTCOMES, ML_PREDICTIONS_LANDING
 
 FORMULA = GeekFormula(5.5, 2000.0)

@@ -21,11 +21,13 @@ from tests.scoring.test_intervals import (
 )
 
 from bggscore.features import DESCRIPTION_CHARS, BaseCache
-from bggscore.linear import LinearModel, Logistic, compile_pipeline
+from bggscore.linear import LinearModel, Logistic
 from bggscore.registry import open_registry
 from bggscore.scoring.intervals import draw_chain
-from bggscore.training.outcomes import OUTCOMES
-from bggscore.training.train import add_chain_inputs, predict, signature
+from bggscore.scoring.outcomes import OUTCOMES
+from bggscore.scoring.predict import add_chain_inputs, predict
+from bggscore.training.compile import compile_pipeline
+from bggscore.training.train import signature
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from bggscore.modelset import ModelSet, resolve_models
 from bggscore.scoring.chain import (
     RunInfo,
     bayesian_geek_rating,
@@ -16,9 +17,8 @@ from bggscore.scoring.chain import (
     score_main,
     users_rated_count,
 )
-from bggscore.scoring.models import ModelSet, resolve_models
-from bggscore.training.outcomes import OUTCOMES
-from bggscore.training.train import predict
+from bggscore.scoring.outcomes import OUTCOMES
+from bggscore.scoring.predict import predict
 from bggscore.warehouse.queries import Selection
 
 RUN = RunInfo("job-test", datetime(2026, 1, 2, tzinfo=timezone.utc), "test", "fp", 2024)
@@ -27,7 +27,7 @@ RUN = RunInfo("job-test", datetime(2026, 1, 2, tzinfo=timezone.utc), "test", "fp
 @pytest.fixture
 def scoring(demo_home: Path) -> tuple[ModelSet, pl.DataFrame]:
     """The demo models (bayesian geek rating) and 200 games in the default year range."""
-    from bggscore.modeling import open_settings_registry
+    from bggscore.modelset import open_settings_registry
     from bggscore.settings import load_settings
     from bggscore.warehouse import open_warehouse
 
@@ -104,7 +104,7 @@ def test_geek_rating_uses_the_reported_users_rated_count(scoring) -> None:
 
 
 def test_direct_geek_model_reads_the_chain(demo_home: Path, scoring) -> None:
-    from bggscore.modeling import open_settings_registry
+    from bggscore.modelset import open_settings_registry
     from bggscore.settings import load_settings
 
     _, frame = scoring

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from bggscore.errors import InputError, IntegrityError, RegistryError, UsageError
-from bggscore.scoring.models import ModelSet, parse_model_overrides, resolve_models
+from bggscore.modelset import ModelSet, parse_model_overrides, resolve_models
 
 
 def _resolve(stages: list[str], overrides: dict[str, str] | None = None, **settings_overrides):
-    from bggscore.modeling import open_settings_registry
+    from bggscore.modelset import open_settings_registry
     from bggscore.settings import load_settings
 
     settings = load_settings(overrides=settings_overrides)

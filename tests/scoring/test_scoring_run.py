@@ -11,15 +11,10 @@ from tests.scoring.tables import read, written_counts
 
 from bggscore.console import Console
 from bggscore.errors import UsageError
-from bggscore.jobs import new_job_id
+from bggscore.scoring.batch import score_batch
 from bggscore.scoring.chain import RunInfo
-from bggscore.scoring.run import (
-    ParquetCopy,
-    ScoreOptions,
-    parse_stage,
-    run_score,
-    score_batch,
-)
+from bggscore.tasks.job import new_job_id
+from bggscore.tasks.score import ParquetCopy, ScoreOptions, parse_stage, run_score
 from bggscore.warehouse.queries import Selection
 
 
@@ -40,8 +35,7 @@ def test_job_ids_are_unique_and_sortable_by_time() -> None:
 
 
 def test_retrying_a_batch_adds_nothing(demo_home: Path) -> None:
-    from bggscore.modeling import open_settings_registry
-    from bggscore.scoring.models import resolve_models
+    from bggscore.modelset import open_settings_registry, resolve_models
     from bggscore.settings import load_settings
     from bggscore.warehouse import open_warehouse
 

@@ -16,18 +16,17 @@ from scipy import sparse
 
 from bggscore.errors import InputError, RegistryError, UsageError
 from bggscore.registry import LocalStore, Registry, clear_cache
+from bggscore.scoring.outcomes import HURDLE_USERS, OUTCOMES, TRAIN_ORDER
+from bggscore.scoring.predict import add_chain_inputs, predict
 from bggscore.training.estimators import SparseBayesianRegressor
-from bggscore.training.outcomes import HURDLE_USERS, OUTCOMES, TRAIN_ORDER
 from bggscore.training.train import (
     MIN_TEST_ROWS,
     MIN_TRAIN_ROWS,
     Splits,
-    add_chain_inputs,
     beats_baseline,
     build_head,
     fit_bases,
     fit_outcome,
-    predict,
     signature,
     train_outcomes,
 )

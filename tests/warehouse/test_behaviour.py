@@ -34,10 +34,10 @@ from tests.factories import (
 
 from bggscore.errors import WarehouseError
 from bggscore.hashing import feature_hashes
-from bggscore.loading import load_games, read_export
 from bggscore.settings import Settings, WarehouseSettings
 from bggscore.warehouse import base
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.load import load_games, read_export
 from bggscore.warehouse.queries import Selection
 from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
 

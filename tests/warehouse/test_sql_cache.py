@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bggscore.changes import detection_sql
 from bggscore.warehouse import sql
+from bggscore.warehouse.detection_sql import detection_sql
 from bggscore.warehouse.sql import TableRef, render
 
 TABLES = {

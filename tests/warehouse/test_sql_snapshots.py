@@ -23,10 +23,10 @@ import duckdb
 import pytest
 
 import bggscore
-from bggscore.changes import detection_sql
 from bggscore.settings import Settings, WarehouseSettings
 from bggscore.warehouse import queries
 from bggscore.warehouse.base import Warehouse
+from bggscore.warehouse.detection_sql import detection_sql
 from bggscore.warehouse.schemas import TABLES
 from bggscore.warehouse.sql import append_new_sql
 

@@ -22,8 +22,8 @@ def demo(
     """Seed the embedded warehouse with a realistic synthetic BGG catalogue."""
     if ctx.invoked_subcommand is not None:
         return
-    from bggscore.demo.flow import run_demo
     from bggscore.locking import pipeline_lock
+    from bggscore.tasks.demo import run_demo
 
     console = Console(json_mode=json)
     settings = state(ctx).settings()
@@ -40,8 +40,8 @@ def refresh(
     json: JsonOption = False,
 ) -> None:
     """Simulate a daily warehouse refresh: some feature changes, some stats-only changes."""
-    from bggscore.demo.flow import refresh_demo
     from bggscore.locking import pipeline_lock
+    from bggscore.tasks.demo import refresh_demo
 
     console = Console(json_mode=json)
     settings = state(ctx).settings()

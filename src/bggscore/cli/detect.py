@@ -62,14 +62,9 @@ def detect_changes(
 
     Reads only the per-stage scoring state, never the landing history.
     """
-    from bggscore.detection import (
-        detect_for_stages,
-        explain_game,
-        parse_detect_stage,
-        warn_left_out,
-    )
     from bggscore.errors import UsageError
-    from bggscore.scoring.models import parse_model_overrides
+    from bggscore.modelset import parse_model_overrides, warn_left_out
+    from bggscore.tasks.detect import detect_for_stages, explain_game, parse_detect_stage
 
     if format_ not in ("table", "ids"):
         raise UsageError(f"unknown --format {format_!r}; choose table or ids")

@@ -58,8 +58,8 @@ def embed(
     Game embeddings read each game's stored predicted complexity and description
     embedding, so run `score` and the text kind first (`--kind all` does text first).
     """
-    from bggscore.embeddings.run import EmbedOptions, parse_kind, run_embed
     from bggscore.locking import pipeline_lock
+    from bggscore.tasks.embed import EmbedOptions, parse_kind, run_embed
 
     settings = state(ctx).settings()
     options = EmbedOptions(

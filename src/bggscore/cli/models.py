@@ -24,7 +24,7 @@ app = typer.Typer(
 
 
 def _registry(ctx: typer.Context) -> Any:
-    from bggscore.modeling import open_settings_registry
+    from bggscore.modelset import open_settings_registry
 
     return open_settings_registry(state(ctx).settings())
 
@@ -73,7 +73,7 @@ def train(
 
     Outcome models report a test-year metric beside a mean (or base-rate) predictor.
     """
-    from bggscore.modeling import TRAINABLE, train_models
+    from bggscore.tasks.train import TRAINABLE, train_models
     from bggscore.training.train import Splits
 
     if all_ == bool(outcome):

@@ -69,7 +69,7 @@ def run(
     """
     from bggscore.errors import UsageError
     from bggscore.locking import pipeline_lock
-    from bggscore.pipeline import RunOptions, parse_stages, run_pipeline, stages_named
+    from bggscore.tasks.run import RunOptions, parse_stages, run_pipeline, stages_named
 
     if (dispatch_event is None) != (dispatch_repo is None):
         raise UsageError("--dispatch and --dispatch-repo go together")

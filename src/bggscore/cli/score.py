@@ -88,8 +88,8 @@ def score(
     from bggscore.cli.common import flag_overrides
     from bggscore.errors import UsageError
     from bggscore.locking import pipeline_lock
-    from bggscore.scoring.models import parse_model_overrides
-    from bggscore.scoring.run import ScoreOptions, parse_stage, run_score
+    from bggscore.modelset import parse_model_overrides
+    from bggscore.tasks.score import ScoreOptions, parse_stage, run_score
 
     if no_upload and output is None:
         raise UsageError("--no-upload needs --output PATH.parquet (otherwise nothing is kept)")

@@ -46,8 +46,8 @@ def load(
     Extra columns are ignored; missing required columns are an error. A game's
     last_updated moves only when it is new or its feature hash changed.
     """
-    from bggscore.loading import load_games, read_export
     from bggscore.warehouse import open_warehouse
+    from bggscore.warehouse.load import load_games, read_export
 
     console = Console(json_mode=json)
     frame = read_export(path)

@@ -45,8 +45,8 @@ CODE = (
     "settings.py",
     "embeddings/similar.py",
     "registry/registry.py",
-    "scoring/models.py",
-    "detection.py",
+    "modelset.py",
+    "stages.py",
     "warehouse/base.py",
     "warehouse/queries.py",
 )
@@ -236,7 +236,7 @@ def _cache_dir(settings: Settings, key: str) -> Path:
 
 
 def load_index(settings: Settings, inputs: Inputs | None = None) -> tuple[Index, str]:
-    from bggscore.detection import stage_keys
+    from bggscore.modelset import stage_keys
     from bggscore.warehouse import open_warehouse
     from bggscore.warehouse.queries import FEATURES_VERSION
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.scoring.models import ModelSet
-from bggscore.training.outcomes import OUTCOMES
-from bggscore.training.train import predict
+from bggscore.modelset import ModelSet
+from bggscore.scoring.outcomes import OUTCOMES
+from bggscore.scoring.predict import predict
 
 if TYPE_CHECKING:
     from bggscore.features import BaseCache  # imports scikit-learn

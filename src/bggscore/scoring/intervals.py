@@ -41,14 +41,14 @@ import polars as pl
 
 from bggscore.errors import UsageError
 from bggscore.scoring.chain import bayesian_geek_rating, users_rated_count
-from bggscore.training.outcomes import OUTCOMES
+from bggscore.scoring.outcomes import OUTCOMES
 from bggscore.warehouse.schemas import INTERVAL_OUTCOMES
 
 if TYPE_CHECKING:
     from scipy import sparse
 
     from bggscore.features import BaseCache
-    from bggscore.scoring.models import GeekFormula, ModelSet
+    from bggscore.modelset import GeekFormula, ModelSet
 
 DTYPE = np.float32
 QUANTILES = (0.05, 0.5, 0.95)

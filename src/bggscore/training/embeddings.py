@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from bggscore.scoring.outcomes import OUTCOMES
+from bggscore.scoring.predict import predict
 from bggscore.stages import EMBED_STAGES, GRAPH
-from bggscore.training.outcomes import OUTCOMES
-from bggscore.training.train import MIN_TRAIN_ROWS, Splits, predict
+from bggscore.training.train import MIN_TRAIN_ROWS, Splits
 from bggscore.warehouse.schemas import GAMES_FEATURES
 
 if TYPE_CHECKING:

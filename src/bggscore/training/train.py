@@ -14,9 +14,10 @@ import numpy as np
 import polars as pl
 
 from bggscore.errors import InputError, UsageError
-from bggscore.linear import LinearModel, compile_pipeline
+from bggscore.scoring.outcomes import OUTCOMES, TRAIN_ORDER, Outcome
+from bggscore.scoring.predict import add_chain_inputs, predict
 from bggscore.stages import DEFAULT_TEST_YEAR, DEFAULT_TRAIN_THROUGH, DEFAULT_TUNE_YEAR
-from bggscore.training.outcomes import OUTCOMES, TRAIN_ORDER, Outcome
+from bggscore.training.compile import compile_pipeline
 
 if TYPE_CHECKING:
     from bggscore.registry import Registration, Registry
@@ -104,43 +105,6 @@ def build_pipeline(outcome: Outcome, estimator: str = "bayesian_ridge") -> Any:
 
     features = FeatureBuilder(chain_inputs=outcome.chain_inputs)
     return Pipeline([("features", features), *build_head(outcome, estimator).steps])
-
-
-def predict(pipeline: Any, frame: pl.DataFrame, outcome: Outcome, cache: Any = None) -> np.ndarray:
-    """Model output in model space (log1p for users_rated), clipped where the outcome says.
-
-    With a ``features.BaseCache``, models sharing a feature base build it once per batch.
-    """
-    from bggscore.features import Features
-
-    classifier = outcome.kind == "classification"
-    if isinstance(pipeline, LinearModel):  # no design matrix: see LinearModel.score
-        values = pipeline.score(frame, cache)
-    else:
-        first = pipeline.steps[0][1] if hasattr(pipeline, "steps") else None
-        if cache is not None and isinstance(first, Features):
-            X, rest = cache.features(first, frame), pipeline[1:]
-        else:
-            X, rest = frame, pipeline
-        values = rest.predict_proba(X)[:, 1] if classifier else rest.predict(X)
-    if classifier or not outcome.clip:
-        return values
-    return np.clip(values, *outcome.clip)
-
-
-def add_chain_inputs(frame: pl.DataFrame, models: dict[str, Any]) -> pl.DataFrame:
-    """Columns later outcomes read: predicted complexity, rating and log users_rated."""
-    out = frame
-    if "complexity" in models:
-        values = predict(models["complexity"], out, OUTCOMES["complexity"])
-        out = out.with_columns(pl.Series("predicted_complexity", values))
-    if "rating" in models:
-        values = predict(models["rating"], out, OUTCOMES["rating"])
-        out = out.with_columns(pl.Series("predicted_rating", values))
-    if "users_rated" in models:
-        values = predict(models["users_rated"], out, OUTCOMES["users_rated"])
-        out = out.with_columns(pl.Series("predicted_log_users_rated", values))
-    return out
 
 
 def _metrics(outcome: Outcome, y_true: np.ndarray, y_pred: np.ndarray, base: float) -> dict:

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bggscore.embeddings.run import EmbedOptions, run_embed
 from bggscore.errors import ConfigError, InputError
-from bggscore.loading import load_games
-from bggscore.scoring.run import ScoreOptions, run_score
 from bggscore.stages import MODEL_TYPES
+from bggscore.tasks.embed import EmbedOptions, run_embed
+from bggscore.tasks.score import ScoreOptions, run_score
 from bggscore.warehouse import open_warehouse
+from bggscore.warehouse.load import load_games
 from bggscore.warehouse.queries import MOST_RATED_GAME, Selection
 
 # every model but a direct geek rating: the demo uses the bayesian formula
@@ -94,7 +94,8 @@ def _train(settings: Settings, console: Console) -> list[str]:
     """Baseline models for every type the demo uses that has none yet (so the demo is
     safe to repeat); a sample keeps big benchmark catalogues quick."""
     from bggscore.errors import BggscoreError, RegistryError
-    from bggscore.modeling import configured_ref, open_settings_registry, train_models
+    from bggscore.modelset import configured_ref, open_settings_registry
+    from bggscore.tasks.train import train_models
     from bggscore.training.train import Splits
 
     registry = open_settings_registry(settings)

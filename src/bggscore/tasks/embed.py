@@ -18,10 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.changes import detect_stage, input_hash, upstream_key
+from bggscore.detection import detect_stage, input_hash, upstream_key
 from bggscore.errors import InputError, RegistryError, UsageError
-from bggscore.jobs import Job
-from bggscore.scoring.models import ModelSet, resolve_models
+from bggscore.modelset import ModelSet, resolve_models
 from bggscore.stages import (
     COMPLEXITY,
     DEFAULT_EMBED_BATCH_SIZE,
@@ -31,6 +30,7 @@ from bggscore.stages import (
     GRAPH,
     TEXT_EMBEDDINGS,
 )
+from bggscore.tasks.job import Job
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -119,7 +119,7 @@ class _EmbedJob:
     def __init__(
         self, settings: Settings, options: EmbedOptions, console: Console, wh: Warehouse
     ) -> None:
-        from bggscore.modeling import open_settings_registry
+        from bggscore.modelset import open_settings_registry
 
         self.settings, self.options, self.console, self.wh = settings, options, console, wh
         self.registry = open_settings_registry(settings)

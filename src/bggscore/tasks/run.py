@@ -57,8 +57,8 @@ class RunOptions:
 
 
 def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> dict[str, Any]:
-    from bggscore.embeddings.run import EmbedOptions, run_embed
-    from bggscore.scoring.run import ScoreOptions, run_score
+    from bggscore.tasks.embed import EmbedOptions, run_embed
+    from bggscore.tasks.score import ScoreOptions, run_score
 
     started = time.monotonic()
     if options.max_games <= 0:  # before the first stage says anything
@@ -116,7 +116,7 @@ def _runnable_stages(settings: Settings, options: RunOptions, console: Console) 
     no registered model (with a warning) instead of failing after scoring; a stage named
     with ``--stage`` must have its model, or nothing runs.
     """
-    from bggscore.detection import stage_keys, warn_left_out
+    from bggscore.modelset import stage_keys, warn_left_out
 
     wanted = [s for s in options.stages if s in EMBED_STAGES]
     if not wanted:

@@ -1,4 +1,5 @@
-"""The models one scoring run uses: resolved, verified, checked against the warehouse."""
+"""The models a command uses: resolved from settings and the registry, verified,
+checked against the warehouse, and the stage graph their signatures make."""
 
 from __future__ import annotations
 
@@ -7,9 +8,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bggscore.errors import InputError, RegistryError, UsageError
-from bggscore.stages import COMPLEXITY, GRAPH, MAIN, SCORE_STAGES, StageGraph, model_setting
+from bggscore.stages import (
+    COMPLEXITY,
+    EMBED_STAGES,
+    GRAPH,
+    MAIN,
+    SCORE_STAGES,
+    StageGraph,
+    model_setting,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from bggscore.console import Console
     from bggscore.registry import LoadedModel, Registry
     from bggscore.settings import Settings
 
@@ -198,3 +210,60 @@ def _load(registry: Registry, model_type: str, ref: str, load: bool) -> LoadedMo
                 f"train one with `bggscore models train --outcome {model_type}` or {other}",
             ) from None
         raise
+
+
+def open_settings_registry(settings: Settings) -> Registry:
+    from bggscore.registry import open_registry
+
+    return open_registry(settings.registry.uri, settings.home)
+
+
+def configured_ref(settings: Settings, model_type: str) -> str | None:
+    return getattr(settings.models, model_type)
+
+
+def default_name(settings: Settings, model_type: str) -> str:
+    from bggscore.registry import parse_ref
+
+    ref = configured_ref(settings, model_type)
+    return parse_ref(ref).name if ref else model_type
+
+
+def stage_keys(
+    settings: Settings, stages: list[str], overrides: dict[str, str], explicit: bool
+) -> dict[str, str]:
+    """The model key each stage would record now (see ``stage_plan``)."""
+    return stage_plan(settings, stages, overrides, explicit)[1]
+
+
+def stage_plan(
+    settings: Settings, stages: list[str], overrides: dict[str, str], explicit: bool
+) -> tuple[StageGraph, dict[str, str]]:
+    """The stage graph the models make, and the model key each stage would record now,
+    in graph order (registrations only, nothing unpickled).
+
+    With ``--stage all`` an embedding stage without a registered model is left out;
+    asked for by name, it is an error that says how to train one.
+    """
+    registry = open_settings_registry(settings)
+    graph = model_graph(settings, registry, overrides, stages)
+    keys = {}
+    for stage in graph.order(stages):
+        try:
+            plan = resolve_models(settings, registry, [stage], overrides, load=False)
+        except RegistryError:
+            if stage in EMBED_STAGES and not explicit:
+                continue
+            raise
+        keys[stage] = plan.stage_key(stage)
+    return graph, keys
+
+
+def warn_left_out(console: Console, wanted: list[str], kept: Collection[str]) -> None:
+    """Say which embedding stages `stage_keys` left out for want of a model, and the fix."""
+    for stage in [s for s in wanted if s not in kept]:
+        [model_type] = GRAPH.get(stage).model_types
+        console.warn(
+            f"{stage}: no {model_type} model registered, stage skipped "
+            f"(train one with `bggscore models train --outcome {model_type}`)"
+        )

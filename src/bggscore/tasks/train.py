@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bggscore.errors import BggscoreError, UsageError
+from bggscore.modelset import configured_ref, default_name, open_settings_registry
 from bggscore.stages import EMBED_STAGES, GRAPH, SCORE_STAGES
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import Selection
@@ -19,23 +20,6 @@ if TYPE_CHECKING:
 OUTCOME_TYPES = GRAPH.model_types(SCORE_STAGES)
 EMBEDDING_TYPES = GRAPH.model_types(EMBED_STAGES)
 TRAINABLE = (*OUTCOME_TYPES, *EMBEDDING_TYPES)
-
-
-def open_settings_registry(settings: Settings) -> Registry:
-    from bggscore.registry import open_registry
-
-    return open_registry(settings.registry.uri, settings.home)
-
-
-def configured_ref(settings: Settings, model_type: str) -> str | None:
-    return getattr(settings.models, model_type)
-
-
-def default_name(settings: Settings, model_type: str) -> str:
-    from bggscore.registry import parse_ref
-
-    ref = configured_ref(settings, model_type)
-    return parse_ref(ref).name if ref else model_type
 
 
 def read_training_frame(settings: Settings, max_games: int | None, seed: int = 0) -> pl.DataFrame:

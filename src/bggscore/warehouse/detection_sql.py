@@ -1,35 +1,15 @@
-"""Change detection: which games each stage must (re)score, and why.
+"""The detection query: one canonical statement per stage (see bggscore.detection).
 
-A game needs a stage when it was never scored by it (``new``), its feature hash
-differs from the one the stage recorded (``features``; rows without a recorded
-hash fall back to ``last_updated > score_ts``), the model the stage would use
-now differs in name or version (``model``), or an input produced by an earlier
-stage changed since (``upstream``).
-
-Detection joins the per-stage latest state (one row per game and stage, written
-in the same transaction as the landing rows), never the landing history, so it
-costs the same on day 1000 as on day 1. Capped runs take new games first, then
-the oldest scores, then game_id, so repeated capped runs converge.
+Every fragment is one of this module's constants or a stage name from the stage graph;
+every value is a query parameter (tests/test_security.py scans this module).
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-import polars as pl
-
 from bggscore.errors import UsageError
-from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, StageGraph
-from bggscore.warehouse.queries import SELECTION_WHERE, Selection
-from bggscore.warehouse.sql import Typed
+from bggscore.stages import GRAPH, StageGraph
+from bggscore.warehouse.queries import SELECTION_WHERE
 
-if TYPE_CHECKING:
-    from bggscore.warehouse.base import Warehouse
-
-REASONS = ("new", "features", "model", "upstream")
-LIMIT_CEILING = 2**62
 # a stage keyed on one column (Stage.input_column) compares its md5 with the recorded
 # input_hash; every other stage the warehouse feature hash. That column must be one of
 # the hashed fields (detection relies on it). Column names come from the stage graph.
@@ -46,16 +26,6 @@ def _input_hash(stage: str, graph: StageGraph) -> tuple[str, str] | None:
         raise ValueError(f"stage {stage} is keyed on {column}, which the feature hash omits")
     sql, recorded = INPUT_HASH
     return sql.format(column=column), recorded
-
-
-def input_hash(description: str | None) -> str:
-    """What the text stage records: the same md5 the detection SQL computes."""
-    return hashlib.md5((description or "").encode("utf-8")).hexdigest()
-
-
-def upstream_key(jobs: dict[str, str]) -> str:
-    """The record of which upstream outputs a stage read: ``complexity:<job>|...``."""
-    return "|".join(f"{stage}:{job}" for stage, job in jobs.items())
 
 
 def _expected_upstream_sql(upstream: tuple[str, ...]) -> str:
@@ -210,126 +180,3 @@ LEFT JOIN scoring_state AS st ON st.game_id = c.game_id AND st.stage = @stage{jo
 ORDER BY st.game_id IS NOT NULL, st.score_ts, f.game_id
 LIMIT @limit
 """
-
-
-@dataclass
-class StageChanges:
-    """The games one stage must score, with their reasons."""
-
-    stage: str
-    model_key: str
-    frame: pl.DataFrame  # one row per game, reason_* booleans, old/new values
-    capped: bool
-    max_games: int
-
-    @property
-    def game_ids(self) -> list[int]:
-        return self.frame["game_id"].to_list()
-
-    @property
-    def count(self) -> int:
-        return len(self.frame)
-
-    def primary_reasons(self) -> pl.Series:
-        """The first reason of each game, in the order new, features, model, upstream."""
-        expr = pl.lit(None, pl.String)
-        for reason in reversed(REASONS):
-            expr = pl.when(pl.col(f"reason_{reason}")).then(pl.lit(reason)).otherwise(expr)
-        return self.frame.select(expr.alias("reason"))["reason"]
-
-    def reasons(self) -> pl.Series:
-        """All reasons of each game, as a list."""
-        return self.frame.select(
-            pl.concat_list(
-                pl.when(pl.col(f"reason_{r}")).then(pl.lit(r)).otherwise(None) for r in REASONS
-            )
-            .list.drop_nulls()
-            .alias("reasons")
-        )["reasons"]
-
-    def by_reason(self) -> dict[str, int]:
-        counts = dict.fromkeys(REASONS, 0)
-        for reason, n in self.primary_reasons().value_counts().iter_rows():
-            counts[reason] = int(n)
-        return counts
-
-    def as_dict(self, with_ids: bool = True) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "stage": self.stage,
-            "count": self.count,
-            "by_reason": self.by_reason(),
-            "capped": self.capped,
-            "max_games": self.max_games,
-        }
-        if with_ids:
-            data["game_ids"] = self.game_ids
-        return data
-
-
-@dataclass
-class Detection:
-    stages: list[StageChanges] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(s.count for s in self.stages)
-
-    @property
-    def changed(self) -> bool:
-        return self.total > 0
-
-
-def detect_stage(
-    wh: Warehouse,
-    stage: str,
-    model_key: str,
-    selection: Selection,
-    max_games: int = DEFAULT_MAX_GAMES,
-    every_row: bool = False,
-    graph: StageGraph = GRAPH,
-) -> StageChanges:
-    """Games of the selection the stage must score (``every_row``: all, with reasons)."""
-    if max_games <= 0:
-        raise UsageError(f"--max-games must be positive, got {max_games}")
-    params: dict[str, Any] = {
-        **selection.params(),
-        "stage": stage,
-        "model_key": Typed(model_key, "STRING"),
-        # one more than allowed tells us whether the cap bit (a cap past any catalogue is
-        # clamped: the SQL LIMIT is a signed 64-bit integer)
-        "limit": min(max_games, LIMIT_CEILING) + 1,
-        "every_row": every_row,
-    }
-    for i, upstream in enumerate(graph.upstream(stage)):
-        params[f"up_{i}"] = upstream
-    frame = wh.query(detection_sql(stage, graph), params)
-    capped = len(frame) > max_games
-    return StageChanges(stage, model_key, frame.head(max_games), capped, max_games)
-
-
-def pending_upstream(changes: StageChanges, upstream: StageChanges) -> StageChanges:
-    """Preview: games an earlier stage is about to rescore also need this stage (upstream).
-
-    Used when several stages are detected before any runs; when scoring, each stage
-    is detected after the previous one committed, which finds the same games.
-    """
-    extra = upstream.frame.select("game_id", "name", "year_published").join(
-        changes.frame.select("game_id"), on="game_id", how="anti"
-    )
-    if extra.is_empty():
-        return changes
-    extra = extra.with_columns(
-        pl.lit(False).alias("reason_new"),
-        pl.lit(False).alias("reason_features"),
-        pl.lit(False).alias("reason_model"),
-        pl.lit(True).alias("reason_upstream"),
-    )
-    frame = pl.concat([changes.frame, extra], how="diagonal_relaxed")
-    limit = changes.max_games
-    return StageChanges(
-        changes.stage,
-        changes.model_key,
-        frame.head(limit),
-        changes.capped or len(frame) > limit,
-        limit,
-    )
