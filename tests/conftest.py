@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+# fixtures shared from tests/support: `github` (a fake GitHub API), `emulator` (bqemulator)
+pytest_plugins = ["tests.support.github", "tests.support.warehouses"]
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "sample_games.parquet"
 

@@ -22,8 +22,8 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from tests.scoring.tables import assert_one_line_error
-from tests.test_dispatch import FakeGitHub, start_fake_github
+from tests.support.github import FakeGitHub, start_fake_github
+from tests.support.output import assert_one_line_error
 
 REPO = "phenrickson/bgg-predictive-models"
 FAKE_TOKEN = "ghp_BadInputs0123456789abcdefABCDEF012345"
@@ -516,6 +516,7 @@ class Where:
 # -- fixtures ----------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def github() -> Iterator[FakeGitHub]:
+    """One fake GitHub for the whole module (the shared fixture is per test)."""
     fake, stop = start_fake_github()
     yield fake
     stop()

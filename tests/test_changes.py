@@ -7,7 +7,6 @@ CLI does) over a small hand-written warehouse, one game per rule.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,12 @@ import sqlglot
 from google.cloud import bigquery
 from sqlglot import exp
 from tests.factories import T0, make_games
-from tests.warehouse.test_behaviour import emulator  # noqa: F401 - the bqemulator fixture
+from tests.support.warehouses import engine_fixture
 
 from bggscore.detection import REASONS, StageChanges, detect_stage, input_hash, pending_upstream
 from bggscore.errors import UsageError
-from bggscore.settings import Settings, WarehouseSettings, load_settings
+from bggscore.settings import Settings, WarehouseSettings
 from bggscore.stages import GRAPH
-from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.bigquery_engine import BigQueryWarehouse
 from bggscore.warehouse.detection_sql import detection_sql
@@ -164,21 +162,9 @@ GAME_KEY = "game_embeddings=game_embeddings:1"
 SCORED_AT = T0 + timedelta(days=10)
 
 
-@pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.bigquery)])
-def wh(request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> Iterator[Warehouse]:
-    """The rules run on both engines: DuckDB, and BigQuery's engine against bqemulator
-    (the same canonical SQL, rendered for each)."""
-    if request.param == "duckdb":
-        with open_warehouse(load_settings(), create=True) as warehouse:
-            warehouse.ensure_schema()
-            yield warehouse
-        return
-    from tests.warehouse.test_behaviour import _bigquery
-
-    request.getfixturevalue("emulator")
-    with _bigquery(request, tmp_path) as warehouse:
-        warehouse.ensure_schema()
-        yield warehouse
+# the rules run on both engines: DuckDB, and BigQuery's engine against bqemulator (the same
+# canonical SQL, rendered for each)
+wh = engine_fixture(ensure_schema=True)
 
 
 def load(wh: Warehouse, games: pl.DataFrame, hashes: dict[int, tuple[int, Any]]) -> None:

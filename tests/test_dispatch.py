@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import traceback
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from tests.support.github import EVENTS, FakeGitHub, closed_port_url
 
 from bggscore import __version__
 from bggscore.dispatch import (
@@ -44,94 +42,14 @@ from bggscore.dispatch import (
 from bggscore.errors import ConfigError, DispatchError, InputError, UsageError
 from bggscore.settings import Settings, load_settings
 
-EVENTS = Path(__file__).parent / "fixtures" / "events"
 TOKEN = "ghp_TestToken0123456789abcdefABCDEF0123"
 API = "https://api.github.test"
 LOCAL = Guard(hops=1, origin="local")
 
 
-# -- a real GitHub stand-in -----------------------------------------------------------------
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-
-
-@dataclass
-class FakeGitHub:
-    """A ThreadingHTTPServer on 127.0.0.1: records requests, answers from a queue (then 204)."""
-
-    url: str
-    requests: list[Recorded] = field(default_factory=list)
-    answers: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
-
-    def answer(self, status: int, body: Any = None, **headers: str) -> None:
-        raw = b"" if body is None else json.dumps(body).encode()
-        if body is not None:
-            headers.setdefault("Content-Type", "application/json")
-        self.answers.append((status, {k.replace("_", "-"): v for k, v in headers.items()}, raw))
-
-
-def start_fake_github() -> tuple[FakeGitHub, Callable[[], None]]:
-    fake = FakeGitHub(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length", "0"))
-            raw = self.rfile.read(length)
-            fake.requests.append(
-                Recorded(
-                    "POST",
-                    self.path,
-                    {k.lower(): v for k, v in self.headers.items()},
-                    json.loads(raw) if raw else None,
-                )
-            )
-            status, headers, body = fake.answers.pop(0) if fake.answers else (204, {}, b"")
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:  # keep test output quiet
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-    return fake, stop
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    fake, stop = start_fake_github()
-    yield fake
-    stop()
-
-
 @pytest.fixture
 def settings(home: Path) -> Settings:
     return load_settings()
-
-
-def closed_port_url() -> str:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 # -- mocked GitHub answers ------------------------------------------------------------------

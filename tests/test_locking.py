@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import LockHolder
-from tests.scoring.tables import assert_one_line_error, read
+from tests.support.output import assert_one_line_error
+from tests.support.state import read
 
 from bggscore.errors import LockedError, WarehouseError
 from bggscore.locking import LOCK_NAME, pipeline_lock

@@ -22,15 +22,15 @@ import json
 import logging
 import pickle
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlglot
 from sqlglot import exp
-from tests.scoring.tables import assert_one_line_error, sql
-from tests.test_dispatch import FakeGitHub, closed_port_url, start_fake_github
+from tests.support.github import FakeGitHub, closed_port_url
+from tests.support.output import assert_one_line_error
+from tests.support.state import sql
 
 import bggscore
 from bggscore.errors import ConfigError
@@ -520,13 +520,6 @@ CANARY = "ghp_CANARYrun0cafe1234dead5678beef9012fa"
 REPO = "phenrickson/bgg-predictive-models"
 
 
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    fake, stop = start_fake_github()
-    yield fake
-    stop()
-
-
 @pytest.mark.parametrize("debug", [False, True])
 def test_the_token_never_appears_through_run_dispatch(
     cli,
@@ -614,7 +607,7 @@ def unpickles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_tampered_artifacts_are_refused_unpickled(
     cli, embedded_home: Path, unpickles: list[str]
 ) -> None:
-    from tests.scoring.tables import written_counts
+    from tests.support.state import written_counts
 
     from bggscore.registry.registry import clear_cache
 

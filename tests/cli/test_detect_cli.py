@@ -16,16 +16,8 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from tests.scoring.tables import (
-    QUALIFIED,
-    assert_one_line_error,
-    execute,
-    game_ids,
-    parse_json,
-    read,
-    sql,
-    written_counts,
-)
+from tests.support.output import assert_one_line_error, parse_json
+from tests.support.state import QUALIFIED, execute, game_ids, read, sql, written_counts
 
 SCORING = ["complexity", "main"]
 ALL_STAGES = [*SCORING, "text-embeddings", "game-embeddings"]

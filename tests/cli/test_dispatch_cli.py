@@ -1,6 +1,6 @@
 """`bggscore dispatch` through the real CLI: exit codes, one-line errors, what reached GitHub.
 
-GitHub is a real HTTP server on 127.0.0.1 (from tests/test_dispatch.py); retries never
+GitHub is a real HTTP server on 127.0.0.1 (tests/support/github.py); retries never
 really sleep (the module's default sleep is replaced by a recorder).
 """
 
@@ -8,21 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.test_dispatch import EVENTS, FakeGitHub, closed_port_url, start_fake_github
+from tests.support.github import EVENTS, FakeGitHub, closed_port_url
+from tests.support.output import assert_one_line_error
 
 CANARY = "ghp_CANARY0cafe1234dead5678beef9012face34"
 REPO = "phenrickson/bgg-predictive-models"
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    fake, stop = start_fake_github()
-    yield fake
-    stop()
 
 
 @pytest.fixture
@@ -50,16 +43,6 @@ def in_actions(monkeypatch: pytest.MonkeyPatch, event: str, name: str) -> None:
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(EVENTS / event))
     monkeypatch.setenv("GITHUB_EVENT_NAME", name)
     monkeypatch.setenv("GITHUB_REPOSITORY", REPO)
-
-
-def one_line_error(stderr: str, *needles: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    return lines[0]
 
 
 # -- sent -----------------------------------------------------------------------------------
@@ -127,7 +110,7 @@ def test_github_refusals_exit_1_with_one_line(
     github.answer(status, body)
     result = cli("dispatch", "e", "--repo", REPO)
     assert result.exit_code == 1
-    one_line_error(result.stderr, *needles)
+    assert_one_line_error(result.stderr, *needles)
     assert result.stdout == ""
     assert len(github.requests) == 1
     assert gh_env.read_text() == ""  # no output claims anything
@@ -138,7 +121,7 @@ def test_5xx_for_ever_gives_up(cli, gh_env: Path, github: FakeGitHub, waits) -> 
         github.answer(500)
     result = cli("dispatch", "e", "--repo", REPO, "--max-wait", "10")
     assert result.exit_code == 1
-    one_line_error(result.stderr, "GitHub answered 500", "after 5 attempts")
+    assert_one_line_error(result.stderr, "GitHub answered 500", "after 5 attempts")
     assert waits == [1.0, 2.0, 4.0, 3.0]
     assert len(github.requests) == 5
 
@@ -148,7 +131,7 @@ def test_unreachable_api(cli, gh_env: Path, monkeypatch: pytest.MonkeyPatch, wai
     monkeypatch.setenv("BGGSCORE_GITHUB_API_URL", url)
     result = cli("dispatch", "e", "--repo", REPO, "--max-wait", "0")
     assert result.exit_code == 1
-    one_line_error(result.stderr, f"could not reach {url}: ", "BGGSCORE_GITHUB_API_URL")
+    assert_one_line_error(result.stderr, f"could not reach {url}: ", "BGGSCORE_GITHUB_API_URL")
     assert waits == []
 
 
@@ -156,7 +139,7 @@ def test_missing_token(cli, gh_env: Path, github: FakeGitHub, monkeypatch) -> No
     monkeypatch.delenv("BGGSCORE_GITHUB_TOKEN")
     result = cli("dispatch", "e", "--repo", REPO)
     assert result.exit_code == 1
-    one_line_error(result.stderr, "no GitHub token", "BGGSCORE_GITHUB_TOKEN", "GITHUB_TOKEN")
+    assert_one_line_error(result.stderr, "no GitHub token", "BGGSCORE_GITHUB_TOKEN", "GITHUB_TOKEN")
     assert github.requests == []
 
 
@@ -181,7 +164,7 @@ def test_bad_input_exits_2_and_sends_nothing(
 ) -> None:
     result = cli("dispatch", *args)
     assert result.exit_code == 2, result.stderr
-    one_line_error(result.stderr, needle)
+    assert_one_line_error(result.stderr, needle)
     assert github.requests == []
 
 
@@ -257,7 +240,7 @@ def test_bad_event_file_is_an_input_error(cli, gh_env: Path, monkeypatch, tmp_pa
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
     result = cli("dispatch", "e", "--repo", REPO)
     assert result.exit_code == 2
-    one_line_error(result.stderr, "'many', not a hop count")
+    assert_one_line_error(result.stderr, "'many', not a hop count")
 
 
 # -- no-op does not cascade -----------------------------------------------------------------
@@ -298,10 +281,10 @@ def test_if_changed_stdin(cli, gh_env: Path, github: FakeGitHub, games: int, sen
 def test_if_changed_rejects_what_is_not_a_result(cli, gh_env: Path, github: FakeGitHub) -> None:
     result = cli("dispatch", "e", "--repo", REPO, "--if-changed", "-", input="scored 5 games")
     assert result.exit_code == 2
-    one_line_error(result.stderr, "--if-changed: standard input is not JSON")
+    assert_one_line_error(result.stderr, "--if-changed: standard input is not JSON")
     result = cli("dispatch", "e", "--repo", REPO, "--if-changed", "-", input='{"rows": 5}')
     assert result.exit_code == 2
-    one_line_error(result.stderr, "is not a bggscore score/embed/run --json result")
+    assert_one_line_error(result.stderr, "is not a bggscore score/embed/run --json result")
     assert github.requests == []
 
 

@@ -16,19 +16,9 @@ import numpy as np
 import polars as pl
 import pytest
 from tests.conftest import DemoRun
-from tests.scoring.tables import (
-    assert_one_line_error,
-    execute,
-    game_ids,
-    parse_json,
-    read,
-    sql,
-)
+from tests.support.output import assert_one_line_error, parse_json
+from tests.support.state import EMBEDDING_TABLES, execute, game_ids, read, sql
 
-EMBEDDINGS = {
-    "description_embeddings": "raw.description_embeddings",
-    "game_embeddings": "raw.game_embeddings",
-}
 IN_RANGE = "year_published >= 2024 AND year_published < 2029"
 LINEAGE = ("job_id", "embedding_model", "embedding_version", "embedding_dim")
 # The landing contract, written out from the domain reference (not from our schema module),
@@ -74,7 +64,7 @@ def embed_json(cli, *args: str) -> dict[str, Any]:
 
 
 def rows(home: Path, logical: str) -> pl.DataFrame:
-    return sql(home, f"SELECT * FROM {EMBEDDINGS[logical]} ORDER BY game_id, created_ts")
+    return sql(home, f"SELECT * FROM {EMBEDDING_TABLES[logical]} ORDER BY game_id, created_ts")
 
 
 def embedding_state(home: Path) -> pl.DataFrame:
@@ -88,14 +78,14 @@ def embed_runs(home: Path) -> pl.DataFrame:
 def embedding_counts(home: Path) -> dict[str, int]:
     """Rows in everything `embed` writes: embedding rows, embedding state, runs."""
     return {
-        **{logical: len(rows(home, logical)) for logical in EMBEDDINGS},
+        **{logical: len(rows(home, logical)) for logical in EMBEDDING_TABLES},
         "state": len(embedding_state(home)),
         "runs": len(embed_runs(home)),
     }
 
 
 def column_types(home: Path, logical: str) -> dict[str, str]:
-    schema, table = EMBEDDINGS[logical].split(".")
+    schema, table = EMBEDDING_TABLES[logical].split(".")
     frame = sql(
         home,
         "SELECT column_name, data_type FROM information_schema.columns "
@@ -234,7 +224,7 @@ def test_batches_give_the_same_embeddings_as_one_batch(
     data = embed_json(cli, "--all-years", "--batch-size", "300")
     ids = game_ids(to_embed_home)
     assert data["games_embedded"] == {"text": len(ids), "game": len(ids)}
-    for logical in EMBEDDINGS:
+    for logical in EMBEDDING_TABLES:
         mine = rows(to_embed_home, logical)
         theirs = rows(demo_run.home, logical)
         assert mine["game_id"].to_list() == theirs["game_id"].to_list()  # no duplicates
@@ -265,7 +255,7 @@ def test_game_ids_and_ids_file_select_games(cli, to_embed_home: Path, tmp_path: 
     data = embed_json(cli, "--game-id", str(old[0]), "--game-ids-file", str(ids_file))
     assert data["games_embedded"] == {"text": 3, "game": 3}
     assert data["selection"] == "3 requested game ids"
-    for logical in EMBEDDINGS:
+    for logical in EMBEDDING_TABLES:
         assert set(rows(to_embed_home, logical)["game_id"]) == {*old, new}
 
 

@@ -17,7 +17,8 @@ import joblib
 import polars as pl
 import pytest
 from tests.factories import make_games
-from tests.scoring.tables import assert_one_line_error, parse_json, sql, written_counts
+from tests.support.output import assert_one_line_error, parse_json
+from tests.support.state import sql, written_counts
 
 OUTCOMES = ("complexity", "hurdle", "rating", "users_rated", "geek_rating")
 EMBEDDINGS = ("text_embeddings", "game_embeddings")

@@ -19,13 +19,8 @@ from typing import Any
 import polars as pl
 import pytest
 from tests.conftest import LockHolder
-from tests.scoring.tables import (
-    assert_one_line_error,
-    game_ids,
-    parse_json,
-    read,
-    sql,
-)
+from tests.support.output import assert_one_line_error, parse_json
+from tests.support.state import game_ids, read, sql
 
 IN_RANGE = "year_published >= 2024 AND year_published < 2029"
 ALL_STAGES = ["complexity", "main", "text-embeddings", "game-embeddings"]

@@ -11,15 +11,14 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from tests.scoring.tables import (
+from tests.support.output import assert_one_line_error, parse_json
+from tests.support.state import (
     MIRRORED_TYPES,
     QUALIFIED,
-    assert_one_line_error,
     column_types,
     count,
     execute,
     game_ids,
-    parse_json,
     read,
     sql,
     written_counts,

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import polars as pl
 from tests.conftest import EMBED_DEMO_GAMES, DemoRun
-from tests.scoring.tables import assert_one_line_error, game_ids, parse_json, read, sql
+from tests.support.output import assert_one_line_error, parse_json
+from tests.support.state import EMBEDDING_TABLES, game_ids, read, sql
 
 MODELS = {
     "complexity:1",
@@ -20,10 +21,6 @@ MODELS = {
     "users_rated:1",
     "text_embeddings:1",
     "game_embeddings:1",
-}
-EMBEDDING_TABLES = {
-    "description_embeddings": "raw.description_embeddings",
-    "game_embeddings": "raw.game_embeddings",
 }
 
 

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 from tests.conftest import SAMPLE_GAME_TRAINING, SAMPLE_TEXT_TRAINING
-from tests.scoring.tables import assert_one_line_error, game_ids, parse_json, read, sql
+from tests.support.output import assert_one_line_error, parse_json
+from tests.support.state import game_ids, read, sql
 
 SCYTHE = 169786
 FOR_SALE = 172

@@ -18,14 +18,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.scoring.tables import (
-    assert_one_line_error,
-    execute,
-    game_ids,
-    parse_json,
-    read,
-    sql,
-)
+from tests.support.output import assert_one_line_error, parse_json
+from tests.support.state import execute, game_ids, read, sql
 
 SCYTHE = 169786
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-from tests.scoring.tables import QUALIFIED, game_ids, sql, warehouse_file
+from tests.support.state import EMBEDDING_TABLES, QUALIFIED, game_ids, sql, warehouse_file
 
 # stage -> the landing table its state rows point at
 SCORE_STAGES = {"complexity": "complexity_predictions", "main": "ml_predictions_landing"}
@@ -23,11 +23,7 @@ EMBED_STAGES = {
     "text-embeddings": "description_embeddings",
     "game-embeddings": "game_embeddings",
 }
-QUALIFIED_ALL = {
-    **QUALIFIED,
-    "description_embeddings": "raw.description_embeddings",
-    "game_embeddings": "raw.game_embeddings",
-}
+QUALIFIED_ALL = {**QUALIFIED, **EMBEDDING_TABLES}
 
 
 def database_is_sound(home: Path) -> dict[str, int]:

@@ -1,7 +1,7 @@
 """BigQuery faults in the middle of `bggscore score`: a staging load that fails, and a
 transaction script whose third statement fails, both in the second of four batches.
 
-The real BigQuery engine talks to bqemulator (as in tests/warehouse/test_behaviour.py):
+The real BigQuery engine talks to bqemulator (the ``emulator`` of tests/support/warehouses.py):
 the production Parquet load path runs, and the emulator rolls back a failed
 ``BEGIN TRANSACTION; ...; COMMIT TRANSACTION;`` script as BigQuery does. Each fault must
 leave batch 1 whole, nothing of batch 2 or later, no staging table, a 'failed' run and a
@@ -21,7 +21,8 @@ import polars as pl
 import pytest
 from tests.conftest import Outcome
 from tests.faults.harness import PROGRESS_RE
-from tests.scoring.tables import assert_one_line_error
+from tests.support.output import assert_one_line_error
+from tests.support.warehouses import create_foreign_tables
 
 from bggscore.warehouse import base
 from bggscore.warehouse.bigquery_engine import STAGING_PREFIX, BigQueryWarehouse
@@ -38,21 +39,6 @@ GAMES = 500  # 484 with a year: batches of 150, 150, 150 and 34
 BATCH = 150
 SCORE = ("score", "--all-years", "--batch-size", str(BATCH), "--json")
 STAGES = {"complexity": "complexity_predictions", "main": "ml_predictions_landing"}
-
-
-@pytest.fixture(scope="session")
-def emulator(request: pytest.FixtureRequest) -> Any:
-    """The bqemulator session server, started without the spatial extension."""
-    pytest.importorskip("bqemulator", reason="bqemulator is not installed")
-    from bqemulator.storage.engine import DuckDBEngine
-
-    with pytest.MonkeyPatch.context() as patch:
-        # GEOGRAPHY support needs an extension download; bggscore uses no GEOGRAPHY
-        patch.setattr(DuckDBEngine, "_load_spatial", lambda self: None)
-        try:
-            return request.getfixturevalue("bqemu_endpoint")
-        except pytest.FixtureLookupError:
-            pytest.skip("the bqemulator pytest plugin is not loaded (-p no:bqemulator?)")
 
 
 @dataclass
@@ -131,9 +117,7 @@ def bq(
     shutil.copytree(demo_run.home / "registry", home / "registry")
     found = BigQueryHome(home, cli)
     with found.warehouse() as wh:
-        for schema in TABLES.values():
-            if not schema.owned:  # produced by the data warehouse's own jobs in production
-                wh._create_table(wh.tables[schema.logical], schema)
+        create_foreign_tables(wh)
         wh.ensure_schema()
         load_games(wh, generate_catalogue(GAMES, 0))
     return found

@@ -20,7 +20,8 @@ from tests.faults.checks import (
     runs,
 )
 from tests.faults.harness import FINDINGS, Watch, Watched
-from tests.scoring.tables import assert_one_line_error, game_ids, sql
+from tests.support.output import assert_one_line_error
+from tests.support.state import game_ids, sql
 
 pytestmark = pytest.mark.faults
 

@@ -45,7 +45,7 @@ from tests.faults.harness import (
     run_in_process,
     run_killed,
 )
-from tests.scoring.tables import game_ids
+from tests.support.state import game_ids
 
 from bggscore.locking import pipeline_lock
 

@@ -16,17 +16,8 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from tests.scoring.tables import (
-    QUALIFIED,
-    assert_one_line_error,
-    count,
-    execute,
-    game_ids,
-    parse_json,
-    read,
-    sql,
-    written_counts,
-)
+from tests.support.output import assert_one_line_error, parse_json
+from tests.support.state import QUALIFIED, count, execute, game_ids, read, sql, written_counts
 
 SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "sample_games.parquet"
 IN_RANGE = "year_published >= 2024 AND year_published < 2029"

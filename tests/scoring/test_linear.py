@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
-from tests.scoring.test_intervals import (
+from tests.support.chain import (
     CHAIN_TYPES,
     make_catalogue,
     make_model_set,

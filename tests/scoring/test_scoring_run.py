@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.scoring.tables import read, written_counts
+from tests.support.state import read, written_counts
 
 from bggscore.console import Console
 from bggscore.errors import UsageError

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import polars as pl
-from tests.scoring.tables import MIRRORED_TYPES, column_types, read, written_counts
+from tests.support.state import MIRRORED_TYPES, column_types, read, written_counts
 
 from bggscore.warehouse.schemas import ML_PREDICTIONS_LANDING
 

@@ -4,19 +4,13 @@
 ``bigquery`` is the real google-cloud-bigquery client talking to bqemulator, an
 in-process BigQuery emulator. Each test asserts the same state on both.
 
-Emulator notes (what the fixture has to provide, not what the engine does):
-- bqemulator insists on DuckDB's spatial extension, which cannot be downloaded
-  here; nothing in bggscore uses GEOGRAPHY, so the loader is patched out.
-- games_features and game_features_hash belong to the data warehouse's own jobs:
-  the BigQuery engine never creates them, so the fixture does (as production has).
-- The production Parquet load path (``_load_staging``) runs unchanged: the
-  emulator accepts ``load_table_from_file`` with Parquet.
+The fixture and the emulator's needs are in tests/support/warehouses.py. The production
+Parquet load path (``_load_staging``) runs unchanged: the emulator accepts
+``load_table_from_file`` with Parquet.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -31,10 +25,15 @@ from tests.factories import (
     make_games,
     make_scoring_state,
 )
+from tests.support.warehouses import (
+    bigquery_warehouse,
+    duckdb_warehouse,
+    engine_fixture,
+    warehouse_settings,
+)
 
 from bggscore.errors import WarehouseError
 from bggscore.hashing import feature_hashes
-from bggscore.settings import Settings, WarehouseSettings
 from bggscore.warehouse import base
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.load import load_games, read_export
@@ -51,58 +50,7 @@ pytestmark = [
 
 
 # -- engines ---------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def emulator(request: pytest.FixtureRequest) -> Any:
-    """The bqemulator session server, started without the spatial extension."""
-    pytest.importorskip("bqemulator", reason="bqemulator is not installed")
-    from bqemulator.storage.engine import DuckDBEngine
-
-    with pytest.MonkeyPatch.context() as patch:
-        # GEOGRAPHY support needs an extension download; bggscore uses no GEOGRAPHY
-        patch.setattr(DuckDBEngine, "_load_spatial", lambda self: None)
-        try:
-            return request.getfixturevalue("bqemu_endpoint")
-        except pytest.FixtureLookupError:
-            pytest.skip("the bqemulator pytest plugin is not loaded (-p no:bqemulator?)")
-
-
-def _settings(tmp_path: Path, **warehouse: Any) -> Settings:
-    return Settings(home=tmp_path / "home", warehouse=WarehouseSettings(**warehouse))
-
-
-def _duckdb(tmp_path: Path) -> Warehouse:
-    from bggscore.warehouse.duckdb_engine import DuckDBWarehouse
-
-    return DuckDBWarehouse(_settings(tmp_path, path=tmp_path / "warehouse.duckdb"), create=True)
-
-
-def _bigquery(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
-    from bggscore.warehouse.bigquery_engine import BigQueryWarehouse
-
-    request.getfixturevalue("emulator")
-    client = request.getfixturevalue("bqemu_client")
-    suffix = uuid.uuid4().hex[:10]  # the emulator lives for the session: isolate each test
-    settings = _settings(
-        tmp_path,
-        engine="bigquery",
-        features_project="bgg-data-warehouse",
-        ml_project="bgg-predictive-models",
-        features_dataset=f"analytics_{suffix}",
-        hash_dataset=f"staging_{suffix}",
-        ml_dataset=f"raw_{suffix}",
-    )
-    warehouse = BigQueryWarehouse(settings, client_factory=lambda: client)
-    for schema in TABLES.values():
-        if not schema.owned:  # produced by the data warehouse's own jobs in production
-            warehouse._create_table(warehouse.tables[schema.logical], schema)
-    return warehouse
-
-
-@pytest.fixture(params=["duckdb", pytest.param("bigquery", marks=pytest.mark.bigquery)])
-def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Warehouse]:
-    engine = _duckdb(tmp_path) if request.param == "duckdb" else _bigquery(request, tmp_path)
-    with engine:
-        yield engine
+warehouse = engine_fixture()
 
 
 @pytest.fixture
@@ -293,7 +241,7 @@ def test_failed_write_changes_no_table(ready: Warehouse, monkeypatch: pytest.Mon
 def test_duckdb_out_of_memory_says_what_to_raise(tmp_path: Path) -> None:
     import duckdb
 
-    warehouse = _duckdb(tmp_path)
+    warehouse = duckdb_warehouse(tmp_path)
     warehouse.ensure_schema()
     real = warehouse.con
 
@@ -354,7 +302,7 @@ def test_real_sample_loads(ready: Warehouse) -> None:
 def test_bigquery_staging_tables_do_not_outlive_a_write(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with _bigquery(request, tmp_path) as warehouse:
+    with bigquery_warehouse(request, tmp_path) as warehouse:
         warehouse.ensure_schema()
         ml = warehouse.tables["runs"]
         client = warehouse.client  # type: ignore[attr-defined]
@@ -399,7 +347,7 @@ def test_a_warehouse_file_that_cannot_be_opened_for_writing_says_so(tmp_path: Pa
 def test_only_creating_commands_make_the_warehouse_file(tmp_path: Path) -> None:
     from bggscore.warehouse.duckdb_engine import DuckDBWarehouse
 
-    settings = _settings(tmp_path, path=tmp_path / "typo" / "warehouse.duckdb")
+    settings = warehouse_settings(tmp_path, path=tmp_path / "typo" / "warehouse.duckdb")
     with pytest.raises(WarehouseError, match=r"no warehouse at .*bggscore warehouse init"):
         DuckDBWarehouse(settings)
     assert not (tmp_path / "typo").exists()

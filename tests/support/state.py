@@ -1,4 +1,4 @@
-"""Read back what `bggscore score` left in the embedded warehouse (the STATE checks).
+"""Read back what the commands left in the embedded warehouse (the STATE checks).
 
 Every helper opens the DuckDB file itself and closes it before returning, so a test can
 re-open the database between CLI invocations without holding a connection (or a lock).
@@ -7,7 +7,6 @@ re-open the database between CLI invocations without holding a connection (or a 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,11 @@ QUALIFIED = {
     "complexity_predictions": "raw.complexity_predictions",
     "scoring_state": "raw.bggscore_scoring_state",
     "runs": "raw.bggscore_runs",
+}
+# the tables `embed` writes, beside QUALIFIED's
+EMBEDDING_TABLES = {
+    "description_embeddings": "raw.description_embeddings",
+    "game_embeddings": "raw.game_embeddings",
 }
 WRITTEN_BY_SCORE = ("ml_predictions_landing", "complexity_predictions", "scoring_state", "runs")
 
@@ -89,19 +93,3 @@ def written_counts(home: Path) -> dict[str, int]:
 def game_ids(home: Path, where: str = "year_published IS NOT NULL") -> set[int]:
     frame = sql(home, f"SELECT game_id FROM {QUALIFIED['games_features']} WHERE {where}")
     return set(frame["game_id"].to_list())
-
-
-def parse_json(stdout: str) -> dict[str, Any]:
-    return json.loads(stdout)
-
-
-def assert_one_line_error(stderr: str, *needles: str) -> str:
-    """The whole of stderr is one `error: ...` line containing every needle; no traceback."""
-    assert "Traceback" not in stderr, stderr
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, stderr
-    line = lines[0]
-    assert line.startswith("error: "), line
-    for needle in needles:
-        assert needle in line, (needle, line)
-    return line
