@@ -40,7 +40,7 @@ from bggscore.dispatch import (
     workflow_dispatch,
 )
 from bggscore.errors import ConfigError, DispatchError, InputError, UsageError
-from bggscore.settings import Settings, load_settings
+from bggscore.settings import GitHubSettings, Settings, load_settings
 
 TOKEN = "ghp_TestToken0123456789abcdefABCDEF0123"
 API = "https://api.github.test"
@@ -50,6 +50,14 @@ LOCAL = Guard(hops=1, origin="local")
 @pytest.fixture
 def settings(home: Path) -> Settings:
     return load_settings()
+
+
+def with_github(
+    settings: Settings, token: str | None = TOKEN, api_url: str | None = None
+) -> Settings:
+    """``settings`` with this GitHub token and API URL (the default URL when None)."""
+    github = GitHubSettings(token=token, **({"api_url": api_url} if api_url else {}))
+    return settings.model_copy(update={"github": github})
 
 
 # -- mocked GitHub answers ------------------------------------------------------------------
@@ -109,14 +117,13 @@ def assert_clean(error: DispatchError) -> None:
 
 # -- over a real socket ---------------------------------------------------------------------
 def test_repository_dispatch_over_http(github: FakeGitHub, settings: Settings) -> None:
-    env = {"BGGSCORE_GITHUB_TOKEN": TOKEN, "BGGSCORE_GITHUB_API_URL": github.url}
     options = DispatchOptions(
         repo="phenrickson/bgg-predictive-models",
         event_type="dataform_complete",
         payload=("total_games=31412",),
         payload_json='{"tables": ["games_features"], "total_games": 1}',
     )
-    result = run_dispatch(options, settings, env=env)
+    result = run_dispatch(options, with_github(settings, api_url=github.url), env={})
 
     assert (result.sent, result.status, result.attempts, result.hops) == (True, 204, 1, 1)
     [request] = github.requests
@@ -139,18 +146,14 @@ def test_repository_dispatch_over_http(github: FakeGitHub, settings: Settings) -
 
 
 def test_workflow_dispatch_over_http(github: FakeGitHub, settings: Settings) -> None:
-    env = {
-        "GITHUB_TOKEN": TOKEN,
-        "BGGSCORE_GITHUB_API_URL": github.url + "/",
-        "GITHUB_REPOSITORY": "phenrickson/bgg-data-warehouse",
-    }
+    env = {"GITHUB_REPOSITORY": "phenrickson/bgg-data-warehouse"}
     options = DispatchOptions(
         repo="phenrickson/bgg-predictive-models",
         workflow=".github/workflows/score.yml",
         ref="main",
         inputs=("stage=main", "max_games=5000"),
     )
-    result = run_dispatch(options, settings, env=env)
+    result = run_dispatch(options, with_github(settings, api_url=github.url + "/"), env=env)
 
     assert (result.sent, result.kind, result.workflow, result.status) == (
         True,
@@ -170,11 +173,10 @@ def test_workflow_dispatch_over_http(github: FakeGitHub, settings: Settings) -> 
 
 
 def test_workflow_dispatch_guard_inputs_over_http(github: FakeGitHub, settings: Settings) -> None:
-    env = {"GITHUB_TOKEN": TOKEN, "BGGSCORE_GITHUB_API_URL": github.url}
     options = DispatchOptions(
         repo="o/r", workflow="12345", ref="v1.2", inputs=("a=1",), guard_inputs=True
     )
-    run_dispatch(options, settings, env=env)
+    run_dispatch(options, with_github(settings, api_url=github.url), env={})
     [request] = github.requests
     assert request.path == "/repos/o/r/actions/workflows/12345/dispatches"
     assert request.body["inputs"] == {"a": "1", "bggscore_hops": "1", "bggscore_origin": "local"}
@@ -528,45 +530,144 @@ def test_workflow_inputs_limit() -> None:
         )
 
 
-# -- token and API URL ----------------------------------------------------------------------
-def test_token_precedence(home: Path) -> None:
-    env = {"BGGSCORE_GITHUB_TOKEN": "second", "GITHUB_TOKEN": "third"}
-    configured = Settings(github={"token": "first"})
-    assert resolve_token(configured, env) == "first"
-    assert resolve_token(Settings(), env) == "second"
-    assert resolve_token(Settings(), {"BGGSCORE_GITHUB_TOKEN": " ", "GITHUB_TOKEN": "third"}) == (
-        "third"
-    )
-    assert resolve_token(Settings(), {}) is None
+# -- token and API URL: settings, with the precedence of every other setting -----------------
+GITHUB_FILE = '[github]\ntoken = "from-file"\napi_url = "https://file.example.com/api/v3"\n'
 
 
-def test_token_from_nested_env_variable(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BGGSCORE_GITHUB__TOKEN", "nested")
-    assert resolve_token(load_settings(), {"GITHUB_TOKEN": "other"}) == "nested"
+def github_settings(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], file: str | None = None
+) -> Settings:
+    """load_settings() with ``env`` set and ``file`` as ./bggscore.toml (``home`` isolates)."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    if file is not None:
+        Path("bggscore.toml").write_text(file)
+    return load_settings()
+
+
+@pytest.mark.parametrize(
+    ("env", "file", "expected"),
+    [
+        ({}, None, None),  # the default: no token
+        ({}, GITHUB_FILE, "from-file"),
+        ({"GITHUB_TOKEN": "g"}, GITHUB_FILE, "g"),  # any variable beats the file
+        ({"BGGSCORE_GITHUB_TOKEN": "b"}, GITHUB_FILE, "b"),  # (before: the file beat both)
+        ({"BGGSCORE_GITHUB__TOKEN": "n"}, GITHUB_FILE, "n"),
+        ({"BGGSCORE_GITHUB_TOKEN": "b", "GITHUB_TOKEN": "g"}, None, "b"),  # bggscore's own
+        (
+            {"BGGSCORE_GITHUB__TOKEN": "n", "BGGSCORE_GITHUB_TOKEN": "b", "GITHUB_TOKEN": "g"},
+            None,
+            "n",
+        ),
+        (
+            {"BGGSCORE_GITHUB__TOKEN": "", "BGGSCORE_GITHUB_TOKEN": " ", "GITHUB_TOKEN": "g"},
+            None,
+            "g",
+        ),
+        ({"BGGSCORE_GITHUB__TOKEN": " ", "GITHUB_TOKEN": ""}, GITHUB_FILE, "from-file"),  # blank
+        ({"GITHUB_TOKEN": " padded "}, None, "padded"),
+    ],
+)
+def test_token_precedence(
+    home: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], file: str | None, expected
+) -> None:
+    assert resolve_token(github_settings(monkeypatch, env, file)) == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "file", "expected"),
+    [
+        ({}, None, "https://api.github.com"),
+        ({}, GITHUB_FILE, "https://file.example.com/api/v3"),
+        (
+            {"BGGSCORE_GITHUB_API_URL": "https://alias.example.com/"},
+            GITHUB_FILE,
+            "https://alias.example.com",
+        ),
+        (
+            {"BGGSCORE_GITHUB__API_URL": "https://nested.example.com"},
+            GITHUB_FILE,
+            "https://nested.example.com",
+        ),
+        (  # the nested form over the alias (before: the alias won)
+            {
+                "BGGSCORE_GITHUB__API_URL": "https://nested.example.com",
+                "BGGSCORE_GITHUB_API_URL": "https://alias.example.com",
+            },
+            None,
+            "https://nested.example.com",
+        ),
+        ({"BGGSCORE_GITHUB_API_URL": " "}, GITHUB_FILE, "https://file.example.com/api/v3"),
+    ],
+)
+def test_api_url_precedence(
+    home: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], file: str | None, expected
+) -> None:
+    assert resolve_api_url(github_settings(monkeypatch, env, file)) == expected
+
+
+def test_a_flag_beats_every_variable(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # no command has a GitHub flag today; load_settings' overrides are where one would go
+    monkeypatch.setenv("BGGSCORE_GITHUB__TOKEN", "n")
+    monkeypatch.setenv("BGGSCORE_GITHUB_API_URL", "https://alias.example.com")
+    settings = load_settings(overrides={"github": {"token": "flag", "api_url": "https://f.test"}})
+    assert (resolve_token(settings), resolve_api_url(settings)) == ("flag", "https://f.test")
+
+
+def test_the_token_stays_secret_in_settings(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = github_settings(monkeypatch, {"GITHUB_TOKEN": TOKEN})
+    for text in (repr(settings), str(settings), repr(settings.github), settings.model_dump_json()):
+        assert TOKEN not in text
+    assert resolve_token(settings) == TOKEN
+
+
+def test_a_misspelt_github_key_does_not_echo_its_value(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BGGSCORE_GITHUB__TOKN", TOKEN)
+    with pytest.raises(ConfigError, match=r"invalid setting github\.tokn") as caught:
+        load_settings()
+    assert TOKEN not in str(caught.value)
 
 
 def test_a_token_that_cannot_be_a_header_is_refused_without_echo(home: Path) -> None:
     with pytest.raises(DispatchError) as caught:
-        resolve_token(Settings(), {"GITHUB_TOKEN": "ghp_abc def"})
+        resolve_token(Settings(github={"token": "ghp_abc def"}))
     assert "ghp_abc" not in str(caught.value)
 
 
 def test_missing_token_names_the_variables(settings: Settings) -> None:
     with pytest.raises(DispatchError) as caught:
-        run_dispatch(options(event_type="e"), settings, env={})
-    for name in ("BGGSCORE_GITHUB_TOKEN", "BGGSCORE_GITHUB__TOKEN", "GITHUB_TOKEN"):
+        run_dispatch(options(event_type="e"), settings, env={"GITHUB_TOKEN": TOKEN})
+    for name in ("BGGSCORE_GITHUB_TOKEN", "BGGSCORE_GITHUB__TOKEN", "GITHUB_TOKEN", "github.token"):
         assert name in str(caught.value)
 
 
-def test_api_url(home: Path) -> None:
+def test_the_env_argument_is_not_a_token_source(settings: Settings) -> None:
+    # run_dispatch's env is the Actions context (the triggering event); the token is a setting
+    never = httpx.MockTransport(lambda request: pytest.fail("nothing may be sent"))
+    opts = options(event_type="e", dry_run=True)
+    result = run_dispatch(opts, settings, env={"GITHUB_TOKEN": TOKEN}, transport=never)
+    assert result.request is not None and "Authorization" not in result.request["headers"]
+
+
+def test_api_url_checks(home: Path) -> None:
     custom = Settings(github={"api_url": "https://ghe.example.com/api/v3/"})
-    assert resolve_api_url(custom, {}) == "https://ghe.example.com/api/v3"
-    assert resolve_api_url(custom, {"BGGSCORE_GITHUB_API_URL": "http://localhost:8080"}) == (
-        "http://localhost:8080"
-    )
+    assert resolve_api_url(custom) == "https://ghe.example.com/api/v3"
+    local = Settings(github={"api_url": "http://localhost:8080"})
+    assert resolve_api_url(local) == "http://localhost:8080"
     for bad in ("ftp://x", "http://ghe.example.com", "https://u:p@ghe.example.com", "nope"):
         with pytest.raises(ConfigError):
-            resolve_api_url(Settings(), {"BGGSCORE_GITHUB_API_URL": bad})
+            resolve_api_url(Settings(github={"api_url": bad}))
+    with pytest.raises(ConfigError, match=r"check BGGSCORE_GITHUB_API_URL .* or github\.api_url"):
+        resolve_api_url(Settings(github={"api_url": "nope"}))
+
+
+def test_the_variable_names_agree() -> None:
+    from bggscore.dispatch import API_URL_VARIABLES, TOKEN_VARIABLES
+    from bggscore.settings import GITHUB_VARIABLES
+
+    assert GITHUB_VARIABLES == {"token": TOKEN_VARIABLES, "api_url": API_URL_VARIABLES}
 
 
 # -- the loop guard, from recorded events ---------------------------------------------------
@@ -660,12 +761,10 @@ def test_trigger_names() -> None:
 
 
 def test_a_refused_dispatch_sends_nothing(settings: Settings) -> None:
-    env = {
-        **actions_env("repository_dispatch_dataform_complete_max_hops.json", "repository_dispatch"),
-        "GITHUB_TOKEN": TOKEN,
-    }
+    env = actions_env("repository_dispatch_dataform_complete_max_hops.json", "repository_dispatch")
     never = httpx.MockTransport(lambda request: pytest.fail("nothing may be sent"))
-    result = run_dispatch(options(event_type="dataform_ready"), settings, env=env, transport=never)
+    opts = options(event_type="dataform_ready")
+    result = run_dispatch(opts, with_github(settings), env=env, transport=never)
     assert (result.sent, result.hops) == (False, 5)
     assert result.reason is not None and result.reason.startswith("loop guard:")
 
@@ -714,9 +813,8 @@ def test_if_changed_gates_the_send(
 ) -> None:
     result_file = tmp_path / "score.json"
     result_file.write_text(json.dumps({"games_scored": games}))
-    env = {"GITHUB_TOKEN": TOKEN, "BGGSCORE_GITHUB_API_URL": github.url}
     opts = options(event_type="predictions_complete", if_changed=str(result_file))
-    result = run_dispatch(opts, settings, env=env)
+    result = run_dispatch(opts, with_github(settings, api_url=github.url), env={})
     assert result.sent is sent
     assert len(github.requests) == int(sent)
     assert result.games == games
@@ -727,18 +825,18 @@ def test_if_changed_gates_the_send(
 
 
 def test_min_games(github: FakeGitHub, settings: Settings) -> None:
-    env = {"GITHUB_TOKEN": TOKEN, "BGGSCORE_GITHUB_API_URL": github.url}
     stdin = io.StringIO(json.dumps({"games_scored": 40}))
     opts = options(event_type="e", if_changed="-", min_games=50)
-    assert run_dispatch(opts, settings, env=env, stdin=stdin).sent is False
+    configured = with_github(settings, api_url=github.url)
+    assert run_dispatch(opts, configured, env={}, stdin=stdin).sent is False
     assert github.requests == []
 
 
 # -- dry run --------------------------------------------------------------------------------
 def test_dry_run_describes_and_redacts(settings: Settings) -> None:
     never = httpx.MockTransport(lambda request: pytest.fail("nothing may be sent"))
-    env = {"GITHUB_TOKEN": TOKEN}
-    result = run_dispatch(options(event_type="e", dry_run=True), settings, env=env, transport=never)
+    opts = options(event_type="e", dry_run=True)
+    result = run_dispatch(opts, with_github(settings), env={}, transport=never)
     assert (result.sent, result.dry_run) == (False, True)
     assert result.request is not None
     assert result.request["headers"]["Authorization"] == "Bearer ***"

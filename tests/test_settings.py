@@ -6,7 +6,7 @@ import pytest
 
 from bggscore.cli.common import flag_overrides
 from bggscore.errors import ConfigError
-from bggscore.settings import load_settings
+from bggscore.settings import load_settings, unknown_variables
 
 
 def test_defaults_are_the_production_names(home: Path) -> None:
@@ -73,3 +73,17 @@ def test_unknown_key_in_file_is_rejected(home: Path) -> None:
     Path("bggscore.toml").write_text("[warehouse]\nengin = 'duckdb'\n")
     with pytest.raises(ConfigError, match=r"warehouse\.engin"):
         load_settings()
+
+
+def test_unknown_variables_are_typos_but_the_github_aliases_are_settings() -> None:
+    env = {
+        "BGGSCORE_GITHUB_TOKEN": "x",
+        "BGGSCORE_GITHUB_API_URL": "https://x",
+        "BGGSCORE_GITHUB__TOKEN": "x",
+        "BGGSCORE_GITHUB__API_URL": "https://x",
+        "GITHUB_TOKEN": "x",
+        "BGGSCORE_LINT_TOOLS": "1",
+        "BGGSCORE_GITHUB_TOKN": "x",
+        "BGGSCORE_WAREHOUSE_ENGINE": "duckdb",
+    }
+    assert unknown_variables(env) == ["BGGSCORE_GITHUB_TOKN", "BGGSCORE_WAREHOUSE_ENGINE"]

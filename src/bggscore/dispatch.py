@@ -52,8 +52,10 @@ DEFAULT_MAX_HOPS = 4
 DEFAULT_MAX_WAIT = 60.0
 DEFAULT_RETRIES = 5
 RATE_LIMIT_WAIT = 60.0  # GitHub: without a header, wait at least a minute after a rate limit
+# as in bggscore.settings.GITHUB_VARIABLES (the one that wins first); named in messages
 TOKEN_VARIABLES = ("BGGSCORE_GITHUB__TOKEN", "BGGSCORE_GITHUB_TOKEN", "GITHUB_TOKEN")
-API_URL_VARIABLE = "BGGSCORE_GITHUB_API_URL"
+API_URL_VARIABLES = ("BGGSCORE_GITHUB__API_URL", "BGGSCORE_GITHUB_API_URL")
+API_URL_VARIABLE = API_URL_VARIABLES[1]
 REDACTED = "***"
 
 # owner: a user or organisation login (letters, digits, hyphens; `_` for managed users);
@@ -272,43 +274,41 @@ def request_headers(token: str | None) -> dict[str, str]:
 
 
 # -- token and API URL ----------------------------------------------------------------------
-def resolve_token(settings: Settings, env: Mapping[str, str]) -> str | None:
-    """settings.github.token (BGGSCORE_GITHUB__TOKEN or config), BGGSCORE_GITHUB_TOKEN,
-    then GITHUB_TOKEN; blank values count as unset."""
+# Both are settings (bggscore.settings.GITHUB_VARIABLES): flag > environment > config file >
+# default, like every other setting; these functions only check what Settings holds.
+def resolve_token(settings: Settings) -> str | None:
+    """settings.github.token, from BGGSCORE_GITHUB__TOKEN, else BGGSCORE_GITHUB_TOKEN, else
+    GITHUB_TOKEN, else github.token in the config file; blank counts as unset."""
     configured = settings.github.token
-    for candidate in (
-        configured.get_secret_value() if configured is not None else None,
-        env.get("BGGSCORE_GITHUB_TOKEN"),
-        env.get("GITHUB_TOKEN"),
-    ):
-        if candidate and candidate.strip():
-            token = candidate.strip()
-            if not all(33 <= ord(ch) <= 126 for ch in token):
-                # never echo it: h11 would put the whole header value in its error message
-                raise DispatchError(
-                    "the GitHub token contains spaces, quotes or other characters that cannot "
-                    "be sent in a header",
-                    f"check the value of {' / '.join(TOKEN_VARIABLES)}",
-                )
-            return token
-    return None
+    token = configured.get_secret_value().strip() if configured is not None else ""
+    if not token:
+        return None
+    if not all(33 <= ord(ch) <= 126 for ch in token):
+        # never echo it: h11 would put the whole header value in its error message
+        raise DispatchError(
+            "the GitHub token contains spaces, quotes or other characters that cannot "
+            "be sent in a header",
+            f"check the value of {' / '.join(TOKEN_VARIABLES)} or github.token",
+        )
+    return token
 
 
 def require_token(token: str | None) -> str:
     if token is None:
         raise DispatchError(
             "no GitHub token",
-            f"set {TOKEN_VARIABLES[1]} (or {TOKEN_VARIABLES[0]}, github.token in "
-            f"bggscore.toml, or {TOKEN_VARIABLES[2]})",
+            f"set {TOKEN_VARIABLES[1]} (or {TOKEN_VARIABLES[0]}, {TOKEN_VARIABLES[2]}, or "
+            "github.token in bggscore.toml)",
         )
     return token
 
 
-def resolve_api_url(settings: Settings, env: Mapping[str, str]) -> str:
-    """BGGSCORE_GITHUB_API_URL, else settings.github.api_url; https, or http on loopback."""
-    url = (env.get(API_URL_VARIABLE) or settings.github.api_url).strip().rstrip("/")
+def resolve_api_url(settings: Settings) -> str:
+    """settings.github.api_url (BGGSCORE_GITHUB__API_URL, else BGGSCORE_GITHUB_API_URL, else
+    github.api_url in the config file); https, or http on loopback."""
+    url = settings.github.api_url.strip().rstrip("/")
     parts = urlsplit(url)
-    where = f"check {API_URL_VARIABLE} or github.api_url"
+    where = f"check {API_URL_VARIABLE} (or {API_URL_VARIABLES[0]}) or github.api_url"
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"GitHub API URL {url!r} is not an http(s) URL", where)
     if parts.username or parts.password or parts.query or parts.fragment:
@@ -875,8 +875,8 @@ def run_dispatch(
         read_trigger(env), env, max_hops=options.max_hops, unless_events=options.unless_events
     )
     request = build_request(options, guard)
-    api_url = resolve_api_url(settings, env)
-    token = resolve_token(settings, env)
+    api_url = resolve_api_url(settings)
+    token = resolve_token(settings)
     result = DispatchResult(
         sent=False,
         kind=request.kind,

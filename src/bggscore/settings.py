@@ -3,6 +3,11 @@
 Precedence, highest first: command-line flags > ``BGGSCORE_*`` environment
 variables (``__`` separates nesting, e.g. ``BGGSCORE_WAREHOUSE__ENGINE``) > the
 config file (``--config PATH`` or ``./bggscore.toml``) > defaults.
+
+The GitHub settings also read aliases (:data:`GITHUB_VARIABLES`), as environment
+variables of the same rank: ``github.token`` from ``BGGSCORE_GITHUB__TOKEN``, else
+``BGGSCORE_GITHUB_TOKEN``, else ``GITHUB_TOKEN``; ``github.api_url`` from
+``BGGSCORE_GITHUB__API_URL``, else ``BGGSCORE_GITHUB_API_URL``. A blank one counts as unset.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -130,8 +137,56 @@ class ScoringSettings(Group):
 
 
 class GitHubSettings(Group):
-    token: SecretStr | None = None
+    token: SecretStr | None = None  # a SecretStr: repr and str show **********
     api_url: str = "https://api.github.com"
+
+
+# every environment variable of a GitHub setting, the one that wins when several are set first
+GITHUB_VARIABLES = {
+    "token": ("BGGSCORE_GITHUB__TOKEN", "BGGSCORE_GITHUB_TOKEN", "GITHUB_TOKEN"),
+    "api_url": ("BGGSCORE_GITHUB__API_URL", "BGGSCORE_GITHUB_API_URL"),
+}
+GITHUB_ALIASES = {name for names in GITHUB_VARIABLES.values() for name in names[1:]}
+
+
+class EnvWithGitHubAliases(PydanticBaseSettingsSource):
+    """The ``BGGSCORE_*`` variables, with the GitHub aliases filled in at the same rank.
+
+    pydantic-settings reads ``validation_alias`` only on the root's own fields, not inside a
+    nested group, so the aliases are applied here: for each GitHub field the first non-blank
+    of its variables wins; when all are blank or unset the field is left to the file and the
+    default (a blank ``BGGSCORE_GITHUB__TOKEN`` does not hide ``github.token`` in the file).
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], env: EnvSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.env = env
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ does the work
+
+    def _variable(self, name: str) -> str | None:
+        variables = self.env.env_vars
+        return variables.get(name if self.env.case_sensitive else name.lower())
+
+    def __call__(self) -> dict[str, Any]:
+        data = self.env()
+        github = data.get("github", {})
+        if not isinstance(github, dict):  # not a group: leave it to validation to refuse
+            return data
+        github = dict(github)
+        for field, (_, *aliases) in GITHUB_VARIABLES.items():
+            candidates = [github.get(field), *(self._variable(name) for name in aliases)]
+            value = next((c for c in candidates if isinstance(c, str) and c.strip()), None)
+            if value is not None:
+                github[field] = value
+            elif isinstance(github.get(field), str):  # blank
+                del github[field]
+        if github:
+            data["github"] = github
+        else:
+            data.pop("github", None)
+        return data
 
 
 class Settings(BaseSettings):
@@ -161,7 +216,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        assert isinstance(env_settings, EnvSettingsSource)
+        env = EnvWithGitHubAliases(settings_cls, env_settings)
+        return (init_settings, env, TomlConfigSettingsSource(settings_cls))
 
     @field_validator("home")
     @classmethod
@@ -180,8 +237,8 @@ class Settings(BaseSettings):
         return self.registry.uri or str(self.home / "registry")
 
 
-# read by other parts of bggscore (dispatch, the workflow lint script), not by Settings
-OTHER_VARIABLES = {"BGGSCORE_GITHUB_TOKEN", "BGGSCORE_GITHUB_API_URL", "BGGSCORE_LINT_TOOLS"}
+# read by another part of bggscore (the workflow lint script), not by Settings
+OTHER_VARIABLES = {"BGGSCORE_LINT_TOOLS"}
 
 
 def unknown_variables(environ: dict[str, str]) -> list[str]:
@@ -194,7 +251,7 @@ def unknown_variables(environ: dict[str, str]) -> list[str]:
     plain = {name.upper() for name in Settings.model_fields} - groups
     unknown = []
     for key in environ:
-        if not key.startswith("BGGSCORE_") or key in OTHER_VARIABLES:
+        if not key.startswith("BGGSCORE_") or key in OTHER_VARIABLES | GITHUB_ALIASES:
             continue
         rest = key.removeprefix("BGGSCORE_")
         head, sep, _ = rest.partition("__")
@@ -230,7 +287,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     where = ".".join(str(part) for part in first["loc"]) or "settings"
     message = first["msg"].removeprefix("Value error, ")
     value = first.get("input")
-    quiet = isinstance(value, dict) or value is None or str(value) in message
+    secret = first["loc"][:1] == ("github",)  # a misspelt key may still hold the token
+    quiet = secret or isinstance(value, dict) or value is None or str(value) in message
     shown = "" if quiet else f" (got {value!r})"
     extra = f"; {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
     return f"invalid setting {where}: {message}{shown}{extra}"

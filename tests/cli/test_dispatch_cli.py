@@ -304,6 +304,43 @@ def test_dry_run_prints_the_request_redacted(cli, gh_env: Path, github: FakeGitH
     assert gh_env.read_text() == "dispatched=false\n"
 
 
+@pytest.mark.parametrize(
+    "source", ["GITHUB_TOKEN", "BGGSCORE_GITHUB_TOKEN", "BGGSCORE_GITHUB__TOKEN", "file"]
+)
+def test_every_token_source_is_sent_and_never_shown(
+    cli, gh_env: Path, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    monkeypatch.delenv("BGGSCORE_GITHUB_TOKEN")
+    monkeypatch.delenv("BGGSCORE_GITHUB_API_URL")
+    if source == "file":  # the URL from the file too
+        Path("bggscore.toml").write_text(
+            f'[github]\ntoken = "{CANARY}"\napi_url = "{github.url}"\n'
+        )
+    else:
+        monkeypatch.setenv(source, CANARY)
+        monkeypatch.setenv("BGGSCORE_GITHUB__API_URL", github.url)
+    dry = cli("dispatch", "e", "--repo", REPO, "--dry-run")
+    assert dry.exit_code == 0, dry.stderr
+    assert "Authorization: Bearer ***" in dry.stdout.splitlines()
+    assert dry.stdout.splitlines()[0] == f"POST {github.url}/repos/{REPO}/dispatches"
+    assert "not a bggscore setting" not in dry.stderr  # the aliases are settings
+    sent = cli("dispatch", "e", "--repo", REPO, "--json")
+    assert sent.exit_code == 0, sent.stderr
+    for stream in (dry.stdout, dry.stderr, sent.stdout, sent.stderr):
+        assert CANARY not in stream
+    assert [r.headers["authorization"] for r in github.requests] == [f"Bearer {CANARY}"]
+
+
+def test_a_variable_beats_the_config_file(cli, gh_env: Path, github: FakeGitHub) -> None:
+    # before, the file's github.token won over BGGSCORE_GITHUB_TOKEN and GITHUB_TOKEN
+    Path("bggscore.toml").write_text(
+        '[github]\ntoken = "ghp_fromfile"\napi_url = "https://x.test"\n'
+    )
+    result = cli("dispatch", "e", "--repo", REPO, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [r.headers["authorization"] for r in github.requests] == [f"Bearer {CANARY}"]
+
+
 def _scenarios(github_url: str) -> list[tuple[str, list[str], list[tuple[int, dict]], str]]:
     """(name, args, answers, API url) covering every path the token can travel."""
     rd = ["e", "--repo", REPO]

@@ -7,6 +7,8 @@ import importlib
 import os
 import sys
 import traceback
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -122,7 +124,8 @@ class ErrorHandlingGroup(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
-            return super().invoke(ctx)
+            with registry_warnings_to_console():
+                return super().invoke(ctx)
         except USAGE_ERRORS as exc:  # a command's options and arguments, unknown commands
             _usage_exit(exc)
         except BggscoreError as exc:
@@ -148,6 +151,31 @@ class ErrorHandlingGroup(TyperGroup):
                 + " (rerun with --debug for the traceback and report it)"
             )
             sys.exit(1)
+
+
+def _is_registry_warning(category: type[Warning]) -> bool:
+    # only a loaded registry can warn, so its module is imported by then (and not before:
+    # importing it here would slow every command's start-up)
+    integrity = sys.modules.get("bggscore.registry.integrity")
+    return integrity is not None and issubclass(category, integrity.RegistryWarning)
+
+
+@contextlib.contextmanager
+def registry_warnings_to_console() -> Iterator[None]:
+    """A RegistryWarning (e.g. a model registered under another scikit-learn) as one
+    ``warning:`` line on stderr, when it is raised, instead of Python's warning with its
+    file, line and source; other warnings keep Python's format."""
+    with warnings.catch_warnings():  # restores showwarning on the way out
+        shown = warnings.showwarning
+
+        def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+            if _is_registry_warning(category):
+                Console().warn(_one_line(str(message)))
+            else:
+                shown(message, category, *args, **kwargs)
+
+        warnings.showwarning = show
+        yield
 
 
 def _debug(ctx: Any) -> bool:

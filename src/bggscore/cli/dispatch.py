@@ -109,11 +109,12 @@ def dispatch(
       bggscore dispatch EVENT_TYPE --repo OWNER/NAME [--payload KEY=VALUE]... [--payload-json JSON]
       bggscore dispatch --workflow FILE --ref REF --repo OWNER/NAME [--input KEY=VALUE]...
 
-    The token comes from BGGSCORE_GITHUB__TOKEN (or github.token in bggscore.toml), then
-    BGGSCORE_GITHUB_TOKEN, then GITHUB_TOKEN; the API from BGGSCORE_GITHUB_API_URL. Every
-    payload carries bggscore_hops and bggscore_origin: a run started by a dispatch sends
-    hops + 1 and stops past --max-hops. Nothing sent is not a failure: it exits 0 and says
-    why (GitHub output dispatched=false).
+    The token comes from BGGSCORE_GITHUB__TOKEN, else BGGSCORE_GITHUB_TOKEN, else
+    GITHUB_TOKEN, else github.token in bggscore.toml; the API from BGGSCORE_GITHUB__API_URL,
+    else BGGSCORE_GITHUB_API_URL, else github.api_url. Every payload carries bggscore_hops
+    and bggscore_origin: a run started by a dispatch sends hops + 1 and stops past
+    --max-hops. Nothing sent is not a failure: it exits 0 and says why (GitHub output
+    dispatched=false).
     """
     import sys
 

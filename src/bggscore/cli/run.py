@@ -88,8 +88,8 @@ def run(
 
         check_event_type(dispatch_event)
         check_repo(dispatch_repo or "")
-        require_token(resolve_token(settings, os.environ))
-        resolve_api_url(settings, os.environ)
+        require_token(resolve_token(settings))
+        resolve_api_url(settings)
         read_trigger(os.environ)  # an unreadable triggering event
     options = RunOptions(
         selection=build_selection(
