@@ -76,6 +76,13 @@ class Console:
         elif render is not None:
             render(self.out)
 
+    def report(self, result: Any, render: Callable[[RichConsole], None] | None) -> None:
+        """A command's typed result (bggscore.results): the document or the rendering,
+        then its GitHub step outputs and step summary (when running in Actions)."""
+        self.result(result.as_dict(), render)
+        self.github_outputs(result.outputs())
+        self.step_summary(result.summary())
+
     def lines(self, values: list[Any]) -> None:
         for value in values:
             print(value)

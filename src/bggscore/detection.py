@@ -33,6 +33,12 @@ REASONS = ("new", "features", "model", "upstream")
 LIMIT_CEILING = 2**62
 
 
+def check_max_games(max_games: int) -> None:
+    """The one check of ``--max-games`` (every command calls it before any work)."""
+    if max_games <= 0:
+        raise UsageError(f"--max-games must be positive, got {max_games}")
+
+
 def input_hash(description: str | None) -> str:
     """What the text stage records: the same md5 the detection SQL computes."""
     return hashlib.md5((description or "").encode("utf-8")).hexdigest()
@@ -120,8 +126,7 @@ def detect_stage(
     graph: StageGraph = GRAPH,
 ) -> StageChanges:
     """Games of the selection the stage must score (``every_row``: all, with reasons)."""
-    if max_games <= 0:
-        raise UsageError(f"--max-games must be positive, got {max_games}")
+    check_max_games(max_games)
     params: dict[str, Any] = {
         **selection.params(),
         "stage": stage,
@@ -164,3 +169,24 @@ def pending_upstream(changes: StageChanges, upstream: StageChanges) -> StageChan
         changes.capped or len(frame) > limit,
         limit,
     )
+
+
+def behind(
+    wh: Warehouse,
+    game_ids: list[int],
+    keys: dict[str, str],
+    graph: StageGraph = GRAPH,
+) -> dict[str, list[int]]:
+    """Of ``game_ids``, those an upstream stage must rescore first: upstream stage -> ids.
+
+    ``keys`` holds the model key of each upstream stage the command does not run itself
+    (those it runs are brought up to date before the stage that reads them)."""
+    if not game_ids:
+        return {}
+    selection = Selection(game_ids=tuple(game_ids))
+    found = {}
+    for stage, key in keys.items():
+        changes = detect_stage(wh, stage, key, selection, len(game_ids), graph=graph)
+        if changes.count:
+            found[stage] = sorted(changes.game_ids)
+    return found

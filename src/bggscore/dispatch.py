@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 from urllib.parse import quote, urlsplit
 
 from bggscore.errors import ConfigError, DispatchError, InputError, UsageError
+from bggscore.results import games_processed
 
 if TYPE_CHECKING:
     import httpx
@@ -439,6 +440,10 @@ def games_in_result(doc: Any, source: str = "result") -> int:
     """
     if not isinstance(doc, dict):
         raise InputError(f"{source} is not a bggscore --json result (not a JSON object)")
+    typed = games_processed(doc)  # a versioned result (bggscore.results) says it itself
+    if typed is not None:
+        return typed
+    # a document built by hand (e.g. with jq in a workflow) or by an older bggscore
     for key in TOTAL_KEYS:
         if key in doc:
             return _count(doc[key], key, source)

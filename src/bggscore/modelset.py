@@ -103,6 +103,15 @@ class ModelSet:
         ]
         return int(min(years)) if years else None
 
+    def reads_embeddings(self, stage: str) -> bool:
+        """Whether a model of the stage reads description embeddings as ``emb_*`` columns."""
+        return any(
+            column.name.startswith("emb_")
+            for t in GRAPH.get(stage).model_types
+            if t in self.models
+            for column in self.models[t].registration.signature
+        )
+
     def read_columns(self) -> list[str]:
         """Warehouse columns a scoring pass reads (chain inputs are produced in-process):
         what a model's feature builder reads (a description's length, not its text),
@@ -119,6 +128,7 @@ class ModelSet:
                     c.name
                     for c in loaded.registration.signature
                     if (c.model_extra or {}).get("source") != "chain"
+                    and GRAPH.provider(c.name) is None  # another stage's output
                 ]
             needed += [c for c in columns if c not in needed]
         return needed
@@ -128,8 +138,8 @@ class ModelSet:
         for loaded in self.models.values():
             for column in loaded.registration.signature:
                 extra = column.model_extra or {}
-                if extra.get("source") == "chain":
-                    continue
+                if extra.get("source") == "chain" or GRAPH.provider(column.name):
+                    continue  # produced by the chain or another stage, not read
                 if column.name not in available:
                     missing.setdefault(column.name, []).append(loaded.registration.label)
         if missing:
@@ -267,3 +277,25 @@ def warn_left_out(console: Console, wanted: list[str], kept: Collection[str]) ->
             f"{stage}: no {model_type} model registered, stage skipped "
             f"(train one with `bggscore models train --outcome {model_type}`)"
         )
+
+
+def outside_keys(
+    settings: Settings,
+    registry: Registry,
+    graph: StageGraph,
+    stage: str,
+    running: list[str] | tuple[str, ...],
+    overrides: dict[str, str],
+) -> dict[str, str]:
+    """The model keys of the stages ``stage`` reads that this command does not run (for
+    `detection.behind`); a stage with no registered model is left out."""
+    keys = {}
+    for upstream in graph.upstream(stage):
+        if upstream in running:
+            continue
+        try:
+            plan = resolve_models(settings, registry, [upstream], overrides, load=False)
+        except RegistryError:
+            continue
+        keys[upstream] = plan.stage_key(upstream)
+    return keys

@@ -112,19 +112,21 @@ def test_everything_in_range_is_new_on_a_fresh_home(cli, demo_home: Path) -> Non
         assert item["count"] == len(expected)
         assert item["by_reason"] == {"new": len(expected), "features": 0, "model": 0, "upstream": 0}
         assert (item["capped"], item["max_games"]) == (False, 50_000)  # the default cap
-    assert "game_ids" not in data  # several stages: nothing flattened
+    assert "game_ids" not in data  # one shape: each stage's ids are under stages
     assert data["missing_game_ids"] == []
     assert set(written_counts(demo_home).values()) == {0}  # detection writes nothing
 
 
-def test_one_stage_is_flattened_at_the_top(cli, demo_home: Path) -> None:
+def test_one_stage_has_the_same_shape_as_several(cli, demo_home: Path) -> None:
     data = detect(cli, "--stage", "main", "--start-year", "2026", "--end-year", "2027")
+    every = detect(cli, "--start-year", "2026", "--end-year", "2027")
     expected = sorted(game_ids(demo_home, "year_published = 2026"))
-    assert [s["stage"] for s in data["stages"]] == ["main"]
-    for key in ("stage", "count", "by_reason", "game_ids", "capped"):
-        assert data[key] == data["stages"][0][key], key
-    assert data["stage"] == "main"
-    assert data["game_ids"] == expected
+    assert set(data) == set(every)
+    assert data["schema_version"] == 1 and data["command"] == "detect-changes"
+    [main] = data["stages"]
+    assert main["stage"] == "main"
+    assert main["game_ids"] == expected
+    assert data["count"] == len(expected)
 
 
 def test_year_filters(cli, demo_home: Path) -> None:
@@ -340,7 +342,7 @@ def test_preview_across_stages_carries_upstream(cli, scored_home: Path) -> None:
         }
     assert data["text-embeddings"]["count"] == 0
     # main alone does not preview: its own state is current until complexity runs
-    assert detect(cli, "--stage", "main")["game_ids"] == [features_game]
+    assert detect(cli, "--stage", "main")["stages"][0]["game_ids"] == [features_game]
 
     # --explain agrees with the list it explains
     other = next(game for game in in_range if game != features_game)

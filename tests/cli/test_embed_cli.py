@@ -343,26 +343,35 @@ def test_no_embedding_model_yet_says_how_to_train_one(cli, home: Path, sample_pa
     )
 
 
-def test_game_kind_before_text_says_to_embed_text_first(cli, to_embed_home: Path) -> None:
-    result = cli("embed", "--kind", "game", "--all-years")
-    assert result.exit_code == 2
-    line = assert_one_line_error(
-        result.stderr, "have no description embedding yet", "bggscore embed --kind text"
-    )
-    assert "no a " not in line
+def waiting(data: dict) -> dict[tuple[str, str], dict]:
+    return {(w["stage"], w["waits_for"]): w for w in data["waiting_on"]}
+
+
+def test_game_kind_before_text_waits_for_text(cli, to_embed_home: Path) -> None:
+    """Games with no description embedding are not embedded but reported (the stage to
+    run first, a count and the ids), with one warning line saying what to run."""
+    result = cli("embed", "--kind", "game", "--all-years", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = parse_json(result.stdout)
+    everything = game_ids(to_embed_home)
+    found = waiting(data)[("game-embeddings", "text-embeddings")]
+    assert found["count"] == len(everything) and set(found["game_ids"]) == everything
+    assert data["games_embedded"] == {"game": 0}
+    assert data["skipped_reason"] == "waiting_on_upstream"
+    [line] = [x for x in result.stderr.splitlines() if "warning:" in x]
+    assert "wait for text-embeddings" in line and "bggscore embed --kind text" in line
     counts = embedding_counts(to_embed_home)
     assert (counts["game_embeddings"], counts["state"]) == (0, 0)
-    assert embed_runs(to_embed_home)["status"].to_list() == ["failed"]
 
 
-def test_game_kind_before_scoring_says_to_score_complexity(cli, unscored_home: Path) -> None:
+def test_game_kind_before_scoring_waits_for_complexity(cli, unscored_home: Path) -> None:
     assert embed_json(cli, "--kind", "text", "--all-years")["games_embedded"]["text"] > 0
     before = embedding_counts(unscored_home)
-    result = cli("embed", "--kind", "game", "--all-years")
-    assert result.exit_code == 2
-    assert_one_line_error(
-        result.stderr, "have no complexity prediction yet", "bggscore score --stage complexity"
-    )
+    result = cli("embed", "--kind", "game", "--all-years", "--json")
+    assert result.exit_code == 0, result.stderr
+    found = waiting(parse_json(result.stdout))[("game-embeddings", "complexity")]
+    assert found["count"] == len(game_ids(unscored_home))
+    assert "bggscore score --stage complexity" in result.stderr
     after = embedding_counts(unscored_home)
     assert (after["game_embeddings"], after["state"]) == (0, before["state"])
 

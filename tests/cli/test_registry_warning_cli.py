@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.scoring.tables import game_ids, parse_json
+from tests.support.output import parse_json
+from tests.support.state import game_ids
 
 # the test suite turns warnings into errors; a user's Python shows this one (action default)
 pytestmark = pytest.mark.filterwarnings("default::bggscore.registry.RegistryWarning")

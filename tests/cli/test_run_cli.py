@@ -24,6 +24,15 @@ from tests.support.state import game_ids, read, sql
 
 IN_RANGE = "year_published >= 2024 AND year_published < 2029"
 ALL_STAGES = ["complexity", "main", "text-embeddings", "game-embeddings"]
+
+
+def step(data: dict, command: str) -> dict:
+    """The one step of ``command`` in a `run --json` result (steps run in graph order)."""
+    [found] = [item for item in data["steps"] if item["command"] == command]
+    assert found["schema_version"] == data["schema_version"] == 1
+    return found
+
+
 BRIBERY = pl.col("mechanics").list.concat(pl.lit(["Bribery"]))  # a feature change, same text
 
 
@@ -77,21 +86,27 @@ def test_run_scores_and_embeds_everything_then_nothing(
     cli, unscored_home: Path, monkeypatch
 ) -> None:
     outputs = unscored_home.parent / "github_output"
+    summary = unscored_home.parent / "step_summary"
     monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     ids = game_ids(unscored_home)
     data = run_json(cli, "--all-years")
     assert data["stages"] == ALL_STAGES
     assert data["games_scored"] == len(ids)
     assert data["games_embedded"] == 2 * len(ids)
     assert data["skipped_reason"] is None
-    assert data["score"]["stages"] == {"complexity": len(ids), "main": len(ids)}
-    assert data["embed"]["games_embedded"] == {"text": len(ids), "game": len(ids)}
-    assert data["score"]["selection"] == data["embed"]["selection"] == "all years (changed only)"
+    assert step(data, "score")["stages"] == {"complexity": len(ids), "main": len(ids)}
+    assert step(data, "embed")["games_embedded"] == {"text": len(ids), "game": len(ids)}
+    assert (
+        step(data, "score")["selection"]
+        == step(data, "embed")["selection"]
+        == "all years (changed only)"
+    )
 
     state = read(unscored_home, "scoring_state")
     assert dict(state.group_by("stage").len().iter_rows()) == dict.fromkeys(ALL_STAGES, len(ids))
     # game embeddings read the complexity and text this very run wrote
-    score_job, embed_job = data["score"]["job_id"], data["embed"]["job_id"]
+    score_job, embed_job = step(data, "score")["job_id"], step(data, "embed")["job_id"]
     game_state = state.filter(pl.col("stage") == "game-embeddings")
     assert set(game_state["upstream_key"]) == {
         f"complexity:{score_job}|text-embeddings:{embed_job}"
@@ -101,7 +116,13 @@ def test_run_scores_and_embeds_everything_then_nothing(
     assert outputs.read_text().splitlines() == [
         f"games_scored={len(ids)}",
         f"games_embedded={2 * len(ids)}",
+        f"job_ids={score_job},{embed_job}",
     ]
+    # a step summary like score's and embed's: one row per step, in the order they ran
+    text = summary.read_text()
+    assert text.startswith("### bggscore run\n")
+    assert f"| score | complexity, main | {len(ids)} | `{score_job}` |" in text
+    assert f"| embed | text-embeddings, game-embeddings | {2 * len(ids)} | `{embed_job}` |" in text
 
     before = written(unscored_home)
     again = cli("run", "--all-years")
@@ -117,12 +138,12 @@ def test_run_after_changes_touches_only_what_changed(cli, embedded_home: Path) -
         cli, embedded_home, [description], description=pl.lit("A new text about space trains.")
     )
     data = run_json(cli)  # the default range holds both games
-    assert data["score"]["stages"] == {"complexity": 2, "main": 2}
-    assert data["embed"]["games_embedded"] == {"text": 1, "game": 2}
+    assert step(data, "score")["stages"] == {"complexity": 2, "main": 2}
+    assert step(data, "embed")["games_embedded"] == {"text": 1, "game": 2}
     text = sql(
         embedded_home,
         "SELECT game_id FROM raw.description_embeddings WHERE job_id = $job",
-        {"job": data["embed"]["job_id"]},
+        {"job": step(data, "embed")["job_id"]},
     )
     assert text["game_id"].to_list() == [description]
     assert not run_json(cli, "--all-years")["games_scored"]
@@ -132,8 +153,8 @@ def test_stages_always_run_in_dependency_order(cli, unscored_home: Path) -> None
     in_range = game_ids(unscored_home, IN_RANGE)
     data = run_json(cli, "--stage", "text-embeddings", "--stage", "complexity")
     assert data["stages"] == ["complexity", "text-embeddings"]
-    assert data["score"]["stages"] == {"complexity": len(in_range)}
-    assert data["embed"]["games_embedded"] == {"text": len(in_range)}
+    assert step(data, "score")["stages"] == {"complexity": len(in_range)}
+    assert step(data, "embed")["games_embedded"] == {"text": len(in_range)}
     assert written(unscored_home)["state"] == {
         "complexity": len(in_range),
         "text-embeddings": len(in_range),
@@ -141,15 +162,15 @@ def test_stages_always_run_in_dependency_order(cli, unscored_home: Path) -> None
     rest = run_json(cli, "--stage", "game-embeddings,main")
     assert rest["stages"] == ["main", "game-embeddings"]
     assert rest["games_scored"] == len(in_range)
-    assert rest["embed"]["games_embedded"] == {"game": len(in_range)}
+    assert step(rest, "embed")["games_embedded"] == {"game": len(in_range)}
 
 
 def test_full_rescores_the_selection_without_changes(cli, embedded_home: Path) -> None:
     in_range = game_ids(embedded_home, IN_RANGE)
     data = run_json(cli, "--full", "--stage", "complexity", "--stage", "text-embeddings")
-    assert data["score"]["stages"] == {"complexity": len(in_range)}
-    assert data["embed"]["games_embedded"] == {"text": len(in_range)}
-    assert data["score"]["selection"] == "years 2024-2028"
+    assert step(data, "score")["stages"] == {"complexity": len(in_range)}
+    assert step(data, "embed")["games_embedded"] == {"text": len(in_range)}
+    assert step(data, "score")["selection"] == "years 2024-2028"
 
 
 def test_default_run_leaves_out_embedding_stages_without_a_model(cli, unscored_home: Path) -> None:
@@ -231,8 +252,8 @@ def test_wait_queues_behind_the_running_one_then_succeeds(cli, embedded_home: Pa
     assert holder_done == 0  # the holder finished its sleep: nobody broke its lock
     assert queued.returncode == 0, err
     data = parse_json(out)
-    assert data["score"]["stages"] == {"complexity": 1, "main": 1}
-    assert data["embed"]["games_embedded"] == {"text": 0, "game": 1}
+    assert step(data, "score")["stages"] == {"complexity": 1, "main": 1}
+    assert step(data, "embed")["games_embedded"] == {"text": 0, "game": 1}
 
 
 def test_a_killed_run_releases_the_lock(cli, embedded_home: Path) -> None:

@@ -361,15 +361,21 @@ def test_stage_complexity_then_main_reads_stored_complexity(cli, demo_home: Path
     ]
 
 
-def test_stage_main_before_complexity_says_what_to_run(cli, demo_home: Path) -> None:
-    result = cli("score", "--stage", "main")
-    assert result.exit_code == 2
-    assert_one_line_error(result.stderr, "no complexity prediction", "--stage complexity")
+def test_stage_main_before_complexity_waits_and_says_what_to_run(cli, demo_home: Path) -> None:
+    result = cli("score", "--stage", "main", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = parse_json(result.stdout)
+    [item] = data["waiting_on"]
+    in_range = game_ids(demo_home, "year_published >= 2024 AND year_published < 2029")
+    assert (item["stage"], item["waits_for"]) == ("main", "complexity")
+    assert item["count"] == len(in_range) and set(item["game_ids"]) == in_range
+    assert data["games_scored"] == 0 and data["skipped_reason"] == "waiting_on_upstream"
+    assert "wait for complexity (run it first: `bggscore score --stage complexity`)" in (
+        result.stderr
+    )
     counts = written_counts(demo_home)
     assert counts["ml_predictions_landing"] == counts["complexity_predictions"] == 0
     assert counts["scoring_state"] == 0
-    # at most the failed run's bookkeeping
-    assert set(read(demo_home, "runs")["status"]) <= {"failed"}
 
 
 # -- models -----------------------------------------------------------------------------------

@@ -34,7 +34,9 @@ def ok_json(cli, *args: str) -> dict[str, Any]:
 
 
 def detect(cli, stage: str, *args: str) -> dict[str, Any]:
-    return ok_json(cli, "detect-changes", "--stage", stage, *args)
+    """The one stage's part of `detect-changes --stage STAGE --json`."""
+    [found] = ok_json(cli, "detect-changes", "--stage", stage, *args)["stages"]
+    return found
 
 
 def embedding_rows(home: Path, table: str) -> pl.DataFrame:

@@ -50,8 +50,15 @@ def detected(cli, *args: str) -> dict[str, list[int]]:
     """detect-changes per scoring stage: stage -> game ids, in priority order."""
     out = {}
     for stage in SCORING:
-        out[stage] = run(cli, "detect-changes", "--stage", stage, *args)["game_ids"]
+        [found] = run(cli, "detect-changes", "--stage", stage, *args)["stages"]
+        out[stage] = found["game_ids"]
     return out
+
+
+def stage_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The one stage of a `detect-changes --stage STAGE --json` document."""
+    [found] = data["stages"]
+    return found
 
 
 def scored_by(home: Path, job_id: str | None) -> dict[str, list[int]]:
@@ -180,7 +187,7 @@ def test_one_changed_mechanic_is_exactly_one_game_for_both_stages(
     for args in ((), ("--all-years",)):
         assert detected(cli, *args) == {"complexity": [target], "main": [target]}
         for stage in SCORING:
-            data = run(cli, "detect-changes", "--stage", stage, *args)
+            data = stage_of(run(cli, "detect-changes", "--stage", stage, *args))
             assert data["by_reason"] == {"new": 0, "features": 1, "model": 0, "upstream": 0}
     explained = run(cli, "detect-changes", "--explain", str(target), "--stage", "all")
     reasons = {item["stage"]: item["reasons"] for item in explained["stages"]}
@@ -238,11 +245,11 @@ def test_a_new_rating_model_flags_main_only(cli, sample_db: Path, sample_path: P
     in_range = sorted(game_ids(sample_db, IN_RANGE))
     assert in_range  # the sample has recent games
 
-    main = run(cli, "detect-changes", "--stage", "main")
+    main = stage_of(run(cli, "detect-changes", "--stage", "main"))
     assert main["game_ids"] == in_range
     assert main["by_reason"] == {"new": 0, "features": 0, "model": len(in_range), "upstream": 0}
-    assert run(cli, "detect-changes", "--stage", "complexity")["count"] == 0
-    assert run(cli, "detect-changes", "--stage", "main", "--all-years")["count"] == 1000
+    assert stage_of(run(cli, "detect-changes", "--stage", "complexity"))["count"] == 0
+    assert stage_of(run(cli, "detect-changes", "--stage", "main", "--all-years"))["count"] == 1000
 
     result = run(cli, "score", "--changed-only")
     assert result["stages"] == {"complexity": 0, "main": len(in_range)}
@@ -260,7 +267,7 @@ def test_a_new_complexity_prediction_makes_main_upstream(cli, sample_db: Path) -
     assert rescored["stages"] == {"complexity": 1}
 
     assert detected(cli, "--all-years") == {"complexity": [], "main": [game]}
-    main = run(cli, "detect-changes", "--stage", "main", "--all-years")
+    main = stage_of(run(cli, "detect-changes", "--stage", "main", "--all-years"))
     assert main["by_reason"] == {"new": 0, "features": 0, "model": 0, "upstream": 1}
     (item,) = run(cli, "detect-changes", "--stage", "main", "--explain", str(game))["stages"]
     assert item["reasons"] == ["upstream"]
@@ -342,7 +349,10 @@ def test_capped_runs_converge_in_priority_order(cli, demo_home: Path, tmp_path: 
 
     # new first; then the oldest scores (the early five); then score_ts, then game_id
     main_order = fresh + early + rest
-    assert run(cli, "detect-changes", "--stage", "main", "--all-years")["game_ids"] == main_order
+    assert (
+        stage_of(run(cli, "detect-changes", "--stage", "main", "--all-years"))["game_ids"]
+        == main_order
+    )
     passes = run_until_done(cli, demo_home, "--all-years", "--max-games", str(cap))
     assert len(passes) == math.ceil(len(main_order) / cap) == 5
     assert [p["main"] for p in passes] == slices(main_order, cap)
@@ -379,7 +389,7 @@ def test_rows_without_a_recorded_hash_fall_back_to_last_updated(cli, scored_home
     )
     assert detected(cli) == {"complexity": legacy, "main": legacy}
     for stage in SCORING:
-        reasons = run(cli, "detect-changes", "--stage", stage)["by_reason"]
+        reasons = stage_of(run(cli, "detect-changes", "--stage", stage))["by_reason"]
         assert reasons == {"new": 0, "features": 3, "model": 0, "upstream": 0}
 
     result = run(cli, "score", "--changed-only")
@@ -502,7 +512,7 @@ def test_one_stage_at_a_time(cli, scored_home: Path, tmp_path: Path) -> None:
     assert first["stages"] == {"complexity": 1}
     assert count(scored_home, "ml_predictions_landing") == landing  # main not run
 
-    main = run(cli, "detect-changes", "--stage", "main")
+    main = stage_of(run(cli, "detect-changes", "--stage", "main"))
     assert main["game_ids"] == [game]
     (item,) = run(cli, "detect-changes", "--stage", "main", "--explain", str(game))["stages"]
     assert item["reasons"] == ["features", "upstream"]

@@ -46,7 +46,8 @@ def test_retrying_a_batch_adds_nothing(demo_home: Path) -> None:
     run = RunInfo(new_job_id(now), now, "test", models.fingerprint(), 2024)
     with open_warehouse(settings) as wh:
         frame = next(wh.read_features(Selection(), columns, batch_size=100, with_hash=True))
-        writes, landing = score_batch(wh, frame, models, run, ["complexity", "main"])
+        done = score_batch(wh, frame, models, run, ["complexity", "main"])
+        writes, landing = done.writes, done.landing
         assert landing is not None and len(landing) == len(frame) == 100
         assert sorted(w.logical for w in writes) == [
             "complexity_predictions",

@@ -22,13 +22,11 @@ def demo(
     """Seed the embedded warehouse with a realistic synthetic BGG catalogue."""
     if ctx.invoked_subcommand is not None:
         return
-    from bggscore.locking import pipeline_lock
     from bggscore.tasks.demo import run_demo
 
     console = Console(json_mode=json)
     settings = state(ctx).settings()
-    with pipeline_lock(settings.home, "demo"):
-        result = run_demo(settings, games=games, seed=seed, console=console)
+    result = run_demo(settings, games=games, seed=seed, console=console)
     console.result(result, lambda out: out.print(result["summary"]))
 
 
@@ -40,11 +38,9 @@ def refresh(
     json: JsonOption = False,
 ) -> None:
     """Simulate a daily warehouse refresh: some feature changes, some stats-only changes."""
-    from bggscore.locking import pipeline_lock
     from bggscore.tasks.demo import refresh_demo
 
     console = Console(json_mode=json)
     settings = state(ctx).settings()
-    with pipeline_lock(settings.home, "demo refresh"):
-        result = refresh_demo(settings, fraction=fraction, seed=seed, console=console)
+    result = refresh_demo(settings, fraction=fraction, seed=seed, console=console)
     console.result(result, lambda out: out.print(result["summary"]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -22,11 +22,12 @@ from bggscore.cli.selection import (
     StartYearOption,
     build_selection,
 )
-from bggscore.console import Console, markdown_table
+from bggscore.console import Console
 from bggscore.stages import stage_choices
-from bggscore.wording import counted
 
-SAMPLE_ROWS = 10
+if TYPE_CHECKING:
+    from bggscore.results import DetectResult
+from bggscore.wording import counted
 
 
 def detect_changes(
@@ -84,63 +85,39 @@ def detect_changes(
             raise typer.Exit(1)  # as for a list: nothing to rescore for this game
         return
     detection = detect_for_stages(settings, stages, selection, max_games, overrides)
-    data: dict[str, Any] = {
-        "changed": detection.changed,
-        "selection": selection.describe(),
-        "stages": [s.as_dict() for s in detection.stages],
-        "missing_game_ids": detection.missing_ids,
-    }
-    if len(detection.stages) == 1:
-        data.update(detection.stages[0].as_dict())
     if format_ == "ids" and not json:
-        ids = sorted({i for s in detection.stages for i in s.game_ids})
-        console.lines(ids)
+        console.lines(detection.game_ids)
+        console.github_outputs(detection.outputs())
+        console.step_summary(detection.summary())
     else:
-        console.result(data, lambda out: _render(out, detection, data))
-    warn_left_out(console, stages, {s.stage for s in detection.stages})
-    if detection.missing_ids:
-        shown = ", ".join(str(i) for i in detection.missing_ids[:10])
+        console.report(detection, lambda out: _render(out, detection))
+    warn_left_out(console, detection.left_out, ())
+    if detection.missing_game_ids:
+        shown = ", ".join(str(i) for i in detection.missing_game_ids[:10])
         console.warn(
-            f"{counted(len(detection.missing_ids), 'requested game id')} not in the warehouse: "
-            f"{shown}"
+            f"{counted(len(detection.missing_game_ids), 'requested game id')} not in the "
+            f"warehouse: {shown}"
         )
-    console.github_outputs(
-        {
-            "changed": detection.changed,
-            "count": len({i for s in detection.stages for i in s.game_ids}),
-        }
-    )
-    console.step_summary(
-        "### bggscore detect-changes\n\n"
-        + markdown_table(
-            ["stage", "games", "new", "features", "model", "upstream", "capped"],
-            [
-                [s.stage, s.count, *s.by_reason().values(), "yes" if s.capped else "no"]
-                for s in detection.stages
-            ],
-        )
-    )
     if exit_code and not detection.changed:
         raise typer.Exit(1)
 
 
-def _render(out: Any, detection: Any, data: dict[str, Any]) -> None:
-    table = Table(title=f"games to score ({data['selection']})")
+def _render(out: Any, detection: DetectResult) -> None:
+    table = Table(title=f"games to score ({detection.selection})")
     for column in ("stage", "games", "new", "features", "model", "upstream"):
         table.add_column(column, justify="right" if column != "stage" else "left")
     for changes in detection.stages:
-        counts = changes.by_reason()
+        counts = changes.by_reason
         games = f"{changes.count:,}" + (" (capped)" if changes.capped else "")
         table.add_row(changes.stage, games, *(f"{counts[r]:,}" for r in counts))
     out.print(table)
     for changes in detection.stages:
         if not changes.count:
             continue
-        sample = changes.frame.head(SAMPLE_ROWS).with_columns(changes.reasons().head(SAMPLE_ROWS))
-        detail = Table(title=f"{changes.stage}: first {len(sample)} of {changes.count:,}")
+        detail = Table(title=f"{changes.stage}: first {len(changes.sample)} of {changes.count:,}")
         for column in ("game_id", "name", "year", "reasons"):
             detail.add_column(column)
-        for row in sample.iter_rows(named=True):
+        for row in changes.sample:
             name = escape(row["name"] or "")  # game names are data, not markup
             year = _year(row["year_published"])
             detail.add_row(str(row["game_id"]), name, year, ", ".join(row["reasons"]))

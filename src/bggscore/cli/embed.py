@@ -21,7 +21,7 @@ from bggscore.cli.selection import (
     StartYearOption,
     build_selection,
 )
-from bggscore.console import Console, markdown_table
+from bggscore.console import Console
 from bggscore.stages import DEFAULT_EMBED_BATCH_SIZE, EMBED_STAGES, GRAPH
 
 KIND_CHOICES = ", ".join(GRAPH.get(s).short for s in EMBED_STAGES)
@@ -58,7 +58,6 @@ def embed(
     Game embeddings read each game's stored predicted complexity and description
     embedding, so run `score` and the text kind first (`--kind all` does text first).
     """
-    from bggscore.locking import pipeline_lock
     from bggscore.tasks.embed import EmbedOptions, parse_kind, run_embed
 
     settings = state(ctx).settings()
@@ -72,9 +71,7 @@ def embed(
         batch_size=batch_size or settings.scoring.embed_batch_size,
     )
     console = Console(json_mode=json)
-    with pipeline_lock(settings.home, "embed"):
-        result = run_embed(settings, options, console)
-    data = result.as_dict()
+    result = run_embed(settings, options, console)  # under the home's lock
 
     def render(out: Any) -> None:
         if result.skipped_reason:
@@ -85,13 +82,7 @@ def embed(
             f"embedded {done} ({result.selection}) in {result.seconds:.1f}s, job {result.job_id}"
         )
 
-    console.result(data, render)
-    embedded = sum(result.games_embedded.values())
-    console.github_outputs({"games_embedded": embedded, "job_id": result.job_id or ""})
-    console.step_summary(
-        "### bggscore embed\n\n"
-        + markdown_table(["kind", "games"], [[k, n] for k, n in result.games_embedded.items()])
-    )
+    console.report(result, render)
 
 
 def similar(

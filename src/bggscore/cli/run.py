@@ -67,30 +67,9 @@ def run(
     makes an overlapping run exit at once with a clear message (or queue with --wait).
     Exit codes: 0 success (also when nothing changed), 1 failure, 2 usage.
     """
-    from bggscore.errors import UsageError
-    from bggscore.locking import pipeline_lock
     from bggscore.tasks.run import RunOptions, parse_stages, run_pipeline, stages_named
 
-    if (dispatch_event is None) != (dispatch_repo is None):
-        raise UsageError("--dispatch and --dispatch-repo go together")
     settings = state(ctx).settings()
-    if dispatch_event:  # fail before the work, not after it
-        import os
-
-        from bggscore.dispatch import (
-            check_event_type,
-            check_repo,
-            read_trigger,
-            require_token,
-            resolve_api_url,
-            resolve_token,
-        )
-
-        check_event_type(dispatch_event)
-        check_repo(dispatch_repo or "")
-        require_token(resolve_token(settings))
-        resolve_api_url(settings)
-        read_trigger(os.environ)  # an unreadable triggering event
     options = RunOptions(
         selection=build_selection(
             start_year, end_year, all_years, game_id, game_ids_file, include_null_year
@@ -101,45 +80,21 @@ def run(
         max_games=max_games,
         batch_size=settings.scoring.batch_size,
         embed_batch_size=settings.scoring.embed_batch_size,
+        wait=wait,
+        dispatch_event=dispatch_event,
+        dispatch_repo=dispatch_repo,
     )
     console = Console(json_mode=json)
-    with pipeline_lock(settings.home, "run", wait=wait):
-        summary = run_pipeline(settings, options, console)
-    if dispatch_event and dispatch_repo:
-        summary["dispatch"] = _notify(settings, dispatch_event, dispatch_repo, summary, console)
+    result = run_pipeline(settings, options, console)
 
     def render(out: Any) -> None:
-        if summary["skipped_reason"]:
-            out.print(f"nothing to do ({summary['skipped_reason']})")
+        if result.skipped_reason:
+            out.print(f"nothing to do ({result.skipped_reason})")
             return
         out.print(
-            f"scored {counted(summary['games_scored'], 'game')}, embedded "
-            f"{counted(summary['games_embedded'], 'game')} in {summary['seconds']:.1f}s"
+            f"scored {counted(result.games_scored, 'game')}, embedded "
+            f"{counted(result.games_embedded, 'game')} in {result.seconds:.1f}s "
+            f"({', '.join(result.stages)})"
         )
 
-    console.result(summary, render)
-    console.github_outputs(
-        {"games_scored": summary["games_scored"], "games_embedded": summary["games_embedded"]}
-    )
-
-
-def _notify(
-    settings: Any, event_type: str, repo: str, summary: dict[str, Any], console: Console
-) -> dict[str, Any]:
-    """Tell the next repository, unless nothing changed (a no-op must not cascade)."""
-    from bggscore.dispatch import DispatchOptions, run_dispatch
-
-    if not summary["games_total"]:
-        console.info(f"not dispatching {event_type}: nothing was scored or embedded")
-        return {"sent": False, "reason": "nothing changed"}
-    options = DispatchOptions(
-        repo=repo,
-        event_type=event_type,
-        payload=(
-            f"games_scored={summary['games_scored']}",
-            f"games_embedded={summary['games_embedded']}",
-        ),
-    )
-    result = run_dispatch(options, settings)
-    console.info(result.summary())
-    return result.as_dict()
+    console.report(result, render)

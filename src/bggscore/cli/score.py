@@ -22,7 +22,7 @@ from bggscore.cli.selection import (
     StartYearOption,
     build_selection,
 )
-from bggscore.console import Console, markdown_table
+from bggscore.console import Console
 from bggscore.stages import DEFAULT_BATCH_SIZE, GRAPH, MAIN, stage_choices
 from bggscore.wording import counted
 
@@ -87,7 +87,6 @@ def score(
     """
     from bggscore.cli.common import flag_overrides
     from bggscore.errors import UsageError
-    from bggscore.locking import pipeline_lock
     from bggscore.modelset import parse_model_overrides
     from bggscore.tasks.score import ScoreOptions, parse_stage, run_score
 
@@ -118,20 +117,9 @@ def score(
         max_games=max_games,
     )
     console = Console(json_mode=json)
-    if options.upload:
-        with pipeline_lock(settings.home, "score"):
-            result = run_score(settings, options, console)
-    else:  # writes nothing shared: no need to wait for anyone
-        result = run_score(settings, options, console)
+    result = run_score(settings, options, console)  # locks the home unless --no-upload
     data = result.as_dict()
-    console.result(data, lambda out: _render(out, data))
-    console.github_outputs({"games_scored": result.games_scored, "job_id": result.job_id or ""})
-    job = f"job `{result.job_id}`" if result.job_id else f"skipped: {result.skipped_reason}"
-    console.step_summary(
-        f"### bggscore score\n\n{result.games_scored:,} games scored "
-        f"({data['selection']}), {job}\n\n"
-        + markdown_table(["model type", "model"], [[t, m] for t, m in result.models.items()])
-    )
+    console.report(result, lambda out: _render(out, data))
 
 
 def _render(out: Any, data: dict[str, Any]) -> None:

@@ -6,13 +6,15 @@ transaction (bggscore.tasks.job), so a crash loses at most the batch in flight.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import polars as pl
 
-from bggscore.errors import InputError, UsageError
 from bggscore.modelset import ModelSet
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
-from bggscore.stages import COMPLEXITY, MAIN
+from bggscore.scoring.upstream import Produced, join_upstream
+from bggscore.stages import COMPLEXITY, GRAPH, MAIN, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
 
 
@@ -39,6 +41,17 @@ def _state_rows(
     )
 
 
+@dataclass
+class Batch:
+    """What one batch commits, which games it covered, and which had to wait."""
+
+    writes: list[Write]
+    stage_ids: dict[str, list[int]]  # stage -> the games whose rows the writes hold
+    rows: int  # games in the batch as read (progress counts these)
+    landing: pl.DataFrame | None = None  # for a local copy
+    waiting: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # stage -> upstream
+
+
 def score_batch(
     wh: Warehouse | None,
     frame: pl.DataFrame,
@@ -47,28 +60,65 @@ def score_batch(
     stages: list[str],
     intervals: int = 0,
     rng: np.random.Generator | None = None,
-) -> tuple[list[Write], pl.DataFrame | None]:
-    """The writes for one batch (all stages), and its landing rows for a local copy."""
-    writes: list[Write] = []
-    landing = None
+    graph: StageGraph = GRAPH,
+) -> Batch:
+    """The writes for one batch (all stages), and its landing rows for a local copy.
+
+    Each stage first joins what it reads of earlier stages (``join_upstream``): the
+    complexity just computed in this batch, or stored outputs. Games missing one are
+    not scored by that stage (nor by later ones) and are reported as waiting."""
     from bggscore.features import BaseCache
 
+    writes: list[Write] = []
+    rows = len(frame)
+    landing = None
+    done: dict[str, list[int]] = {}
+    waiting: dict[str, dict[str, list[int]]] = {}
+    produced: dict[str, Produced] = {}
     cache = BaseCache()  # models sharing a feature base build it once for this batch
     if COMPLEXITY in stages:
+        joined = join_upstream(
+            wh,
+            frame,
+            graph.upstream(COMPLEXITY),
+            expand_embeddings=models.reads_embeddings(COMPLEXITY),
+            stage=COMPLEXITY,
+        )
+        frame = joined.frame
+        if joined.waiting:
+            waiting[COMPLEXITY] = joined.waiting
+        if frame.is_empty():  # every game of the batch waits on an upstream stage
+            return Batch([], {stage: [] for stage in stages}, rows, None, waiting)
         complexity_rows = score_complexity(frame, models, run, cache)
-        complexity = complexity_rows["predicted_complexity"].to_numpy()
-        upstream: pl.Series | str | None = f"complexity:{run.job_id}"
         writes += [
             Write("complexity_predictions", complexity_rows),
             Write(
                 "scoring_state",
-                _state_rows(frame, COMPLEXITY, models.stage_key(COMPLEXITY), None, run),
+                _state_rows(
+                    frame, COMPLEXITY, models.stage_key(COMPLEXITY), joined.upstream_key, run
+                ),
                 "upsert",
             ),
         ]
-    else:
-        complexity, upstream = _stored_complexity(wh, frame)
+        done[COMPLEXITY] = frame["game_id"].to_list()
+        produced[COMPLEXITY] = Produced(
+            {"predicted_complexity": complexity_rows["predicted_complexity"]}, run.job_id
+        )
     if MAIN in stages:
+        joined = join_upstream(
+            wh,
+            frame,
+            graph.upstream(MAIN),
+            produced=produced,
+            expand_embeddings=models.reads_embeddings(MAIN),
+            stage="--stage main",
+        )
+        frame = joined.frame
+        if joined.waiting:
+            waiting[MAIN] = joined.waiting
+        if frame.is_empty():
+            return Batch(writes, {**done, MAIN: []}, rows, None, waiting)
+        complexity = frame["predicted_complexity"].to_numpy()
         extra = None
         if intervals:
             from bggscore.scoring.intervals import draw_chain
@@ -81,26 +131,9 @@ def score_batch(
             Write("ml_predictions_landing", landing),
             Write(
                 "scoring_state",
-                _state_rows(frame, MAIN, models.stage_key(MAIN), upstream, run),
+                _state_rows(frame, MAIN, models.stage_key(MAIN), joined.upstream_key, run),
                 "upsert",
             ),
         ]
-    return writes, landing
-
-
-def _stored_complexity(wh: Warehouse | None, frame: pl.DataFrame) -> tuple[np.ndarray, pl.Series]:
-    """`--stage main` scores with the complexity each game was last scored with."""
-    if wh is None:
-        raise UsageError("--stage main reads stored complexity and cannot run with --no-upload")
-    ids = frame["game_id"].to_list()
-    stored = wh.latest_complexity(ids)
-    joined = frame.select("game_id").join(stored, on="game_id", how="left")
-    missing = joined.filter(pl.col("predicted_complexity").is_null())["game_id"]
-    if len(missing):
-        shown = ", ".join(str(v) for v in missing.head(5))
-        raise InputError(
-            f"{len(missing)} game(s) have no complexity prediction yet (e.g. {shown})",
-            "run `bggscore score --stage complexity` (or --stage all) first",
-        )
-    upstream = ("complexity:" + joined["complexity_job_id"]).alias("upstream_key")
-    return joined["predicted_complexity"].to_numpy(), upstream
+        done[MAIN] = frame["game_id"].to_list()
+    return Batch(writes, done, rows, landing, waiting)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bggscore.errors import ConfigError, InputError
+from bggscore.locking import pipeline_lock
 from bggscore.stages import MODEL_TYPES
 from bggscore.tasks.embed import EmbedOptions, run_embed
 from bggscore.tasks.score import ScoreOptions, run_score
@@ -33,9 +34,15 @@ def _embedded_only(settings: Settings) -> None:
 
 
 def run_demo(settings: Settings, *, games: int, seed: int, console: Console) -> dict[str, Any]:
+    """Seed the embedded warehouse, train, score and embed everything, under the lock."""
+    _embedded_only(settings)
+    with pipeline_lock(settings.home, "demo"):
+        return _run_demo(settings, games=games, seed=seed, console=console)
+
+
+def _run_demo(settings: Settings, *, games: int, seed: int, console: Console) -> dict[str, Any]:
     from bggscore.demo.catalogue import generate_catalogue
 
-    _embedded_only(settings)
     started = time.monotonic()
     console.info(f"generating a synthetic catalogue of {games:,} games (seed {seed})")
     catalogue = generate_catalogue(games, seed)
@@ -48,9 +55,11 @@ def run_demo(settings: Settings, *, games: int, seed: int, console: Console) -> 
     trained = _train(settings, console)
     everything = Selection(all_years=True)
     console.info("scoring every game (complexity, then hurdle, rating, users_rated, geek rating)")
-    scored = run_score(settings, ScoreOptions(selection=everything), console).as_dict()
+    scored = run_score(settings, ScoreOptions(selection=everything), console, lock=False).as_dict()
     console.info("embedding descriptions, then games")
-    embedded = run_embed(settings, EmbedOptions(selection=everything), console).as_dict()
+    embedded = run_embed(
+        settings, EmbedOptions(selection=everything), console, lock=False
+    ).as_dict()
     neighbours = _neighbours_of_a_known_game(settings)
     elapsed = time.monotonic() - started
     return {
@@ -126,11 +135,19 @@ def _train(settings: Settings, console: Console) -> list[str]:
 def refresh_demo(
     settings: Settings, *, fraction: float, seed: int, console: Console
 ) -> dict[str, Any]:
-    from bggscore.demo.catalogue import refresh_catalogue
 
     if not 0 < fraction <= 1:  # NaN too; before reading the whole catalogue
         raise InputError(f"--fraction must be in (0, 1], got {fraction}")
     _embedded_only(settings)
+    with pipeline_lock(settings.home, "demo refresh"):
+        return _refresh_demo(settings, fraction=fraction, seed=seed, console=console)
+
+
+def _refresh_demo(
+    settings: Settings, *, fraction: float, seed: int, console: Console
+) -> dict[str, Any]:
+    from bggscore.demo.catalogue import refresh_catalogue
+
     with open_warehouse(settings) as wh:
         wh.require_tables(["games_features", "game_features_hash"])
         everything = Selection(all_years=True, include_null_year=True)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bggscore.detection import Detection, StageChanges, detect_stage, pending_upstream
+from bggscore.detection import StageChanges, check_max_games, detect_stage, pending_upstream
 from bggscore.errors import UsageError
 from bggscore.modelset import stage_plan
+from bggscore.results import DetectResult, StageDetection
 from bggscore.stages import STAGE_NAMES, StageGraph
+from bggscore.tasks.job import missing_ids
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import GAME_NAME_YEAR, Selection
 
@@ -26,9 +27,20 @@ def parse_detect_stage(value: str) -> list[str]:
     return [value]
 
 
-@dataclass
-class DetectionReport(Detection):
-    missing_ids: list[int] | None = None
+SAMPLE_ROWS = 10  # games per stage shown to people (JSON has every id)
+
+
+def _as_result(changes: StageChanges) -> StageDetection:
+    sample = changes.frame.head(SAMPLE_ROWS).with_columns(changes.reasons().head(SAMPLE_ROWS))
+    return StageDetection(
+        stage=changes.stage,
+        count=changes.count,
+        by_reason=changes.by_reason(),
+        capped=changes.capped,
+        max_games=changes.max_games,
+        game_ids=changes.game_ids,
+        sample=sample.select("game_id", "name", "year_published", "reasons").to_dicts(),
+    )
 
 
 def detect_for_stages(
@@ -37,27 +49,28 @@ def detect_for_stages(
     selection: Selection,
     max_games: int,
     overrides: dict[str, str],
-) -> DetectionReport:
-    if max_games <= 0:
-        raise UsageError(f"--max-games must be positive, got {max_games}")
-    report = DetectionReport(missing_ids=[])
+) -> DetectResult:
+    """What each stage must (re)score and why, in graph order; with several stages, a
+    preview: games an earlier stage rescores, the stages that read it follow."""
+    check_max_games(max_games)
     with open_warehouse(settings) as wh:
         # the warehouse first: on a new or mistyped home, `warehouse init` is the first step
         wh.require_tables(DETECTION_TABLES)
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
-        if selection.game_ids is not None:
-            present = wh.existing_game_ids(list(selection.game_ids))
-            report.missing_ids = [i for i in selection.game_ids if i not in present]
+        missing = missing_ids(wh, selection)
         found: dict[str, StageChanges] = {}
         for stage, key in keys.items():
             changes = detect_stage(wh, stage, key, selection, max_games, graph=graph)
-            # a preview of several stages: what an earlier stage rescores, later ones follow
             for upstream in graph.upstream(stage):
                 if upstream in found:
                     changes = pending_upstream(changes, found[upstream])
             found[stage] = changes
-            report.stages.append(changes)
-    return report
+    return DetectResult(
+        selection=selection.describe(),
+        stages=[_as_result(changes) for changes in found.values()],
+        missing_game_ids=missing,
+        left_out=[s for s in graph.order(stages) if s not in keys],
+    )
 
 
 def explain_game(

@@ -18,11 +18,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.detection import detect_stage, input_hash, upstream_key
-from bggscore.errors import InputError, RegistryError, UsageError
-from bggscore.modelset import ModelSet, resolve_models
+from bggscore.detection import behind, check_max_games, detect_stage, input_hash
+from bggscore.errors import RegistryError, UsageError
+from bggscore.locking import pipeline_lock
+from bggscore.modelset import (
+    ModelSet,
+    model_graph,
+    open_settings_registry,
+    outside_keys,
+    resolve_models,
+)
+from bggscore.results import EmbedResult, Waiting
+from bggscore.scoring.batch import Batch
+from bggscore.scoring.upstream import join_upstream
 from bggscore.stages import (
-    COMPLEXITY,
     DEFAULT_EMBED_BATCH_SIZE,
     DEFAULT_MAX_GAMES,
     EMBED_STAGES,
@@ -30,10 +39,11 @@ from bggscore.stages import (
     GRAPH,
     TEXT_EMBEDDINGS,
 )
-from bggscore.tasks.job import Job
+from bggscore.tasks.job import Job, warn_waiting
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
+from bggscore.wording import counted
 
 if TYPE_CHECKING:
     from bggscore.console import Console
@@ -70,28 +80,6 @@ class EmbedOptions:
     batch_size: int = DEFAULT_EMBED_BATCH_SIZE
 
 
-@dataclass
-class EmbedResult:
-    job_id: str | None
-    games_embedded: dict[str, int]
-    models: dict[str, str]
-    skipped_reason: str | None
-    empty_descriptions: int
-    seconds: float
-    selection: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "games_embedded": self.games_embedded,
-            "skipped_reason": self.skipped_reason,
-            "models": self.models,
-            "empty_descriptions": self.empty_descriptions,
-            "selection": self.selection,
-            "seconds": round(self.seconds, 3),
-        }
-
-
 def _as_list_column(name: str, vectors: np.ndarray) -> pl.Series:
     return pl.Series(name, vectors.astype(np.float64)).cast(pl.List(pl.Float64))
 
@@ -119,11 +107,11 @@ class _EmbedJob:
     def __init__(
         self, settings: Settings, options: EmbedOptions, console: Console, wh: Warehouse
     ) -> None:
-        from bggscore.modelset import open_settings_registry
-
         self.settings, self.options, self.console, self.wh = settings, options, console, wh
         self.registry = open_settings_registry(settings)
-        self.job = Job(wh, console, "embed", options.stages, upload=True)
+        self.graph = model_graph(settings, self.registry, {}, options.stages)
+        self.stages = self.graph.order(options.stages)
+        self.job = Job(wh, console, "embed", self.stages, upload=True)
         self.empty = 0
 
     def models(self, stage: str, load: bool = True) -> ModelSet:
@@ -141,7 +129,7 @@ class _EmbedJob:
         )
         build = self._text_batch if stage == TEXT_EMBEDDINGS else self._game_batch
 
-        def batch(frame: pl.DataFrame) -> list[Write]:
+        def batch(frame: pl.DataFrame) -> Batch:
             return build(frame, loaded, key, job_id, ts)
 
         self.job.run_pass([stage], frames, total, label, batch)
@@ -161,7 +149,7 @@ class _EmbedJob:
 
     def _text_batch(
         self, frame: pl.DataFrame, loaded: Any, key: str, job_id: str, ts: datetime
-    ) -> list[Write]:
+    ) -> Batch:
         vectors, empty = loaded.model.embed(frame)  # one pass: vectors and empty mask
         self.empty += int(empty.sum())
         reg = loaded.registration
@@ -185,12 +173,18 @@ class _EmbedJob:
             upstream_key=pl.lit(None, pl.String),
             input_hash=hashes,
         )
-        return [Write("description_embeddings", rows), Write("scoring_state", state, "upsert")]
+        writes = [Write("description_embeddings", rows), Write("scoring_state", state, "upsert")]
+        return Batch(writes, {TEXT_EMBEDDINGS: frame["game_id"].to_list()}, len(frame))
 
     def _game_batch(
         self, frame: pl.DataFrame, loaded: Any, key: str, job_id: str, ts: datetime
-    ) -> list[Write]:
-        inputs, upstream = self._game_inputs(frame)
+    ) -> Batch:
+        rows_read = len(frame)
+        joined = join_upstream(self.wh, frame, self.graph.upstream(GAME_EMBEDDINGS))
+        frame = inputs = joined.frame
+        waiting = {GAME_EMBEDDINGS: joined.waiting} if joined.waiting else {}
+        if frame.is_empty():  # every game of the batch waits on an upstream stage
+            return Batch([], {GAME_EMBEDDINGS: []}, rows_read, waiting=waiting)
         embedder = loaded.model
         vectors = embedder.transform(inputs)
         coords = embedder.pca_.transform(vectors)  # = coordinates(inputs), without a 2nd pass
@@ -206,36 +200,20 @@ class _EmbedJob:
             pl.lit(ts, dtype=pl.Datetime("us", "UTC")).alias("created_ts"),
             pl.lit(job_id).alias("job_id"),
         )
-        state = _state(frame, GAME_EMBEDDINGS, key, job_id, ts, upstream_key=upstream)
-        return [Write("game_embeddings", rows), Write("scoring_state", state, "upsert")]
+        state = _state(frame, GAME_EMBEDDINGS, key, job_id, ts, upstream_key=joined.upstream_key)
+        writes = [Write("game_embeddings", rows), Write("scoring_state", state, "upsert")]
+        done = {GAME_EMBEDDINGS: frame["game_id"].to_list()}
+        return Batch(writes, done, rows_read, waiting=waiting)
 
-    def _game_inputs(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series]:
-        """The stored complexity and description embedding each game is embedded with."""
-        ids = frame["game_id"].to_list()
-        complexity = self.wh.latest_complexity(ids)
-        text = self.wh.latest_text_embeddings(ids)
-        joined = frame.join(complexity, on="game_id", how="left").join(
-            text, on="game_id", how="left"
-        )
-        for column, what, fix in (
-            ("complexity_job_id", "complexity prediction", "bggscore score --stage complexity"),
-            ("text_job_id", "description embedding", "bggscore embed --kind text"),
-        ):
-            missing = joined.filter(pl.col(column).is_null())["game_id"]
-            if len(missing):
-                shown = ", ".join(str(v) for v in missing.head(5))
-                raise InputError(
-                    f"{len(missing)} game(s) have no {what} yet (e.g. {shown})",
-                    f"run `{fix}` first",
-                )
-        upstream = pl.Series(
-            "upstream_key",
-            [
-                upstream_key({COMPLEXITY: c, TEXT_EMBEDDINGS: t})
-                for c, t in zip(joined["complexity_job_id"], joined["text_job_id"], strict=True)
-            ],
-        )
-        return joined, upstream
+    def ready(self, stage: str, ids: list[int]) -> list[int]:
+        """Of a stage's detected games, those whose upstream outputs are current (an
+        upstream stage `embed` does not run, e.g. complexity, may have to rescore some)."""
+        outside = outside_keys(self.settings, self.registry, self.graph, stage, self.stages, {})
+        held = behind(self.wh, ids, outside, self.graph)
+        for upstream, waiting in held.items():
+            self.job.waiting.setdefault((stage, upstream), []).extend(waiting)
+        skip = {i for waiting in held.values() for i in waiting}
+        return [i for i in ids if i not in skip]
 
     def stage_count(self, stage: str) -> int:
         return self.job.stage_counts.get(stage, 0)
@@ -253,15 +231,16 @@ def _embed_stage(
     job: _EmbedJob, wh: Warehouse, stage: str, key: str, options: EmbedOptions, console: Console
 ) -> None:
     if options.changed_only:
-        found = detect_stage(wh, stage, key, options.selection, options.max_games)
+        found = detect_stage(wh, stage, key, options.selection, options.max_games, graph=job.graph)
         if found.capped:
             console.warn(
                 f"{stage}: more than {options.max_games:,} games need embedding; "
                 "embedding the first ones (new, then oldest); rerun to continue"
             )
-        if found.count:
-            selection = Selection(game_ids=tuple(sorted(found.game_ids)))
-            job.run_stage(stage, selection, f"{stage}: {found.count:,} changed games", found.count)
+        ids = job.ready(stage, sorted(found.game_ids))
+        if ids:
+            label = f"{stage}: {counted(len(ids), 'changed game')}"
+            job.run_stage(stage, Selection(game_ids=tuple(ids)), label, len(ids))
     else:
         total = wh.count_features(options.selection)
         if total:
@@ -269,23 +248,27 @@ def _embed_stage(
             job.run_stage(stage, options.selection, label, total)
 
 
-def run_embed(settings: Settings, options: EmbedOptions, console: Console) -> EmbedResult:
-    if options.max_games <= 0:
-        raise UsageError(f"--max-games must be positive, got {options.max_games}")
+def run_embed(
+    settings: Settings, options: EmbedOptions, console: Console, *, lock: bool = True
+) -> EmbedResult:
+    """Embed the selection (or what changed), stage by stage in graph order, under the
+    home's lock (``lock=False``: the caller holds it)."""
+    check_max_games(options.max_games)
+    if lock:
+        with pipeline_lock(settings.home, "embed"):
+            return run_embed(settings, options, console, lock=False)
     started = time.monotonic()
     described = options.selection.describe()
     with open_warehouse(settings) as wh:
         wh.require_tables(TABLES)
         job = _EmbedJob(settings, options, console, wh)
         # registrations first (cheap, nothing unpickled): unknown models fail before work
-        keys = {stage: job.models(stage, load=False).stage_key(stage) for stage in options.stages}
-        labels = {
-            MODEL_TYPE[s]: job.models(s, load=False).label(MODEL_TYPE[s]) for s in options.stages
-        }
-        if GAME_EMBEDDINGS in options.stages:
+        keys = {stage: job.models(stage, load=False).stage_key(stage) for stage in job.stages}
+        labels = {MODEL_TYPE[s]: job.models(s, load=False).label(MODEL_TYPE[s]) for s in job.stages}
+        if GAME_EMBEDDINGS in job.stages:
             job.check_text_model()
         try:
-            for stage in options.stages:
+            for stage in job.stages:
                 _embed_stage(job, wh, stage, keys[stage], options, console)
         except BaseException as exc:
             # whatever fails (a model failing its sha256 check after the text stage committed,
@@ -297,12 +280,17 @@ def run_embed(settings: Settings, options: EmbedOptions, console: Console) -> Em
     reason = None if done else ("no_changes" if options.changed_only else "no_games")
     if job.empty:
         console.warn(f"{job.empty:,} game(s) had no usable description: embedded as zero vectors")
+    waiting = Waiting.collect(job.job.waiting)
+    if waiting and not job.job.done_ids:
+        reason = "waiting_on_upstream"  # nothing done: every game waits on another stage
+    warn_waiting(console, waiting)
     return EmbedResult(
         job.job.job_id,
-        {kind: job.stage_count(stage) for kind, stage in KINDS.items() if stage in options.stages},
+        {stage: job.stage_count(stage) for stage in job.stages},
         labels,
         reason,
         job.empty,
         time.monotonic() - started,
         described + (" (changed only)" if options.changed_only else ""),
+        waiting_on=waiting,
     )

@@ -18,7 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from bggscore.results import Waiting
+from bggscore.scoring.batch import Batch
+from bggscore.stages import GRAPH
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.queries import Selection
+from bggscore.wording import counted
 
 if TYPE_CHECKING:
     from bggscore.console import Console
@@ -52,7 +57,8 @@ class BatchWriter:
                 continue  # drain: nothing after a failure is written
             writes, token = item
             try:
-                self._target.write(writes)
+                if writes:  # a batch whose games all wait writes nothing
+                    self._target.write(writes)
                 self._on_commit(token)
             except BaseException as exc:  # handed to the scoring thread
                 self._error = exc
@@ -88,6 +94,8 @@ class Job:
         self.started_at: datetime | None = None
         self.done_ids: set[int] = set()
         self.stage_counts = dict.fromkeys(stages, 0)
+        # (stage, the upstream stage it waits on) -> games it left out for that
+        self.waiting: dict[tuple[str, str], list[int]] = {}
 
     def start(self) -> tuple[str, datetime]:
         """The job id and timestamp, recording the run on first call."""
@@ -104,27 +112,30 @@ class Job:
         frames: Iterable[pl.DataFrame],
         total: int,
         label: str,
-        batch: Callable[[pl.DataFrame], list[Write]],
+        batch: Callable[[pl.DataFrame], Batch],
     ) -> None:
         """Compute each frame's writes and commit them, in order, one batch at a time."""
         with self.console.progress(label, total) as advance:
 
-            def committed(ids: list[int]) -> None:
+            def committed(done: Batch) -> None:
+                ids = {i for stage_ids in done.stage_ids.values() for i in stage_ids}
                 self.done_ids.update(ids)
-                for stage in stages:
-                    self.stage_counts[stage] += len(ids)
-                advance(len(ids))
+                for stage, stage_ids in done.stage_ids.items():
+                    self.stage_counts[stage] = self.stage_counts.get(stage, 0) + len(stage_ids)
+                for stage, upstream in done.waiting.items():
+                    for name, waiting in upstream.items():
+                        self.waiting.setdefault((stage, name), []).extend(waiting)
+                advance(done.rows)
 
             writer = BatchWriter(self.wh, committed) if self.upload else None
             try:
                 for frame in frames:
-                    writes = batch(frame)
-                    ids = frame["game_id"].to_list()
+                    done = batch(frame)
                     del frame  # done with the features: not held while the writer catches up
                     if writer is not None:
-                        writer.submit(writes, ids)  # commits while the next batch computes
+                        writer.submit(done.writes, done)  # commits while the next computes
                     else:
-                        committed(ids)
+                        committed(done)
             except BaseException:
                 if writer is not None:
                     with contextlib.suppress(BaseException):  # keep the first error
@@ -154,4 +165,29 @@ class Job:
             len(self.done_ids),
             self.started_at,
             message,
+        )
+
+
+def missing_ids(wh: Warehouse, selection: Selection) -> list[int]:
+    """Requested ids the warehouse does not have: reported, never silently dropped."""
+    if selection.game_ids is None:
+        return []
+    present = wh.existing_game_ids(list(selection.game_ids))
+    return [i for i in selection.game_ids if i not in present]
+
+
+def command_for(stage: str) -> str:
+    """The command that runs one stage, as a person would type it."""
+    found = GRAPH.get(stage)
+    if found.command == "embed":
+        return f"`bggscore embed --kind {found.short}`"
+    return f"`bggscore {found.command} --stage {stage}`"
+
+
+def warn_waiting(console: Console, waiting: list[Waiting]) -> None:
+    """One warning per stage and upstream stage it waits on, with what to run."""
+    for item in waiting:
+        console.warn(
+            f"{item.stage}: {counted(len(item.game_ids), 'game')} wait for {item.waits_for} "
+            f"(run it first: {command_for(item.waits_for)})"
         )

@@ -1,24 +1,34 @@
-"""`bggscore run`: the whole chain in one process, for cron on a VM.
+"""`bggscore run`: every stage in one process, for cron on a VM.
 
-complexity -> main -> text embeddings -> game embeddings, each `--changed-only`
-(or full), always in dependency order, under the home's lock.
+The stages run in the order the stage graph gives once the models are known (by
+default complexity, main, text embeddings, game embeddings; text embeddings first when
+a model reads ``emb_*``), each `--changed-only` (or full), under the home's lock.
+Consecutive stages of one command run as one step of that command (one job id).
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bggscore.detection import check_max_games
 from bggscore.errors import UsageError
+from bggscore.locking import pipeline_lock
+from bggscore.modelset import stage_plan, warn_left_out
+from bggscore.results import EmbedResult, RunResult, ScoreResult
 from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EMBED_BATCH_SIZE,
     DEFAULT_MAX_GAMES,
     EMBED_STAGES,
-    SCORE_STAGES,
     STAGE_NAMES,
+    StageGraph,
 )
+from bggscore.tasks.embed import EmbedOptions, run_embed
+from bggscore.tasks.score import ScoreOptions, run_score
 from bggscore.warehouse.queries import Selection
 
 if TYPE_CHECKING:
@@ -54,73 +64,119 @@ class RunOptions:
     max_games: int = DEFAULT_MAX_GAMES
     batch_size: int = DEFAULT_BATCH_SIZE
     embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE
+    wait: bool = False  # queue behind a running bggscore instead of failing
+    dispatch_event: str | None = None  # afterwards, when anything changed
+    dispatch_repo: str | None = None
 
 
-def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> dict[str, Any]:
-    from bggscore.tasks.embed import EmbedOptions, run_embed
-    from bggscore.tasks.score import ScoreOptions, run_score
-
-    started = time.monotonic()
-    if options.max_games <= 0:  # before the first stage says anything
-        raise UsageError(f"--max-games must be positive, got {options.max_games}")
-    stages = _runnable_stages(settings, options, console)
-    summary: dict[str, Any] = {"stages": stages}
-    score_stages = [s for s in stages if s in SCORE_STAGES]
-    embed_stages = [s for s in stages if s in EMBED_STAGES]
-    if score_stages:
-        console.info(f"score: {', '.join(score_stages)}")
-        summary["score"] = run_score(
-            settings,
-            ScoreOptions(
-                selection=options.selection,
-                stages=score_stages,
-                batch_size=options.batch_size,
-                changed_only=options.changed_only,
-                max_games=options.max_games,
-            ),
-            console,
-        ).as_dict()
-    if embed_stages:
-        console.info(f"embed: {', '.join(embed_stages)}")
-        summary["embed"] = run_embed(
-            settings,
-            EmbedOptions(
-                selection=options.selection,
-                stages=embed_stages,
-                changed_only=options.changed_only,
-                max_games=options.max_games,
-                batch_size=options.embed_batch_size,
-            ),
-            console,
-        ).as_dict()
-    scored = summary.get("score", {}).get("games_scored", 0)
-    embedded = sum(summary.get("embed", {}).get("games_embedded", {}).values())
-    summary.update(
-        {
-            "games_scored": scored,
-            "games_embedded": embedded,
-            "games_total": scored + embedded,  # what `dispatch --if-changed` reads
-            "skipped_reason": None
-            if scored or embedded
-            else ("no_changes" if options.changed_only else "no_games"),
-            "seconds": round(time.monotonic() - started, 3),
-        }
+def _score(settings: Settings, options: RunOptions, stages: list[str], console: Console) -> Any:
+    score = ScoreOptions(
+        selection=options.selection,
+        stages=stages,
+        batch_size=options.batch_size,
+        changed_only=options.changed_only,
+        max_games=options.max_games,
     )
-    return summary
+    return run_score(settings, score, console, lock=False)
 
 
-def _runnable_stages(settings: Settings, options: RunOptions, console: Console) -> list[str]:
-    """The stages to run, checked before anything is scored (registrations only).
+def _embed(settings: Settings, options: RunOptions, stages: list[str], console: Console) -> Any:
+    embed = EmbedOptions(
+        selection=options.selection,
+        stages=stages,
+        changed_only=options.changed_only,
+        max_games=options.max_games,
+        batch_size=options.embed_batch_size,
+    )
+    return run_embed(settings, embed, console, lock=False)
+
+
+# command -> what runs a step of its stages (a stage's Stage.command names one of these)
+STEPS: dict[str, Callable[..., ScoreResult | EmbedResult]] = {"score": _score, "embed": _embed}
+
+
+def steps(graph: StageGraph, stages: list[str]) -> list[tuple[str, list[str]]]:
+    """The stages in graph order, consecutive ones of one command grouped into a step."""
+    out: list[tuple[str, list[str]]] = []
+    for stage in graph.order(stages):
+        command = graph.get(stage).command
+        if out and out[-1][0] == command:
+            out[-1][1].append(stage)
+        else:
+            out.append((command, [stage]))
+    return out
+
+
+def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> RunResult:
+    check_max_games(options.max_games)  # before the first stage says anything
+    if (options.dispatch_event is None) != (options.dispatch_repo is None):
+        raise UsageError("--dispatch and --dispatch-repo go together")
+    if options.dispatch_event:  # fail before the work, not after it
+        _check_dispatch(settings, options)
+    started = time.monotonic()
+    with pipeline_lock(settings.home, "run", wait=options.wait):
+        graph, stages = _runnable_stages(settings, options, console)
+        done: list[ScoreResult | EmbedResult] = []
+        for command, group in steps(graph, stages):
+            console.info(f"{command}: {', '.join(group)}")
+            done.append(STEPS[command](settings, options, group, console))
+    result = RunResult(stages, done, options.changed_only, time.monotonic() - started)
+    if options.dispatch_event and options.dispatch_repo:
+        result.dispatch = _notify(settings, options, result, console)
+    return result
+
+
+def _runnable_stages(
+    settings: Settings, options: RunOptions, console: Console
+) -> tuple[StageGraph, list[str]]:
+    """The graph and the stages to run in its order, checked before anything is scored
+    (registrations only).
 
     Like ``detect-changes --stage all``, a default run leaves out an embedding stage with
     no registered model (with a warning) instead of failing after scoring; a stage named
     with ``--stage`` must have its model, or nothing runs.
     """
-    from bggscore.modelset import stage_keys, warn_left_out
-
+    graph, keys = stage_plan(settings, options.stages, {}, explicit=options.stages_named)
     wanted = [s for s in options.stages if s in EMBED_STAGES]
-    if not wanted:
-        return list(options.stages)
-    keys = stage_keys(settings, wanted, {}, explicit=options.stages_named)
     warn_left_out(console, wanted, keys)
-    return [s for s in options.stages if s in keys or s not in EMBED_STAGES]
+    return graph, [s for s in graph.order(options.stages) if s in keys]
+
+
+def _check_dispatch(settings: Settings, options: RunOptions) -> None:
+    from bggscore.dispatch import (
+        check_event_type,
+        check_repo,
+        read_trigger,
+        require_token,
+        resolve_api_url,
+        resolve_token,
+    )
+
+    check_event_type(options.dispatch_event or "")
+    check_repo(options.dispatch_repo or "")
+    require_token(resolve_token(settings))
+    resolve_api_url(settings)
+    read_trigger(os.environ)  # an unreadable triggering event
+
+
+def _notify(
+    settings: Settings, options: RunOptions, result: RunResult, console: Console
+) -> dict[str, Any]:
+    """Tell the next repository, unless nothing changed (a no-op must not cascade)."""
+    from bggscore.dispatch import DispatchOptions, run_dispatch
+
+    event_type, repo = options.dispatch_event or "", options.dispatch_repo or ""
+    if not result.games_processed():
+        console.info(f"not dispatching {event_type}: nothing was scored or embedded")
+        return {"sent": False, "reason": "nothing changed"}
+    dispatch = DispatchOptions(
+        repo=repo,
+        event_type=event_type,
+        payload=(
+            f"games_scored={result.games_scored}",
+            f"games_embedded={result.games_embedded}",
+        ),
+    )
+    sent = run_dispatch(dispatch, settings)
+    console.info(sent.summary())
+    return sent.as_dict()

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.detection import detect_stage
+from bggscore.detection import behind, check_max_games, detect_stage
 from bggscore.errors import UsageError
-from bggscore.modelset import resolve_models
-from bggscore.scoring.batch import score_batch
+from bggscore.locking import pipeline_lock
+from bggscore.modelset import model_graph, open_settings_registry, outside_keys, resolve_models
+from bggscore.results import ScoreResult, Waiting
+from bggscore.scoring.batch import Batch, score_batch
 from bggscore.scoring.chain import RunInfo
 from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
@@ -28,9 +30,10 @@ from bggscore.stages import (
     EMBED_STAGES,
     MAIN,
     SCORE_STAGES,
+    StageGraph,
     stage_choices,
 )
-from bggscore.tasks.job import Job
+from bggscore.tasks.job import Job, missing_ids, warn_waiting
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -73,34 +76,6 @@ class ScoreOptions:
     max_games: int = DEFAULT_MAX_GAMES
 
 
-@dataclass
-class ScoreResult:
-    job_id: str | None
-    games_scored: int
-    stages: dict[str, int]
-    models: dict[str, str]
-    skipped_reason: str | None = None
-    output_location: str | None = None
-    seconds: float = 0.0
-    selection: str = ""
-    missing_game_ids: list[int] = field(default_factory=list)  # requested ids not there
-
-    def as_dict(self) -> dict[str, Any]:
-        rate = self.games_scored / self.seconds if self.seconds > 0 else None
-        return {
-            "job_id": self.job_id,
-            "games_scored": self.games_scored,
-            "skipped_reason": self.skipped_reason,
-            "stages": self.stages,
-            "models": self.models,
-            "output_location": self.output_location,
-            "selection": self.selection,
-            "seconds": round(self.seconds, 3),
-            "games_per_second": round(rate, 1) if rate else None,
-            "missing_game_ids": self.missing_game_ids,
-        }
-
-
 class ParquetCopy:
     """Landing rows written to a temporary file, moved into place only on success."""
 
@@ -132,12 +107,15 @@ class ParquetCopy:
         self.tmp.unlink(missing_ok=True)
 
 
-def run_score(settings: Settings, options: ScoreOptions, console: Console) -> ScoreResult:
-    """Score the selection (or, with ``changed_only``, what detection finds), stage by stage."""
-    from bggscore.modelset import open_settings_registry
-
-    if options.max_games <= 0:
-        raise UsageError(f"--max-games must be positive, got {options.max_games}")
+def run_score(
+    settings: Settings, options: ScoreOptions, console: Console, *, lock: bool = True
+) -> ScoreResult:
+    """Score the selection (or, with ``changed_only``, what detection finds), stage by
+    stage in graph order, under the home's lock (``lock=False``: the caller holds it)."""
+    check_max_games(options.max_games)
+    if lock and options.upload:
+        with pipeline_lock(settings.home, "score"):
+            return run_score(settings, options, console, lock=False)
     started = time.monotonic()
     registry = open_settings_registry(settings)
     described = options.selection.describe()
@@ -145,35 +123,43 @@ def run_score(settings: Settings, options: ScoreOptions, console: Console) -> Sc
         wh.require_tables(WAREHOUSE_TABLES)
         # registrations only: a run with nothing to do never unpickles a model
         plan = resolve_models(settings, registry, options.stages, options.model_overrides, False)
+        graph = model_graph(settings, registry, options.model_overrides, options.stages)
+        stages = graph.order(options.stages)
         plan.check_columns(wh.feature_columns())
-        missing = _missing_ids(wh, options.selection)
+        missing = missing_ids(wh, options.selection)
         if missing:
             shown = ", ".join(str(i) for i in missing[:10])
             console.warn(
                 f"{counted(len(missing), 'requested game id')} not in the warehouse: {shown}"
             )
         labels = plan.labels()
-        job = _Job(settings, options, console, wh, registry)
+        job = _Job(settings, options, console, wh, registry, graph)
         if options.changed_only:
-            for stage in options.stages:
+            for stage in stages:
+                key = plan.stage_key(stage)
                 found = detect_stage(
-                    wh, stage, plan.stage_key(stage), options.selection, options.max_games
+                    wh, stage, key, options.selection, options.max_games, graph=graph
                 )
                 if found.capped:
                     console.warn(
                         f"{stage}: more than {options.max_games:,} games need scoring; "
                         "scoring the first ones (new, then oldest); rerun to continue"
                     )
-                if found.count:
-                    ids = Selection(game_ids=tuple(sorted(found.game_ids)))
-                    job.run_pass([stage], ids, f"{stage}: {found.count:,} changed games")
+                ids = job.ready(stage, sorted(found.game_ids), stages)
+                if ids:
+                    label = f"{stage}: {counted(len(ids), 'changed game')}"
+                    job.run_pass([stage], Selection(game_ids=tuple(ids)), label)
             reason = None if job.scored_ids else "no_changes"
         else:
             total = wh.count_features(options.selection)
             if total:
-                job.run_pass(options.stages, options.selection, f"scoring {described}", total)
+                job.run_pass(stages, options.selection, f"scoring {described}", total)
             reason = None if total else "no_games"
         job.finish()
+    waiting = Waiting.collect(job.job.waiting)
+    if waiting and not job.job.done_ids:
+        reason = "waiting_on_upstream"  # nothing done: every game waits on another stage
+    warn_waiting(console, waiting)
     if reason == "no_games":
         console.info(f"no games in {described}: nothing to score")
     elif reason == "no_changes":
@@ -181,13 +167,14 @@ def run_score(settings: Settings, options: ScoreOptions, console: Console) -> Sc
     return ScoreResult(
         job.run.job_id if job.run else None,
         len(job.scored_ids),
-        job.stage_counts,
+        {stage: job.stage_counts.get(stage, 0) for stage in stages},
         labels,
         reason,
         output_location=str(options.output) if options.output and job.run else None,
         seconds=time.monotonic() - started,
         selection=described + (" (changed only)" if options.changed_only else ""),
         missing_game_ids=missing,
+        waiting_on=waiting,
     )
 
 
@@ -201,9 +188,11 @@ class _Job:
         console: Console,
         wh: Warehouse,
         registry: Any,
+        graph: StageGraph,
     ) -> None:
         self.settings, self.options, self.wh, self.registry = settings, options, wh, registry
-        self.job = Job(wh, console, "score", options.stages, options.upload)
+        self.graph = graph
+        self.job = Job(wh, console, "score", graph.order(options.stages), options.upload)
         self.run: RunInfo | None = None
         self.copy = ParquetCopy(options.output) if options.output else None
         self.rng = np.random.default_rng()
@@ -215,6 +204,18 @@ class _Job:
     @property
     def stage_counts(self) -> dict[str, int]:
         return self.job.stage_counts
+
+    def ready(self, stage: str, ids: list[int], stages: list[str]) -> list[int]:
+        """Of a stage's detected games, those whose upstream outputs are current: an
+        upstream stage this command does not run may have to rescore some first."""
+        outside = outside_keys(
+            self.settings, self.registry, self.graph, stage, stages, self.options.model_overrides
+        )
+        held = behind(self.wh, ids, outside, self.graph)
+        for upstream, waiting in held.items():
+            self.job.waiting.setdefault((stage, upstream), []).extend(waiting)
+        skip = {i for waiting in held.values() for i in waiting}
+        return [i for i in ids if i not in skip]
 
     def _start(self) -> RunInfo:
         if self.run is None:
@@ -245,13 +246,13 @@ class _Job:
             models = resolve_models(self.settings, self.registry, stages, options.model_overrides)
             columns = sorted({"game_id", "name", "year_published", *models.read_columns()})
 
-            def batch(frame: pl.DataFrame) -> list[Write]:
-                writes, landing = score_batch(
-                    self.wh, frame, models, run, stages, options.intervals, self.rng
+            def batch(frame: pl.DataFrame) -> Batch:
+                done = score_batch(
+                    self.wh, frame, models, run, stages, options.intervals, self.rng, self.graph
                 )
                 if self.copy is not None:
-                    self._copy(writes, landing)
-                return writes
+                    self._copy(done.writes, done.landing)
+                return done
 
             frames = self.wh.read_features(selection, columns, options.batch_size, with_hash=True)
             total = total if total is not None else len(selection.game_ids or ())
@@ -281,11 +282,3 @@ class _Job:
         if self.copy is not None:
             self.copy.finish()
         self.job.finish()
-
-
-def _missing_ids(wh: Warehouse, selection: Selection) -> list[int]:
-    """Requested ids the warehouse does not have: reported, never silently dropped."""
-    if selection.game_ids is None:
-        return []
-    present = wh.existing_game_ids(list(selection.game_ids))
-    return [i for i in selection.game_ids if i not in present]

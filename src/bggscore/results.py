@@ -1,0 +1,325 @@
+"""What each command returns: one typed, versioned result per command.
+
+A result is plain data. ``as_dict()`` is the ``--json`` document (with ``schema_version``
+and ``command``, in one fixed shape whatever the number of stages), ``outputs()`` the
+GitHub step outputs and ``summary()`` the Markdown step summary. ``dispatch --if-changed``
+reads a document back with ``games_processed``. Bump ``SCHEMA_VERSION`` (and say so in
+the changelog) whenever a document's shape changes.
+
+Standard library only: the CLI renders these, dispatch reads them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from bggscore.stages import GRAPH
+
+SCHEMA_VERSION = 1
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+@dataclass
+class Waiting:
+    """Games a stage left out because an upstream output is missing or behind."""
+
+    stage: str
+    waits_for: str  # the stage to run first
+    game_ids: list[int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "waits_for": self.waits_for,
+            "count": len(self.game_ids),
+            "game_ids": self.game_ids,
+        }
+
+    @classmethod
+    def collect(cls, found: Mapping[tuple[str, str], list[int]]) -> list[Waiting]:
+        return [cls(stage, upstream, sorted(set(ids))) for (stage, upstream), ids in found.items()]
+
+
+class Result:
+    """The shared shape: a command name, a versioned document, outputs and a summary."""
+
+    command: ClassVar[str]
+
+    def body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "command": self.command, **self.body()}
+
+    def outputs(self) -> dict[str, Any]:
+        return {}
+
+    def summary(self) -> str:
+        return f"### bggscore {self.command}\n"
+
+    def games_processed(self) -> int:
+        return 0
+
+
+@dataclass
+class StageDetection:
+    """One stage's detected games (``sample``: the first rows, for people, not JSON)."""
+
+    stage: str
+    count: int
+    by_reason: dict[str, int]
+    capped: bool
+    max_games: int
+    game_ids: list[int]
+    sample: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "count": self.count,
+            "by_reason": self.by_reason,
+            "capped": self.capped,
+            "max_games": self.max_games,
+            "game_ids": self.game_ids,
+        }
+
+
+@dataclass
+class DetectResult(Result):
+    command: ClassVar[str] = "detect-changes"
+    selection: str
+    stages: list[StageDetection]
+    missing_game_ids: list[int] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # stages with no model registered
+
+    @property
+    def changed(self) -> bool:
+        return any(s.count for s in self.stages)
+
+    @property
+    def game_ids(self) -> list[int]:
+        return sorted({i for s in self.stages for i in s.game_ids})
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "changed": self.changed,
+            "count": len(self.game_ids),
+            "selection": self.selection,
+            "stages": [s.as_dict() for s in self.stages],
+            "left_out": self.left_out,
+            "missing_game_ids": self.missing_game_ids,
+        }
+
+    def outputs(self) -> dict[str, Any]:
+        return {"changed": self.changed, "count": len(self.game_ids)}
+
+    def summary(self) -> str:
+        return "### bggscore detect-changes\n\n" + markdown_table(
+            ["stage", "games", "new", "features", "model", "upstream", "capped"],
+            [
+                [s.stage, s.count, *s.by_reason.values(), "yes" if s.capped else "no"]
+                for s in self.stages
+            ],
+        )
+
+    def games_processed(self) -> int:
+        return len(self.game_ids)
+
+
+def _waiting_rows(waiting: list[Waiting]) -> str:
+    if not waiting:
+        return ""
+    rows = [[w.stage, w.waits_for, len(w.game_ids)] for w in waiting]
+    return "\n\n" + markdown_table(["stage", "waits for", "games"], rows)
+
+
+@dataclass
+class ScoreResult(Result):
+    command: ClassVar[str] = "score"
+    job_id: str | None
+    games_scored: int
+    stages: dict[str, int]  # stage -> games scored, in graph order
+    models: dict[str, str]
+    skipped_reason: str | None = None
+    output_location: str | None = None
+    seconds: float = 0.0
+    selection: str = ""
+    missing_game_ids: list[int] = field(default_factory=list)  # requested ids not there
+    waiting_on: list[Waiting] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        rate = self.games_scored / self.seconds if self.seconds > 0 else None
+        return {
+            "job_id": self.job_id,
+            "games_scored": self.games_scored,
+            "skipped_reason": self.skipped_reason,
+            "stages": self.stages,
+            "models": self.models,
+            "output_location": self.output_location,
+            "selection": self.selection,
+            "seconds": round(self.seconds, 3),
+            "games_per_second": round(rate, 1) if rate else None,
+            "missing_game_ids": self.missing_game_ids,
+            "waiting_on": [w.as_dict() for w in self.waiting_on],
+        }
+
+    def outputs(self) -> dict[str, Any]:
+        return {"games_scored": self.games_scored, "job_id": self.job_id or ""}
+
+    def summary(self) -> str:
+        job = f"job `{self.job_id}`" if self.job_id else f"skipped: {self.skipped_reason}"
+        return (
+            f"### bggscore score\n\n{self.games_scored:,} games scored "
+            f"({self.selection}), {job}\n\n"
+            + markdown_table(["model type", "model"], [[t, m] for t, m in self.models.items()])
+            + _waiting_rows(self.waiting_on)
+        )
+
+    def games_processed(self) -> int:
+        return self.games_scored
+
+
+@dataclass
+class EmbedResult(Result):
+    command: ClassVar[str] = "embed"
+    job_id: str | None
+    stages: dict[str, int]  # stage -> games embedded, in graph order
+    models: dict[str, str]
+    skipped_reason: str | None
+    empty_descriptions: int
+    seconds: float
+    selection: str
+    waiting_on: list[Waiting] = field(default_factory=list)
+
+    @property
+    def games_embedded(self) -> dict[str, int]:
+        """Games per kind, as `embed --kind` names them (text, game)."""
+        return {GRAPH.get(stage).short: n for stage, n in self.stages.items()}
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "games_embedded": self.games_embedded,
+            "stages": self.stages,
+            "skipped_reason": self.skipped_reason,
+            "models": self.models,
+            "empty_descriptions": self.empty_descriptions,
+            "selection": self.selection,
+            "seconds": round(self.seconds, 3),
+            "waiting_on": [w.as_dict() for w in self.waiting_on],
+        }
+
+    def outputs(self) -> dict[str, Any]:
+        return {"games_embedded": self.games_processed(), "job_id": self.job_id or ""}
+
+    def summary(self) -> str:
+        return (
+            "### bggscore embed\n\n"
+            + markdown_table(["kind", "games"], [[k, n] for k, n in self.games_embedded.items()])
+            + _waiting_rows(self.waiting_on)
+        )
+
+    def games_processed(self) -> int:
+        return sum(self.stages.values())
+
+
+@dataclass
+class RunResult(Result):
+    command: ClassVar[str] = "run"
+    stages: list[str]  # in the order they ran
+    steps: list[ScoreResult | EmbedResult]
+    changed_only: bool
+    seconds: float = 0.0
+    dispatch: dict[str, Any] | None = None
+
+    @property
+    def games_scored(self) -> int:
+        return sum(s.games_scored for s in self.steps if isinstance(s, ScoreResult))
+
+    @property
+    def games_embedded(self) -> int:
+        return sum(s.games_processed() for s in self.steps if isinstance(s, EmbedResult))
+
+    @property
+    def skipped_reason(self) -> str | None:
+        if self.games_scored or self.games_embedded:
+            return None
+        return "no_changes" if self.changed_only else "no_games"
+
+    @property
+    def waiting_on(self) -> list[Waiting]:
+        return [w for step in self.steps for w in step.waiting_on]
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "stages": self.stages,
+            "steps": [step.as_dict() for step in self.steps],
+            "games_scored": self.games_scored,
+            "games_embedded": self.games_embedded,
+            "games_total": self.games_processed(),  # what `dispatch --if-changed` reads
+            "skipped_reason": self.skipped_reason,
+            "seconds": round(self.seconds, 3),
+            "waiting_on": [w.as_dict() for w in self.waiting_on],
+        }
+        if self.dispatch is not None:
+            body["dispatch"] = self.dispatch
+        return body
+
+    def outputs(self) -> dict[str, Any]:
+        return {
+            "games_scored": self.games_scored,
+            "games_embedded": self.games_embedded,
+            "job_ids": ",".join(s.job_id for s in self.steps if s.job_id),
+        }
+
+    def summary(self) -> str:
+        rows = [
+            [
+                step.command,
+                ", ".join(step.stages),
+                step.games_processed(),
+                f"`{step.job_id}`" if step.job_id else (step.skipped_reason or ""),
+            ]
+            for step in self.steps
+        ]
+        head = (
+            f"### bggscore run\n\n{self.games_scored:,} games scored, "
+            f"{self.games_embedded:,} embedded in {self.seconds:.1f}s "
+            f"(stages: {', '.join(self.stages)})\n\n"
+        )
+        return (
+            head
+            + markdown_table(["step", "stages", "games", "job"], rows)
+            + _waiting_rows(self.waiting_on)
+        )
+
+    def games_processed(self) -> int:
+        return self.games_scored + self.games_embedded
+
+
+RESULT_TYPES: dict[str, type[Result]] = {
+    t.command: t for t in (DetectResult, ScoreResult, EmbedResult, RunResult)
+}
+
+
+def games_processed(doc: Mapping[str, Any]) -> int | None:
+    """How many games a versioned ``--json`` document says its command processed, or
+    None when it is not one (a hand-built document: the caller reads its keys)."""
+    command = doc.get("command")
+    if doc.get("schema_version") != SCHEMA_VERSION or command not in ("score", "embed", "run"):
+        return None
+    if command == "score":
+        value = doc.get("games_scored")
+    elif command == "embed":
+        embedded = doc.get("games_embedded")
+        value = sum(embedded.values()) if isinstance(embedded, dict) else embedded
+    else:
+        value = doc.get("games_total")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
