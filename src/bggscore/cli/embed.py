@@ -93,19 +93,18 @@ def similar(
     json: JsonOption = False,
 ) -> None:
     """Games most similar to one game (cosine similarity of the latest game embeddings)."""
-    # a current cache answers with numpy alone; else the full check (settings, registry, warehouse)
-    from bggscore.embeddings.similar import Inputs, answer, check_query, recall, render_table
+    from bggscore.embeddings.similar import render_table
+    from bggscore.tasks.similar import find_similar
 
-    check_query(game_id, name, top)
     app_state = state(ctx)
-    inputs = Inputs.capture(app_state.config, app_state.overrides)
-    cached = recall(inputs)
-    if cached is not None:
-        warn_unknown_variables(cached.warnings)
-        data = answer(cached.index, cached.model, game_id, name, top)
-    else:
-        from bggscore.embeddings.similar import similar as find_similar
-
-        data = find_similar(app_state.settings(), game_id, name, top, inputs)
+    data = find_similar(
+        app_state.config,
+        app_state.overrides,
+        app_state.settings,
+        game_id,
+        name,
+        top,
+        on_warnings=warn_unknown_variables,
+    )
 
     Console(json_mode=json).result(data, functools.partial(render_table, data))

@@ -46,14 +46,10 @@ def load(
     Extra columns are ignored; missing required columns are an error. A game's
     last_updated moves only when it is new or its feature hash changed.
     """
-    from bggscore.warehouse import open_warehouse
-    from bggscore.warehouse.load import load_games, read_export
+    from bggscore.tasks.load import load_export
 
     console = Console(json_mode=json)
-    frame = read_export(path)
-    with open_warehouse(state(ctx).settings(), create=True) as wh:
-        wh.ensure_schema()
-        result = load_games(wh, frame)
+    result = load_export(state(ctx).settings(), path)
     data = {"path": str(path), **result.__dict__}
     console.result(
         data,

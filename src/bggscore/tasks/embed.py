@@ -78,6 +78,7 @@ class EmbedOptions:
     changed_only: bool = False
     max_games: int = DEFAULT_MAX_GAMES
     batch_size: int = DEFAULT_EMBED_BATCH_SIZE
+    fresh: tuple[str, ...] = ()  # stages the caller just ran (`run`): their outputs are current
 
 
 def _as_list_column(name: str, vectors: np.ndarray) -> pl.Series:
@@ -208,7 +209,8 @@ class _EmbedJob:
     def ready(self, stage: str, ids: list[int]) -> list[int]:
         """Of a stage's detected games, those whose upstream outputs are current (an
         upstream stage `embed` does not run, e.g. complexity, may have to rescore some)."""
-        outside = outside_keys(self.settings, self.registry, self.graph, stage, self.stages, {})
+        running = [*self.stages, *self.options.fresh]
+        outside = outside_keys(self.settings, self.registry, self.graph, stage, running, {})
         held = behind(self.wh, ids, outside, self.graph)
         for upstream, waiting in held.items():
             self.job.waiting.setdefault((stage, upstream), []).extend(waiting)

@@ -69,24 +69,30 @@ class RunOptions:
     dispatch_repo: str | None = None
 
 
-def _score(settings: Settings, options: RunOptions, stages: list[str], console: Console) -> Any:
+def _score(
+    settings: Settings, options: RunOptions, stages: list[str], fresh: list[str], console: Console
+) -> Any:
     score = ScoreOptions(
         selection=options.selection,
         stages=stages,
         batch_size=options.batch_size,
         changed_only=options.changed_only,
         max_games=options.max_games,
+        fresh=tuple(fresh),
     )
     return run_score(settings, score, console, lock=False)
 
 
-def _embed(settings: Settings, options: RunOptions, stages: list[str], console: Console) -> Any:
+def _embed(
+    settings: Settings, options: RunOptions, stages: list[str], fresh: list[str], console: Console
+) -> Any:
     embed = EmbedOptions(
         selection=options.selection,
         stages=stages,
         changed_only=options.changed_only,
         max_games=options.max_games,
         batch_size=options.embed_batch_size,
+        fresh=tuple(fresh),
     )
     return run_embed(settings, embed, console, lock=False)
 
@@ -117,9 +123,11 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
     with pipeline_lock(settings.home, "run", wait=options.wait):
         graph, stages = _runnable_stages(settings, options, console)
         done: list[ScoreResult | EmbedResult] = []
+        ran: list[str] = []  # the earlier steps' stages: current, no need to check them
         for command, group in steps(graph, stages):
             console.info(f"{command}: {', '.join(group)}")
-            done.append(STEPS[command](settings, options, group, console))
+            done.append(STEPS[command](settings, options, group, list(ran), console))
+            ran += group
     result = RunResult(stages, done, options.changed_only, time.monotonic() - started)
     if options.dispatch_event and options.dispatch_repo:
         result.dispatch = _notify(settings, options, result, console)

@@ -74,6 +74,7 @@ class ScoreOptions:
     upload: bool = True
     changed_only: bool = False
     max_games: int = DEFAULT_MAX_GAMES
+    fresh: tuple[str, ...] = ()  # stages the caller just ran (`run`): their outputs are current
 
 
 class ParquetCopy:
@@ -208,8 +209,9 @@ class _Job:
     def ready(self, stage: str, ids: list[int], stages: list[str]) -> list[int]:
         """Of a stage's detected games, those whose upstream outputs are current: an
         upstream stage this command does not run may have to rescore some first."""
+        running = [*stages, *self.options.fresh]
         outside = outside_keys(
-            self.settings, self.registry, self.graph, stage, stages, self.options.model_overrides
+            self.settings, self.registry, self.graph, stage, running, self.options.model_overrides
         )
         held = behind(self.wh, ids, outside, self.graph)
         for upstream, waiting in held.items():
