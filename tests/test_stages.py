@@ -31,7 +31,7 @@ from bggscore.stages import (
     StageCycleError,
     StageGraph,
 )
-from bggscore.tasks.run import steps
+from bggscore.tasks.run import STEPS, steps
 from bggscore.warehouse.detection_sql import detection_sql
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "bggscore"
@@ -47,6 +47,21 @@ def test_default_order_and_commands() -> None:
     assert steps(GRAPH, list(GRAPH.names)) == [
         ("score", [COMPLEXITY, MAIN]),
         ("embed", [TEXT_EMBEDDINGS, GAME_EMBEDDINGS]),
+    ]
+
+
+def test_every_stage_names_a_command_run_knows() -> None:
+    assert {stage.command for stage in STAGES} <= set(STEPS)
+
+
+def test_tables_follow_from_the_stages() -> None:
+    assert GRAPH.tables([MAIN]) == [
+        "games_features",
+        "game_features_hash",
+        "complexity_predictions",  # main reads complexity
+        "ml_predictions_landing",
+        "scoring_state",
+        "runs",
     ]
 
 

@@ -43,6 +43,8 @@ MAIN = "main"
 TEXT_EMBEDDINGS = "text-embeddings"
 GAME_EMBEDDINGS = "game-embeddings"
 STATE_TABLE = "scoring_state"  # one latest-state row per game and stage, for every stage
+INPUT_TABLES = ("games_features", "game_features_hash")  # what every stage reads
+RUNS_TABLE = "runs"  # one row per job
 
 
 @dataclass(frozen=True)
@@ -156,6 +158,14 @@ class StageGraph:
         stage = self.get(name)
         wanted = set(stage.reads) | set(self.derived.get(name, {}))
         return tuple(s.name for s in self.stages if s.name in wanted)
+
+    def tables(self, stages: Iterable[str]) -> list[str]:
+        """The tables a command running ``stages`` needs: the inputs, what the stages and
+        the stages they read write, the state table and the runs table."""
+        chosen = set(stages)
+        wanted = chosen | {u for s in chosen for u in self.upstream(s)}
+        writes = [t for s in self.order(wanted) for t in self.get(s).writes]
+        return [*INPUT_TABLES, *dict.fromkeys(writes), STATE_TABLE, RUNS_TABLE]
 
     def provider(self, column: str) -> str | None:
         """The stage that provides ``column`` to other stages' models, if any."""

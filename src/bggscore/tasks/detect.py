@@ -8,7 +8,7 @@ from bggscore.detection import StageChanges, check_max_games, detect_stage, pend
 from bggscore.errors import UsageError
 from bggscore.modelset import stage_plan
 from bggscore.results import DetectResult, StageDetection
-from bggscore.stages import STAGE_NAMES, StageGraph
+from bggscore.stages import INPUT_TABLES, STAGE_NAMES, STATE_TABLE, StageGraph
 from bggscore.tasks.job import missing_ids
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import GAME_NAME_YEAR, Selection
@@ -16,7 +16,7 @@ from bggscore.warehouse.queries import GAME_NAME_YEAR, Selection
 if TYPE_CHECKING:
     from bggscore.settings import Settings
 
-DETECTION_TABLES = ["games_features", "game_features_hash", "scoring_state"]
+DETECTION_TABLES = [*INPUT_TABLES, STATE_TABLE]
 
 
 def parse_detect_stage(value: str) -> list[str]:

@@ -52,15 +52,7 @@ if TYPE_CHECKING:
 KINDS = {GRAPH.get(stage).short: stage for stage in EMBED_STAGES}  # --kind text -> stage
 MODEL_TYPE = {stage: GRAPH.get(stage).model_types[0] for stage in EMBED_STAGES}
 TRUNCATIONS = (8, 16, 32)
-TABLES = [
-    "games_features",
-    "game_features_hash",
-    "complexity_predictions",
-    "description_embeddings",
-    "game_embeddings",
-    "scoring_state",
-    "runs",
-]
+TABLES = GRAPH.tables(EMBED_STAGES)
 
 
 def parse_kind(value: str) -> list[str]:

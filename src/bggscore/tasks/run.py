@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -69,36 +68,31 @@ class RunOptions:
     dispatch_repo: str | None = None
 
 
-def _score(
-    settings: Settings, options: RunOptions, stages: list[str], fresh: list[str], console: Console
-) -> Any:
-    score = ScoreOptions(
-        selection=options.selection,
-        stages=stages,
-        batch_size=options.batch_size,
-        changed_only=options.changed_only,
-        max_games=options.max_games,
-        fresh=tuple(fresh),
-    )
-    return run_score(settings, score, console, lock=False)
-
-
-def _embed(
-    settings: Settings, options: RunOptions, stages: list[str], fresh: list[str], console: Console
-) -> Any:
-    embed = EmbedOptions(
-        selection=options.selection,
-        stages=stages,
-        changed_only=options.changed_only,
-        max_games=options.max_games,
-        batch_size=options.embed_batch_size,
-        fresh=tuple(fresh),
-    )
+def _step(
+    command: str,
+    settings: Settings,
+    options: RunOptions,
+    stages: list[str],
+    fresh: list[str],
+    console: Console,
+) -> ScoreResult | EmbedResult:
+    """One step: the command's own task on its stages, under the run's lock."""
+    common: dict[str, Any] = {
+        "selection": options.selection,
+        "stages": stages,
+        "changed_only": options.changed_only,
+        "max_games": options.max_games,
+        "fresh": tuple(fresh),
+    }
+    if command == "score":
+        score = ScoreOptions(**common, batch_size=options.batch_size)
+        return run_score(settings, score, console, lock=False)
+    embed = EmbedOptions(**common, batch_size=options.embed_batch_size)
     return run_embed(settings, embed, console, lock=False)
 
 
-# command -> what runs a step of its stages (a stage's Stage.command names one of these)
-STEPS: dict[str, Callable[..., ScoreResult | EmbedResult]] = {"score": _score, "embed": _embed}
+# the commands a stage's Stage.command may name: a new one needs a branch in _step
+STEPS = ("score", "embed")
 
 
 def steps(graph: StageGraph, stages: list[str]) -> list[tuple[str, list[str]]]:
@@ -126,7 +120,7 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
         ran: list[str] = []  # the earlier steps' stages: current, no need to check them
         for command, group in steps(graph, stages):
             console.info(f"{command}: {', '.join(group)}")
-            done.append(STEPS[command](settings, options, group, list(ran), console))
+            done.append(_step(command, settings, options, group, list(ran), console))
             ran += group
     result = RunResult(stages, done, options.changed_only, time.monotonic() - started)
     if options.dispatch_event and options.dispatch_repo:

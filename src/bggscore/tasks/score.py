@@ -28,6 +28,7 @@ from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_GAMES,
     EMBED_STAGES,
+    GRAPH,
     MAIN,
     SCORE_STAGES,
     StageGraph,
@@ -43,14 +44,7 @@ if TYPE_CHECKING:
     from bggscore.console import Console
     from bggscore.settings import Settings
 
-WAREHOUSE_TABLES = [
-    "games_features",
-    "game_features_hash",
-    "complexity_predictions",
-    "ml_predictions_landing",
-    "scoring_state",
-    "runs",
-]
+WAREHOUSE_TABLES = GRAPH.tables(SCORE_STAGES)
 
 
 def parse_stage(value: str) -> list[str]:
