@@ -19,7 +19,7 @@ from tests.support.output import parse_json
 from tests.support.state import read, sql
 
 from bggscore.detection import detect_stage
-from bggscore.errors import RegistryError
+from bggscore.errors import ConfigError
 from bggscore.stages import (
     COMPLEXITY,
     GAME_EMBEDDINGS,
@@ -91,7 +91,8 @@ def test_a_model_reading_its_own_stage_is_one_error_naming_it() -> None:
     with pytest.raises(StageCycleError) as caught:
         GRAPH.with_model_inputs({"complexity looped:2": ["predicted_complexity"]})
     assert "complexity looped:2" in caught.value.message
-    assert isinstance(caught.value, RegistryError) and caught.value.exit_code == 1
+    # a choice of models that cannot run together: a settings problem, nothing is done
+    assert isinstance(caught.value, ConfigError) and caught.value.exit_code == 2
 
 
 def test_a_cycle_through_two_stages_names_both_models() -> None:
@@ -104,6 +105,8 @@ def test_a_cycle_through_two_stages_names_both_models() -> None:
         )
     message = caught.value.message
     assert "complexity reads-text:1" in message and "text_embeddings reads-complexity:1" in message
+    # only the models on the cycle: main's and game-embeddings' static edges are not named
+    assert "main" not in message and "game-embeddings" not in message
 
 
 def test_a_toy_fifth_stage_is_one_entry(tmp_path: Path) -> None:
@@ -320,7 +323,9 @@ def test_games_without_an_upstream_output_wait_and_are_reported(
     waiting = {(w["stage"], w["waits_for"]): w for w in data["waiting_on"]}
     assert waiting[(COMPLEXITY, TEXT_EMBEDDINGS)]["game_ids"] == sorted(ids)
     assert waiting[(COMPLEXITY, TEXT_EMBEDDINGS)]["count"] == 2
-    assert "wait for text-embeddings" in result.stderr
+    [line] = [x for x in result.stderr.splitlines() if "warning:" in x]
+    assert "complexity: 2 games left out, waiting (2 for text-embeddings)" in line
+    assert "bggscore embed --kind text --changed-only" in line
     written = read(embedded_home, "complexity_predictions").height - before
     assert written == data["stages"][COMPLEXITY] == data["games_scored"]
     scored = set(
@@ -332,3 +337,68 @@ def test_games_without_an_upstream_output_wait_and_are_reported(
     assert np.isfinite(
         read(embedded_home, "complexity_predictions")["predicted_complexity"].to_numpy()
     ).all()
+
+
+def test_a_cycle_stops_every_command_alike(cli, embedded_home: Path, monkeypatch) -> None:
+    """The graph comes from every stage's models, so `score` refuses a cycle through the
+    text stage as `run` and `detect-changes` do: one line, exit 2, nothing written."""
+    from bggscore.registry import open_registry
+
+    name = _register_embedding_complexity(embedded_home)
+    registry = open_registry(str(embedded_home / "registry"), embedded_home)
+    text = registry.load("text_embeddings", "text_embeddings")
+    registry.register(
+        "text_embeddings",
+        "text-reads-complexity",
+        text.model,
+        signature=[{"name": "predicted_complexity", "dtype": "FLOAT64", "source": "chain"}],
+    )
+    monkeypatch.setenv("BGGSCORE_MODELS__COMPLEXITY", name)
+    monkeypatch.setenv("BGGSCORE_MODELS__TEXT_EMBEDDINGS", "text-reads-complexity")
+    before = read(embedded_home, "complexity_predictions").height
+    for args in (("score", "--all-years"), ("run",), ("detect-changes",), ("embed",)):
+        result = cli(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        [line] = result.stderr.strip().splitlines()
+        assert "complexity-emb" in line and "text-reads-complexity" in line, line
+    assert read(embedded_home, "complexity_predictions").height == before
+
+
+def test_explain_is_a_versioned_document(cli, embedded_home: Path) -> None:
+    game = str(min(read(embedded_home, "games_features")["game_id"].to_list()))
+    data = parse_json(cli("detect-changes", "--explain", game, "--json").stdout)
+    assert data["schema_version"] == 1 and data["command"] == "detect-changes"
+    assert data["changed"] is False and data["game_id"] == int(game)
+
+
+def test_run_with_every_game_waiting_says_so(cli, demo_home: Path) -> None:
+    """`run --stage main` on a home never scored: main waits on complexity for every game."""
+    result = cli("run", "--stage", "main", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = parse_json(result.stdout)
+    assert data["skipped_reason"] == "waiting_on_upstream"
+    assert data["waiting_on"][0]["waits_for"] == COMPLEXITY
+
+
+def test_a_full_rescore_leaves_out_games_an_upstream_stage_must_redo(
+    cli, embedded_home: Path
+) -> None:
+    """`embed --kind game` (not --changed-only) on games whose complexity is out of date:
+    they wait for complexity instead of being embedded from the stale prediction."""
+    from tests.support.state import execute
+
+    games = sorted(read(embedded_home, "games_features")["game_id"].to_list())[:3]
+    # a moved feature hash: complexity (and the others) must rescore these three
+    execute(
+        embedded_home,
+        "UPDATE staging.game_features_hash SET feature_hash = feature_hash + 1, "
+        f"last_updated = now() WHERE game_id IN ({', '.join(str(g) for g in games)})",
+    )
+    before = sql(embedded_home, "SELECT * FROM raw.game_embeddings").height
+    result = cli("embed", "--kind", "game", "--all-years", "--json")
+    assert result.exit_code == 0, result.stderr
+    data = parse_json(result.stdout)
+    [item] = [w for w in data["waiting_on"] if w["waits_for"] == COMPLEXITY]
+    assert item["stage"] == GAME_EMBEDDINGS and item["game_ids"] == games
+    written = sql(embedded_home, "SELECT * FROM raw.game_embeddings").height - before
+    assert written == data["games_embedded"]["game"] > 0

@@ -44,11 +44,6 @@ def input_hash(description: str | None) -> str:
     return hashlib.md5((description or "").encode("utf-8")).hexdigest()
 
 
-def upstream_key(jobs: dict[str, str]) -> str:
-    """The record of which upstream outputs a stage read: ``complexity:<job>|...``."""
-    return "|".join(f"{stage}:{job}" for stage, job in jobs.items())
-
-
 @dataclass
 class StageChanges:
     """The games one stage must score, with their reasons."""
@@ -173,20 +168,19 @@ def pending_upstream(changes: StageChanges, upstream: StageChanges) -> StageChan
 
 def behind(
     wh: Warehouse,
-    game_ids: list[int],
+    selection: Selection,
     keys: dict[str, str],
     graph: StageGraph = GRAPH,
-) -> dict[str, list[int]]:
-    """Of ``game_ids``, those an upstream stage must rescore first: upstream stage -> ids.
+) -> dict[str, set[int]]:
+    """Of the selection, the games an upstream stage must rescore first: stage -> ids.
 
     ``keys`` holds the model key of each upstream stage the command does not run itself
     (those it runs are brought up to date before the stage that reads them)."""
-    if not game_ids:
+    if selection.game_ids is not None and not selection.game_ids:
         return {}
-    selection = Selection(game_ids=tuple(game_ids))
     found = {}
     for stage, key in keys.items():
-        changes = detect_stage(wh, stage, key, selection, len(game_ids), graph=graph)
+        changes = detect_stage(wh, stage, key, selection, LIMIT_CEILING, graph=graph)
         if changes.count:
-            found[stage] = sorted(changes.game_ids)
+            found[stage] = set(changes.game_ids)
     return found

@@ -175,20 +175,16 @@ def resolve_models(
     return ModelSet(models, formula)
 
 
-def model_graph(
-    settings: Settings,
-    registry: Registry,
-    overrides: dict[str, str],
-    stages: list[str] | tuple[str, ...] | None = None,
-) -> StageGraph:
+def model_graph(settings: Settings, registry: Registry, overrides: dict[str, str]) -> StageGraph:
     """The stage graph with the edges the models' signatures add (registrations only).
 
-    Only the given stages' models are read: the edges into a stage come from its own
-    models. A model that is not registered adds no edge; the command that needs it says
-    so where it resolves the stage's models.
+    Every stage's models are read, whichever stages a command runs: whether an upstream
+    stage is behind depends on its own upstream, and a cycle is an error for every
+    command alike. A model that is not registered adds no edge; the command that needs
+    it says so where it resolves the stage's models.
     """
     inputs: dict[str, list[str]] = {}
-    for model_type in GRAPH.model_types(stages):
+    for model_type in GRAPH.model_types():
         ref = overrides.get(model_type, getattr(settings.models, model_type))
         if ref is None:  # the geek rating's formula reads nothing of other stages
             continue
@@ -256,7 +252,7 @@ def stage_plan(
     asked for by name, it is an error that says how to train one.
     """
     registry = open_settings_registry(settings)
-    graph = model_graph(settings, registry, overrides, stages)
+    graph = model_graph(settings, registry, overrides)
     keys = {}
     for stage in graph.order(stages):
         try:

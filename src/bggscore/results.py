@@ -92,6 +92,39 @@ class StageDetection:
 
 
 @dataclass
+class ExplainResult(Result):
+    """`detect-changes --explain GAME_ID`: recorded vs current inputs, stage by stage."""
+
+    command: ClassVar[str] = "detect-changes"
+    game_id: int
+    name: str | None
+    year_published: float | None
+    stages: list[dict[str, Any]]
+
+    @property
+    def changed(self) -> bool:
+        return any(item["reasons"] for item in self.stages)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "game_id": self.game_id,
+            "name": self.name,
+            "year_published": self.year_published,
+            "changed": self.changed,
+            "stages": self.stages,
+        }
+
+    def outputs(self) -> dict[str, Any]:
+        return {"changed": self.changed, "count": 1 if self.changed else 0}
+
+    def summary(self) -> str:
+        rows = [[s["stage"], ", ".join(s["reasons"]) or "up to date"] for s in self.stages]
+        return f"### bggscore detect-changes --explain {self.game_id}\n\n" + markdown_table(
+            ["stage", "reasons"], rows
+        )
+
+
+@dataclass
 class DetectResult(Result):
     command: ClassVar[str] = "detect-changes"
     selection: str
@@ -129,9 +162,6 @@ class DetectResult(Result):
             ],
         )
 
-    def games_processed(self) -> int:
-        return len(self.game_ids)
-
 
 def _waiting_rows(waiting: list[Waiting]) -> str:
     if not waiting:
@@ -153,6 +183,7 @@ class ScoreResult(Result):
     selection: str = ""
     missing_game_ids: list[int] = field(default_factory=list)  # requested ids not there
     waiting_on: list[Waiting] = field(default_factory=list)
+    capped: list[str] = field(default_factory=list)  # stages that hit --max-games
 
     def body(self) -> dict[str, Any]:
         rate = self.games_scored / self.seconds if self.seconds > 0 else None
@@ -168,6 +199,7 @@ class ScoreResult(Result):
             "games_per_second": round(rate, 1) if rate else None,
             "missing_game_ids": self.missing_game_ids,
             "waiting_on": [w.as_dict() for w in self.waiting_on],
+            "capped": self.capped,
         }
 
     def outputs(self) -> dict[str, Any]:
@@ -197,6 +229,7 @@ class EmbedResult(Result):
     seconds: float
     selection: str
     waiting_on: list[Waiting] = field(default_factory=list)
+    capped: list[str] = field(default_factory=list)  # stages that hit --max-games
 
     @property
     def games_embedded(self) -> dict[str, int]:
@@ -214,6 +247,7 @@ class EmbedResult(Result):
             "selection": self.selection,
             "seconds": round(self.seconds, 3),
             "waiting_on": [w.as_dict() for w in self.waiting_on],
+            "capped": self.capped,
         }
 
     def outputs(self) -> dict[str, Any]:
@@ -251,6 +285,8 @@ class RunResult(Result):
     def skipped_reason(self) -> str | None:
         if self.games_scored or self.games_embedded:
             return None
+        if self.waiting_on:
+            return "waiting_on_upstream"  # nothing done: every game waits on another stage
         return "no_changes" if self.changed_only else "no_games"
 
     @property
@@ -302,11 +338,6 @@ class RunResult(Result):
 
     def games_processed(self) -> int:
         return self.games_scored + self.games_embedded
-
-
-RESULT_TYPES: dict[str, type[Result]] = {
-    t.command: t for t in (DetectResult, ScoreResult, EmbedResult, RunResult)
-}
 
 
 def games_processed(doc: Mapping[str, Any]) -> int | None:

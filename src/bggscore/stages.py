@@ -17,10 +17,11 @@ Standard library only: the CLI reads this module while building ``--help``.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from bggscore.errors import RegistryError
+from bggscore.errors import ConfigError
 
 # -- shared defaults ---------------------------------------------------------------------
 DEFAULT_START_YEAR = 2024  # inclusive
@@ -104,8 +105,9 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
-class StageCycleError(RegistryError):
-    """The models' inputs make a stage read its own output, directly or through others."""
+class StageCycleError(ConfigError):
+    """The configured models' inputs make a stage read its own output, directly or through
+    others: a choice of models that cannot run together (exit 2, nothing is done)."""
 
 
 @dataclass(frozen=True)
@@ -192,12 +194,21 @@ class StageGraph:
         return [s for s in done if s in wanted]
 
     def _cycle_error(self, pending: list[str]) -> StageCycleError:
+        """Name the models along one cycle among the stages that could not be ordered."""
+        # every pending stage has a pending upstream: walk them until a stage repeats
+        path = [pending[0]]
+        while True:
+            step = next(u for u in self.upstream(path[-1]) if u in pending)
+            if step in path:
+                cycle = [*path[path.index(step) :], step]
+                break
+            path.append(step)
         parts = []
-        for stage in pending:
-            for upstream, models in self.derived.get(stage, {}).items():
-                if upstream in pending:
-                    parts.append(f"{', '.join(models)} ({stage}) read(s) {upstream}'s output")
-        detail = "; ".join(parts) or ", ".join(pending)
+        for stage, upstream in itertools.pairwise(cycle):
+            models = self.derived.get(stage, {}).get(upstream)
+            who = ", ".join(models) if models else f"stage {stage}"
+            parts.append(f"{who} ({stage}) read(s) {upstream}'s output")
+        detail = "; ".join(parts)
         return StageCycleError(
             f"the models' inputs make stages read their own output: {detail}",
             "register or configure models that do not read the output of their own stage",

@@ -304,7 +304,7 @@ def test_empty_and_html_only_descriptions_are_zero_vectors(cli, to_embed_home: P
     zero = text.filter(pl.col("embedding").list.eval(pl.element().abs()).list.sum() == 0)
     assert set(ids) <= set(zero["game_id"])
     assert data["empty_descriptions"] == len(zero)
-    assert f"{len(zero)} game(s) had no usable description" in result.stderr
+    assert f"{len(zero)} games had no usable description" in result.stderr
     game = rows(to_embed_home, "game_embeddings").filter(pl.col("game_id").is_in(ids))
     np.testing.assert_allclose(np.linalg.norm(vectors(game), axis=1), 1.0, rtol=1e-9)
 
@@ -359,7 +359,8 @@ def test_game_kind_before_text_waits_for_text(cli, to_embed_home: Path) -> None:
     assert data["games_embedded"] == {"game": 0}
     assert data["skipped_reason"] == "waiting_on_upstream"
     [line] = [x for x in result.stderr.splitlines() if "warning:" in x]
-    assert "wait for text-embeddings" in line and "bggscore embed --kind text" in line
+    assert "waiting" in line and "for text-embeddings" in line
+    assert "bggscore embed --kind text --changed-only" in line
     counts = embedding_counts(to_embed_home)
     assert (counts["game_embeddings"], counts["state"]) == (0, 0)
 

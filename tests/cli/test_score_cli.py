@@ -370,7 +370,11 @@ def test_stage_main_before_complexity_waits_and_says_what_to_run(cli, demo_home:
     assert (item["stage"], item["waits_for"]) == ("main", "complexity")
     assert item["count"] == len(in_range) and set(item["game_ids"]) == in_range
     assert data["games_scored"] == 0 and data["skipped_reason"] == "waiting_on_upstream"
-    assert "wait for complexity (run it first: `bggscore score --stage complexity`)" in (
+    assert (
+        f"main: {len(in_range):,} games left out, waiting ({len(in_range):,} for complexity)"
+        in (result.stderr)
+    )
+    assert "`bggscore score --stage complexity --changed-only` with the same selection" in (
         result.stderr
     )
     counts = written_counts(demo_home)

@@ -80,8 +80,9 @@ def detect_changes(
         if format_ == "ids":
             raise UsageError("--explain shows one game's values; drop --format ids")
         explained = explain_game(settings, explain, stages, overrides)
-        console.result(explained, lambda out: _render_explain(out, explained))
-        if exit_code and not any(item["reasons"] for item in explained["stages"]):
+        data = explained.as_dict()
+        console.report(explained, lambda out: _render_explain(out, data))
+        if exit_code and not explained.changed:
             raise typer.Exit(1)  # as for a list: nothing to rescore for this game
         return
     detection = detect_for_stages(settings, stages, selection, max_games, overrides)

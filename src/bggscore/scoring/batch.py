@@ -61,12 +61,15 @@ def score_batch(
     intervals: int = 0,
     rng: np.random.Generator | None = None,
     graph: StageGraph = GRAPH,
+    held: dict[str, dict[str, set[int]]] | None = None,
 ) -> Batch:
     """The writes for one batch (all stages), and its landing rows for a local copy.
 
     Each stage first joins what it reads of earlier stages (``join_upstream``): the
     complexity just computed in this batch, or stored outputs. Games missing one are
-    not scored by that stage (nor by later ones) and are reported as waiting."""
+    not scored by that stage (nor by later ones) and are reported as waiting; so are the
+    games ``held`` names (stage -> upstream stage -> games it must redo first)."""
+    held = held or {}
     from bggscore.features import BaseCache
 
     writes: list[Write] = []
@@ -81,6 +84,7 @@ def score_batch(
             wh,
             frame,
             graph.upstream(COMPLEXITY),
+            held=held.get(COMPLEXITY),
             expand_embeddings=models.reads_embeddings(COMPLEXITY),
             stage=COMPLEXITY,
         )
@@ -110,6 +114,7 @@ def score_batch(
             frame,
             graph.upstream(MAIN),
             produced=produced,
+            held=held.get(MAIN),
             expand_embeddings=models.reads_embeddings(MAIN),
             stage="--stage main",
         )

@@ -73,10 +73,12 @@ def join_upstream(
     upstream: tuple[str, ...],
     *,
     produced: Mapping[str, Produced] | None = None,
+    held: Mapping[str, set[int]] | None = None,
     expand_embeddings: bool = False,
     stage: str = "this stage",
 ) -> Joined:
-    """``frame`` with each upstream stage's outputs; games missing one are left out."""
+    """``frame`` with each upstream stage's outputs; games missing one are left out, and
+    so are those ``held`` names (upstream stage -> games whose output it must redo first)."""
     if not upstream:
         return Joined(frame, None)
     produced = produced or {}
@@ -86,7 +88,7 @@ def join_upstream(
     for name in [u for u in upstream if u in produced]:
         joined = joined.with_columns(**produced[name].columns)
     stored = [u for u in upstream if u not in produced]
-    if stored and wh is None:
+    if stored and wh is None:  # `score --no-upload` has no warehouse handle to read
         raise UsageError(
             f"{stage} reads the stored output of {' and '.join(stored)} and cannot run "
             "with --no-upload"
@@ -97,14 +99,17 @@ def join_upstream(
         rows = READERS[name](wh, ids).rename({"job": f"_job_{name}"})
         joined = joined.join(rows, on="game_id", how="left")
     waiting: dict[str, list[int]] = {}
+    keep = []
     for name in stored:
-        missing = joined.filter(pl.col(f"_job_{name}").is_null())["game_id"]
+        ready = pl.col(f"_job_{name}").is_not_null()
+        if held and held.get(name):
+            ready = ready & ~pl.col("game_id").is_in(list(held[name]))
+        missing = joined.filter(~ready)["game_id"]
         if len(missing):
             waiting[name] = missing.to_list()
+        keep.append(ready)
     if waiting:
-        joined = joined.filter(
-            pl.all_horizontal(pl.col(f"_job_{name}").is_not_null() for name in stored)
-        )
+        joined = joined.filter(pl.all_horizontal(keep))
     for name in upstream:
         job = pl.lit(produced[name].job_id) if name in produced else pl.col(f"_job_{name}")
         jobs.append(pl.concat_str(pl.lit(f"{name}:"), job))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from bggscore.detection import StageChanges, check_max_games, detect_stage, pending_upstream
 from bggscore.errors import UsageError
 from bggscore.modelset import stage_plan
-from bggscore.results import DetectResult, StageDetection
+from bggscore.results import DetectResult, ExplainResult, StageDetection
 from bggscore.stages import INPUT_TABLES, STAGE_NAMES, STATE_TABLE, StageGraph
 from bggscore.tasks.job import missing_ids
 from bggscore.warehouse import open_warehouse
@@ -75,7 +75,7 @@ def detect_for_stages(
 
 def explain_game(
     settings: Settings, game_id: int, stages: list[str], overrides: dict[str, str]
-) -> dict[str, Any]:
+) -> ExplainResult:
     """Recorded vs current hash, model and upstream for one game, per stage."""
     from bggscore.errors import InputError
 
@@ -86,7 +86,7 @@ def explain_game(
         if not wh.existing_game_ids([game_id]):
             raise InputError(f"game {game_id} is not in the warehouse")
         info = wh.query(GAME_NAME_YEAR, {"id": game_id}).row(0, named=True)
-        out: dict[str, Any] = {"game_id": game_id, **info, "stages": []}
+        stages_out: list[dict[str, Any]] = []
         reasons: dict[str, list[str]] = {}
         for stage, key in keys.items():
             row = _state_row(wh, stage, key, game_id, selection, graph)
@@ -97,8 +97,8 @@ def explain_game(
                 row["reasons"] = ["upstream"]
             row["upstream"]["pending"] = pending
             reasons[stage] = row["reasons"]
-            out["stages"].append(row)
-    return out
+            stages_out.append(row)
+    return ExplainResult(game_id, info["name"], info["year_published"], stages_out)
 
 
 def _state_row(

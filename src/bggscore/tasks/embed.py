@@ -18,16 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.detection import behind, check_max_games, detect_stage, input_hash
+from bggscore.detection import check_max_games, detect_stage, input_hash
 from bggscore.errors import RegistryError, UsageError
 from bggscore.locking import pipeline_lock
-from bggscore.modelset import (
-    ModelSet,
-    model_graph,
-    open_settings_registry,
-    outside_keys,
-    resolve_models,
-)
+from bggscore.modelset import ModelSet, model_graph, open_settings_registry, resolve_models
 from bggscore.results import EmbedResult, Waiting
 from bggscore.scoring.batch import Batch
 from bggscore.scoring.upstream import join_upstream
@@ -39,7 +33,7 @@ from bggscore.stages import (
     GRAPH,
     TEXT_EMBEDDINGS,
 )
-from bggscore.tasks.job import Job, warn_waiting
+from bggscore.tasks.job import Job, held_upstream, warn_waiting
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -102,16 +96,27 @@ class _EmbedJob:
     ) -> None:
         self.settings, self.options, self.console, self.wh = settings, options, console, wh
         self.registry = open_settings_registry(settings)
-        self.graph = model_graph(settings, self.registry, {}, options.stages)
+        self.graph = model_graph(settings, self.registry, {})
         self.stages = self.graph.order(options.stages)
         self.job = Job(wh, console, "embed", self.stages, upload=True)
         self.empty = 0
+        self.holding: dict[str, set[int]] = {}
+        self.capped: list[str] = []  # stages whose detection hit --max-games
 
     def models(self, stage: str, load: bool = True) -> ModelSet:
         return resolve_models(self.settings, self.registry, [stage], {}, load)
 
-    def run_stage(self, stage: str, selection: Selection, label: str, total: int) -> None:
-        """Embed the selection with the stage's model (the caller marks the run failed)."""
+    def run_stage(
+        self,
+        stage: str,
+        selection: Selection,
+        label: str,
+        total: int,
+        held: dict[str, set[int]] | None = None,
+    ) -> None:
+        """Embed the selection with the stage's model (the caller marks the run failed);
+        ``held`` games wait for an upstream stage (upstream -> ids)."""
+        self.holding = held or {}
         models = self.models(stage)
         loaded = models.models[MODEL_TYPE[stage]]
         key = models.stage_key(stage)
@@ -173,7 +178,9 @@ class _EmbedJob:
         self, frame: pl.DataFrame, loaded: Any, key: str, job_id: str, ts: datetime
     ) -> Batch:
         rows_read = len(frame)
-        joined = join_upstream(self.wh, frame, self.graph.upstream(GAME_EMBEDDINGS))
+        joined = join_upstream(
+            self.wh, frame, self.graph.upstream(GAME_EMBEDDINGS), held=self.holding
+        )
         frame = inputs = joined.frame
         waiting = {GAME_EMBEDDINGS: joined.waiting} if joined.waiting else {}
         if frame.is_empty():  # every game of the batch waits on an upstream stage
@@ -198,14 +205,19 @@ class _EmbedJob:
         done = {GAME_EMBEDDINGS: frame["game_id"].to_list()}
         return Batch(writes, done, rows_read, waiting=waiting)
 
-    def ready(self, stage: str, ids: list[int]) -> list[int]:
-        """Of a stage's detected games, those whose upstream outputs are current (an
-        upstream stage `embed` does not run, e.g. complexity, may have to rescore some)."""
+    def held(self, stage: str, selection: Selection) -> dict[str, set[int]]:
+        """Games an upstream stage `embed` does not run (e.g. complexity) must redo first."""
         running = [*self.stages, *self.options.fresh]
-        outside = outside_keys(self.settings, self.registry, self.graph, stage, running, {})
-        held = behind(self.wh, ids, outside, self.graph)
+        return held_upstream(
+            self.settings, self.registry, self.wh, self.graph, stage, running, {}, selection
+        )
+
+    def ready(self, stage: str, ids: list[int]) -> list[int]:
+        """Of a stage's detected games, those whose upstream outputs are current; the
+        others wait (reported)."""
+        held = self.held(stage, Selection(game_ids=tuple(ids)))
         for upstream, waiting in held.items():
-            self.job.waiting.setdefault((stage, upstream), []).extend(waiting)
+            self.job.waiting.setdefault((stage, upstream), []).extend(sorted(waiting))
         skip = {i for waiting in held.values() for i in waiting}
         return [i for i in ids if i not in skip]
 
@@ -227,6 +239,7 @@ def _embed_stage(
     if options.changed_only:
         found = detect_stage(wh, stage, key, options.selection, options.max_games, graph=job.graph)
         if found.capped:
+            job.capped.append(stage)
             console.warn(
                 f"{stage}: more than {options.max_games:,} games need embedding; "
                 "embedding the first ones (new, then oldest); rerun to continue"
@@ -239,7 +252,9 @@ def _embed_stage(
         total = wh.count_features(options.selection)
         if total:
             label = f"{stage}: {options.selection.describe()}"
-            job.run_stage(stage, options.selection, label, total)
+            job.run_stage(
+                stage, options.selection, label, total, job.held(stage, options.selection)
+            )
 
 
 def run_embed(
@@ -273,7 +288,9 @@ def run_embed(
     done = job.job.done_ids
     reason = None if done else ("no_changes" if options.changed_only else "no_games")
     if job.empty:
-        console.warn(f"{job.empty:,} game(s) had no usable description: embedded as zero vectors")
+        console.warn(
+            f"{counted(job.empty, 'game')} had no usable description: embedded as zero vectors"
+        )
     waiting = Waiting.collect(job.job.waiting)
     if waiting and not job.job.done_ids:
         reason = "waiting_on_upstream"  # nothing done: every game waits on another stage
@@ -287,4 +304,5 @@ def run_embed(
         time.monotonic() - started,
         described + (" (changed only)" if options.changed_only else ""),
         waiting_on=waiting,
+        capped=job.capped,
     )

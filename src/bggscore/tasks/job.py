@@ -18,15 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from bggscore.detection import behind
+from bggscore.modelset import outside_keys
 from bggscore.results import Waiting
 from bggscore.scoring.batch import Batch
-from bggscore.stages import GRAPH
+from bggscore.stages import GRAPH, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
 from bggscore.wording import counted
 
 if TYPE_CHECKING:
     from bggscore.console import Console
+    from bggscore.registry import Registry
+    from bggscore.settings import Settings
 
 
 _DONE = object()
@@ -177,17 +181,40 @@ def missing_ids(wh: Warehouse, selection: Selection) -> list[int]:
 
 
 def command_for(stage: str) -> str:
-    """The command that runs one stage, as a person would type it."""
+    """The command that runs one stage, as a person would type it (only what changed)."""
     found = GRAPH.get(stage)
     if found.command == "embed":
-        return f"`bggscore embed --kind {found.short}`"
-    return f"`bggscore {found.command} --stage {stage}`"
+        return f"`bggscore embed --kind {found.short} --changed-only`"
+    return f"`bggscore {found.command} --stage {stage} --changed-only`"
 
 
 def warn_waiting(console: Console, waiting: list[Waiting]) -> None:
-    """One warning per stage and upstream stage it waits on, with what to run."""
+    """One warning per stage that left games out: how many wait for which stage, and what
+    to run first (with the same game selection)."""
+    by_stage: dict[str, list[Waiting]] = {}
     for item in waiting:
+        by_stage.setdefault(item.stage, []).append(item)
+    for stage, items in by_stage.items():
+        games = len({i for item in items for i in item.game_ids})
+        parts = ", ".join(f"{len(w.game_ids):,} for {w.waits_for}" for w in items)
+        run = " then ".join(command_for(w.waits_for) for w in items)
         console.warn(
-            f"{item.stage}: {counted(len(item.game_ids), 'game')} wait for {item.waits_for} "
-            f"(run it first: {command_for(item.waits_for)})"
+            f"{stage}: {counted(games, 'game')} left out, waiting ({parts}): their upstream "
+            f"output is missing or out of date; run {run} with the same selection first"
         )
+
+
+def held_upstream(
+    settings: Settings,
+    registry: Registry,
+    wh: Warehouse,
+    graph: StageGraph,
+    stage: str,
+    running: list[str],
+    overrides: dict[str, str],
+    selection: Selection,
+) -> dict[str, set[int]]:
+    """Games of the selection that must wait for an upstream stage this command does not
+    run (``running``), because that stage would rescore them first: upstream -> ids."""
+    outside = outside_keys(settings, registry, graph, stage, running, overrides)
+    return behind(wh, selection, outside, graph) if outside else {}

@@ -117,11 +117,14 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
     with pipeline_lock(settings.home, "run", wait=options.wait):
         graph, stages = _runnable_stages(settings, options, console)
         done: list[ScoreResult | EmbedResult] = []
-        ran: list[str] = []  # the earlier steps' stages: current, no need to check them
+        # the earlier steps' stages, left current: no need to check them again (a capped
+        # stage may have left games behind, so it is checked like any other)
+        ran: list[str] = []
         for command, group in steps(graph, stages):
             console.info(f"{command}: {', '.join(group)}")
-            done.append(_step(command, settings, options, group, list(ran), console))
-            ran += group
+            step = _step(command, settings, options, group, list(ran), console)
+            done.append(step)
+            ran += [stage for stage in group if stage not in step.capped]
     result = RunResult(stages, done, options.changed_only, time.monotonic() - started)
     if options.dispatch_event and options.dispatch_repo:
         result.dispatch = _notify(settings, options, result, console)

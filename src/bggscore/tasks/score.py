@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.detection import behind, check_max_games, detect_stage
+from bggscore.detection import check_max_games, detect_stage
 from bggscore.errors import UsageError
 from bggscore.locking import pipeline_lock
-from bggscore.modelset import model_graph, open_settings_registry, outside_keys, resolve_models
+from bggscore.modelset import model_graph, open_settings_registry, resolve_models
 from bggscore.results import ScoreResult, Waiting
 from bggscore.scoring.batch import Batch, score_batch
 from bggscore.scoring.chain import RunInfo
@@ -34,7 +34,7 @@ from bggscore.stages import (
     StageGraph,
     stage_choices,
 )
-from bggscore.tasks.job import Job, missing_ids, warn_waiting
+from bggscore.tasks.job import Job, held_upstream, missing_ids, warn_waiting
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -118,7 +118,7 @@ def run_score(
         wh.require_tables(WAREHOUSE_TABLES)
         # registrations only: a run with nothing to do never unpickles a model
         plan = resolve_models(settings, registry, options.stages, options.model_overrides, False)
-        graph = model_graph(settings, registry, options.model_overrides, options.stages)
+        graph = model_graph(settings, registry, options.model_overrides)
         stages = graph.order(options.stages)
         plan.check_columns(wh.feature_columns())
         missing = missing_ids(wh, options.selection)
@@ -136,6 +136,7 @@ def run_score(
                     wh, stage, key, options.selection, options.max_games, graph=graph
                 )
                 if found.capped:
+                    job.capped.append(stage)
                     console.warn(
                         f"{stage}: more than {options.max_games:,} games need scoring; "
                         "scoring the first ones (new, then oldest); rerun to continue"
@@ -148,7 +149,8 @@ def run_score(
         else:
             total = wh.count_features(options.selection)
             if total:
-                job.run_pass(stages, options.selection, f"scoring {described}", total)
+                held = {s: job.held(s, options.selection, stages) for s in stages}
+                job.run_pass(stages, options.selection, f"scoring {described}", total, held)
             reason = None if total else "no_games"
         job.finish()
     waiting = Waiting.collect(job.job.waiting)
@@ -170,6 +172,7 @@ def run_score(
         selection=described + (" (changed only)" if options.changed_only else ""),
         missing_game_ids=missing,
         waiting_on=waiting,
+        capped=job.capped,
     )
 
 
@@ -187,6 +190,7 @@ class _Job:
     ) -> None:
         self.settings, self.options, self.wh, self.registry = settings, options, wh, registry
         self.graph = graph
+        self.capped: list[str] = []  # stages whose detection hit --max-games
         self.job = Job(wh, console, "score", graph.order(options.stages), options.upload)
         self.run: RunInfo | None = None
         self.copy = ParquetCopy(options.output) if options.output else None
@@ -200,16 +204,25 @@ class _Job:
     def stage_counts(self) -> dict[str, int]:
         return self.job.stage_counts
 
-    def ready(self, stage: str, ids: list[int], stages: list[str]) -> list[int]:
-        """Of a stage's detected games, those whose upstream outputs are current: an
-        upstream stage this command does not run may have to rescore some first."""
-        running = [*stages, *self.options.fresh]
-        outside = outside_keys(
-            self.settings, self.registry, self.graph, stage, running, self.options.model_overrides
+    def held(self, stage: str, selection: Selection, stages: list[str]) -> dict[str, set[int]]:
+        """Games an upstream stage this command does not run must rescore first."""
+        return held_upstream(
+            self.settings,
+            self.registry,
+            self.wh,
+            self.graph,
+            stage,
+            [*stages, *self.options.fresh],
+            self.options.model_overrides,
+            selection,
         )
-        held = behind(self.wh, ids, outside, self.graph)
+
+    def ready(self, stage: str, ids: list[int], stages: list[str]) -> list[int]:
+        """Of a stage's detected games, those whose upstream outputs are current; the
+        others wait (reported)."""
+        held = self.held(stage, Selection(game_ids=tuple(ids)), stages)
         for upstream, waiting in held.items():
-            self.job.waiting.setdefault((stage, upstream), []).extend(waiting)
+            self.job.waiting.setdefault((stage, upstream), []).extend(sorted(waiting))
         skip = {i for waiting in held.values() for i in waiting}
         return [i for i in ids if i not in skip]
 
@@ -232,7 +245,12 @@ class _Job:
         return self.run
 
     def run_pass(
-        self, stages: list[str], selection: Selection, label: str, total: int | None = None
+        self,
+        stages: list[str],
+        selection: Selection,
+        label: str,
+        total: int | None = None,
+        held: dict[str, dict[str, set[int]]] | None = None,
     ) -> None:
         options = self.options
         try:
@@ -244,7 +262,15 @@ class _Job:
 
             def batch(frame: pl.DataFrame) -> Batch:
                 done = score_batch(
-                    self.wh, frame, models, run, stages, options.intervals, self.rng, self.graph
+                    self.wh,
+                    frame,
+                    models,
+                    run,
+                    stages,
+                    options.intervals,
+                    self.rng,
+                    self.graph,
+                    held,
                 )
                 if self.copy is not None:
                     self._copy(done.writes, done.landing)
