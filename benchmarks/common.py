@@ -48,8 +48,9 @@ def run(args: list[str], home: Path, env: dict[str, str] | None = None) -> Measu
 
 
 # bump when what `bggscore demo` builds changes (e.g. the model format), so cached homes
-# are rebuilt rather than measured with stale artifacts (3: uncompressed model artifacts)
-HOME_FORMAT = 3
+# are rebuilt rather than measured with stale artifacts (3: uncompressed model artifacts;
+# 4: the demo's mark, without which `demo refresh` refuses the home)
+HOME_FORMAT = 4
 
 
 def demo_home(games: int, seed: int = 0) -> Path:

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bggscore.errors import InputError, RegistryError, UsageError
+from bggscore.errors import BggscoreError, InputError, RegistryError, UsageError
 from bggscore.stages import (
     COMPLEXITY,
     EMBED_STAGES,
@@ -61,10 +61,12 @@ class GeekFormula:
 
 @dataclass
 class ModelSet:
-    """Loaded models by type; ``geek_formula`` is set when no direct geek model is used."""
+    """Loaded models by type; ``geek_formula`` is set when no direct geek model is used;
+    ``absent``: optional types (``Stage.optional``) scored without, none being registered."""
 
     models: dict[str, LoadedModel]
     geek_formula: GeekFormula | None
+    absent: tuple[str, ...] = ()
 
     def label(self, model_type: str) -> str:
         if model_type == "geek_rating" and self.geek_formula is not None:
@@ -161,6 +163,11 @@ def resolve_models(
 
     Without ``load`` only registrations are read: enough for stage keys, which is all
     change detection needs, so a no-op run never unpickles a model.
+
+    An optional model type (the hurdle) whose reference is the default, with no model of
+    that name registered, is left out (``ModelSet.absent``): its stage key then names the
+    other models only, so registering one later is a ``model`` change. A reference the
+    user set that does not resolve is an error.
     """
     wanted = list(GRAPH.model_types(stages))
     refs: dict[str, Any] = {t: overrides.get(t, getattr(settings.models, t)) for t in wanted}
@@ -171,8 +178,21 @@ def resolve_models(
     if MAIN in stages and COMPLEXITY not in refs:
         # the main stage reads predicted complexity, so its lineage includes the model
         refs[COMPLEXITY] = overrides.get(COMPLEXITY, settings.models.complexity)
-    models = {t: _load(registry, t, ref, load) for t, ref in refs.items()}
-    return ModelSet(models, formula)
+    optional = {
+        t
+        for stage in stages
+        for t in GRAPH.get(stage).optional
+        if t not in overrides and t not in settings.models.model_fields_set
+    }
+    models, absent = {}, []
+    for model_type, ref in refs.items():
+        try:
+            models[model_type] = _load(registry, model_type, ref, load)
+        except BggscoreError:
+            if model_type not in optional or ref in registry.names(model_type):
+                raise
+            absent.append(model_type)
+    return ModelSet(models, formula, tuple(absent))
 
 
 def model_graph(settings: Settings, registry: Registry, overrides: dict[str, str]) -> StageGraph:

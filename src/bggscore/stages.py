@@ -61,6 +61,9 @@ class Stage:
     # what the `features` reason compares: the feature hash, or the md5 of one column
     input_column: str | None = None
     help: str = ""
+    # model types the stage scores without when their reference is the default and no
+    # such model is registered (their output columns are left NULL)
+    optional: tuple[str, ...] = ()
 
     @property
     def short(self) -> str:
@@ -84,6 +87,7 @@ STAGES: tuple[Stage, ...] = (
         ("ml_predictions_landing",),
         reads=(COMPLEXITY,),
         help="hurdle, rating, users_rated and geek rating",
+        optional=("hurdle",),  # an export of popular games has nothing to learn it from
     ),
     Stage(
         TEXT_EMBEDDINGS,
@@ -126,6 +130,8 @@ class StageGraph:
             unknown = [r for r in stage.reads if r not in names]
             if unknown:
                 raise ValueError(f"stage {stage.name} reads unknown stage(s) {unknown}")
+            if not set(stage.optional) <= set(stage.model_types):
+                raise ValueError(f"stage {stage.name}'s optional models are not among its own")
         self.order()  # a cycle is an error as soon as the graph exists
 
     # -- lookups -------------------------------------------------------------------------

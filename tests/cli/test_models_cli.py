@@ -177,6 +177,16 @@ def test_train_on_the_real_sample_beats_the_mean_and_hurdle_fails_clearly(
     assert all(row["ok"] for row in models_json(cli, "verify")["verified"])
 
 
+def test_train_all_fails_only_when_nothing_trained(cli, home: Path) -> None:
+    load_frame(make_games(5))  # too few games for any model
+    result = cli("models", "train", "--all", "--json")
+    assert result.exit_code == 1
+    error_line(result.stderr, "7 of 7 outcome(s) failed", "too few games")
+    report = parse_json(result.stdout)
+    assert report["trained"] == [] and len(report["failed"]) == len(TRAINABLE)
+    assert not (home / "registry").exists() or registry_files(home) == []
+
+
 # -- train: options ------------------------------------------------------------------------------
 
 

@@ -17,16 +17,24 @@ def demo(
     ctx: typer.Context,
     games: Annotated[int, typer.Option(min=1, help="Games in the synthetic catalogue.")] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    force: Annotated[
+        bool,
+        typer.Option(help="Also into a home holding data or models the demo did not make."),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Seed the embedded warehouse with a realistic synthetic BGG catalogue."""
+    """Seed the embedded warehouse with a realistic synthetic BGG catalogue.
+
+    Runs in a new (empty) home, or again in one the demo made; a home holding anything
+    else (a real export, your models) is refused unless --force.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from bggscore.tasks.demo import run_demo
 
     console = Console(json_mode=json)
     settings = state(ctx).settings()
-    result = run_demo(settings, games=games, seed=seed, console=console)
+    result = run_demo(settings, games=games, seed=seed, console=console, force=force)
     console.result(result, lambda out: out.print(result["summary"]))
 
 
@@ -35,12 +43,18 @@ def refresh(
     ctx: typer.Context,
     fraction: Annotated[float, typer.Option(help="Share of games that change.")] = 0.02,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    force: Annotated[
+        bool, typer.Option(help="Also in a warehouse whose games the demo did not make.")
+    ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Simulate a daily warehouse refresh: some feature changes, some stats-only changes."""
+    """Simulate a daily warehouse refresh: some feature changes, some stats-only changes.
+
+    Only in a warehouse `bggscore demo` made, unless --force.
+    """
     from bggscore.tasks.demo import refresh_demo
 
     console = Console(json_mode=json)
     settings = state(ctx).settings()
-    result = refresh_demo(settings, fraction=fraction, seed=seed, console=console)
+    result = refresh_demo(settings, fraction=fraction, seed=seed, console=console, force=force)
     console.result(result, lambda out: out.print(result["summary"]))

@@ -15,6 +15,7 @@ from bggscore.stages import (
     DEFAULT_TEST_YEAR,
     DEFAULT_TRAIN_THROUGH,
     DEFAULT_TUNE_YEAR,
+    GRAPH,
     MODEL_TYPES,
 )
 
@@ -71,7 +72,9 @@ def train(
 ) -> None:
     """Train baseline models on the warehouse's games and register them with metrics.
 
-    Outcome models report a test-year metric beside a mean (or base-rate) predictor.
+    Outcome models report a test-year metric beside a mean (or base-rate) predictor. With
+    --all, a model the catalogue cannot train (the hurdle, on an export where every game
+    has 25+ ratings) is a warning; the command fails only when nothing trained.
     """
     from bggscore.tasks.train import TRAINABLE, train_models
     from bggscore.training.train import Splits
@@ -83,8 +86,9 @@ def train(
     console = Console(json_mode=json)
     outcomes = list(TRAINABLE) if all_ else list(outcome or [])
     text_options = {"window": window, "min_count": min_count, "dim": dim or 100}
+    settings = state(ctx).settings()
     report = train_models(
-        state(ctx).settings(),
+        settings,
         outcomes,
         name=name,
         splits=Splits(train_through, tune_year, test_year),
@@ -119,9 +123,25 @@ def train(
     for item in report.trained:
         if item["beats_baseline"] is False:
             console.warn(f"{item['model']} does not beat the mean predictor on {test_year}")
+    if report.failed and all_ and report.trained:
+        # --all trains what the catalogue allows: what it could not is a warning, not a failure
+        for failed in report.failed:
+            kind, error = failed["outcome"], failed["error"]
+            said = error if kind in error else f"{kind} not trained: {error}"
+            console.warn(f"{said}{_without(settings, kind)}")
+        return
     if report.failed:
         detail = "; ".join(f"{f['outcome']}: {f['error']}" for f in report.failed)
         raise BggscoreError(f"{len(report.failed)} of {len(outcomes)} outcome(s) failed: {detail}")
+
+
+def _without(settings: Any, outcome: str) -> str:
+    """What scoring does without an optional model (the hurdle) that could not be trained:
+    with its reference left at the default, its stage is scored without it."""
+    stage = GRAPH.get(GRAPH.stage_of(outcome))
+    if outcome not in stage.optional or outcome in settings.models.model_fields_set:
+        return ""
+    return f"; `score` scores {stage.name} without it until one is registered"
 
 
 @app.command("list")

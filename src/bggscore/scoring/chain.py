@@ -52,8 +52,11 @@ def bayesian_geek_rating(
 
 def _model_columns(models: ModelSet, model_type: str, n: int) -> dict[str, pl.Series]:
     experiment: str | None
+    name: str | None
     if model_type == "geek_rating" and models.geek_formula is not None:
         name, version, experiment = "bayesian", None, models.geek_formula.key
+    elif model_type in models.absent:
+        name, version, experiment = None, None, None
     else:
         reg = models.models[model_type].registration
         name, version, experiment = reg.name, reg.version, reg.experiment
@@ -97,11 +100,14 @@ def score_main(
 
     ``complexity`` is the predicted complexity each game is scored with; ``intervals``
     (from ``intervals.draw_chain``) replaces point predictions with medians and adds
-    the 90% bounds.
+    the 90% bounds. Without a hurdle model (``models.absent``) the hurdle probability
+    and its model columns are NULL.
     """
     n = len(frame)
     inputs = frame.with_columns(pl.Series("predicted_complexity", complexity))
-    hurdle = predict(models.models["hurdle"].model, inputs, OUTCOMES["hurdle"], cache)
+    hurdle: np.ndarray | None = None
+    if "hurdle" not in models.absent:
+        hurdle = predict(models.models["hurdle"].model, inputs, OUTCOMES["hurdle"], cache)
     rating = predict(models.models["rating"].model, inputs, OUTCOMES["rating"], cache)
     log_users = predict(models.models["users_rated"].model, inputs, OUTCOMES["users_rated"], cache)
     users, users_raw = users_rated_count(log_users)
@@ -134,6 +140,8 @@ def score_main(
     out = _common(frame, run).with_columns(
         *(
             pl.Series(name, np.asarray(values, dtype=np.float64))
+            if values is not None
+            else pl.lit(None, pl.Float64).alias(name)
             for name, values in columns.items()
         ),
         status.alias("sample_status"),

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bggscore.errors import ConfigError, InputError
+from bggscore.errors import ConfigError, InputError, UsageError
 from bggscore.locking import pipeline_lock
-from bggscore.stages import MODEL_TYPES
+from bggscore.stages import MODEL_TYPES, RUNS_TABLE
 from bggscore.tasks.embed import EmbedOptions, run_embed
 from bggscore.tasks.score import ScoreOptions, run_score
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.load import load_games
-from bggscore.warehouse.queries import MOST_RATED_GAME, Selection
+from bggscore.warehouse.queries import DEMO_MARKER, MOST_RATED_GAME, Selection
+from bggscore.warehouse.schemas import TABLES
+from bggscore.wording import counted
 
 # every model but a direct geek rating: the demo uses the bayesian formula
 DEMO_MODELS = tuple(t for t in MODEL_TYPES if t != "geek_rating")
 TRAINING_SAMPLE = 30_000  # linear baselines gain little from more rows
+# The demo's mark on a warehouse whose catalogue it created: one row of the runs table.
+# `demo` and `demo refresh` write only into a new home or one with this mark (or --force).
+MARKER = {"job_id": "demo-catalogue", "command": "demo"}
+MARKER_STAGE = "catalogue"
 
 if TYPE_CHECKING:
     from bggscore.console import Console
     from bggscore.settings import Settings
+    from bggscore.warehouse.base import Warehouse
 
 
 def _embedded_only(settings: Settings) -> None:
@@ -33,14 +41,75 @@ def _embedded_only(settings: Settings) -> None:
         )
 
 
-def run_demo(settings: Settings, *, games: int, seed: int, console: Console) -> dict[str, Any]:
-    """Seed the embedded warehouse, train, score and embed everything, under the lock."""
+def is_demo_warehouse(wh: Warehouse) -> bool:
+    """Whether `bggscore demo` created this warehouse's catalogue (its mark is there)."""
+    if wh.missing_tables([RUNS_TABLE]):
+        return False
+    return bool(wh.query(DEMO_MARKER, MARKER)["n"][0])
+
+
+def _mark(wh: Warehouse, games: int, seed: int) -> None:
+    now = datetime.now(timezone.utc)
+    message = f"synthetic catalogue of {games:,} games (seed {seed})"
+    wh.record_run(MARKER["job_id"], MARKER["command"], MARKER_STAGE, "success", games, now, message)
+
+
+def _warehouse_rows(wh: Warehouse) -> str | None:
+    """What a warehouse holds, for a refusal: its games, else its rows; None when empty."""
+    games = wh.count_rows("games_features") or 0
+    if games:
+        return counted(games, "game")
+    rows = sum(wh.count_rows(logical) or 0 for logical in TABLES)
+    return counted(rows, "row") if rows else None
+
+
+def _foreign_contents(settings: Settings) -> dict[str, str]:
+    """What the home holds that the demo did not make, by place (warehouse, registry):
+    nothing for a new (empty) home or one whose warehouse has the demo's mark."""
+    from bggscore.modelset import open_settings_registry
+
+    held = {}
+    if settings.warehouse_path.exists():
+        with open_warehouse(settings) as wh:
+            if is_demo_warehouse(wh):
+                return {}
+            rows = _warehouse_rows(wh)
+            if rows:
+                held["warehouse"] = f"the warehouse {wh.location} holds {rows}"
+    registry = open_settings_registry(settings)
+    models = len(registry.list())
+    if models:
+        held["registry"] = f"the registry {registry.uri} holds {counted(models, 'model')}"
+    return held
+
+
+def run_demo(
+    settings: Settings, *, games: int, seed: int, console: Console, force: bool = False
+) -> dict[str, Any]:
+    """Seed the embedded warehouse, train, score and embed everything, under the lock.
+
+    Only into a new home or one the demo made, unless ``force``: nothing is written
+    into a home holding data or models the demo did not make."""
     _embedded_only(settings)
     with pipeline_lock(settings.home, "demo"):
-        return _run_demo(settings, games=games, seed=seed, console=console)
+        held = _foreign_contents(settings)
+        said = " and ".join(held.values())
+        if held and not force:
+            raise UsageError(
+                f"{said} that `bggscore demo` did not make; the demo would add synthetic "
+                "games and models beside them",
+                "pass --force to do so anyway, or point --home at a new folder",
+            )
+        if held:
+            console.warn(f"--force: adding the demo to a home where {said}")
+        # the catalogue is the demo's when the warehouse held nothing else
+        mark = "warehouse" not in held
+        return _run_demo(settings, games=games, seed=seed, console=console, mark=mark)
 
 
-def _run_demo(settings: Settings, *, games: int, seed: int, console: Console) -> dict[str, Any]:
+def _run_demo(
+    settings: Settings, *, games: int, seed: int, console: Console, mark: bool
+) -> dict[str, Any]:
     from bggscore.demo.catalogue import generate_catalogue
 
     started = time.monotonic()
@@ -48,6 +117,8 @@ def _run_demo(settings: Settings, *, games: int, seed: int, console: Console) ->
     catalogue = generate_catalogue(games, seed)
     with open_warehouse(settings, create=True) as wh:
         wh.ensure_schema()
+        if mark and not is_demo_warehouse(wh):
+            _mark(wh, games, seed)  # before the games: a crash still leaves the demo's home
         console.info(f"loading it into {wh.location}")
         loaded = load_games(wh, catalogue)
         location = wh.location
@@ -133,28 +204,41 @@ def _train(settings: Settings, console: Console) -> list[str]:
 
 
 def refresh_demo(
-    settings: Settings, *, fraction: float, seed: int, console: Console
+    settings: Settings, *, fraction: float, seed: int, console: Console, force: bool = False
 ) -> dict[str, Any]:
-
+    """Change some games of the demo's catalogue and add a few; only in a warehouse the
+    demo made, unless ``force``."""
     if not 0 < fraction <= 1:  # NaN too; before reading the whole catalogue
         raise InputError(f"--fraction must be in (0, 1], got {fraction}")
     _embedded_only(settings)
     with pipeline_lock(settings.home, "demo refresh"):
-        return _refresh_demo(settings, fraction=fraction, seed=seed, console=console)
+        return _refresh_demo(settings, fraction=fraction, seed=seed, console=console, force=force)
 
 
 def _refresh_demo(
-    settings: Settings, *, fraction: float, seed: int, console: Console
+    settings: Settings, *, fraction: float, seed: int, console: Console, force: bool
 ) -> dict[str, Any]:
     from bggscore.demo.catalogue import refresh_catalogue
 
     with open_warehouse(settings) as wh:
         wh.require_tables(["games_features", "game_features_hash"])
+        games = wh.count_rows("games_features") or 0
+        if not games:
+            raise ConfigError(
+                f"the warehouse {wh.location} has no games to refresh", "run `bggscore demo` first"
+            )
+        if not is_demo_warehouse(wh):
+            if not force:
+                raise UsageError(
+                    f"the warehouse {wh.location} holds {counted(games, 'game')} that "
+                    "`bggscore demo` did not make; `demo refresh` would change some of them "
+                    "and add synthetic ones",
+                    "pass --force to do so anyway, or refresh a home `bggscore demo` made",
+                )
+            console.warn(f"--force: refreshing {games:,} games `bggscore demo` did not make")
         everything = Selection(all_years=True, include_null_year=True)
         frames = list(wh.read_features(everything, batch_size=1_000_000))
         current = pl.concat(frames).sort("game_id")  # the same seed picks the same games
-        if current.is_empty():
-            raise ConfigError("the demo warehouse is empty", "run `bggscore demo` first")
         current = current.drop("load_timestamp")
         console.info(f"refreshing {fraction:.1%} of {len(current):,} games")
         loaded = load_games(wh, refresh_catalogue(current, fraction, seed))

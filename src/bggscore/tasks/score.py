@@ -118,6 +118,13 @@ def run_score(
         wh.require_tables(WAREHOUSE_TABLES)
         # registrations only: a run with nothing to do never unpickles a model
         plan = resolve_models(settings, registry, options.stages, options.model_overrides, False)
+        for model_type in plan.absent:
+            console.warn(
+                f"no {model_type} model registered: {GRAPH.stage_of(model_type)} is scored "
+                f"without it, leaving predicted_{model_type}_prob and {model_type}_model_* "
+                f"NULL (train one with `bggscore models train --outcome {model_type}` "
+                "or register your own with `bggscore models register`)"
+            )
         graph = model_graph(settings, registry, options.model_overrides)
         stages = graph.order(options.stages)
         plan.check_columns(wh.feature_columns())

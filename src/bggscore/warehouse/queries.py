@@ -127,6 +127,11 @@ FEATURES_VERSION = (
     "SELECT COUNT(*) AS n, MAX(f.load_timestamp) AS last_load FROM games_features AS f"
 )
 
+# The mark `bggscore demo` leaves in a warehouse whose catalogue it created (a runs row).
+DEMO_MARKER = (
+    "SELECT COUNT(*) AS n FROM runs AS r WHERE r.job_id = @job_id AND r.command = @command"
+)
+
 LAST_RUNS = (
     "SELECT job_id, command, stage, status, games, started_at, finished_at, message "
     "FROM runs ORDER BY started_at DESC, job_id DESC LIMIT @limit"
