@@ -80,8 +80,11 @@ class Console:
         """A command's typed result (bggscore.results): the document or the rendering,
         then its GitHub step outputs and step summary (when running in Actions)."""
         self.result(result.as_dict(), render)
-        self.github_outputs(result.outputs())
-        self.step_summary(result.summary())
+        outputs, summary = result.outputs(), result.summary()
+        if outputs:
+            self.github_outputs(outputs)
+        if summary:
+            self.step_summary(summary)
 
     def lines(self, values: list[Any]) -> None:
         for value in values:

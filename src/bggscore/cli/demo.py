@@ -8,6 +8,7 @@ import typer
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
+from bggscore.results import Document
 
 app = typer.Typer(help="Seed a demo warehouse and run the pipeline on it.")
 
@@ -35,7 +36,7 @@ def demo(
     console = Console(json_mode=json)
     settings = state(ctx).settings()
     result = run_demo(settings, games=games, seed=seed, console=console, force=force)
-    console.result(result, lambda out: out.print(result["summary"]))
+    console.report(Document("demo", result), lambda out: out.print(result["summary"]))
 
 
 @app.command()
@@ -57,4 +58,4 @@ def refresh(
     console = Console(json_mode=json)
     settings = state(ctx).settings()
     result = refresh_demo(settings, fraction=fraction, seed=seed, console=console, force=force)
-    console.result(result, lambda out: out.print(result["summary"]))
+    console.report(Document("demo refresh", result), lambda out: out.print(result["summary"]))

@@ -9,6 +9,7 @@ import typer
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
+from bggscore.results import Document
 
 
 def dispatch(
@@ -151,8 +152,7 @@ def dispatch(
         elif result.sent:
             out.print(result.summary(), markup=False)
 
-    console.result(result.as_dict(), render)
-    console.github_outputs({"dispatched": result.sent})
+    console.report(Document("dispatch", result.as_dict(), {"dispatched": result.sent}), render)
     console.step_summary(f"### bggscore dispatch\n\n{result.summary()}")
 
 

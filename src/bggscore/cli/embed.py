@@ -22,6 +22,7 @@ from bggscore.cli.selection import (
     build_selection,
 )
 from bggscore.console import Console
+from bggscore.results import Document
 from bggscore.stages import DEFAULT_EMBED_BATCH_SIZE, EMBED_STAGES, GRAPH
 
 KIND_CHOICES = ", ".join(GRAPH.get(s).short for s in EMBED_STAGES)
@@ -107,4 +108,4 @@ def similar(
         on_warnings=warn_unknown_variables,
     )
 
-    Console(json_mode=json).result(data, functools.partial(render_table, data))
+    Console(json_mode=json).report(Document("similar", data), functools.partial(render_table, data))

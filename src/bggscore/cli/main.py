@@ -167,7 +167,9 @@ def _similar_from_cache(argv: list[str]) -> bool:
         if args.get("json"):
             import json  # as Console.result prints it, without importing rich for that
 
-            print(json.dumps(data, indent=2, sort_keys=False), flush=True)
+            from bggscore.results import versioned
+
+            print(json.dumps(versioned("similar", data), indent=2, sort_keys=False), flush=True)
         else:
             from bggscore.console import Console
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
+from bggscore.results import Document
 
 app = typer.Typer(
     help="Create the warehouse tables, load features, show status.", no_args_is_help=True
@@ -25,8 +26,8 @@ def init(ctx: typer.Context, json: JsonOption = False) -> None:
     with open_warehouse(state(ctx).settings(), create=True) as wh:
         changed = wh.ensure_schema()
         location = wh.location
-    console.result(
-        {"location": location, "changed": changed},
+    console.report(
+        Document("warehouse init", {"location": location, "changed": changed}),
         lambda out: out.print(
             "\n".join(changed) + f"\nwarehouse ready: {location}"
             if changed
@@ -51,8 +52,8 @@ def load(
     console = Console(json_mode=json)
     result = load_export(state(ctx).settings(), path)
     data = {"path": str(path), **result.__dict__}
-    console.result(
-        data,
+    console.report(
+        Document("warehouse load", data),
         lambda out: out.print(
             f"loaded {result.games:,} games from {path}: {result.new:,} new, "
             f"{result.changed:,} changed, {result.unchanged:,} unchanged"
@@ -110,4 +111,4 @@ def status(ctx: typer.Context, json: JsonOption = False) -> None:
         if any(info["rows"] is None for info in data["tables"].values()):
             out.print("some tables are missing: run `bggscore warehouse init`")
 
-    console.result(data, render)
+    console.report(Document("warehouse status", data), render)
