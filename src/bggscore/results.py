@@ -304,6 +304,27 @@ class RunResult(Result):
         return self.games_scored + self.games_embedded
 
 
+@dataclass
+class ConfigResult(Result):
+    """`config show`: every effective setting, its value (secrets as ***) and where it came
+    from: ``source`` is flag, env, file or default, ``from`` the flag, variable or file."""
+
+    command: ClassVar[str] = "config show"
+    config_file: str | None
+    settings: list[tuple[str, Any, str, str | None]]  # key, value, source, from
+    ignored_variables: list[str]  # BGGSCORE_* variables no setting reads (each warned about)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "config_file": self.config_file,
+            "settings": {
+                key: {"value": value, "source": source, "from": origin}
+                for key, value, source, origin in self.settings
+            },
+            "ignored_variables": self.ignored_variables,
+        }
+
+
 RESULT_TYPES: dict[str, type[Result]] = {
     t.command: t for t in (DetectResult, ScoreResult, EmbedResult, RunResult)
 }
