@@ -179,7 +179,9 @@ class ErrorHandlingGroup(TyperGroup):
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
         try:
-            if parent is None:  # the root: global options may follow the command name
+            # the root: global options may follow the command name (not while completing a
+            # shell word: Click's completion reads the words as typed)
+            if parent is None and not extra.get("resilient_parsing"):
                 args = hoist_global_options(self, list(args))
             return super().make_context(info_name, args, parent=parent, **extra)
         except USAGE_ERRORS as exc:  # the global options
