@@ -131,6 +131,162 @@ ROWS = [
         "notes.txt is a file, not a folder",
         files={"notes.txt": "x"},
     ),
+    # config files and variables that cannot be parsed: one line, naming the file or variable
+    row(
+        "config-not-utf8",
+        "warehouse status",
+        2,
+        "bggscore.toml is not UTF-8 text (byte 1)",
+        files={"bggscore.toml": b"\x00\xff\xfe[warehouse]"},
+    ),
+    row(
+        "config-flag-after-command-not-utf8",
+        "warehouse status --config bin.toml",
+        2,
+        "config file bin.toml is not UTF-8 text",
+        files={"bin.toml": b"PAR1\xda\xff\x00"},
+    ),
+    row(
+        "config-unknown-top-level-key",
+        "--config typo.toml warehouse status",
+        2,
+        "invalid setting sorce_environment: no such setting (got 'x'; from typo.toml)",
+        files={"typo.toml": 'sorce_environment = "x"\n'},
+    ),
+    row(
+        "env-group-not-json",
+        "warehouse status",
+        2,
+        "BGGSCORE_WAREHOUSE is not valid JSON",
+        env={"BGGSCORE_WAREHOUSE": "{bad"},
+    ),
+    row(
+        "env-github-group-not-json",
+        DISPATCH,
+        2,
+        "BGGSCORE_GITHUB is not valid JSON",
+        env={"BGGSCORE_GITHUB": '{"token": "ghp_never_shown'},
+    ),
+    row(
+        "env-unknown-group",
+        "detect-changes",
+        2,
+        "BGGSCORE_WAREHOUS__ENGINE is not a bggscore setting: 'warehous' is not a settings group",
+        env={"BGGSCORE_WAREHOUS__ENGINE": "duckdb"},
+    ),
+    row(
+        "env-plain-setting-nested",
+        "detect-changes",
+        2,
+        "BGGSCORE_HOME__PATH is not a bggscore setting",
+        env={"BGGSCORE_HOME__PATH": "x"},
+    ),
+    row(
+        "env-unknown-key-in-group",
+        "detect-changes",
+        2,
+        "invalid setting scoring.prior: no such setting (got '1'; from BGGSCORE_SCORING__PRIOR)",
+        env={"BGGSCORE_SCORING__PRIOR": "1"},
+    ),
+    # an empty home or warehouse path would silently mean the current folder
+    row(
+        "env-home-empty",
+        "detect-changes",
+        2,
+        "invalid setting home: an empty path would mean the current folder",
+        env={"BGGSCORE_HOME": ""},
+    ),
+    row(
+        "flag-home-empty",
+        ("--home", "", "warehouse", "init"),
+        2,
+        "invalid setting home: an empty path would mean the current folder; give a path "
+        "(from --home)",
+    ),
+    row(
+        "config-home-empty",
+        "warehouse init",
+        2,
+        "invalid setting home: an empty path",
+        env={"BGGSCORE_HOME": None},
+        files={"bggscore.toml": 'home = ""\n'},
+    ),
+    row(
+        "env-warehouse-path-empty",
+        "warehouse init",
+        2,
+        "invalid setting warehouse.path: an empty path",
+        env={"BGGSCORE_WAREHOUSE__PATH": " "},
+    ),
+    # every float setting is a finite number; counts fit in int64
+    row("score-prior-rating-nan", "score --prior-rating nan", 2, "Input should be a finite number"),
+    row(
+        "score-prior-weight-inf",
+        "score --prior-weight inf",
+        2,
+        "invalid setting scoring.prior_weight: Input should be a finite number (got inf; from "
+        "--prior-weight)",
+    ),
+    row(
+        "env-prior-rating-nan",
+        "run",
+        2,
+        "scoring.prior_rating: Input should be a finite number (got 'nan'; from "
+        "BGGSCORE_SCORING__PRIOR_RATING)",
+        env={"BGGSCORE_SCORING__PRIOR_RATING": "nan"},
+    ),
+    row(
+        "config-prior-weight-inf",
+        "--config inf.toml score",
+        2,
+        "scoring.prior_weight: Input should be a finite number (got inf; from inf.toml)",
+        files={"inf.toml": "[scoring]\nprior_weight = inf\n"},
+    ),
+    row(
+        "env-lock-timeout-inf",
+        "warehouse status",
+        2,
+        "warehouse.lock_timeout: Input should be a finite number",
+        env={"BGGSCORE_WAREHOUSE__LOCK_TIMEOUT": "inf"},
+    ),
+    row(
+        "env-memory-limit-huge",
+        "warehouse status",
+        2,
+        "warehouse.memory_limit_mb: Input should be less than or equal to 17592186044415",
+        env={"BGGSCORE_WAREHOUSE__MEMORY_LIMIT_MB": "99999999999999999999"},
+    ),
+    row(
+        "env-batch-size-huge",
+        "score",
+        2,
+        "scoring.batch_size: Input should be less than or equal to 9223372036854775807",
+        env={"BGGSCORE_SCORING__BATCH_SIZE": "99999999999999999999"},
+    ),
+    # global options after the command name mean what they mean before it
+    row("config-missing-after-command", "warehouse init --config nope.toml", 2, "nope.toml not"),
+    row("engine-unknown-after-command", "detect-changes --engine oracle", 2, "warehouse.engine"),
+    row(
+        "home-is-a-file-after-command",
+        "score --home notes.txt",
+        2,
+        "notes.txt is a file, not a folder",
+        files={"notes.txt": "x"},
+    ),
+    row(
+        "config-show-nan",
+        "config show --json",
+        2,
+        "invalid setting scoring.prior_rating",
+        env={"BGGSCORE_SCORING__PRIOR_RATING": "-inf"},
+    ),
+    row(
+        "config-show-not-toml",
+        "config show",
+        2,
+        "bggscore.toml is not valid TOML",
+        files={"bggscore.toml": "[scoring\n"},
+    ),
     row(
         "env-registry-uri",
         "models list",
@@ -245,6 +401,31 @@ ROWS = [
         "ids.txt:3: 'x3' is not a game id",
         files={"ids.txt": "1\n# a comment\nx3\n"},
     ),
+    row(
+        "detect-max-games-past-int64",
+        f"detect-changes --max-games {2**63}",
+        2,
+        "--max-games must be at most 9223372036854775807 (which means no cap), got "
+        "9223372036854775808",
+    ),
+    row(
+        "detect-all-years-and-range",
+        "detect-changes --all-years --start-year 2000 --end-year 2010",
+        2,
+        "--all-years takes every year: drop --start-year and --end-year, or --all-years",
+    ),
+    row(
+        "detect-ids-and-years",
+        "detect-changes --game-id 5 --start-year 2020",
+        2,
+        "--game-id selects games whatever their year: drop --start-year",
+    ),
+    row(
+        "detect-json-and-ids",
+        "detect-changes --json --format ids",
+        2,
+        "--format ids prints bare ids and --json one document",
+    ),
     row("detect-fresh", "detect-changes", 1, "no warehouse at", fresh=True),
     # -- score -----------------------------------------------------------------------------
     row(
@@ -294,6 +475,31 @@ ROWS = [
         2,
         "--max-games must be positive, got 0",
     ),
+    row(
+        "score-max-games-past-int64",
+        "score --changed-only --max-games 99999999999999999999",
+        2,
+        "--max-games must be at most 9223372036854775807",
+    ),
+    row(
+        "score-max-games-without-changed-only",
+        "score --max-games 10",
+        2,
+        "--max-games caps the games change detection finds; add --changed-only",
+    ),
+    row(
+        "score-all-years-and-start",
+        "score --all-years --start-year 2020",
+        2,
+        "--all-years takes every year: drop --start-year, or --all-years",
+    ),
+    row(
+        "score-ids-file-and-all-years",
+        "score --game-ids-file ids.txt --all-years --include-null-year",
+        2,
+        "--game-ids-file selects games whatever their year: drop --all-years, --include-null-year",
+        files={"ids.txt": "5\n"},
+    ),
     row("score-embedding-stage", "score --stage text-embeddings", 2, "`bggscore embed` computes"),
     row("score-fresh", "score", 1, "no warehouse at", fresh=True),
     # -- embed and similar -----------------------------------------------------------------
@@ -306,6 +512,24 @@ ROWS = [
         2,
         "ids.txt:1: '0'",
         files={"ids.txt": "0"},
+    ),
+    row(
+        "embed-max-games-past-int64",
+        "embed --changed-only --max-games 99999999999999999999",
+        2,
+        "--max-games must be at most 9223372036854775807",
+    ),
+    row(
+        "embed-max-games-without-changed-only",
+        "embed --kind text --max-games 10",
+        2,
+        "--max-games caps the games change detection finds; add --changed-only",
+    ),
+    row(
+        "embed-all-years-and-end",
+        "embed --all-years --end-year 2020",
+        2,
+        "--all-years takes every year: drop --end-year, or --all-years",
     ),
     row("embed-fresh", "embed", 1, "no warehouse at", fresh=True),
     row("similar-nothing", "similar", 2, "give a GAME_ID or --name"),
@@ -430,6 +654,31 @@ ROWS = [
     ),
     row("run-stage", "run --stage complexity,bogus", 2, "unknown stage(s) bogus"),
     row("run-max-games", "run --max-games 0", 2, "--max-games must be positive"),
+    row(
+        "run-max-games-past-int64",
+        "run --max-games 99999999999999999999",
+        2,
+        "--max-games must be at most 9223372036854775807",
+    ),
+    row(
+        "run-full-and-max-games",
+        "run --full --max-games 10",
+        2,
+        "--max-games caps the games change detection finds; --full rescores everything",
+    ),
+    row("run-stage-empty", ("run", "--stage", ""), 2, "--stage '' names an empty stage"),
+    row(
+        "run-stage-stray-comma",
+        ("run", "--stage", "complexity", "--stage", "main,"),
+        2,
+        "--stage 'complexity', 'main,' names an empty stage",
+    ),
+    row(
+        "run-all-years-and-range",
+        "run --all-years --start-year 2020 --end-year 2030",
+        2,
+        "--all-years takes every year",
+    ),
     row("run-game-id", "run --game-id 0", 2, "--game-id 0 is not a game id"),
     row("run-years", "run --start-year 2030 --end-year 2029", 2, "--start-year 2030 must be"),
     # -- demo ------------------------------------------------------------------------------
@@ -446,6 +695,18 @@ ROWS = [
 CLICK_ROWS = [
     pytest.param(("score", "--batch-size", "0"), "'--batch-size'", id="score-batch-size"),
     pytest.param(("score", "--intervals", "-1"), "'--intervals'", id="score-intervals"),
+    pytest.param(
+        ("score", "--intervals", "99999999999"), "less than or equal to 10000", id="intervals-huge"
+    ),
+    pytest.param(
+        ("score", "--batch-size", "99999999999999999999"),
+        "less than or equal to 9223372036854775807",
+        id="score-batch-size-huge",
+    ),
+    pytest.param(
+        ("embed", "--batch-size", "99999999999999999999"), "'--batch-size'", id="embed-batch-huge"
+    ),
+    pytest.param(("score", "--home"), "option '--home' requires an argument", id="home-no-value"),
     pytest.param(("score", "--game-id", "abc"), "'--game-id'", id="score-game-id-text"),
     pytest.param(("detect-changes", "--start-year", "x"), "'--start-year'", id="detect-year"),
     pytest.param(("embed", "--batch-size", "0"), "'--batch-size'", id="embed-batch-size"),
@@ -459,6 +720,11 @@ CLICK_ROWS = [
     pytest.param(("dispatch", "e"), "'--repo'", id="dispatch-no-repo"),
     pytest.param(("run", "--bogus"), "--bogus", id="run-unknown-flag"),
     pytest.param(("demo", "--games", "0"), "'--games'", id="demo-games"),
+    pytest.param(
+        ("demo", "--games", "99999999999999"),
+        "'--games': Input should be less than or equal to 5000000",
+        id="demo-games-huge",
+    ),
     pytest.param(("demo", "refresh", "--fraction", "x"), "'--fraction'", id="refresh-fraction"),
     pytest.param(("warehouse", "load"), "'path'", id="load-no-path"),
 ]
@@ -581,7 +847,7 @@ def command_of(args: tuple[str, ...]) -> tuple[str, ...]:
     rest = list(args)
     while rest[0] in ("--config", "--engine", "--home"):
         rest = rest[2:]
-    if rest[0] in ("warehouse", "models") or rest[1:2] == ["refresh"]:
+    if rest[0] in ("warehouse", "models", "config") or rest[1:2] == ["refresh"]:
         return (rest[0], rest[1])
     return (rest[0],)
 

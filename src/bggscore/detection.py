@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bggscore.errors import UsageError
-from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, StageGraph
+from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, MAX_COUNT, StageGraph
 from bggscore.warehouse.detection_sql import detection_sql
 from bggscore.warehouse.queries import Selection
 from bggscore.warehouse.sql import Typed
@@ -37,6 +37,10 @@ def check_max_games(max_games: int) -> None:
     """The one check of ``--max-games`` (every command calls it before any work)."""
     if max_games <= 0:
         raise UsageError(f"--max-games must be positive, got {max_games}")
+    if max_games > MAX_COUNT:  # counts are int64 in SQL: the largest one means no cap
+        raise UsageError(
+            f"--max-games must be at most {MAX_COUNT} (which means no cap), got {max_games}"
+        )
 
 
 def input_hash(description: str | None) -> str:

@@ -367,6 +367,27 @@ def versioned(command: str, data: Mapping[str, Any]) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "command": command, **data}
 
 
+@dataclass
+class ConfigResult(Result):
+    """`config show`: every effective setting, its value (secrets as ***) and where it came
+    from: ``source`` is flag, env, file or default, ``from`` the flag, variable or file."""
+
+    command: ClassVar[str] = "config show"
+    config_file: str | None
+    settings: list[tuple[str, Any, str, str | None]]  # key, value, source, from
+    ignored_variables: list[str]  # BGGSCORE_* variables no setting reads (each warned about)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "config_file": self.config_file,
+            "settings": {
+                key: {"value": value, "source": source, "from": origin}
+                for key, value, source, origin in self.settings
+            },
+            "ignored_variables": self.ignored_variables,
+        }
+
+
 def games_processed(doc: Mapping[str, Any]) -> int | None:
     """How many games a versioned ``--json`` document says its command processed, or
     None when it is not one (a hand-built document: the caller reads its keys)."""

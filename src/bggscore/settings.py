@@ -8,13 +8,27 @@ The GitHub settings also read aliases (:data:`GITHUB_VARIABLES`), as environment
 variables of the same rank: ``github.token`` from ``BGGSCORE_GITHUB__TOKEN``, else
 ``BGGSCORE_GITHUB_TOKEN``, else ``GITHUB_TOKEN``; ``github.api_url`` from
 ``BGGSCORE_GITHUB__API_URL``, else ``BGGSCORE_GITHUB_API_URL``. A blank one counts as unset.
+
+What is refused, as one :class:`ConfigError` naming the setting and where its value came
+from: an unknown key in the config file, an unknown ``BGGSCORE_A__B`` variable (an unknown
+``BGGSCORE_X`` is only warned about, by the CLI: CI systems set variables of their own), a
+config file or ``BGGSCORE_<GROUP>`` JSON value that cannot be parsed, a number that is not
+finite (every float setting), a count past :data:`~bggscore.stages.MAX_COUNT`, and an empty
+path (it would mean the current folder). :func:`explain_settings` says where each effective
+setting came from (``bggscore config show``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -29,13 +43,14 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
+    SettingsError,
 )
 
 from bggscore.errors import ConfigError
-from bggscore.stages import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE
+from bggscore.stages import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE, MAX_COUNT
 
 PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DATASET_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
@@ -50,10 +65,20 @@ def check_identifier(value: str, pattern: re.Pattern[str], what: str) -> str:
     return value
 
 
-class Group(BaseModel):
-    """A nested settings group; unknown keys are typos, so they are errors."""
+def non_empty_path(value: Any) -> Any:
+    """An empty path would silently mean the current folder: refuse it."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("an empty path would mean the current folder; give a path")
+    return value
 
-    model_config = ConfigDict(extra="forbid")
+
+class Group(BaseModel):
+    """A nested settings group; unknown keys are typos, so they are errors.
+
+    ``allow_inf_nan=False``: every float setting must be a finite number (a NaN prior
+    would write NaN predictions, an infinite timeout never ends)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class TableNames(Group):
@@ -85,9 +110,17 @@ class WarehouseSettings(Group):
     location: str | None = None
     lock_timeout: float = Field(5.0, ge=0, description="seconds to wait for a locked DuckDB file")
     memory_limit_mb: int = Field(
-        384, ge=64, description="DuckDB buffer pool in MiB (it spills to disk beyond this)"
+        384,
+        ge=64,
+        le=2**44 - 1,  # DuckDB counts the limit in bytes, in 64 bits
+        description="DuckDB buffer pool in MiB (it spills to disk beyond this)",
     )
     tables: TableNames = TableNames()
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_not_empty(cls, value: Any) -> Any:
+        return non_empty_path(value)
 
     @field_validator("features_project", "ml_project")
     @classmethod
@@ -132,8 +165,8 @@ class ModelSettings(Group):
 class ScoringSettings(Group):
     prior_rating: float = 5.5
     prior_weight: float = Field(2000.0, gt=0)
-    batch_size: int = Field(DEFAULT_BATCH_SIZE, gt=0)
-    embed_batch_size: int = Field(DEFAULT_EMBED_BATCH_SIZE, gt=0)
+    batch_size: int = Field(DEFAULT_BATCH_SIZE, gt=0, le=MAX_COUNT)
+    embed_batch_size: int = Field(DEFAULT_EMBED_BATCH_SIZE, gt=0, le=MAX_COUNT)
 
 
 class GitHubSettings(Group):
@@ -195,7 +228,12 @@ class Settings(BaseSettings):
         env_nested_delimiter="__",
         extra="forbid",
         validate_default=True,
+        allow_inf_nan=False,
     )
+
+    # the config file's contents and path (load_settings fills them in on a subclass)
+    file_data: ClassVar[dict[str, Any]] = {}
+    file_path: ClassVar[Path | None] = None
 
     home: Path = Field(
         Path(".bggscore"), description="local state: warehouse file, registry, locks"
@@ -218,7 +256,14 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         assert isinstance(env_settings, EnvSettingsSource)
         env = EnvWithGitHubAliases(settings_cls, env_settings)
-        return (init_settings, env, TomlConfigSettingsSource(settings_cls))
+        assert issubclass(settings_cls, Settings)
+        file = InitSettingsSource(settings_cls, settings_cls.file_data)
+        return (init_settings, env, file)
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home_not_empty(cls, value: Any) -> Any:
+        return non_empty_path(value)
 
     @field_validator("home")
     @classmethod
@@ -241,7 +286,7 @@ class Settings(BaseSettings):
 OTHER_VARIABLES = {"BGGSCORE_LINT_TOOLS"}
 
 
-def unknown_variables(environ: dict[str, str]) -> list[str]:
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """BGGSCORE_* variables no setting reads: most likely typos (e.g. one underscore)."""
     groups = {
         name.upper()
@@ -261,34 +306,253 @@ def unknown_variables(environ: dict[str, str]) -> list[str]:
     return sorted(unknown)
 
 
-def load_settings(config: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Build settings from flags (``overrides``, nested dicts), env, the config file, defaults."""
-    if config is not None and not config.is_file():
-        raise ConfigError(f"config file {config} not found", "check --config")
-    path = config if config is not None else Path.cwd() / CONFIG_FILE
-    toml_file = path if path.is_file() else None
+def is_nested(variable: str) -> bool:
+    """``BGGSCORE_A__B``: a variable that names a key inside a group."""
+    return "__" in variable.removeprefix("BGGSCORE_")
+
+
+def check_nested_variables(environ: Mapping[str, str]) -> None:
+    """An unknown ``BGGSCORE_A__B`` is a typo of a setting: an error, like an unknown key in
+    the config file. (Unknown keys inside a known group are refused by validation.)"""
+    nested = [name for name in unknown_variables(environ) if is_nested(name)]
+    if nested:
+        group = nested[0].removeprefix("BGGSCORE_").partition("__")[0].lower()
+        groups = [n for n, f in Settings.model_fields.items() if isinstance(f.default, BaseModel)]
+        more = f"; {len(nested) - 1} more" if len(nested) > 1 else ""
+        raise ConfigError(
+            f"{nested[0]} is not a bggscore setting: {group!r} is not a settings group "
+            f"(groups: {', '.join(groups)}){more}"
+        )
+
+
+def _config_path(config: Path | None) -> Path | None:
+    """The config file the settings read: ``--config``, else ./bggscore.toml when present."""
+    if config is not None:
+        if not config.is_file():
+            raise ConfigError(f"config file {config} not found", "check --config")
+        return config
+    path = Path.cwd() / CONFIG_FILE
+    return path if path.is_file() else None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The config file's TOML, or one ConfigError saying why it cannot be read."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")  # editors on Windows start a file with a byte-order mark
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}); it must be TOML"
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _settings_class(config: Path | None) -> tuple[type[Settings], Path | None]:
+    path = _config_path(config)
+    data = read_config_file(path) if path is not None else {}
 
     class _FileSettings(Settings):
-        model_config = SettingsConfigDict(toml_file=toml_file)
+        file_data: ClassVar[dict[str, Any]] = data
+        file_path: ClassVar[Path | None] = path
 
+    return _FileSettings, path
+
+
+def load_settings(config: Path | None = None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Build settings from flags (``overrides``, nested dicts), env, the config file, defaults."""
+    environ = dict(os.environ)
+    check_nested_variables(environ)
+    settings_cls, _ = _settings_class(config)
     try:
-        settings = _FileSettings(**(overrides or {}))
+        return settings_cls(**(overrides or {}))
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
-    except Exception as exc:  # a TOML syntax error surfaces as a decoder error
-        if type(exc).__name__ == "TOMLDecodeError":
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        raise
-    return settings
+        origins = _origins(settings_cls, overrides or {}, environ)
+        raise ConfigError(describe_validation_error(exc, origins)) from None
+    except SettingsError as exc:  # a BGGSCORE_<GROUP> variable that is not JSON
+        raise ConfigError(describe_unparsable_variable(exc, environ)) from None
 
 
-def describe_validation_error(exc: ValidationError) -> str:
+def describe_validation_error(
+    exc: ValidationError, origins: Mapping[tuple[str, ...], Origin] | None = None
+) -> str:
     first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "settings"
+    loc = tuple(str(part) for part in first["loc"])
+    where = ".".join(loc) or "settings"
     message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "no such setting"
     value = first.get("input")
-    secret = first["loc"][:1] == ("github",)  # a misspelt key may still hold the token
+    secret = loc[:1] == ("github",)  # a misspelt key may still hold the token
     quiet = secret or isinstance(value, dict) or value is None or str(value) in message
-    shown = "" if quiet else f" (got {value!r})"
+    details = [] if quiet else [f"got {value!r}"]
+    origin = origin_of(origins or {}, loc)
+    if origin.name is not None:
+        details.append(f"from {origin.name}")
+    shown = f" ({'; '.join(details)})" if details else ""
     extra = f"; {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
     return f"invalid setting {where}: {message}{shown}{extra}"
+
+
+def _group_at(path: tuple[str, ...]) -> type[BaseModel] | None:
+    """The settings group at ``path`` (``()`` is the root), or None when it is no group."""
+    model: type[BaseModel] = Settings
+    for part in path:
+        field = model.model_fields.get(part)
+        annotation = field.annotation if field is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def describe_unparsable_variable(exc: SettingsError, environ: Mapping[str, str]) -> str:
+    """pydantic-settings reads a group's variable (``BGGSCORE_WAREHOUSE``) as JSON; say which
+    variable is not JSON (never its value: it may hold the token)."""
+    found = re.search(r'field "(\w+)"', str(exc))
+    field = found.group(1) if found else ""
+    prefix = f"BGGSCORE_{field.upper()}"
+    for name in sorted(environ):
+        upper = name.upper()
+        if not (upper == prefix or upper.startswith(prefix + "__")):
+            continue
+        path = tuple(upper.removeprefix("BGGSCORE_").lower().split("__"))
+        group = _group_at(path)
+        if group is None:
+            continue
+        try:
+            json.loads(environ[name])
+        except ValueError as error:
+            example = f"{upper}__{next(iter(group.model_fields)).upper()}"
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else str(error)
+            return (
+                f"{name} is not valid JSON ({reason}); it sets the {'.'.join(path)} group as "
+                f"one JSON object: set one key per variable instead, e.g. {example}"
+            )
+    return f"cannot read the {field or 'settings'} settings from the environment: {exc}"
+
+
+# -- where each setting came from (`bggscore config show`, error messages) -----------------
+SOURCES = ("flag", "env", "file", "default")  # highest precedence first
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a setting's value came from: its source and the flag, variable or file."""
+
+    source: Literal["flag", "env", "file", "default"]
+    name: str | None = None
+
+
+DEFAULT = Origin("default")
+
+
+def _leaves(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    out: dict[tuple[str, ...], Any] = {}
+    for key, value in data.items():
+        path = (*prefix, str(key))
+        if isinstance(value, Mapping):
+            out.update(_leaves(value, path))
+        else:
+            out[path] = value
+    return out
+
+
+def _variable(path: tuple[str, ...], environ: Mapping[str, str]) -> str:
+    """The variable a value read from the environment came from."""
+    upper = {name.upper(): value for name, value in environ.items()}
+    if path[:1] == ("github",) and len(path) == 2 and path[1] in GITHUB_VARIABLES:
+        for name in GITHUB_VARIABLES[path[1]]:  # the first non-blank one wins
+            if (upper.get(name) or "").strip():
+                return name
+    for end in range(len(path), 0, -1):  # BGGSCORE_A__B, else a JSON BGGSCORE_A
+        name = "BGGSCORE_" + "__".join(path[:end]).upper()
+        if name in upper:
+            return name
+    return "BGGSCORE_" + "__".join(path).upper()
+
+
+def _origins(
+    settings_cls: type[Settings], overrides: Mapping[str, Any], environ: Mapping[str, str]
+) -> dict[tuple[str, ...], Origin]:
+    """Each key a source gave, with the source that won (flag > env > file)."""
+    origins: dict[tuple[str, ...], Origin] = {}
+    for leaf in _leaves(settings_cls.file_data):
+        origins[leaf] = Origin("file", str(settings_cls.file_path))
+    try:
+        env = EnvWithGitHubAliases(settings_cls, EnvSettingsSource(settings_cls))()
+    except SettingsError:
+        env = {}
+    for leaf in _leaves(env):
+        origins[leaf] = Origin("env", _variable(leaf, environ))
+    for leaf in _leaves(overrides):
+        origins[leaf] = Origin("flag", "--" + leaf[-1].replace("_", "-"))
+    return origins
+
+
+def origin_of(origins: Mapping[tuple[str, ...], Origin], path: tuple[str, ...]) -> Origin:
+    """Where the value at ``path`` came from (a group: where its first given key did)."""
+    if path in origins:
+        return origins[path]
+    inside = [origin for leaf, origin in origins.items() if leaf[: len(path)] == path]
+    return min(inside, key=lambda o: SOURCES.index(o.source)) if inside else DEFAULT
+
+
+@dataclass(frozen=True)
+class Effective:
+    """One effective setting as `bggscore config show` prints it (secrets as ***)."""
+
+    key: str
+    value: Any
+    origin: Origin
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "***"
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str) and "@" in value and "://" in value:
+        parts = urlsplit(value)
+        if parts.username is not None or parts.password is not None:  # credentials in a URL
+            return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    return value
+
+
+def explain_settings(
+    settings: Settings, config: Path | None = None, overrides: dict[str, Any] | None = None
+) -> tuple[Path | None, list[Effective]]:
+    """The config file read, and every effective setting with where it came from.
+
+    ``settings`` is what :func:`load_settings` built from the same ``config`` and
+    ``overrides``; unset paths show the default they stand for (``<home>/warehouse.duckdb``).
+    """
+    settings_cls, path = _settings_class(config)
+    origins = _origins(settings_cls, overrides or {}, dict(os.environ))
+    derived = {
+        ("warehouse", "path"): settings.warehouse_path,
+        ("registry", "uri"): settings.registry_uri,
+    }
+
+    def walk(model: BaseModel, prefix: tuple[str, ...]) -> list[Effective]:
+        out = []
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            key = (*prefix, name)
+            if isinstance(value, BaseModel):
+                out += walk(value, key)
+            else:
+                value = derived[key] if value is None and key in derived else value
+                out.append(Effective(".".join(key), _shown(value), origin_of(origins, key)))
+        return out
+
+    return path, walk(settings, ())

@@ -38,6 +38,20 @@ DEFAULT_TRAIN_THROUGH = 2022
 DEFAULT_TUNE_YEAR = 2023
 DEFAULT_TEST_YEAR = DEFAULT_START_YEAR
 
+# -- limits on sizes a user gives: past them a command is refused before it starts ---------
+# Game counts and batch sizes end up in SQL LIMITs, int64 columns and DuckDB's fetch size, so
+# the largest int64 is the largest that can work; as --max-games it means "no cap" (a batch
+# larger than the selection is simply one batch).
+MAX_COUNT = 2**63 - 1
+# Interval draws: each Bayesian model holds draws x coefficients (~600) float64 per batch,
+# twice, so memory and time grow with the draws whatever the selection (~100 MB per model at
+# 10,000, where scoring runs at ~2,000 games/s against ~36,000 at 500). 10,000 draws already
+# put the 5th/95th percentiles within ~2% of the outcome's spread of their exact values.
+MAX_INTERVAL_DRAWS = 10_000
+# `demo --games`: the synthetic catalogue is generated in memory (~1 KB a game before it is
+# loaded, ~5 GB here); BGG has ~150k games and the benchmarks go up to 2M.
+MAX_DEMO_GAMES = 5_000_000
+
 # -- the stages --------------------------------------------------------------------------
 COMPLEXITY = "complexity"
 MAIN = "main"

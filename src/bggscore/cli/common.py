@@ -110,15 +110,80 @@ def _usage_exit(exc: Any) -> NoReturn:
     sys.exit(exc.exit_code)
 
 
+# the global options that may also follow the command name, and whether each takes a value
+GLOBAL_OPTIONS = {
+    "--config": True,
+    "--home": True,
+    "--engine": True,
+    "--debug": False,
+    "--no-debug": False,
+}
+
+
+def _option_names(command: Any) -> dict[str, bool]:
+    """A command's own options (names -> takes a value); Typer may vendor its own Click."""
+    names: dict[str, bool] = {}
+    for param in getattr(command, "params", ()):
+        if getattr(param, "param_type_name", None) != "option":
+            continue
+        takes_value = not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+        for name in (*param.opts, *param.secondary_opts):
+            names[name] = takes_value
+    return names
+
+
+def hoist_global_options(root: Any, args: list[str]) -> list[str]:
+    """``bggscore score --debug`` as ``bggscore --debug score``: the global options given
+    after the command name move in front of it, in the order given (so, as anywhere in
+    Click, the last of a repeated option wins).
+
+    The walk follows the command tree and each command's options, so a value (``--name
+    --home``), anything after ``--`` and a command's own option of the same name stay put."""
+    command = root
+    head: list[str] = []  # what comes before the command name (the root's own options)
+    hoisted: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            rest += args[i:]
+            break
+        name, equals, _ = token.partition("=")
+        own = _option_names(command)
+        if command is not root and name in GLOBAL_OPTIONS and name not in own:
+            takes = GLOBAL_OPTIONS[name] and not equals
+            if takes and i + 1 == len(args):  # in front, it would take the command's name
+                raise USAGE_ERRORS[0](f"Option '{name}' requires an argument.")
+            hoisted += args[i : i + 1 + takes]
+            i += 1 + takes
+            continue
+        sub = None if token.startswith("-") else getattr(command, "commands", {}).get(token)
+        if sub is not None:  # a command or subcommand name; any other word is an argument
+            command = sub
+        (head if command is root else rest).append(token)
+        if token.startswith("-") and not equals and own.get(name) and i + 1 < len(args):
+            (head if command is root else rest).append(args[i + 1])  # its value, as given
+            i += 1
+        i += 1
+    return head + hoisted + rest
+
+
 class ErrorHandlingGroup(TyperGroup):
     """Turns every BggscoreError into one red line and its exit code.
 
     Unexpected exceptions are bugs: one line too, and the traceback with --debug.
     """
 
-    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
         try:
-            return super().make_context(*args, **kwargs)
+            # the root: global options may follow the command name (not while completing a
+            # shell word: Click's completion reads the words as typed)
+            if parent is None and not extra.get("resilient_parsing"):
+                args = hoist_global_options(self, list(args))
+            return super().make_context(info_name, args, parent=parent, **extra)
         except USAGE_ERRORS as exc:  # the global options
             _usage_exit(exc)
 

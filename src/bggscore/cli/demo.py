@@ -9,6 +9,7 @@ import typer
 from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
 from bggscore.results import Document
+from bggscore.stages import MAX_DEMO_GAMES
 
 app = typer.Typer(help="Seed a demo warehouse and run the pipeline on it.")
 
@@ -16,7 +17,14 @@ app = typer.Typer(help="Seed a demo warehouse and run the pipeline on it.")
 @app.callback(invoke_without_command=True)
 def demo(
     ctx: typer.Context,
-    games: Annotated[int, typer.Option(min=1, help="Games in the synthetic catalogue.")] = 20_000,
+    games: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=MAX_DEMO_GAMES,
+            help=f"Games in the synthetic catalogue (at most {MAX_DEMO_GAMES:,}).",
+        ),
+    ] = 20_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     force: Annotated[
         bool,

@@ -69,10 +69,15 @@ def detect_changes(
 
     if format_ not in ("table", "ids"):
         raise UsageError(f"unknown --format {format_!r}; choose table or ids")
+    if format_ == "ids" and json:
+        raise UsageError(
+            "--format ids prints bare ids and --json one document (each stage's game_ids "
+            "included): choose one"
+        )
     settings = state(ctx).settings()
     console = Console(json_mode=json)
     selection = build_selection(
-        start_year, end_year, all_years, game_id, game_ids_file, include_null_year
+        start_year, end_year, all_years, game_id, game_ids_file, include_null_year, ctx=ctx
     )
     stages = parse_detect_stage(stage)
     overrides = parse_model_overrides(model or [])

@@ -20,10 +20,11 @@ from bggscore.cli.selection import (
     MaxGamesOption,
     StartYearOption,
     build_selection,
+    refuse_ignored_max_games,
 )
 from bggscore.console import Console
 from bggscore.results import Document
-from bggscore.stages import DEFAULT_EMBED_BATCH_SIZE, EMBED_STAGES, GRAPH
+from bggscore.stages import DEFAULT_EMBED_BATCH_SIZE, EMBED_STAGES, GRAPH, MAX_COUNT
 
 KIND_CHOICES = ", ".join(GRAPH.get(s).short for s in EMBED_STAGES)
 
@@ -50,7 +51,9 @@ def embed(
     max_games: MaxGamesOption = DEFAULT_MAX_GAMES,
     batch_size: Annotated[
         int | None,
-        typer.Option(min=1, help=f"Games per batch [default: {DEFAULT_EMBED_BATCH_SIZE}]."),
+        typer.Option(
+            min=1, max=MAX_COUNT, help=f"Games per batch [default: {DEFAULT_EMBED_BATCH_SIZE}]."
+        ),
     ] = None,
     json: JsonOption = False,
 ) -> None:
@@ -61,10 +64,11 @@ def embed(
     """
     from bggscore.tasks.embed import EmbedOptions, parse_kind, run_embed
 
+    refuse_ignored_max_games(ctx, changed_only, "add --changed-only, or drop --max-games")
     settings = state(ctx).settings()
     options = EmbedOptions(
         selection=build_selection(
-            start_year, end_year, all_years, game_id, game_ids_file, include_null_year
+            start_year, end_year, all_years, game_id, game_ids_file, include_null_year, ctx=ctx
         ),
         stages=parse_kind(kind),
         changed_only=changed_only,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 def _build_app() -> "typer.Typer":
     import typer
 
+    from bggscore.cli import config as config_cmd
     from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
     from bggscore.cli import run as run_cmd
     from bggscore.cli.common import AppState, ErrorHandlingGroup, flag_overrides
@@ -44,6 +45,7 @@ def _build_app() -> "typer.Typer":
     app.command()(dispatch.dispatch)
     app.command("run")(run_cmd.run)
     app.add_typer(demo.app, name="demo")
+    app.add_typer(config_cmd.app, name="config")
 
     def _version(value: bool) -> None:
         if value:
@@ -62,8 +64,11 @@ def _build_app() -> "typer.Typer":
             ),
         ] = None,
         home: Annotated[
-            Path | None,
-            typer.Option(help="Folder for local state [env: BGGSCORE_HOME; default ./.bggscore]."),
+            str | None,  # a string: Path("") would already be the current folder
+            typer.Option(
+                metavar="<path>",
+                help="Folder for local state [env: BGGSCORE_HOME; default ./.bggscore].",
+            ),
         ] = None,
         engine: Annotated[
             str | None,

@@ -19,6 +19,7 @@ from bggscore.cli.selection import (
     MaxGamesOption,
     StartYearOption,
     build_selection,
+    refuse_ignored_max_games,
 )
 from bggscore.console import Console
 from bggscore.stages import STAGE_NAMES
@@ -69,10 +70,11 @@ def run(
     """
     from bggscore.tasks.run import RunOptions, parse_stages, run_pipeline, stages_named
 
+    refuse_ignored_max_games(ctx, not full, "--full rescores everything: drop one of them")
     settings = state(ctx).settings()
     options = RunOptions(
         selection=build_selection(
-            start_year, end_year, all_years, game_id, game_ids_file, include_null_year
+            start_year, end_year, all_years, game_id, game_ids_file, include_null_year, ctx=ctx
         ),
         stages=parse_stages(stage or []),
         stages_named=stages_named(stage or []),

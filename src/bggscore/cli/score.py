@@ -21,9 +21,17 @@ from bggscore.cli.selection import (
     MaxGamesOption,
     StartYearOption,
     build_selection,
+    refuse_ignored_max_games,
 )
 from bggscore.console import Console
-from bggscore.stages import DEFAULT_BATCH_SIZE, GRAPH, MAIN, stage_choices
+from bggscore.stages import (
+    DEFAULT_BATCH_SIZE,
+    GRAPH,
+    MAIN,
+    MAX_COUNT,
+    MAX_INTERVAL_DRAWS,
+    stage_choices,
+)
 from bggscore.wording import counted
 
 
@@ -46,11 +54,19 @@ def score(
     batch_size: Annotated[
         int | None,
         typer.Option(
-            min=1, help=f"Games per batch [default: {DEFAULT_BATCH_SIZE}, one DuckDB row group]."
+            min=1,
+            max=MAX_COUNT,
+            help=f"Games per batch [default: {DEFAULT_BATCH_SIZE}, one DuckDB row group].",
         ),
     ] = None,
     intervals: Annotated[
-        int, typer.Option(min=0, help="Posterior draws for 90% intervals (0 = off; e.g. 500).")
+        int,
+        typer.Option(
+            min=0,
+            max=MAX_INTERVAL_DRAWS,
+            help=f"Posterior draws for 90% intervals (0 = off; e.g. 500; at most "
+            f"{MAX_INTERVAL_DRAWS:,}).",
+        ),
     ] = 0,
     prior_rating: Annotated[
         float | None, typer.Option(help="Geek rating prior mean [default: 5.5].")
@@ -92,6 +108,7 @@ def score(
 
     if no_upload and output is None:
         raise UsageError("--no-upload needs --output PATH.parquet (otherwise nothing is kept)")
+    refuse_ignored_max_games(ctx, changed_only, "add --changed-only, or drop --max-games")
     app_state = state(ctx)
     app_state.overrides.update(
         flag_overrides(
@@ -105,7 +122,7 @@ def score(
     settings = app_state.settings()
     options = ScoreOptions(
         selection=build_selection(
-            start_year, end_year, all_years, game_id, game_ids_file, include_null_year
+            start_year, end_year, all_years, game_id, game_ids_file, include_null_year, ctx=ctx
         ),
         stages=parse_stage(stage),
         model_overrides=parse_model_overrides(model or []),

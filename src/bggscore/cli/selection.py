@@ -1,4 +1,9 @@
-"""The game-selection flags shared by score, detect-changes and embed."""
+"""The game-selection flags shared by score, detect-changes, embed and run.
+
+A flag that would be silently ignored is refused (exit 2): a year range with --all-years,
+any year flag with --game-id/--game-ids-file (ids choose games whatever their year), and
+--max-games where no change detection runs.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from bggscore.errors import InputError
+from bggscore.errors import InputError, UsageError
 from bggscore.stages import DEFAULT_END_YEAR, DEFAULT_MAX_GAMES, DEFAULT_START_YEAR
 
 if TYPE_CHECKING:
@@ -69,6 +74,38 @@ def read_ids_file(path: Path) -> list[int]:
     return ids
 
 
+def given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave the parameter ``name`` (not its default)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def refuse_ignored_max_games(ctx: typer.Context, detecting: bool, hint: str) -> None:
+    """--max-games caps what change detection finds: refused where none runs."""
+    if not detecting and given(ctx, "max_games"):
+        raise UsageError(f"--max-games caps the games change detection finds; {hint}")
+
+
+def _refuse_ignored_year_flags(
+    ctx: typer.Context, all_years: bool, include_null_year: bool, by_ids: list[str]
+) -> None:
+    years = [
+        flag for flag in ("--start-year", "--end-year") if given(ctx, flag[2:].replace("-", "_"))
+    ]
+    if all_years and years:
+        raise UsageError(
+            f"--all-years takes every year: drop {' and '.join(years)}, or --all-years"
+        )
+    if by_ids:
+        flags = [*years, *(["--all-years"] if all_years else [])]
+        flags += ["--include-null-year"] if include_null_year else []
+        if flags:
+            raise UsageError(
+                f"{' and '.join(by_ids)} {'select' if len(by_ids) > 1 else 'selects'} games "
+                f"whatever their year: drop {', '.join(flags)}"
+            )
+
+
 def build_selection(
     start_year: int,
     end_year: int,
@@ -76,9 +113,16 @@ def build_selection(
     game_ids: list[int] | None,
     game_ids_file: Path | None,
     include_null_year: bool = False,
+    *,
+    ctx: typer.Context | None = None,
 ) -> Selection:
+    """The selection the flags give; with ``ctx`` (a command's), flags it would ignore are
+    refused."""
     from bggscore.warehouse.queries import Selection
 
+    if ctx is not None:
+        by_ids = ["--game-id"] * bool(game_ids) + ["--game-ids-file"] * bool(game_ids_file)
+        _refuse_ignored_year_flags(ctx, all_years, include_null_year, by_ids)
     ids: list[int] | None = None
     if game_ids or game_ids_file:
         ids = list(game_ids or [])

@@ -36,8 +36,14 @@ if TYPE_CHECKING:
 
 
 def parse_stages(values: list[str]) -> list[str]:
-    """Chosen stages (comma or repeat), returned in dependency order."""
-    chosen = {part.strip() for value in values for part in value.split(",") if part.strip()}
+    """Chosen stages (comma or repeat), returned in dependency order; none given is all."""
+    parts = [part.strip() for value in values for part in value.split(",")]
+    if "" in parts:  # `--stage ""` or a stray comma: not a silent "all"
+        shown = ", ".join(repr(value) for value in values)
+        raise UsageError(
+            f"--stage {shown} names an empty stage; choose from {', '.join(STAGE_NAMES)} or all"
+        )
+    chosen = set(parts)
     if not chosen or "all" in chosen:
         return list(STAGE_NAMES)
     unknown = sorted(chosen - set(STAGE_NAMES))
