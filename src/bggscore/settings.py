@@ -12,6 +12,7 @@ variables of the same rank: ``github.token`` from ``BGGSCORE_GITHUB__TOKEN``, el
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -280,6 +281,23 @@ def load_settings(config: Path | None = None, overrides: dict[str, Any] | None =
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
         raise
     return settings
+
+
+def setting_origin(settings: Settings, group: str, key: str) -> str | None:
+    """Which setting gave ``group.key`` its value, for messages: its environment variable,
+    ``group.key in FILE`` for the config file, or None when it is the default."""
+    variable = f"BGGSCORE_{group}__{key}".upper()
+    if any(name.upper() == variable for name in os.environ):  # names are case-insensitive
+        return variable
+    path = type(settings).model_config.get("toml_file")
+    if isinstance(path, (str, Path)):
+        try:
+            data = TomlConfigSettingsSource(Settings, toml_file=Path(path))()
+        except (OSError, ValueError):  # read once already; gone or changed since
+            return None
+        if isinstance(data.get(group), dict) and key in data[group]:
+            return f"{group}.{key} in {path}"
+    return None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -323,7 +323,7 @@ def test_alias_then_archive(cli, demo_home: Path) -> None:
     assert not alias_file.exists()
     # plain names skip archived versions; the number still resolves
     result = cli("models", "show", "rating")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert_one_line_error(result.stderr, "every version of rating is archived", "rating:1")
     assert models_json(cli, "show", "rating:1")["status"] == "archived"
     [row] = models_json(cli, "list", "--type", "rating")["models"]
@@ -342,12 +342,12 @@ def test_alias_with_odd_characters_is_refused(cli, demo_home: Path, alias: str) 
 @pytest.mark.parametrize(
     ("args", "code", "needles"),
     [
-        (("show", "ratng"), 1, ("unknown model 'ratng'", "rating (rating)", "hurdle (hurdle)")),
-        (("show", "rating:9"), 1, ("rating has no version 9", "versions: 1")),
-        (("show", "rating@gold"), 1, ("rating has no alias 'gold'",)),
-        (("verify", "ratng"), 1, ("unknown model 'ratng'", "complexity (complexity)")),
-        (("alias", "ratng:1", "champion"), 1, ("unknown model 'ratng'",)),
-        (("archive", "rating:9"), 1, ("no version 9",)),
+        (("show", "ratng"), 2, ("unknown model 'ratng'", "rating (rating)", "hurdle (hurdle)")),
+        (("show", "rating:9"), 2, ("rating has no version 9", "versions: 1")),
+        (("show", "rating@gold"), 2, ("rating has no alias 'gold'",)),
+        (("verify", "ratng"), 2, ("unknown model 'ratng'", "complexity (complexity)")),
+        (("alias", "ratng:1", "champion"), 2, ("unknown model 'ratng'",)),
+        (("archive", "rating:9"), 2, ("no version 9",)),
         (("archive", "rating"), 2, ("archive needs a version", "rating:N")),
         (("show", "Rating!"), 2, ("invalid model name",)),
         (("list", "--type", "colour"), 2, ("unknown model type 'colour'",)),

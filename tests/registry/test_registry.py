@@ -17,7 +17,13 @@ import joblib
 import numpy as np
 import pytest
 
-from bggscore.errors import InputError, IntegrityError, RegistryError, UsageError
+from bggscore.errors import (
+    InputError,
+    IntegrityError,
+    RegistryError,
+    UnknownModelError,
+    UsageError,
+)
 from bggscore.registry import (
     LocalStore,
     ModelRef,
@@ -270,7 +276,7 @@ def test_alias_errors(registry: Registry, make_model: MakeModel) -> None:
     registry.set_alias("rating:1", "champion")
     with pytest.raises(RegistryError, match=r"no alias 'prod'; aliases: champion \(v1\)"):
         registry.resolve("rating@prod")
-    with pytest.raises(RegistryError, match=r"aliases: champion \(v1\)"):
+    with pytest.raises(UnknownModelError, match=r"aliases: champion \(v1\)"):
         registry.remove_alias("rating", "prod")
 
 
@@ -294,6 +300,44 @@ def test_archived_versions_are_skipped_by_name_but_load_by_number(
     assert registry.unarchive("rating:1").status == "active"
     assert registry.resolve("rating").version == 1
     assert [r.status for r in registry.list()] == ["active", "archived"]
+
+
+@pytest.mark.parametrize(
+    ("ref", "model_type", "message"),
+    [
+        ("nope", None, "unknown model 'nope'"),
+        ("nope", "rating", "unknown rating model 'nope'"),
+        ("rating:9", None, "rating has no version 9; versions: 1, 2"),
+        ("rating@gold", None, r"rating has no alias 'gold'; aliases: champion \(v1\)"),
+        ("rating", "hurdle", "model 'rating' is a rating model, not hurdle"),
+        ("old", None, r"every version of old is archived \(1\)"),
+    ],
+)
+def test_references_to_nothing_registered_exit_2(
+    registry: Registry, make_model: MakeModel, ref: str, model_type: str | None, message: str
+) -> None:
+    register(registry, "rating", make_model(1))
+    register(registry, "rating", make_model(2))
+    registry.set_alias("rating:1", "champion")
+    register(registry, "old", make_model())
+    registry.archive("old:1")
+    with pytest.raises(UnknownModelError, match=message) as info:
+        registry.resolve(ref, model_type)
+    assert info.value.exit_code == 2
+    with pytest.raises(UnknownModelError, match=message):
+        registry.load(ref, model_type)
+
+
+def test_a_dangling_alias_is_a_broken_registry_not_an_unknown_reference(
+    registry: Registry, make_model: MakeModel
+) -> None:
+    register(registry, "rating", make_model())
+    registry.set_alias("rating:1", "champion")
+    registry.store.delete("rating/rating/v1/registration.json")
+    register(registry, "rating", make_model())  # v2: the name still resolves
+    with pytest.raises(RegistryError, match="points to missing version 1") as info:
+        registry.resolve("rating@champion")
+    assert not isinstance(info.value, UnknownModelError) and info.value.exit_code == 1
 
 
 def test_archive_needs_a_version_or_alias(registry: Registry, make_model: MakeModel) -> None:

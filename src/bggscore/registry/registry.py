@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bggscore.errors import InputError, RegistryError, UsageError
+from bggscore.errors import InputError, RegistryError, UnknownModelError, UsageError
 from bggscore.registry.integrity import (
     VerifyResult,
     check_model_object,
@@ -325,14 +325,14 @@ class Registry:
             listing = ", ".join(
                 name if model_type else f"{name} ({mtype})" for name, mtype in known.items()
             )
-            raise RegistryError(
+            raise UnknownModelError(
                 f"unknown {kind}model {name!r} in {self.uri}; "
                 + (f"registered {kind}models: {listing}" if known else f"no {kind}models yet")
             )
         assert owner is not None
         if model_type is not None and owner != check_model_type(model_type):
             others = ", ".join(self.names(model_type)) or "none yet"
-            raise RegistryError(
+            raise UnknownModelError(
                 f"model {name!r} is a {owner} model, not {model_type}; "
                 f"{model_type} models: {others}"
             )
@@ -346,7 +346,7 @@ class Registry:
         versions = ", ".join(str(v) for v in sorted(registered))
         if ref.version is not None:
             if ref.version not in registered:
-                raise RegistryError(
+                raise UnknownModelError(
                     f"{ref.name} has no version {ref.version}; versions: {versions}"
                 )
             return self._read_registration(owner, ref.name, ref.version)
@@ -362,7 +362,7 @@ class Registry:
         if ref.alias is not None:
             aliases = self.aliases(ref.name)
             listing = ", ".join(f"{a} (v{v})" for a, v in aliases.items())
-            raise RegistryError(
+            raise UnknownModelError(
                 f"{ref.name} has no alias {ref.alias!r}; "
                 + (f"aliases: {listing}" if aliases else "it has no aliases yet")
             )
@@ -370,7 +370,7 @@ class Registry:
             registration = self._read_registration(owner, ref.name, number)
             if registration.status == "active":
                 return registration
-        raise RegistryError(
+        raise UnknownModelError(
             f"every version of {ref.name} is archived ({versions}); "
             f"load one by number, e.g. {ref.name}:{max(registered)}"
         )
@@ -521,7 +521,7 @@ class Registry:
         existing = self.aliases(name)
         if alias not in existing:
             listing = ", ".join(f"{a} (v{v})" for a, v in existing.items()) or "none"
-            raise RegistryError(f"{name} has no alias {alias!r}; aliases: {listing}")
+            raise UnknownModelError(f"{name} has no alias {alias!r}; aliases: {listing}")
         self.store.delete(f"{owner}/{name}/aliases/{alias}.json")
 
     def archive(self, ref: ModelRef | str) -> Registration:
