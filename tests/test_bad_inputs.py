@@ -221,6 +221,15 @@ ROWS = [
     row("alias-bad", ("models", "alias", "rating:1", "Bad Alias"), 2, "invalid alias 'Bad Alias'"),
     row("alias-no-version", "models alias rating:7 champion", 2, "rating has no version 7"),
     row("alias-unknown-model", "models alias nope:1 x", 2, "unknown model 'nope'"),
+    row("alias-missing", "models alias rating:1", 2, "give the alias to set"),
+    row("alias-remove-unknown", "models alias --remove rating@gold", 2, "has no alias 'gold'"),
+    row("alias-remove-version", "models alias --remove rating:1", 2, "as NAME@ALIAS"),
+    row(
+        "alias-remove-two-arguments",
+        "models alias --remove rating@champion champion",
+        2,
+        "--remove takes one argument",
+    ),
     row(
         "archive-injection",
         ("models", "archive", "x; DROP TABLE y"),
@@ -228,6 +237,10 @@ ROWS = [
         "invalid model name 'x; DROP TABLE y'",
     ),
     row("archive-no-version", "models archive rating:9", 2, "rating has no version 9"),
+    row("archive-plain-name", "models archive rating", 2, "archive needs a version"),
+    row("unarchive-plain-name", "models unarchive rating", 2, "unarchive needs a version"),
+    row("unarchive-no-version", "models unarchive rating:9", 2, "rating has no version 9"),
+    row("unarchive-unknown", "models unarchive nope:1", 2, "unknown model 'nope'"),
     row("verify-unknown", "models verify nosuch", 2, "unknown model 'nosuch'"),
     row("verify-bad-ref", ("models", "verify", "a b"), 2, "invalid model name 'a b'"),
     # -- detect-changes --------------------------------------------------------------------

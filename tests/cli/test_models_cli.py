@@ -330,6 +330,86 @@ def test_alias_then_archive(cli, demo_home: Path) -> None:
     assert (row["status"], row["aliases"]) == ("archived", [])
 
 
+def test_alias_remove(cli, demo_home: Path) -> None:
+    models_json(cli, "alias", "rating:1", "champion")
+    alias_file = demo_home / "registry" / "rating" / "rating" / "aliases" / "champion.json"
+    assert alias_file.exists()
+    removed = models_json(cli, "alias", "--remove", "rating@champion")
+    assert removed == {"alias": "champion", "model": "rating:1", "removed": True}
+    assert not alias_file.exists()
+    [row] = models_json(cli, "list", "--type", "rating")["models"]
+    assert (row["version"], row["status"], row["aliases"]) == (1, "active", [])
+    # the flag may come anywhere; a human line says what it pointed to
+    models_json(cli, "alias", "rating:1", "challenger")
+    result = cli("models", "alias", "rating@challenger", "--remove")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "removed rating@challenger (it pointed to rating:1)"
+    before = registry_files(demo_home)
+    again = cli("models", "alias", "--remove", "rating@challenger")
+    assert again.exit_code == 2
+    assert_one_line_error(again.stderr, "rating has no alias 'challenger'; aliases: none")
+    assert registry_files(demo_home) == before
+
+
+def test_unarchive_undoes_archive(cli, demo_home: Path) -> None:
+    models_json(cli, "alias", "rating:1", "champion")
+    models_json(cli, "archive", "rating:1")
+    # the message that refuses an alias names the command that helps
+    before = registry_files(demo_home)
+    refused = cli("models", "alias", "rating:1", "champion")
+    assert refused.exit_code == 1
+    assert_one_line_error(refused.stderr, "is archived", "`bggscore models unarchive rating:1`")
+    assert registry_files(demo_home) == before
+
+    assert models_json(cli, "unarchive", "rating:1") == {"model": "rating:1", "status": "active"}
+    assert registration_on_disk(demo_home, "rating")["status"] == "active"
+    assert models_json(cli, "show", "rating")["version"] == 1  # a plain name resolves again
+    [row] = models_json(cli, "list", "--type", "rating")["models"]
+    assert row["aliases"] == []  # archiving removed them; unarchiving does not bring them back
+    human = cli("models", "unarchive", "rating:1")  # already active: nothing to do
+    assert (human.exit_code, human.stdout.strip()) == (0, "rating:1 is active")
+    assert models_json(cli, "alias", "rating:1", "champion")["model"] == "rating:1"
+
+
+def test_archive_help_says_what_it_takes(cli, home: Path) -> None:
+    result = cli("models", "archive", "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "name:VERSION or name@alias (a plain name is refused" in text
+    assert "models unarchive" in text
+
+
+def test_verify_reports_a_lost_registration_and_the_alias_to_it(cli, demo_home: Path) -> None:
+    """The issue's case: a version whose registration.json is gone and a champion alias
+    pointing at it; verify said ok to everything and exited 0."""
+    models_json(cli, "alias", "rating:1", "champion")
+    registration = version_folder(demo_home, "rating") / "registration.json"
+    saved = registration.read_bytes()
+    registration.unlink()
+
+    result = cli("models", "verify")
+    assert result.exit_code == 1
+    error_line(result.stderr, "2 problem(s) found: rating:1, rating@champion")
+    failed = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert len(failed) == 2
+    assert failed[0].startswith("rating:1 ") and "no registration.json" in failed[0]
+    assert failed[1].startswith("rating@champion ") and "points to rating:1" in failed[1]
+    assert "models alias --remove rating@champion" in failed[1]
+    as_json = cli("models", "verify", "--json")
+    assert as_json.exit_code == 1
+    rows = {row["model"]: row["ok"] for row in parse_json(as_json.stdout)["verified"]}
+    expected = {f"{t}:1": True for t in TRAINABLE if t != "rating"}
+    assert rows == {**expected, "rating:1": False, "rating@champion": False}
+
+    # each fix it names clears its line
+    models_json(cli, "alias", "--remove", "rating@champion")
+    result = cli("models", "verify")
+    assert result.exit_code == 1
+    error_line(result.stderr, "1 problem(s) found: rating:1")
+    registration.write_bytes(saved)
+    assert all(row["ok"] for row in models_json(cli, "verify")["verified"])
+
+
 @pytest.mark.parametrize("alias", ["Champion", "champ!on", "1st", "a b", "../x", "x" * 33])
 def test_alias_with_odd_characters_is_refused(cli, demo_home: Path, alias: str) -> None:
     before = registry_files(demo_home)
@@ -347,8 +427,15 @@ def test_alias_with_odd_characters_is_refused(cli, demo_home: Path, alias: str) 
         (("show", "rating@gold"), 2, ("rating has no alias 'gold'",)),
         (("verify", "ratng"), 2, ("unknown model 'ratng'", "complexity (complexity)")),
         (("alias", "ratng:1", "champion"), 2, ("unknown model 'ratng'",)),
+        (("alias", "rating:1"), 2, ("give the alias to set",)),
+        (("alias", "--remove", "rating@gold"), 2, ("rating has no alias 'gold'; aliases: none",)),
+        (("alias", "--remove", "rating"), 2, ("--remove takes one argument", "NAME@ALIAS")),
+        (("alias", "--remove", "rating", "champion"), 2, ("--remove takes one argument",)),
         (("archive", "rating:9"), 2, ("no version 9",)),
         (("archive", "rating"), 2, ("archive needs a version", "rating:N")),
+        (("unarchive", "rating"), 2, ("unarchive needs a version", "rating:N")),
+        (("unarchive", "rating@champion"), 2, ("unarchive needs a version",)),
+        (("unarchive", "ratng:1"), 2, ("unknown model 'ratng'",)),
         (("show", "Rating!"), 2, ("invalid model name",)),
         (("list", "--type", "colour"), 2, ("unknown model type 'colour'",)),
     ],
@@ -471,7 +558,7 @@ def test_a_flipped_byte_is_refused_by_every_loading_command(
 
     everything = cli("models", "verify", "--json")
     assert everything.exit_code == 1
-    assert_one_line_error(everything.stderr, "1 artifact(s) failed verification", label)
+    assert_one_line_error(everything.stderr, f"1 problem(s) found: {label}")
     rows = {row["model"]: row for row in parse_json(everything.stdout)["verified"]}
     assert [m for m, row in rows.items() if not row["ok"]] == [label]
     assert "sha256" in rows[label]["problem"]

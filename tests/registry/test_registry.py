@@ -302,6 +302,36 @@ def test_archived_versions_are_skipped_by_name_but_load_by_number(
     assert [r.status for r in registry.list()] == ["active", "archived"]
 
 
+def test_remove_alias_returns_its_version_and_keeps_the_version(
+    registry: Registry, make_model: MakeModel
+) -> None:
+    register(registry, "rating", make_model(1))
+    register(registry, "rating", make_model(2))
+    registry.set_alias("rating:1", "champion")
+    assert registry.remove_alias("rating", "champion") == 1
+    assert registry.aliases("rating") == {}
+    with pytest.raises(UnknownModelError, match="rating has no alias 'champion'; aliases: none"):
+        registry.remove_alias("rating", "champion")
+    assert registry.resolve("rating:1").status == "active"
+    assert registry.resolve("rating").version == 2
+
+
+def test_unarchive_makes_a_version_active_without_its_aliases(
+    registry: Registry, make_model: MakeModel
+) -> None:
+    register(registry, "rating", make_model())
+    registry.set_alias("rating:1", "champion")
+    registry.archive("rating@champion")
+    with pytest.raises(RegistryError, match=r"unarchive it first \(`bggscore models unarchive"):
+        registry.set_alias("rating:1", "champion")
+    assert registry.unarchive("rating:1").status == "active"
+    assert registry.unarchive("rating:1").status == "active"  # again: nothing to do
+    assert registry.aliases("rating") == {}
+    assert registry.resolve("rating").version == 1
+    with pytest.raises(UsageError, match="unarchive needs a version: use rating:N"):
+        registry.unarchive("rating")
+
+
 @pytest.mark.parametrize(
     ("ref", "model_type", "message"),
     [
@@ -338,6 +368,8 @@ def test_a_dangling_alias_is_a_broken_registry_not_an_unknown_reference(
     with pytest.raises(RegistryError, match="points to missing version 1") as info:
         registry.resolve("rating@champion")
     assert not isinstance(info.value, UnknownModelError) and info.value.exit_code == 1
+    assert registry.remove_alias("rating", "champion") == 1  # what verify says to do
+    assert registry.resolve("rating").version == 2
 
 
 def test_archive_needs_a_version_or_alias(registry: Registry, make_model: MakeModel) -> None:
@@ -436,6 +468,46 @@ def test_verify_reports_the_tampered_artifact(registry: Registry, make_model: Ma
     assert "sha256 mismatch" in (results["rating:2"].problem or "")
     assert [r.ok for r in registry.verify("rating:2")] == [False]
     assert UNPICKLED == []
+
+
+def test_verify_reports_dangling_aliases_and_folders_without_a_registration(
+    registry: Registry, make_model: MakeModel
+) -> None:
+    register(registry, "rating", make_model(1))
+    register(registry, "rating", make_model(2))
+    register(registry, "complexity", make_model(), model_type="complexity")
+    registry.set_alias("rating:2", "champion")
+    registry.set_alias("rating:1", "challenger")
+    registry.store.delete("rating/rating/v2/registration.json")  # the case
+    # a claim alone is a registration that crashed before writing anything: not a problem
+    assert registry.store.create_exclusive("rating/rating/v3/.claim", b"{}")
+    registry.store.write_bytes("complexity/complexity/aliases/prod.json", b"{not json")
+    assert registry.store.create_exclusive("complexity/lost/v1/.claim", b"{}")
+    registry.store.write_bytes("complexity/lost/v1/artifact.joblib", b"bytes")
+
+    results = registry.verify()
+    assert [(r.label, r.ok) for r in results] == [
+        ("complexity:1", True),
+        ("rating:1", True),
+        ("lost:1", False),
+        ("complexity@prod", False),
+        ("rating:2", False),
+        ("rating@champion", False),
+    ]
+    problems = {r.label: r.problem or "" for r in results}
+    assert "has artifact.joblib but no registration.json" in problems["rating:2"]
+    assert problems["rating@champion"].startswith(
+        "points to rating:2, which has no registration.json"
+    )
+    assert "models alias --remove rating@champion" in problems["rating@champion"]
+    assert "not valid JSON" in problems["complexity@prod"]
+    # the fixes it names clear it
+    registry.remove_alias("rating", "champion")
+    registry.store.delete("rating/rating/v2/artifact.joblib")
+    registry.store.delete("rating/rating/v2/.claim")
+    registry.store.delete("complexity/complexity/aliases/prod.json")
+    registry.store.delete("complexity/lost/v1/artifact.joblib")
+    assert all(r.ok for r in registry.verify())
 
 
 def test_a_missing_artifact_is_explained(registry: Registry, make_model: MakeModel) -> None:

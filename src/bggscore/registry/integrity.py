@@ -32,19 +32,22 @@ class RegistryWarning(UserWarning):
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """The outcome of re-hashing one artifact (nothing is unpickled)."""
+    """The outcome of re-hashing one artifact (nothing is unpickled), or a problem with an
+    alias (``alias`` set; ``version`` is where it points, None when unreadable) or with a
+    version folder."""
 
     model_type: str
     name: str
-    version: int
+    version: int | None
     ok: bool
     expected_sha256: str | None = None
     actual_sha256: str | None = None
     problem: str | None = None
+    alias: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.name}:{self.version}"
+        return f"{self.name}@{self.alias}" if self.alias else f"{self.name}:{self.version}"
 
 
 def sha256_hex(data: bytes) -> str:

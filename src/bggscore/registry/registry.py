@@ -378,6 +378,9 @@ class Registry:
     def aliases(self, name: str) -> dict[str, int]:
         """Alias -> version for one model."""
         owner, _ = self._owner_or_raise(check_name(name), None)
+        return self._alias_versions(owner, name)
+
+    def _alias_versions(self, owner: str, name: str) -> dict[str, int]:
         found = {}
         for alias in self._scan(owner, name)[2]:
             version = self._read_alias(owner, name, alias)
@@ -503,7 +506,7 @@ class Registry:
         if registration.status == "archived":
             raise RegistryError(
                 f"{registration.label} is archived; point {alias} at an active version "
-                "or unarchive it first"
+                f"or unarchive it first (`bggscore models unarchive {registration.label}`)"
             )
         payload = {
             "alias": alias,
@@ -515,14 +518,26 @@ class Registry:
         self.store.write_bytes(key, _json_bytes(payload))
         return registration
 
-    def remove_alias(self, name: str, alias: str) -> None:
+    def remove_alias(self, name: str, alias: str) -> int | None:
+        """Delete `name@alias` and return the version it pointed at (None when its file
+        was unreadable); the version is untouched. An alias whose version lost its
+        registration can be removed too: `verify` says to."""
         check_alias(alias)
-        owner = self._owner_or_raise(check_name(name), None)[0]
-        existing = self.aliases(name)
-        if alias not in existing:
+        owner = self._name_owner(check_name(name))
+        if owner is None:
+            self._owner_or_raise(name, None)  # raises: unknown model, naming the known ones
+        assert owner is not None
+        key = f"{owner}/{name}/aliases/{alias}.json"
+        if alias not in self._scan(owner, name)[2]:
+            existing = self._alias_versions(owner, name)
             listing = ", ".join(f"{a} (v{v})" for a, v in existing.items()) or "none"
             raise UnknownModelError(f"{name} has no alias {alias!r}; aliases: {listing}")
-        self.store.delete(f"{owner}/{name}/aliases/{alias}.json")
+        try:
+            version = self._read_alias(owner, name, alias)
+        except RegistryError:  # unreadable: removing it is the fix
+            version = None
+        self.store.delete(key)
+        return version
 
     def archive(self, ref: ModelRef | str) -> Registration:
         """Mark one version archived and drop the aliases pointing at it.
@@ -587,13 +602,63 @@ class Registry:
             ) from exc
 
     def verify(self, ref: ModelRef | str | None = None) -> builtins.list[VerifyResult]:
-        """Re-hash every artifact (or one), without unpickling anything."""
+        """Re-hash every artifact (or one), without unpickling anything.
+
+        Without `ref` the whole registry is checked: every artifact, then every alias
+        (each must point at a registered version) and every version folder (each holding
+        more than a claim must hold its registration.json).
+        """
         if ref is not None:
             registration = self.resolve(ref)
             keys = [(registration.model_type, registration.name, registration.version)]
-        else:
-            keys = self._registration_keys(None)
-        return [self._verify_one(*key) for key in keys]
+            return [self._verify_one(*key) for key in keys]
+        keys = self._registration_keys(None)
+        return [self._verify_one(*key) for key in keys] + self._layout_problems()
+
+    def _layout_problems(self) -> builtins.list[VerifyResult]:
+        """Aliases to versions without a registration, and version folders with files but
+        no registration.json: both are invisible to `list` and to references by name."""
+        problems = []
+        for mtype in MODEL_TYPES:
+            files: dict[tuple[str, int], set[str]] = {}
+            aliases: builtins.list[tuple[str, str]] = []
+            for key in self.store.list_prefix(f"{mtype}/"):
+                name, _, rest = key[len(mtype) + 1 :].partition("/")
+                if match := _VERSION_KEY.match(rest):
+                    files.setdefault((name, int(match[1])), set()).add(match[2])
+                elif match := _ALIAS_KEY.match(rest):
+                    aliases.append((name, match[1]))
+            registered = {key for key, found in files.items() if REGISTRATION in found}
+            for (name, version), found in sorted(files.items()):
+                # a claim alone is a registration that crashed before writing anything:
+                # skipped by design; more than a claim is one running now or one that lost
+                # its registration.json
+                if REGISTRATION not in found and found - {CLAIM}:
+                    folder = self.store.uri_of(f"{mtype}/{name}/v{version}")
+                    listing = ", ".join(sorted(found - {CLAIM}))
+                    problem = (
+                        f"has {listing} but no {REGISTRATION} (unless a registration is running"
+                        f" now): restore it from a backup, or delete {folder}"
+                    )
+                    problems.append(VerifyResult(mtype, name, version, ok=False, problem=problem))
+            for name, alias in sorted(aliases):
+                try:
+                    target = self._read_alias(mtype, name, alias)
+                except RegistryError as exc:
+                    problems.append(
+                        VerifyResult(mtype, name, None, ok=False, problem=exc.message, alias=alias)
+                    )
+                    continue
+                if target is not None and (name, target) not in registered:
+                    problem = (
+                        f"points to {name}:{target}, which has no {REGISTRATION}; move it "
+                        f"(`bggscore models alias {name}:N {alias}`) or remove it "
+                        f"(`bggscore models alias --remove {name}@{alias}`)"
+                    )
+                    problems.append(
+                        VerifyResult(mtype, name, target, ok=False, problem=problem, alias=alias)
+                    )
+        return problems
 
     def _verify_one(self, model_type: str, name: str, version: int) -> VerifyResult:
         try:
