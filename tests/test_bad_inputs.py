@@ -43,6 +43,22 @@ def _parquet(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _joblib(model: object) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+def _regressor() -> object:
+    """A fitted regressor with named columns: registrable, but not as the hurdle model."""
+    from sklearn.linear_model import LinearRegression
+
+    frame = pl.DataFrame({"min_age": [8.0, 10.0, 12.0], "max_players": [2.0, 4.0, 5.0]})
+    return LinearRegression().fit(frame, [6.0, 6.5, 7.0])
+
+
 @dataclass(frozen=True)
 class Row:
     """One bad input: ``bggscore ARGS`` with ``env`` (None unsets) and ``files`` written in
@@ -210,6 +226,41 @@ ROWS = [
         2,
         "unknown model type 'bogus'",
         files={"bad.joblib": b"not a pickle"},
+    ),
+    row(
+        "register-signature-missing",
+        "models register bad.joblib --type rating --name r2 --signature nope.json",
+        2,
+        "signature file nope.json does not exist",
+        files={"bad.joblib": b"not a pickle"},
+    ),
+    row(
+        "register-signature-not-json",
+        "models register model.joblib --type rating --name r2 --signature sig.json",
+        2,
+        "signature file sig.json is not valid JSON (line 1",
+        files={"model.joblib": b"not a pickle", "sig.json": '[{"name": "a",}]'},
+    ),
+    row(
+        "register-signature-unknown-key",
+        "models register model.joblib --type rating --name r2 --signature sig.json",
+        2,
+        "entry 1 has unknown key(s) dtpye",
+        files={"model.joblib": b"not a pickle", "sig.json": '[{"name": "a", "dtpye": "INT64"}]'},
+    ),
+    row(
+        "register-regressor-as-hurdle",
+        "models register reg.joblib --type hurdle --name h2",
+        2,
+        "is a LinearRegression without predict_proba, so it cannot be a hurdle model",
+        files={"reg.joblib": _joblib(_regressor())},
+    ),
+    row(
+        "register-not-a-model",
+        "models register dict.joblib --type rating --name r2",
+        2,
+        "is a dict with neither predict nor transform",
+        files={"dict.joblib": _joblib({"coef": [1.0]})},
     ),
     row(
         "register-name-path",

@@ -514,7 +514,7 @@ def test_register_refuses_what_is_not_a_usable_model(cli, home: Path, tmp_path: 
     rating_a = ("--type", "rating", "--name", "a")
     cases = [
         ((not_joblib, *rating_a), 2, ("is not a joblib file",)),
-        ((no_predict, *rating_a), 1, ("neither predict nor transform",)),
+        ((no_predict, *rating_a), 2, ("neither predict nor transform",)),
         ((unnamed, *rating_a), 2, ("no feature_names_in_",)),
         ((tmp_path / "missing.joblib", *rating_a), 2, ("does not exist",)),
         ((good, "--type", "colour", "--name", "a"), 2, ("unknown model type 'colour'",)),
@@ -525,6 +525,82 @@ def test_register_refuses_what_is_not_a_usable_model(cli, home: Path, tmp_path: 
         assert result.exit_code == code, (path, args, result.stderr)
         assert_one_line_error(result.stderr, *needles)
         assert registry_files(home) == []
+
+
+def test_register_with_a_signature_file(cli, home: Path, tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    unnamed = tmp_path / "unnamed.joblib"
+    joblib.dump(LinearRegression().fit([[8.0, 2.0], [12.0, 4.0], [14.0, 5.0]], [6, 7, 8]), unnamed)
+    columns = [
+        {"name": "min_age", "dtype": "INT64", "source": "warehouse"},
+        {"name": "predicted_complexity", "dtype": "FLOAT64", "source": "chain"},
+    ]
+    signature = tmp_path / "signature.json"
+    signature.write_text(json.dumps(columns))
+    args = ("register", str(unnamed), "--type", "rating", "--name", "mine")
+
+    # without one, the error names the option that gives it
+    refused = cli("models", *args)
+    assert refused.exit_code == 2
+    assert_one_line_error(refused.stderr, "no feature_names_in_", "--signature FILE")
+    assert registry_files(home) == []
+
+    registered = models_json(cli, *args, "--signature", str(signature))
+    assert registered["signature"] == columns
+    assert registration_on_disk(home, "rating", "mine")["signature"] == columns
+
+
+@pytest.mark.parametrize(
+    ("content", "needles"),
+    [
+        (None, ("signature file", "does not exist")),
+        ("[{", ("is not valid JSON (line 1",)),
+        ('{"name": "min_age"}', ("must hold a JSON list",)),
+        ('[{"name": "min_age", "dtpye": "INT64"}]', ("entry 1 has unknown key(s) dtpye",)),
+        ('[{"name": "min_age", "source": "model"}]', ("source 'model' is not one of",)),
+        ('[{"name": "min_age"}, {"name": "min_age"}]', ("repeats a column",)),
+    ],
+)
+def test_a_bad_signature_file_is_refused_before_anything_is_written(
+    cli, home: Path, tmp_path: Path, content: str | None, needles: tuple[str, ...]
+) -> None:
+    path = tmp_path / "mine.joblib"
+    joblib.dump(make_user_pipeline(), path)
+    signature = tmp_path / "signature.json"
+    if content is not None:
+        signature.write_text(content)
+    result = cli(
+        "models", "register", str(path), "--type", "rating", "--name", "mine",
+        "--signature", str(signature),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, *needles)
+    assert registry_files(home) == []
+
+
+def test_register_checks_the_model_can_be_its_type(cli, demo_home: Path, tmp_path: Path) -> None:
+    """A regressor registered as hurdle failed only at score time (AttributeError)."""
+    regressor = tmp_path / "regressor.joblib"
+    joblib.dump(make_user_pipeline(), regressor)
+    rating_artifact = version_folder(demo_home, "rating") / "artifact.joblib"  # a LinearModel
+    hurdle_artifact = version_folder(demo_home, "hurdle") / "artifact.joblib"
+    before = registry_files(demo_home)
+    for path, kind in ((regressor, "Pipeline"), (rating_artifact, "LinearModel")):
+        result = cli("models", "register", str(path), "--type", "hurdle", "--name", "hurdle-2")
+        assert result.exit_code == 2, result.stderr
+        assert_one_line_error(
+            result.stderr, f"is a {kind} without predict_proba", "cannot be a hurdle model"
+        )
+        assert registry_files(demo_home) == before
+    # the hurdle's own artifact is a classifier: it registers as hurdle, with the
+    # signature `models show --json` prints
+    signature = tmp_path / "signature.json"
+    signature.write_text(json.dumps(models_json(cli, "show", "hurdle")["signature"]))
+    args = ("--type", "hurdle", "--name", "h2", "--signature", str(signature))
+    ok = models_json(cli, "register", str(hurdle_artifact), *args)
+    assert (ok["name"], ok["model_type"]) == ("h2", "hurdle")
+    assert ok["signature"] == registration_on_disk(demo_home, "hurdle")["signature"]
 
 
 # -- integrity: a flipped byte in any artifact ------------------------------------------------

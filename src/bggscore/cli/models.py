@@ -186,10 +186,27 @@ def register(
     model_type: Annotated[str, typer.Option("--type", help="Model type, e.g. rating.")],
     name: Annotated[str, typer.Option(help="Model name, e.g. rating-v2026.")],
     description: Annotated[str, typer.Option(help="Free text.")] = "",
+    signature: Annotated[
+        Path | None,
+        typer.Option(
+            help='The input columns, a JSON file: [{"name": "min_age", "dtype": "INT64", '
+            '"source": "warehouse"}, ...] ("source" is warehouse or chain, for a column '
+            "an earlier model predicts); default from the model's feature_names_in_.",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Register your own joblib pipeline (its signature comes from feature_names_in_)."""
-    registration = _registry(ctx).register_file(path, model_type, name, description=description)
+    """Register your own joblib pipeline (input columns: feature_names_in_ or --signature).
+
+    A hurdle model must have predict_proba, the other outcomes predict; `models show
+    NAME --json` prints a registered model's signature in the form --signature reads.
+    """
+    from bggscore.registry import read_signature_file
+
+    columns = read_signature_file(signature) if signature is not None else None
+    registration = _registry(ctx).register_file(
+        path, model_type, name, description=description, signature=columns
+    )
     data = _registration_dict(registration)
     Console(json_mode=json).result(
         data, lambda out: out.print(f"registered {registration.label} ({registration.model_type})")

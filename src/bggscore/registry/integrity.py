@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bggscore.errors import InputError, IntegrityError, RegistryError
+from bggscore.stages import GRAPH, SCORE_STAGES
 
 # joblib's zlib level 3: a good size/speed trade-off for scikit-learn pipelines. An artifact
 # is only stored compressed when that saves at least a fifth of its size: a trained linear
@@ -105,6 +106,34 @@ def check_model_object(model: object, label: str) -> None:
         raise RegistryError(
             f"{label} is a {type(model).__name__} with neither predict nor transform; "
             "register a fitted estimator or pipeline"
+        )
+
+
+# What scoring calls on each outcome's model (scoring/predict.py): the hurdle is a
+# classification (its probability), every other outcome a regression. Embedding models are
+# bggscore's own classes and only need to be models.
+CLASSIFIERS = ("hurdle",)
+REGRESSORS = tuple(t for t in GRAPH.model_types(SCORE_STAGES) if t not in CLASSIFIERS)
+
+
+def check_model_kind(model: object, model_type: str, label: str) -> None:
+    """Refuse (InputError) what scoring could not call as a `model_type` model: anything
+    without predict or transform, a hurdle model without predict_proba, an outcome
+    regressor without predict."""
+    if not any(callable(getattr(model, attr, None)) for attr in ("predict", "transform")):
+        raise InputError(
+            f"{label} is a {type(model).__name__} with neither predict nor transform; "
+            "register a fitted estimator or pipeline"
+        )
+    if model_type in CLASSIFIERS and not callable(getattr(model, "predict_proba", None)):
+        raise InputError(
+            f"{label} is a {type(model).__name__} without predict_proba, so it cannot be a "
+            f"{model_type} model (scoring reads its probability); register a fitted classifier"
+        )
+    if model_type in REGRESSORS and not callable(getattr(model, "predict", None)):
+        raise InputError(
+            f"{label} is a {type(model).__name__} without predict, so it cannot be a "
+            f"{model_type} model; register a fitted regressor"
         )
 
 

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bggscore.errors import InputError, RegistryError, UnknownModelError, UsageError
 from bggscore.registry.integrity import (
     VerifyResult,
+    check_model_kind,
     check_model_object,
     dump_artifact,
     environment_versions,
@@ -179,14 +180,59 @@ def _as_ref(ref: ModelRef | str) -> ModelRef:
     return ref if isinstance(ref, ModelRef) else parse_ref(ref)
 
 
+SIGNATURE_FORM = 'a JSON list of {"name", "dtype", "source"} objects'
+SIGNATURE_KEYS = ("name", "dtype", "source")
+# where a column comes from: the warehouse's games_features, or an earlier model of the chain
+SIGNATURE_SOURCES = ("warehouse", "chain")
+
+
+def read_signature_file(path: Path) -> builtins.list[dict[str, Any]]:
+    """The input columns a model reads, from a JSON file: a list of objects with a "name"
+    and optionally a "dtype" (default "any") and a "source" ("warehouse", the default, or
+    "chain" for a column an earlier model predicts). InputError, one line, otherwise."""
+    where = f"signature file {path}"
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise InputError(f"{where} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{where} is a folder; give a JSON file ({SIGNATURE_FORM})") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {where} ({exc.strerror}); check its permissions") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{where} is not valid JSON (line {exc.lineno}: {exc.msg}); give {SIGNATURE_FORM}"
+        ) from None
+    except ValueError:  # not UTF-8 (or -16/-32) text
+        raise InputError(f"{where} is not JSON text; give {SIGNATURE_FORM}") from None
+    if not isinstance(data, builtins.list) or not data:
+        raise InputError(f"{where} must hold {SIGNATURE_FORM}, one per input column")
+    for number, item in enumerate(data, 1):
+        entry = f"{where}: entry {number}"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise InputError(f'{entry} is {item!r}; give an object with a "name" string')
+        unknown = sorted(set(item) - set(SIGNATURE_KEYS))
+        if unknown:
+            raise InputError(
+                f"{entry} has unknown key(s) {', '.join(unknown)}; use {', '.join(SIGNATURE_KEYS)}"
+            )
+        if not isinstance(item.get("dtype", ""), str):
+            raise InputError(f'{entry}: dtype {item["dtype"]!r} is not a string, e.g. "FLOAT64"')
+        if item.get("source", "warehouse") not in SIGNATURE_SOURCES:
+            raise InputError(
+                f"{entry}: source {item['source']!r} is not one of {', '.join(SIGNATURE_SOURCES)}"
+            )
+    return data
+
+
 def _signature(model: object, signature: Iterable[Any] | None, label: str) -> list[Column]:
     """The given signature, or one from the model's `feature_names_in_` with dtype "any"."""
     if signature is None:
         names = getattr(model, "feature_names_in_", None)
         if names is None:
             raise InputError(
-                f"{label} has no feature_names_in_; pass the signature "
-                "(the input columns as name and dtype)"
+                f"{label} has no feature_names_in_ to take its input columns from; "
+                f"give them with --signature FILE ({SIGNATURE_FORM})"
             )
         signature = [str(name) for name in names]
     columns = []
@@ -200,7 +246,7 @@ def _signature(model: object, signature: Iterable[Any] | None, label: str) -> li
                 columns.append(Column.model_validate(dict(item)))
             except (TypeError, ValueError) as exc:
                 raise InputError(
-                    f"bad signature entry {item!r} for {label}; give {{'name': ..., 'dtype': ...}}"
+                    f"bad signature entry {item!r} for {label}; give {SIGNATURE_FORM}"
                 ) from exc
     names = [column.name for column in columns]
     if not names or len(set(names)) != len(names):
@@ -451,7 +497,7 @@ class Registry:
         label = f"the model given for {name}"
         if isinstance(model, (str, bytes, os.PathLike)):
             raise UsageError(f"{label} is a path; use register_file to register a joblib file")
-        check_model_object(model, label)
+        check_model_kind(model, model_type, label)
         data = dump_artifact(model)
         try:  # validate everything before a version is claimed, so bad input burns none
             draft = Registration(
@@ -490,7 +536,7 @@ class Registry:
         check_model_type(model_type)  # bad flags fail before unpickling
         check_name(name)
         model = read_user_joblib(path)
-        check_model_object(model, f"the model in {path}")
+        check_model_kind(model, model_type, f"the model in {path}")
         return self.register(model_type, name, model, **fields)
 
     def _write_status(self, registration: Registration, status: str) -> Registration:
