@@ -1,5 +1,6 @@
-"""Bad input to every command: exit 2 for usage / input / config errors, 1 for runtime
-failures (unknown model, missing tables, no token), one `error:` line, no traceback, and
+"""Bad input to every command: exit 2 for usage / input / config errors and for a model,
+version or alias that is not registered (typed, or named by a setting), 1 for runtime
+failures (missing tables, no token, a tampered artifact), one `error:` line, no traceback, and
 NOTHING WRITTEN: warehouse row counts, the registry's files, the work folder and the GitHub
 output files are the same before and after.
 
@@ -40,6 +41,22 @@ def _parquet(frame: pl.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.write_parquet(buffer)
     return buffer.getvalue()
+
+
+def _joblib(model: object) -> bytes:
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(model, buffer)
+    return buffer.getvalue()
+
+
+def _regressor() -> object:
+    """A fitted regressor with named columns: registrable, but not as the hurdle model."""
+    from sklearn.linear_model import LinearRegression
+
+    frame = pl.DataFrame({"min_age": [8.0, 10.0, 12.0], "max_players": [2.0, 4.0, 5.0]})
+    return LinearRegression().fit(frame, [6.0, 6.5, 7.0])
 
 
 @dataclass(frozen=True)
@@ -340,7 +357,9 @@ ROWS = [
         "invalid model name 'Bad Name'",
     ),
     row("list-type", "models list --type bogus", 2, "unknown model type 'bogus'"),
-    row("show-unknown", "models show nosuch", 1, "unknown model 'nosuch'"),
+    row("show-unknown", "models show nosuch", 2, "unknown model 'nosuch'"),
+    row("show-no-version", "models show rating:99", 2, "rating has no version 99; versions: 1"),
+    row("show-no-alias", "models show rating@gold", 2, "rating has no alias 'gold'"),
     row("show-version-0", "models show rating:0", 2, "invalid model version '0'"),
     row("show-alias-and-version", "models show rating@champion:1", 2, "not both"),
     row("show-empty", ("models", "show", ""), 2, "empty model reference"),
@@ -365,6 +384,41 @@ ROWS = [
         files={"bad.joblib": b"not a pickle"},
     ),
     row(
+        "register-signature-missing",
+        "models register bad.joblib --type rating --name r2 --signature nope.json",
+        2,
+        "signature file nope.json does not exist",
+        files={"bad.joblib": b"not a pickle"},
+    ),
+    row(
+        "register-signature-not-json",
+        "models register model.joblib --type rating --name r2 --signature sig.json",
+        2,
+        "signature file sig.json is not valid JSON (line 1",
+        files={"model.joblib": b"not a pickle", "sig.json": '[{"name": "a",}]'},
+    ),
+    row(
+        "register-signature-unknown-key",
+        "models register model.joblib --type rating --name r2 --signature sig.json",
+        2,
+        "entry 1 has unknown key(s) dtpye",
+        files={"model.joblib": b"not a pickle", "sig.json": '[{"name": "a", "dtpye": "INT64"}]'},
+    ),
+    row(
+        "register-regressor-as-hurdle",
+        "models register reg.joblib --type hurdle --name h2",
+        2,
+        "is a LinearRegression without predict_proba, so it cannot be a hurdle model",
+        files={"reg.joblib": _joblib(_regressor())},
+    ),
+    row(
+        "register-not-a-model",
+        "models register dict.joblib --type rating --name r2",
+        2,
+        "is a dict with neither predict nor transform",
+        files={"dict.joblib": _joblib({"coef": [1.0]})},
+    ),
+    row(
         "register-name-path",
         "models register bad.joblib --type rating --name ../evil",
         2,
@@ -372,15 +426,29 @@ ROWS = [
         files={"bad.joblib": b"not a pickle"},
     ),
     row("alias-bad", ("models", "alias", "rating:1", "Bad Alias"), 2, "invalid alias 'Bad Alias'"),
-    row("alias-no-version", "models alias rating:7 champion", 1, "rating has no version 7"),
+    row("alias-no-version", "models alias rating:7 champion", 2, "rating has no version 7"),
+    row("alias-unknown-model", "models alias nope:1 x", 2, "unknown model 'nope'"),
+    row("alias-missing", "models alias rating:1", 2, "give the alias to set"),
+    row("alias-remove-unknown", "models alias --remove rating@gold", 2, "has no alias 'gold'"),
+    row("alias-remove-version", "models alias --remove rating:1", 2, "as NAME@ALIAS"),
+    row(
+        "alias-remove-two-arguments",
+        "models alias --remove rating@champion champion",
+        2,
+        "--remove takes one argument",
+    ),
     row(
         "archive-injection",
         ("models", "archive", "x; DROP TABLE y"),
         2,
         "invalid model name 'x; DROP TABLE y'",
     ),
-    row("archive-no-version", "models archive rating:9", 1, "rating has no version 9"),
-    row("verify-unknown", "models verify nosuch", 1, "unknown model 'nosuch'"),
+    row("archive-no-version", "models archive rating:9", 2, "rating has no version 9"),
+    row("archive-plain-name", "models archive rating", 2, "archive needs a version"),
+    row("unarchive-plain-name", "models unarchive rating", 2, "unarchive needs a version"),
+    row("unarchive-no-version", "models unarchive rating:9", 2, "rating has no version 9"),
+    row("unarchive-unknown", "models unarchive nope:1", 2, "unknown model 'nope'"),
+    row("verify-unknown", "models verify nosuch", 2, "unknown model 'nosuch'"),
     row("verify-bad-ref", ("models", "verify", "a b"), 2, "invalid model name 'a b'"),
     # -- detect-changes --------------------------------------------------------------------
     row("detect-format", "detect-changes --format xml", 2, "unknown --format 'xml'"),
@@ -447,9 +515,20 @@ ROWS = [
     row("score-model-no-ref", "score --model rating", 2, "must look like TYPE=REF"),
     row("score-model-type", "score --model foo=bar", 2, "unknown model type 'foo'"),
     row("score-model-alias", "score --model rating=rating@@x", 2, "invalid alias '@x'"),
-    row("score-model-unknown", "score --model rating=nosuch", 1, "unknown rating model 'nosuch'"),
-    row("score-model-version", "score --model rating=rating:99", 1, "rating has no version 99"),
-    row("score-model-kind", "score --model rating=hurdle", 1, "is a hurdle model, not rating"),
+    row(
+        "score-model-unknown",
+        "score --model rating=nosuch",
+        2,
+        "--model rating=nosuch: unknown rating model 'nosuch'",
+    ),
+    row(
+        "score-model-version",
+        "score --model rating=rating:99",
+        2,
+        "--model rating=rating:99: rating has no version 99; versions: 1",
+    ),
+    row("score-model-alias-unknown", "score --model rating=rating@gold", 2, "no alias 'gold'"),
+    row("score-model-kind", "score --model rating=hurdle", 2, "is a hurdle model, not rating"),
     row("score-stage", "score --stage nope", 2, "unknown --stage 'nope'"),
     row("score-no-upload", "score --no-upload", 2, "--no-upload needs --output"),
     row("score-output-csv", "score --output out.csv", 2, "--output out.csv must end in .parquet"),
@@ -466,8 +545,22 @@ ROWS = [
         "score-env-model",
         "score --all-years",
         2,
-        "invalid model name 'Bad Ref'",
+        "BGGSCORE_MODELS__RATING: invalid model name 'Bad Ref'",
         env={"BGGSCORE_MODELS__RATING": "Bad Ref"},
+    ),
+    row(
+        "score-env-model-unknown",
+        "score --all-years",
+        2,
+        "BGGSCORE_MODELS__RATING: unknown rating model 'nope'",
+        env={"BGGSCORE_MODELS__RATING": "nope"},
+    ),
+    row(
+        "score-config-model-version",
+        "--config models.toml score --all-years",
+        2,
+        "models.hurdle in models.toml: hurdle has no version 9",
+        files={"models.toml": '[models]\nhurdle = "hurdle:9"\n'},
     ),
     row(
         "score-changed-max-games",
@@ -532,12 +625,19 @@ ROWS = [
         "--all-years takes every year: drop --end-year, or --all-years",
     ),
     row("embed-fresh", "embed", 1, "no warehouse at", fresh=True),
+    row(
+        "embed-env-model-unknown",
+        "embed --all-years",
+        2,
+        "BGGSCORE_MODELS__TEXT_EMBEDDINGS: unknown text_embeddings model 'nope'",
+        env={"BGGSCORE_MODELS__TEXT_EMBEDDINGS": "nope"},
+    ),
     row("similar-nothing", "similar", 2, "give a GAME_ID or --name"),
     row("similar-both", "similar 1 --name x", 2, "not both"),
     row("similar-neither-says-what-to-give", "similar", 2, '--name "part of a name"'),
     row("similar-unknown-id", "similar 999999999", 2, "game 999999999 has no embedding"),
     row("similar-unknown-name", ("similar", "--name", "zzz no such"), 2, "no game named 'zzz"),
-    row("similar-fresh", "similar 1", 1, "unknown game_embeddings model", fresh=True),
+    row("similar-fresh", "similar 1", 2, "unknown game_embeddings model", fresh=True),
     # -- dispatch (a fake token and a local API: nothing may be sent) ----------------------
     row("dispatch-repo", ("dispatch", "e", "--repo", "a/b; rm -rf /"), 2, "is not OWNER/NAME"),
     row("dispatch-no-kind", ("dispatch", "--repo", REPO), 2, "give EVENT_TYPE for a"),

@@ -52,6 +52,13 @@ class RegistryError(BggscoreError):
     exit_code = 1
 
 
+class UnknownModelError(RegistryError):
+    """A model, version or alias someone named (a flag, an argument, a setting) is not in
+    the registry: nothing was done, and the reference is theirs to fix."""
+
+    exit_code = 2
+
+
 class IntegrityError(RegistryError):
     """An artifact's sha256 does not match its registration: never unpickled."""
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bggscore.features import BaseCache, Features
 
 
@@ -143,8 +145,15 @@ class LinearModel:
             return (self.score(X) > 0.5).astype(np.int64)
         return self.score(X)
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    @property
+    def predict_proba(self) -> Callable[[Any], np.ndarray]:
+        """Class probabilities, on a classifier only: on a regressor the attribute is
+        absent (``hasattr`` is False), as on a scikit-learn pipeline ending in one, so
+        registering a regressor as the hurdle model is refused."""
         if not isinstance(self.head, Logistic):
             raise AttributeError("predict_proba: this model is a regressor")
+        return self._probabilities
+
+    def _probabilities(self, X: Any) -> np.ndarray:
         p = self.score(X)
         return np.column_stack([1.0 - p, p])

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bggscore.errors import BggscoreError, InputError, RegistryError, UsageError
+from bggscore.errors import BggscoreError, InputError, RegistryError, UnknownModelError, UsageError
 from bggscore.stages import (
     COMPLEXITY,
     EMBED_STAGES,
@@ -170,14 +170,16 @@ def resolve_models(
     user set that does not resolve is an error.
     """
     wanted = list(GRAPH.model_types(stages))
-    refs: dict[str, Any] = {t: overrides.get(t, getattr(settings.models, t)) for t in wanted}
+    refs: dict[str, tuple[Any, str | None]] = {
+        t: _reference(settings, overrides, t) for t in wanted
+    }
     formula = None
-    if "geek_rating" in refs and refs["geek_rating"] is None:
+    if "geek_rating" in refs and refs["geek_rating"][0] is None:
         formula = GeekFormula(settings.scoring.prior_rating, settings.scoring.prior_weight)
         del refs["geek_rating"]
     if MAIN in stages and COMPLEXITY not in refs:
         # the main stage reads predicted complexity, so its lineage includes the model
-        refs[COMPLEXITY] = overrides.get(COMPLEXITY, settings.models.complexity)
+        refs[COMPLEXITY] = _reference(settings, overrides, COMPLEXITY)
     optional = {
         t
         for stage in stages
@@ -185,9 +187,9 @@ def resolve_models(
         if t not in overrides and t not in settings.models.model_fields_set
     }
     models, absent = {}, []
-    for model_type, ref in refs.items():
+    for model_type, (ref, origin) in refs.items():
         try:
-            models[model_type] = _load(registry, model_type, ref, load)
+            models[model_type] = _load(registry, model_type, ref, origin, load)
         except BggscoreError:
             if model_type not in optional or ref in registry.names(model_type):
                 raise
@@ -205,37 +207,65 @@ def model_graph(settings: Settings, registry: Registry, overrides: dict[str, str
     """
     inputs: dict[str, list[str]] = {}
     for model_type in GRAPH.model_types():
-        ref = overrides.get(model_type, getattr(settings.models, model_type))
+        ref, origin = _reference(settings, overrides, model_type)
         if ref is None:  # the geek rating's formula reads nothing of other stages
             continue
         try:
-            registration = registry.resolve(ref, model_type)
+            registration = _load(registry, model_type, ref, origin, False).registration
         except RegistryError:
             continue
         inputs[f"{model_type} {registration.label}"] = [c.name for c in registration.signature]
     return GRAPH.with_model_inputs(inputs)
 
 
-def _load(registry: Registry, model_type: str, ref: str, load: bool) -> LoadedModel:
+def _reference(
+    settings: Settings, overrides: dict[str, str], model_type: str
+) -> tuple[str | None, str | None]:
+    """The reference for `model_type` and where it came from: ``--model TYPE=REF``, the
+    setting that named it (an environment variable or the config file), or None for the
+    default."""
+    from bggscore.settings import setting_origin
+
+    if model_type in overrides:
+        return overrides[model_type], f"--model {model_type}={overrides[model_type]}"
+    return getattr(settings.models, model_type), setting_origin(settings, "models", model_type)
+
+
+def _load(
+    registry: Registry, model_type: str, ref: str, origin: str | None, load: bool
+) -> LoadedModel:
+    """Resolve (and with `load`, unpickle) one reference; a reference that is malformed or
+    names nothing registered says where it came from (`origin`)."""
     from bggscore.registry import LoadedModel
 
     try:
         if not load:
             return LoadedModel(registry.resolve(ref, model_type), None)
         return registry.load(ref, model_type)
-    except RegistryError as exc:
-        if "unknown" in exc.message and "model" in exc.message:
-            # embedding models have no --model flag: their reference is a setting
-            other = (
-                f"pass --model {model_type}=REF"
-                if model_type in SCORING_TYPES
-                else f"set {model_setting(model_type)}=REF"
-            )
-            raise RegistryError(
-                f"{exc.message}",
-                f"train one with `bggscore models train --outcome {model_type}` or {other}",
-            ) from None
-        raise
+    except UnknownModelError as exc:
+        where = f"{origin}: " if origin else ""
+        raise UnknownModelError(
+            where + exc.message, _unknown_hint(registry, model_type, origin)
+        ) from None
+    except UsageError as exc:  # a malformed reference
+        if origin is None:
+            raise
+        raise UsageError(f"{origin}: {exc.message}", exc.hint) from None
+
+
+def _unknown_hint(registry: Registry, model_type: str, origin: str | None) -> str:
+    """What to do about a reference naming nothing registered (the message already lists
+    the names, versions or aliases that exist), never what the user just did."""
+    if registry.names(model_type):
+        fix = f"`bggscore models list --type {model_type}` shows every version and alias"
+    else:
+        fix = f"train one with `bggscore models train --outcome {model_type}`"
+    if origin is None:  # the default reference: say how to name another
+        # embedding models have no --model flag: their reference is a setting
+        setting = model_setting(model_type)
+        flag = f"--model {model_type}=REF or " if model_type in SCORING_TYPES else ""
+        fix += f", or name one with {flag}{setting}=REF"
+    return fix
 
 
 def open_settings_registry(settings: Settings) -> Registry:

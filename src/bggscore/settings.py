@@ -382,6 +382,19 @@ def load_settings(config: Path | None = None, overrides: dict[str, Any] | None =
         raise ConfigError(describe_unparsable_variable(exc, environ)) from None
 
 
+def setting_origin(settings: Settings, group: str, key: str) -> str | None:
+    """Which setting gave ``group.key`` its value, for messages: its environment variable,
+    ``group.key in FILE`` for the config file, or None when it is the default."""
+    variable = f"BGGSCORE_{group}__{key}".upper()
+    if any(name.upper() == variable for name in os.environ):  # names are case-insensitive
+        return variable
+    data = getattr(type(settings), "file_data", None) or {}
+    path = getattr(type(settings), "file_path", None)
+    if path is not None and isinstance(data.get(group), dict) and key in data[group]:
+        return f"{group}.{key} in {path}"
+    return None
+
+
 def describe_validation_error(
     exc: ValidationError, origins: Mapping[tuple[str, ...], Origin] | None = None
 ) -> str:

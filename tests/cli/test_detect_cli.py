@@ -449,7 +449,7 @@ def test_missing_model_says_which_and_how_to_train(cli, scored_home: Path) -> No
     before = snapshot(scored_home)
     for stage in ("main", "all"):
         result = cli("detect-changes", "--stage", stage)
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert_one_line_error(result.stderr, "rating", "bggscore models train --outcome rating")
     # a stage that does not need it still works
     assert detect(cli, "--stage", "complexity")["count"] == 0
@@ -475,7 +475,7 @@ def test_embedding_stages_need_a_model_only_when_asked_for(cli, scored_home: Pat
     ):
         assert f"{stage}: no {model_type} model registered, stage skipped" in warned
         result = cli("detect-changes", "--stage", stage)
-        assert result.exit_code == 1
+        assert result.exit_code == 2
         assert_one_line_error(
             result.stderr, model_type, f"bggscore models train --outcome {model_type}"
         )

@@ -336,7 +336,7 @@ def test_no_embedding_model_yet_says_how_to_train_one(cli, home: Path, sample_pa
     loaded = cli("warehouse", "load", str(sample_path))
     assert loaded.exit_code == 0, loaded.stderr
     result = cli("embed", "--all-years")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert_one_line_error(result.stderr, "no text_embeddings models yet", "models train")
     assert embedding_counts(home) == dict.fromkeys(
         ("description_embeddings", "game_embeddings", "state", "runs"), 0

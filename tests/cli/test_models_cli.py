@@ -333,11 +333,91 @@ def test_alias_then_archive(cli, demo_home: Path) -> None:
     assert not alias_file.exists()
     # plain names skip archived versions; the number still resolves
     result = cli("models", "show", "rating")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert_one_line_error(result.stderr, "every version of rating is archived", "rating:1")
     assert models_json(cli, "show", "rating:1")["status"] == "archived"
     [row] = models_json(cli, "list", "--type", "rating")["models"]
     assert (row["status"], row["aliases"]) == ("archived", [])
+
+
+def test_alias_remove(cli, demo_home: Path) -> None:
+    models_json(cli, "alias", "rating:1", "champion")
+    alias_file = demo_home / "registry" / "rating" / "rating" / "aliases" / "champion.json"
+    assert alias_file.exists()
+    removed = models_json(cli, "alias", "--remove", "rating@champion")
+    assert removed == {"alias": "champion", "model": "rating:1", "removed": True}
+    assert not alias_file.exists()
+    [row] = models_json(cli, "list", "--type", "rating")["models"]
+    assert (row["version"], row["status"], row["aliases"]) == (1, "active", [])
+    # the flag may come anywhere; a human line says what it pointed to
+    models_json(cli, "alias", "rating:1", "challenger")
+    result = cli("models", "alias", "rating@challenger", "--remove")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "removed rating@challenger (it pointed to rating:1)"
+    before = registry_files(demo_home)
+    again = cli("models", "alias", "--remove", "rating@challenger")
+    assert again.exit_code == 2
+    assert_one_line_error(again.stderr, "rating has no alias 'challenger'; aliases: none")
+    assert registry_files(demo_home) == before
+
+
+def test_unarchive_undoes_archive(cli, demo_home: Path) -> None:
+    models_json(cli, "alias", "rating:1", "champion")
+    models_json(cli, "archive", "rating:1")
+    # the message that refuses an alias names the command that helps
+    before = registry_files(demo_home)
+    refused = cli("models", "alias", "rating:1", "champion")
+    assert refused.exit_code == 1
+    assert_one_line_error(refused.stderr, "is archived", "`bggscore models unarchive rating:1`")
+    assert registry_files(demo_home) == before
+
+    assert models_json(cli, "unarchive", "rating:1") == {"model": "rating:1", "status": "active"}
+    assert registration_on_disk(demo_home, "rating")["status"] == "active"
+    assert models_json(cli, "show", "rating")["version"] == 1  # a plain name resolves again
+    [row] = models_json(cli, "list", "--type", "rating")["models"]
+    assert row["aliases"] == []  # archiving removed them; unarchiving does not bring them back
+    human = cli("models", "unarchive", "rating:1")  # already active: nothing to do
+    assert (human.exit_code, human.stdout.strip()) == (0, "rating:1 is active")
+    assert models_json(cli, "alias", "rating:1", "champion")["model"] == "rating:1"
+
+
+def test_archive_help_says_what_it_takes(cli, home: Path) -> None:
+    result = cli("models", "archive", "--help")
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "name:VERSION or name@alias (a plain name is refused" in text
+    assert "models unarchive" in text
+
+
+def test_verify_reports_a_lost_registration_and_the_alias_to_it(cli, demo_home: Path) -> None:
+    """The issue's case: a version whose registration.json is gone and a champion alias
+    pointing at it; verify said ok to everything and exited 0."""
+    models_json(cli, "alias", "rating:1", "champion")
+    registration = version_folder(demo_home, "rating") / "registration.json"
+    saved = registration.read_bytes()
+    registration.unlink()
+
+    result = cli("models", "verify")
+    assert result.exit_code == 1
+    error_line(result.stderr, "2 problem(s) found: rating:1, rating@champion")
+    failed = [line for line in result.stdout.splitlines() if "FAILED" in line]
+    assert len(failed) == 2
+    assert failed[0].startswith("rating:1 ") and "no registration.json" in failed[0]
+    assert failed[1].startswith("rating@champion ") and "points to rating:1" in failed[1]
+    assert "models alias --remove rating@champion" in failed[1]
+    as_json = cli("models", "verify", "--json")
+    assert as_json.exit_code == 1
+    rows = {row["model"]: row["ok"] for row in parse_json(as_json.stdout)["verified"]}
+    expected = {f"{t}:1": True for t in TRAINABLE if t != "rating"}
+    assert rows == {**expected, "rating:1": False, "rating@champion": False}
+
+    # each fix it names clears its line
+    models_json(cli, "alias", "--remove", "rating@champion")
+    result = cli("models", "verify")
+    assert result.exit_code == 1
+    error_line(result.stderr, "1 problem(s) found: rating:1")
+    registration.write_bytes(saved)
+    assert all(row["ok"] for row in models_json(cli, "verify")["verified"])
 
 
 @pytest.mark.parametrize("alias", ["Champion", "champ!on", "1st", "a b", "../x", "x" * 33])
@@ -352,13 +432,20 @@ def test_alias_with_odd_characters_is_refused(cli, demo_home: Path, alias: str) 
 @pytest.mark.parametrize(
     ("args", "code", "needles"),
     [
-        (("show", "ratng"), 1, ("unknown model 'ratng'", "rating (rating)", "hurdle (hurdle)")),
-        (("show", "rating:9"), 1, ("rating has no version 9", "versions: 1")),
-        (("show", "rating@gold"), 1, ("rating has no alias 'gold'",)),
-        (("verify", "ratng"), 1, ("unknown model 'ratng'", "complexity (complexity)")),
-        (("alias", "ratng:1", "champion"), 1, ("unknown model 'ratng'",)),
-        (("archive", "rating:9"), 1, ("no version 9",)),
+        (("show", "ratng"), 2, ("unknown model 'ratng'", "rating (rating)", "hurdle (hurdle)")),
+        (("show", "rating:9"), 2, ("rating has no version 9", "versions: 1")),
+        (("show", "rating@gold"), 2, ("rating has no alias 'gold'",)),
+        (("verify", "ratng"), 2, ("unknown model 'ratng'", "complexity (complexity)")),
+        (("alias", "ratng:1", "champion"), 2, ("unknown model 'ratng'",)),
+        (("alias", "rating:1"), 2, ("give the alias to set",)),
+        (("alias", "--remove", "rating@gold"), 2, ("rating has no alias 'gold'; aliases: none",)),
+        (("alias", "--remove", "rating"), 2, ("--remove takes one argument", "NAME@ALIAS")),
+        (("alias", "--remove", "rating", "champion"), 2, ("--remove takes one argument",)),
+        (("archive", "rating:9"), 2, ("no version 9",)),
         (("archive", "rating"), 2, ("archive needs a version", "rating:N")),
+        (("unarchive", "rating"), 2, ("unarchive needs a version", "rating:N")),
+        (("unarchive", "rating@champion"), 2, ("unarchive needs a version",)),
+        (("unarchive", "ratng:1"), 2, ("unknown model 'ratng'",)),
         (("show", "Rating!"), 2, ("invalid model name",)),
         (("list", "--type", "colour"), 2, ("unknown model type 'colour'",)),
     ],
@@ -437,7 +524,7 @@ def test_register_refuses_what_is_not_a_usable_model(cli, home: Path, tmp_path: 
     rating_a = ("--type", "rating", "--name", "a")
     cases = [
         ((not_joblib, *rating_a), 2, ("is not a joblib file",)),
-        ((no_predict, *rating_a), 1, ("neither predict nor transform",)),
+        ((no_predict, *rating_a), 2, ("neither predict nor transform",)),
         ((unnamed, *rating_a), 2, ("no feature_names_in_",)),
         ((tmp_path / "missing.joblib", *rating_a), 2, ("does not exist",)),
         ((good, "--type", "colour", "--name", "a"), 2, ("unknown model type 'colour'",)),
@@ -448,6 +535,82 @@ def test_register_refuses_what_is_not_a_usable_model(cli, home: Path, tmp_path: 
         assert result.exit_code == code, (path, args, result.stderr)
         assert_one_line_error(result.stderr, *needles)
         assert registry_files(home) == []
+
+
+def test_register_with_a_signature_file(cli, home: Path, tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    unnamed = tmp_path / "unnamed.joblib"
+    joblib.dump(LinearRegression().fit([[8.0, 2.0], [12.0, 4.0], [14.0, 5.0]], [6, 7, 8]), unnamed)
+    columns = [
+        {"name": "min_age", "dtype": "INT64", "source": "warehouse"},
+        {"name": "predicted_complexity", "dtype": "FLOAT64", "source": "chain"},
+    ]
+    signature = tmp_path / "signature.json"
+    signature.write_text(json.dumps(columns))
+    args = ("register", str(unnamed), "--type", "rating", "--name", "mine")
+
+    # without one, the error names the option that gives it
+    refused = cli("models", *args)
+    assert refused.exit_code == 2
+    assert_one_line_error(refused.stderr, "no feature_names_in_", "--signature FILE")
+    assert registry_files(home) == []
+
+    registered = models_json(cli, *args, "--signature", str(signature))
+    assert registered["signature"] == columns
+    assert registration_on_disk(home, "rating", "mine")["signature"] == columns
+
+
+@pytest.mark.parametrize(
+    ("content", "needles"),
+    [
+        (None, ("signature file", "does not exist")),
+        ("[{", ("is not valid JSON (line 1",)),
+        ('{"name": "min_age"}', ("must hold a JSON list",)),
+        ('[{"name": "min_age", "dtpye": "INT64"}]', ("entry 1 has unknown key(s) dtpye",)),
+        ('[{"name": "min_age", "source": "model"}]', ("source 'model' is not one of",)),
+        ('[{"name": "min_age"}, {"name": "min_age"}]', ("repeats a column",)),
+    ],
+)
+def test_a_bad_signature_file_is_refused_before_anything_is_written(
+    cli, home: Path, tmp_path: Path, content: str | None, needles: tuple[str, ...]
+) -> None:
+    path = tmp_path / "mine.joblib"
+    joblib.dump(make_user_pipeline(), path)
+    signature = tmp_path / "signature.json"
+    if content is not None:
+        signature.write_text(content)
+    result = cli(
+        "models", "register", str(path), "--type", "rating", "--name", "mine",
+        "--signature", str(signature),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, *needles)
+    assert registry_files(home) == []
+
+
+def test_register_checks_the_model_can_be_its_type(cli, demo_home: Path, tmp_path: Path) -> None:
+    """A regressor registered as hurdle failed only at score time (AttributeError)."""
+    regressor = tmp_path / "regressor.joblib"
+    joblib.dump(make_user_pipeline(), regressor)
+    rating_artifact = version_folder(demo_home, "rating") / "artifact.joblib"  # a LinearModel
+    hurdle_artifact = version_folder(demo_home, "hurdle") / "artifact.joblib"
+    before = registry_files(demo_home)
+    for path, kind in ((regressor, "Pipeline"), (rating_artifact, "LinearModel")):
+        result = cli("models", "register", str(path), "--type", "hurdle", "--name", "hurdle-2")
+        assert result.exit_code == 2, result.stderr
+        assert_one_line_error(
+            result.stderr, f"is a {kind} without predict_proba", "cannot be a hurdle model"
+        )
+        assert registry_files(demo_home) == before
+    # the hurdle's own artifact is a classifier: it registers as hurdle, with the
+    # signature `models show --json` prints
+    signature = tmp_path / "signature.json"
+    signature.write_text(json.dumps(models_json(cli, "show", "hurdle")["signature"]))
+    args = ("--type", "hurdle", "--name", "h2", "--signature", str(signature))
+    ok = models_json(cli, "register", str(hurdle_artifact), *args)
+    assert (ok["name"], ok["model_type"]) == ("h2", "hurdle")
+    assert ok["signature"] == registration_on_disk(demo_home, "hurdle")["signature"]
 
 
 # -- integrity: a flipped byte in any artifact ------------------------------------------------
@@ -481,7 +644,7 @@ def test_a_flipped_byte_is_refused_by_every_loading_command(
 
     everything = cli("models", "verify", "--json")
     assert everything.exit_code == 1
-    assert_one_line_error(everything.stderr, "1 artifact(s) failed verification", label)
+    assert_one_line_error(everything.stderr, f"1 problem(s) found: {label}")
     rows = {row["model"]: row for row in parse_json(everything.stdout)["verified"]}
     assert [m for m, row in rows.items() if not row["ok"]] == [label]
     assert "sha256" in rows[label]["problem"]

@@ -192,7 +192,7 @@ def test_named_embedding_stage_without_a_model_fails_before_scoring(
     without_embedding_models(unscored_home)
     before = written(unscored_home)
     result = cli("run", "--stage", "complexity,text-embeddings")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert_one_line_error(result.stderr, "no text_embeddings models yet", "models train")
     assert written(unscored_home) == before
 

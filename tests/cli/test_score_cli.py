@@ -415,8 +415,10 @@ def test_model_override_to_another_registered_model(cli, demo_home: Path) -> Non
 
 def test_unknown_model_reference_lists_what_exists(cli, demo_home: Path) -> None:
     result = cli("score", "--model", "rating=ratng")
-    assert result.exit_code == 1
-    assert_one_line_error(result.stderr, "'ratng'", "rating models: rating")
+    assert result.exit_code == 2
+    line = assert_one_line_error(result.stderr, "--model rating=ratng: ", "rating models: rating")
+    # the hint says where to look, not "pass --model rating=REF", which the user just did
+    assert "pass --model" not in line and "models list --type rating" in line
     assert written_counts(demo_home) == NOTHING_WRITTEN
 
 

@@ -335,7 +335,7 @@ def test_no_embeddings_yet_says_to_run_embed(cli, to_embed_home: Path) -> None:
 def test_no_game_model_says_to_train_one(cli, home: Path, sample_path: Path) -> None:
     assert cli("warehouse", "load", str(sample_path)).exit_code == 0
     result = cli("similar", "--name", "Scythe")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert_one_line_error(result.stderr, "no game_embeddings models yet", "models train")
 
 

@@ -17,7 +17,13 @@ import joblib
 import numpy as np
 import pytest
 
-from bggscore.errors import InputError, IntegrityError, RegistryError, UsageError
+from bggscore.errors import (
+    InputError,
+    IntegrityError,
+    RegistryError,
+    UnknownModelError,
+    UsageError,
+)
 from bggscore.registry import (
     LocalStore,
     ModelRef,
@@ -26,6 +32,7 @@ from bggscore.registry import (
     RegistryWarning,
     clear_cache,
     open_registry,
+    read_signature_file,
 )
 
 MakeModel = Callable[..., Any]
@@ -51,6 +58,15 @@ class Tripwire:
 
 def register(registry: Registry, name: str, model: Any, model_type: str = "rating") -> Registration:
     return registry.register(model_type, name, model, signature=["a", "b"])
+
+
+def make_classifier() -> Any:
+    """A LogisticRegression fitted on named columns `a` and `b`: a model the hurdle can be."""
+    import polars as pl
+    from sklearn.linear_model import LogisticRegression
+
+    frame = pl.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": [0.0, 1.0, 0.0, 1.0]})
+    return LogisticRegression().fit(frame, [0, 0, 1, 1])
 
 
 def artifact_key(registration: Registration) -> str:
@@ -270,7 +286,7 @@ def test_alias_errors(registry: Registry, make_model: MakeModel) -> None:
     registry.set_alias("rating:1", "champion")
     with pytest.raises(RegistryError, match=r"no alias 'prod'; aliases: champion \(v1\)"):
         registry.resolve("rating@prod")
-    with pytest.raises(RegistryError, match=r"aliases: champion \(v1\)"):
+    with pytest.raises(UnknownModelError, match=r"aliases: champion \(v1\)"):
         registry.remove_alias("rating", "prod")
 
 
@@ -294,6 +310,76 @@ def test_archived_versions_are_skipped_by_name_but_load_by_number(
     assert registry.unarchive("rating:1").status == "active"
     assert registry.resolve("rating").version == 1
     assert [r.status for r in registry.list()] == ["active", "archived"]
+
+
+def test_remove_alias_returns_its_version_and_keeps_the_version(
+    registry: Registry, make_model: MakeModel
+) -> None:
+    register(registry, "rating", make_model(1))
+    register(registry, "rating", make_model(2))
+    registry.set_alias("rating:1", "champion")
+    assert registry.remove_alias("rating", "champion") == 1
+    assert registry.aliases("rating") == {}
+    with pytest.raises(UnknownModelError, match="rating has no alias 'champion'; aliases: none"):
+        registry.remove_alias("rating", "champion")
+    assert registry.resolve("rating:1").status == "active"
+    assert registry.resolve("rating").version == 2
+
+
+def test_unarchive_makes_a_version_active_without_its_aliases(
+    registry: Registry, make_model: MakeModel
+) -> None:
+    register(registry, "rating", make_model())
+    registry.set_alias("rating:1", "champion")
+    registry.archive("rating@champion")
+    with pytest.raises(RegistryError, match=r"unarchive it first \(`bggscore models unarchive"):
+        registry.set_alias("rating:1", "champion")
+    assert registry.unarchive("rating:1").status == "active"
+    assert registry.unarchive("rating:1").status == "active"  # again: nothing to do
+    assert registry.aliases("rating") == {}
+    assert registry.resolve("rating").version == 1
+    with pytest.raises(UsageError, match="unarchive needs a version: use rating:N"):
+        registry.unarchive("rating")
+
+
+@pytest.mark.parametrize(
+    ("ref", "model_type", "message"),
+    [
+        ("nope", None, "unknown model 'nope'"),
+        ("nope", "rating", "unknown rating model 'nope'"),
+        ("rating:9", None, "rating has no version 9; versions: 1, 2"),
+        ("rating@gold", None, r"rating has no alias 'gold'; aliases: champion \(v1\)"),
+        ("rating", "hurdle", "model 'rating' is a rating model, not hurdle"),
+        ("old", None, r"every version of old is archived \(1\)"),
+    ],
+)
+def test_references_to_nothing_registered_exit_2(
+    registry: Registry, make_model: MakeModel, ref: str, model_type: str | None, message: str
+) -> None:
+    register(registry, "rating", make_model(1))
+    register(registry, "rating", make_model(2))
+    registry.set_alias("rating:1", "champion")
+    register(registry, "old", make_model())
+    registry.archive("old:1")
+    with pytest.raises(UnknownModelError, match=message) as info:
+        registry.resolve(ref, model_type)
+    assert info.value.exit_code == 2
+    with pytest.raises(UnknownModelError, match=message):
+        registry.load(ref, model_type)
+
+
+def test_a_dangling_alias_is_a_broken_registry_not_an_unknown_reference(
+    registry: Registry, make_model: MakeModel
+) -> None:
+    register(registry, "rating", make_model())
+    registry.set_alias("rating:1", "champion")
+    registry.store.delete("rating/rating/v1/registration.json")
+    register(registry, "rating", make_model())  # v2: the name still resolves
+    with pytest.raises(RegistryError, match="points to missing version 1") as info:
+        registry.resolve("rating@champion")
+    assert not isinstance(info.value, UnknownModelError) and info.value.exit_code == 1
+    assert registry.remove_alias("rating", "champion") == 1  # what verify says to do
+    assert registry.resolve("rating").version == 2
 
 
 def test_archive_needs_a_version_or_alias(registry: Registry, make_model: MakeModel) -> None:
@@ -324,7 +410,7 @@ def test_unknown_name_version_and_type_messages_list_what_exists(
         registry.resolve("rating")
     register(registry, "rating-a", make_model())
     register(registry, "rating-b", make_model())
-    register(registry, "hurdle-a", make_model(), model_type="hurdle")
+    register(registry, "hurdle-a", make_classifier(), model_type="hurdle")
     with pytest.raises(RegistryError) as info:
         registry.resolve("rating-c")
     assert "registered models: hurdle-a (hurdle), rating-a (rating), rating-b (rating)" in str(
@@ -381,7 +467,7 @@ def test_verify_reports_the_tampered_artifact(registry: Registry, make_model: Ma
     UNPICKLED.clear()
     register(registry, "rating", make_model())
     tampered = register(registry, "rating", Tripwire("x"))
-    register(registry, "hurdle", make_model(), model_type="hurdle")
+    register(registry, "hurdle", make_classifier(), model_type="hurdle")
     registry.store.write_bytes(artifact_key(tampered), b"not the artifact")
 
     results = {result.label: result for result in registry.verify()}
@@ -392,6 +478,46 @@ def test_verify_reports_the_tampered_artifact(registry: Registry, make_model: Ma
     assert "sha256 mismatch" in (results["rating:2"].problem or "")
     assert [r.ok for r in registry.verify("rating:2")] == [False]
     assert UNPICKLED == []
+
+
+def test_verify_reports_dangling_aliases_and_folders_without_a_registration(
+    registry: Registry, make_model: MakeModel
+) -> None:
+    register(registry, "rating", make_model(1))
+    register(registry, "rating", make_model(2))
+    register(registry, "complexity", make_model(), model_type="complexity")
+    registry.set_alias("rating:2", "champion")
+    registry.set_alias("rating:1", "challenger")
+    registry.store.delete("rating/rating/v2/registration.json")  # the issue's case
+    # a claim alone is a registration that crashed before writing anything: not a problem
+    assert registry.store.create_exclusive("rating/rating/v3/.claim", b"{}")
+    registry.store.write_bytes("complexity/complexity/aliases/prod.json", b"{not json")
+    assert registry.store.create_exclusive("complexity/lost/v1/.claim", b"{}")
+    registry.store.write_bytes("complexity/lost/v1/artifact.joblib", b"bytes")
+
+    results = registry.verify()
+    assert [(r.label, r.ok) for r in results] == [
+        ("complexity:1", True),
+        ("rating:1", True),
+        ("lost:1", False),
+        ("complexity@prod", False),
+        ("rating:2", False),
+        ("rating@champion", False),
+    ]
+    problems = {r.label: r.problem or "" for r in results}
+    assert "has artifact.joblib but no registration.json" in problems["rating:2"]
+    assert problems["rating@champion"].startswith(
+        "points to rating:2, which has no registration.json"
+    )
+    assert "models alias --remove rating@champion" in problems["rating@champion"]
+    assert "not valid JSON" in problems["complexity@prod"]
+    # the fixes it names clear it
+    registry.remove_alias("rating", "champion")
+    registry.store.delete("rating/rating/v2/artifact.joblib")
+    registry.store.delete("rating/rating/v2/.claim")
+    registry.store.delete("complexity/complexity/aliases/prod.json")
+    registry.store.delete("complexity/lost/v1/artifact.joblib")
+    assert all(r.ok for r in registry.verify())
 
 
 def test_a_missing_artifact_is_explained(registry: Registry, make_model: MakeModel) -> None:
@@ -420,7 +546,7 @@ def test_a_different_sklearn_version_warns(registry: Registry, make_model: MakeM
 def test_an_object_without_predict_or_transform_is_refused(
     registry: Registry, tmp_path: Path
 ) -> None:
-    with pytest.raises(RegistryError, match="neither predict nor transform"):
+    with pytest.raises(InputError, match="neither predict nor transform"):
         registry.register("rating", "rating", {"coef": [1, 2]}, signature=["a"])
     with pytest.raises(UsageError, match="is a path; use register_file"):
         registry.register("rating", "rating", tmp_path / "model.joblib")
@@ -443,6 +569,26 @@ def test_a_loaded_artifact_must_still_be_a_model(registry: Registry, make_model:
     registry.store.write_bytes(registration_key(registration), forged.to_json())
     with pytest.raises(RegistryError, match="neither predict nor transform"):
         registry.load("rating")
+
+
+def test_a_regressor_cannot_be_the_hurdle_model(registry: Registry, make_model: MakeModel) -> None:
+    with pytest.raises(InputError, match=r"LinearRegression without predict_proba.*hurdle"):
+        registry.register("hurdle", "hurdle", make_model(), signature=["a", "b"])
+    assert registry.store.list_prefix("") == []  # nothing written, no version burnt
+    assert register(registry, "hurdle", make_classifier(), model_type="hurdle").version == 1
+    transform_only = SimpleNamespace(transform=operator.neg)
+    with pytest.raises(InputError, match="without predict, so it cannot be a rating model"):
+        registry.register("rating", "rating", transform_only, signature=["a"])
+
+
+def test_the_classifier_types_are_the_classification_outcomes() -> None:
+    from bggscore.registry.integrity import CLASSIFIERS, REGRESSORS
+    from bggscore.scoring.outcomes import OUTCOMES
+
+    kinds = {name: outcome.kind for name, outcome in OUTCOMES.items()}
+    assert {t: kinds[t] for t in CLASSIFIERS + REGRESSORS} == kinds
+    assert {kinds[t] for t in CLASSIFIERS} == {"classification"}
+    assert {kinds[t] for t in REGRESSORS} == {"regression"}
 
 
 def test_transform_only_models_register(registry: Registry) -> None:
@@ -478,7 +624,7 @@ def test_artifacts_are_compressed_only_where_that_pays(
 def test_a_signature_is_required_when_the_model_has_no_feature_names(
     registry: Registry,
 ) -> None:
-    with pytest.raises(InputError, match="has no feature_names_in_; pass the signature"):
+    with pytest.raises(InputError, match=r"no feature_names_in_ .*; give them with --signature"):
         registry.register("rating", "rating", Tripwire("x"))
     with pytest.raises(InputError, match="repeats a column"):
         registry.register("rating", "rating", Tripwire("x"), signature=["a", "a"])
@@ -505,9 +651,57 @@ def test_register_file_refuses_what_is_not_a_model(
         local_registry.register_file(tmp_path / "absent.joblib", "rating", "rating")
     plain = tmp_path / "dict.joblib"
     joblib.dump({"coef": [1.0]}, plain)
-    with pytest.raises(RegistryError, match=r"the model in .*dict.joblib is a dict with neither"):
+    with pytest.raises(InputError, match=r"the model in .*dict.joblib is a dict with neither"):
         local_registry.register_file(plain, "rating", "rating")
     assert local_registry.list() == []
+
+
+def test_a_signature_file_gives_the_input_columns(local_registry: Registry, tmp_path: Path) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    path = tmp_path / "signature.json"
+    columns = [
+        {"name": "min_age", "dtype": "INT64", "source": "warehouse"},
+        {"name": "predicted_complexity", "dtype": "FLOAT64", "source": "chain"},
+        {"name": "max_players"},
+    ]
+    path.write_text(json.dumps(columns))
+    unnamed = LinearRegression().fit([[1.0, 2.0, 3.0], [2.0, 1.0, 0.0]], [1.0, 2.0])
+    registration = local_registry.register(
+        "rating", "rating", unnamed, signature=read_signature_file(path)
+    )
+    assert [c.model_dump() for c in registration.signature] == [
+        {"name": "min_age", "dtype": "INT64", "source": "warehouse"},
+        {"name": "predicted_complexity", "dtype": "FLOAT64", "source": "chain"},
+        {"name": "max_players", "dtype": "any"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "signature file .* does not exist"),
+        (b"[{", r"is not valid JSON \(line 1: "),
+        (b"\xff\xfe\x00garbage", "is not"),
+        (b'{"name": "a"}', "must hold a JSON list"),
+        (b"[]", "must hold a JSON list"),
+        (b'["a", "b"]', r"entry 1 is 'a'; give an object with a \"name\" string"),
+        (b'[{"dtype": "INT64"}]', "entry 1 is .* give an object with a"),
+        (b'[{"name": "a"}, {"name": 3}]', "entry 2 is"),
+        (b'[{"name": "a", "dtpye": "INT64"}]', "unknown key\\(s\\) dtpye; use name, dtype, source"),
+        (b'[{"name": "a", "dtype": 5}]', "dtype 5 is not a string"),
+        (b'[{"name": "a", "source": "chian"}]', "source 'chian' is not one of warehouse, chain"),
+    ],
+)
+def test_a_bad_signature_file_is_one_input_error(
+    tmp_path: Path, content: bytes | None, message: str
+) -> None:
+    path = tmp_path / "signature.json"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(InputError, match=message) as info:
+        read_signature_file(path)
+    assert "\n" not in str(info.value)
 
 
 def test_open_registry_defaults_to_home(tmp_path: Path) -> None:

@@ -61,6 +61,17 @@ def test_each_chain_model_compiles_to_plain_arrays(compiled: dict[str, Any]) -> 
     assert compiled["rating"].named_steps["model"].kind == "ridge"
 
 
+def test_only_a_classifier_has_predict_proba(
+    compiled: dict[str, Any], pipelines: dict[str, Any], games: pl.DataFrame
+) -> None:
+    # as on a scikit-learn pipeline, so the registry can refuse a regressor as the hurdle
+    assert not hasattr(compiled["rating"], "predict_proba")
+    assert not hasattr(pipelines["rating"], "predict_proba")
+    probabilities = compiled["hurdle"].predict_proba(games)
+    assert probabilities.shape == (len(games), 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
+
+
 @pytest.mark.parametrize("name", CHAIN_TYPES)
 def test_compiled_predictions_equal_the_pipelines(
     name: str, pipelines: dict[str, Any], compiled: dict[str, Any], games: pl.DataFrame

@@ -1,4 +1,4 @@
-"""`bggscore models`: train, register, list, alias, archive and verify models."""
+"""`bggscore models`: train, register, list, alias, archive, unarchive and verify models."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.table import Table
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
-from bggscore.errors import BggscoreError, IntegrityError, UsageError
+from bggscore.errors import BggscoreError, IntegrityError, RegistryError, UsageError
 from bggscore.stages import (
     DEFAULT_TEST_YEAR,
     DEFAULT_TRAIN_THROUGH,
@@ -20,7 +20,8 @@ from bggscore.stages import (
 )
 
 app = typer.Typer(
-    help="Train, register, list, alias, archive and verify models.", no_args_is_help=True
+    help="Train, register, list, alias, archive, unarchive and verify models.",
+    no_args_is_help=True,
 )
 
 
@@ -205,10 +206,27 @@ def register(
     model_type: Annotated[str, typer.Option("--type", help="Model type, e.g. rating.")],
     name: Annotated[str, typer.Option(help="Model name, e.g. rating-v2026.")],
     description: Annotated[str, typer.Option(help="Free text.")] = "",
+    signature: Annotated[
+        Path | None,
+        typer.Option(
+            help='The input columns, a JSON file: [{"name": "min_age", "dtype": "INT64", '
+            '"source": "warehouse"}, ...] ("source" is warehouse or chain, for a column '
+            "an earlier model predicts); default from the model's feature_names_in_.",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Register your own joblib pipeline (its signature comes from feature_names_in_)."""
-    registration = _registry(ctx).register_file(path, model_type, name, description=description)
+    """Register your own joblib pipeline (input columns: feature_names_in_ or --signature).
+
+    A hurdle model must have predict_proba, the other outcomes predict; `models show
+    NAME --json` prints a registered model's signature in the form --signature reads.
+    """
+    from bggscore.registry import read_signature_file
+
+    columns = read_signature_file(signature) if signature is not None else None
+    registration = _registry(ctx).register_file(
+        path, model_type, name, description=description, signature=columns
+    )
     data = _registration_dict(registration)
     Console(json_mode=json).result(
         data, lambda out: out.print(f"registered {registration.label} ({registration.model_type})")
@@ -219,12 +237,47 @@ def register(
 def alias(
     ctx: typer.Context,
     ref: Annotated[
-        str, typer.Argument(help="The version to point at: name:VERSION, name or name@alias.")
+        str,
+        typer.Argument(
+            help="The version to point at: name:VERSION, name or name@alias; "
+            "with --remove, the alias to remove as name@alias."
+        ),
     ],
-    alias_name: Annotated[str, typer.Argument(metavar="ALIAS", help="e.g. champion.")],
+    alias_name: Annotated[
+        str | None, typer.Argument(metavar="ALIAS", help="e.g. champion.", show_default=False)
+    ] = None,
+    remove: Annotated[
+        bool,
+        typer.Option(
+            "--remove", help="Remove the alias REF names (rating@champion); its version stays."
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Point an alias (champion, challenger, ...) at a version; moves it if it exists."""
+    """Point an alias (champion, challenger, ...) at a version; moves it if it exists.
+
+    `models alias rating:2 champion` sets it, `models alias --remove rating@champion`
+    removes it.
+    """
+    from bggscore.registry import parse_ref
+
+    if remove:
+        target = parse_ref(ref)
+        if alias_name is not None or target.alias is None:
+            raise UsageError(
+                "--remove takes one argument, the alias as NAME@ALIAS, e.g. rating@champion"
+            )
+        version = _registry(ctx).remove_alias(target.name, target.alias)
+        label = f"{target.name}:{version}" if version else None
+        Console(json_mode=json).result(
+            {"alias": target.alias, "model": label, "removed": True},
+            lambda out: out.print(
+                f"removed {target}" + (f" (it pointed to {label})" if label else "")
+            ),
+        )
+        return
+    if alias_name is None:
+        raise UsageError("give the alias to set, e.g. `bggscore models alias rating:2 champion`")
     registration = _registry(ctx).set_alias(ref, alias_name)
     Console(json_mode=json).result(
         {"alias": alias_name, "model": registration.label},
@@ -235,10 +288,17 @@ def alias(
 @app.command()
 def archive(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="name:VERSION (or name / name@alias).")],
+    ref: Annotated[
+        str,
+        typer.Argument(help="name:VERSION or name@alias (a plain name is refused: say which)."),
+    ],
     json: JsonOption = False,
 ) -> None:
-    """Archive a version: plain names skip it; name:VERSION still loads it."""
+    """Archive a version: references by name skip it; name:VERSION still loads it.
+
+    Its aliases are removed. A plain name is refused (say which version or alias);
+    `models unarchive name:VERSION` undoes it.
+    """
     registration = _registry(ctx).archive(ref)
     Console(json_mode=json).result(
         {"model": registration.label, "status": registration.status},
@@ -247,12 +307,33 @@ def archive(
 
 
 @app.command()
-def verify(
+def unarchive(
     ctx: typer.Context,
-    ref: Annotated[str | None, typer.Argument(help="One model; default all.")] = None,
+    ref: Annotated[str, typer.Argument(help="name:VERSION.")],
     json: JsonOption = False,
 ) -> None:
-    """Re-hash artifacts against their registrations (nothing is unpickled)."""
+    """Make an archived version active again; the aliases archiving removed stay removed."""
+    registration = _registry(ctx).unarchive(ref)
+    Console(json_mode=json).result(
+        {"model": registration.label, "status": registration.status},
+        lambda out: out.print(f"{registration.label} is active"),
+    )
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    ref: Annotated[
+        str | None, typer.Argument(help="One model version; default the whole registry.")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Re-hash artifacts against their registrations (nothing is unpickled).
+
+    Without REF the whole registry is checked: also that every alias points at a
+    registered version and every version folder holds its registration.json. One line
+    per version or problem; exit 1 if there is any.
+    """
     results = _registry(ctx).verify(ref)
     rows = [
         {"model": r.label, "type": r.model_type, "ok": r.ok, "problem": r.problem} for r in results
@@ -264,9 +345,11 @@ def verify(
             out.print(f"{row['model']:<32} {mark}")
 
     Console(json_mode=json).result({"verified": rows}, render)
-    bad = [row["model"] for row in rows if not row["ok"]]
+    bad = [r for r in results if not r.ok]
     if bad:
-        raise IntegrityError(
-            f"{len(bad)} artifact(s) failed verification: {', '.join(bad)}",
-            "re-register or restore them",
+        tampered = any(r.actual_sha256 is not None for r in bad)
+        error = IntegrityError if tampered else RegistryError
+        raise error(
+            f"{len(bad)} problem(s) found: {', '.join(r.label for r in bad)}",
+            "each row says what is wrong; re-register or restore them",
         )

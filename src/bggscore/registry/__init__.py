@@ -18,6 +18,7 @@ from bggscore.registry.registry import (
     Registry,
     clear_cache,
     open_registry,
+    read_signature_file,
 )
 from bggscore.registry.stores import GCSStore, LocalStore, Store, open_store
 
@@ -39,4 +40,5 @@ __all__ = [
     "open_registry",
     "open_store",
     "parse_ref",
+    "read_signature_file",
 ]

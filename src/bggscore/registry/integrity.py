@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bggscore.errors import InputError, IntegrityError, RegistryError
+from bggscore.stages import GRAPH, SCORE_STAGES
 
 # joblib's zlib level 3: a good size/speed trade-off for scikit-learn pipelines. An artifact
 # is only stored compressed when that saves at least a fifth of its size: a trained linear
@@ -32,19 +33,22 @@ class RegistryWarning(UserWarning):
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """The outcome of re-hashing one artifact (nothing is unpickled)."""
+    """The outcome of re-hashing one artifact (nothing is unpickled), or a problem with an
+    alias (``alias`` set; ``version`` is where it points, None when unreadable) or with a
+    version folder."""
 
     model_type: str
     name: str
-    version: int
+    version: int | None
     ok: bool
     expected_sha256: str | None = None
     actual_sha256: str | None = None
     problem: str | None = None
+    alias: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.name}:{self.version}"
+        return f"{self.name}@{self.alias}" if self.alias else f"{self.name}:{self.version}"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -102,6 +106,34 @@ def check_model_object(model: object, label: str) -> None:
         raise RegistryError(
             f"{label} is a {type(model).__name__} with neither predict nor transform; "
             "register a fitted estimator or pipeline"
+        )
+
+
+# What scoring calls on each outcome's model (scoring/predict.py): the hurdle is a
+# classification (its probability), every other outcome a regression. Embedding models are
+# bggscore's own classes and only need to be models.
+CLASSIFIERS = ("hurdle",)
+REGRESSORS = tuple(t for t in GRAPH.model_types(SCORE_STAGES) if t not in CLASSIFIERS)
+
+
+def check_model_kind(model: object, model_type: str, label: str) -> None:
+    """Refuse (InputError) what scoring could not call as a `model_type` model: anything
+    without predict or transform, a hurdle model without predict_proba, an outcome
+    regressor without predict."""
+    if not any(callable(getattr(model, attr, None)) for attr in ("predict", "transform")):
+        raise InputError(
+            f"{label} is a {type(model).__name__} with neither predict nor transform; "
+            "register a fitted estimator or pipeline"
+        )
+    if model_type in CLASSIFIERS and not callable(getattr(model, "predict_proba", None)):
+        raise InputError(
+            f"{label} is a {type(model).__name__} without predict_proba, so it cannot be a "
+            f"{model_type} model (scoring reads its probability); register a fitted classifier"
+        )
+    if model_type in REGRESSORS and not callable(getattr(model, "predict", None)):
+        raise InputError(
+            f"{label} is a {type(model).__name__} without predict, so it cannot be a "
+            f"{model_type} model; register a fitted regressor"
         )
 
 

@@ -31,9 +31,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bggscore.errors import InputError, RegistryError, UsageError
+from bggscore.errors import InputError, RegistryError, UnknownModelError, UsageError
 from bggscore.registry.integrity import (
     VerifyResult,
+    check_model_kind,
     check_model_object,
     dump_artifact,
     environment_versions,
@@ -179,14 +180,59 @@ def _as_ref(ref: ModelRef | str) -> ModelRef:
     return ref if isinstance(ref, ModelRef) else parse_ref(ref)
 
 
+SIGNATURE_FORM = 'a JSON list of {"name", "dtype", "source"} objects'
+SIGNATURE_KEYS = ("name", "dtype", "source")
+# where a column comes from: the warehouse's games_features, or an earlier model of the chain
+SIGNATURE_SOURCES = ("warehouse", "chain")
+
+
+def read_signature_file(path: Path) -> builtins.list[dict[str, Any]]:
+    """The input columns a model reads, from a JSON file: a list of objects with a "name"
+    and optionally a "dtype" (default "any") and a "source" ("warehouse", the default, or
+    "chain" for a column an earlier model predicts). InputError, one line, otherwise."""
+    where = f"signature file {path}"
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise InputError(f"{where} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise InputError(f"{where} is a folder; give a JSON file ({SIGNATURE_FORM})") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {where} ({exc.strerror}); check its permissions") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{where} is not valid JSON (line {exc.lineno}: {exc.msg}); give {SIGNATURE_FORM}"
+        ) from None
+    except ValueError:  # not UTF-8 (or -16/-32) text
+        raise InputError(f"{where} is not JSON text; give {SIGNATURE_FORM}") from None
+    if not isinstance(data, builtins.list) or not data:
+        raise InputError(f"{where} must hold {SIGNATURE_FORM}, one per input column")
+    for number, item in enumerate(data, 1):
+        entry = f"{where}: entry {number}"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise InputError(f'{entry} is {item!r}; give an object with a "name" string')
+        unknown = sorted(set(item) - set(SIGNATURE_KEYS))
+        if unknown:
+            raise InputError(
+                f"{entry} has unknown key(s) {', '.join(unknown)}; use {', '.join(SIGNATURE_KEYS)}"
+            )
+        if not isinstance(item.get("dtype", ""), str):
+            raise InputError(f'{entry}: dtype {item["dtype"]!r} is not a string, e.g. "FLOAT64"')
+        if item.get("source", "warehouse") not in SIGNATURE_SOURCES:
+            raise InputError(
+                f"{entry}: source {item['source']!r} is not one of {', '.join(SIGNATURE_SOURCES)}"
+            )
+    return data
+
+
 def _signature(model: object, signature: Iterable[Any] | None, label: str) -> list[Column]:
     """The given signature, or one from the model's `feature_names_in_` with dtype "any"."""
     if signature is None:
         names = getattr(model, "feature_names_in_", None)
         if names is None:
             raise InputError(
-                f"{label} has no feature_names_in_; pass the signature "
-                "(the input columns as name and dtype)"
+                f"{label} has no feature_names_in_ to take its input columns from; "
+                f"give them with --signature FILE ({SIGNATURE_FORM})"
             )
         signature = [str(name) for name in names]
     columns = []
@@ -200,7 +246,7 @@ def _signature(model: object, signature: Iterable[Any] | None, label: str) -> li
                 columns.append(Column.model_validate(dict(item)))
             except (TypeError, ValueError) as exc:
                 raise InputError(
-                    f"bad signature entry {item!r} for {label}; give {{'name': ..., 'dtype': ...}}"
+                    f"bad signature entry {item!r} for {label}; give {SIGNATURE_FORM}"
                 ) from exc
     names = [column.name for column in columns]
     if not names or len(set(names)) != len(names):
@@ -325,14 +371,14 @@ class Registry:
             listing = ", ".join(
                 name if model_type else f"{name} ({mtype})" for name, mtype in known.items()
             )
-            raise RegistryError(
+            raise UnknownModelError(
                 f"unknown {kind}model {name!r} in {self.uri}; "
                 + (f"registered {kind}models: {listing}" if known else f"no {kind}models yet")
             )
         assert owner is not None
         if model_type is not None and owner != check_model_type(model_type):
             others = ", ".join(self.names(model_type)) or "none yet"
-            raise RegistryError(
+            raise UnknownModelError(
                 f"model {name!r} is a {owner} model, not {model_type}; "
                 f"{model_type} models: {others}"
             )
@@ -346,7 +392,7 @@ class Registry:
         versions = ", ".join(str(v) for v in sorted(registered))
         if ref.version is not None:
             if ref.version not in registered:
-                raise RegistryError(
+                raise UnknownModelError(
                     f"{ref.name} has no version {ref.version}; versions: {versions}"
                 )
             return self._read_registration(owner, ref.name, ref.version)
@@ -362,7 +408,7 @@ class Registry:
         if ref.alias is not None:
             aliases = self.aliases(ref.name)
             listing = ", ".join(f"{a} (v{v})" for a, v in aliases.items())
-            raise RegistryError(
+            raise UnknownModelError(
                 f"{ref.name} has no alias {ref.alias!r}; "
                 + (f"aliases: {listing}" if aliases else "it has no aliases yet")
             )
@@ -370,7 +416,7 @@ class Registry:
             registration = self._read_registration(owner, ref.name, number)
             if registration.status == "active":
                 return registration
-        raise RegistryError(
+        raise UnknownModelError(
             f"every version of {ref.name} is archived ({versions}); "
             f"load one by number, e.g. {ref.name}:{max(registered)}"
         )
@@ -378,6 +424,9 @@ class Registry:
     def aliases(self, name: str) -> dict[str, int]:
         """Alias -> version for one model."""
         owner, _ = self._owner_or_raise(check_name(name), None)
+        return self._alias_versions(owner, name)
+
+    def _alias_versions(self, owner: str, name: str) -> dict[str, int]:
         found = {}
         for alias in self._scan(owner, name)[2]:
             version = self._read_alias(owner, name, alias)
@@ -448,7 +497,7 @@ class Registry:
         label = f"the model given for {name}"
         if isinstance(model, (str, bytes, os.PathLike)):
             raise UsageError(f"{label} is a path; use register_file to register a joblib file")
-        check_model_object(model, label)
+        check_model_kind(model, model_type, label)
         data = dump_artifact(model)
         try:  # validate everything before a version is claimed, so bad input burns none
             draft = Registration(
@@ -487,7 +536,7 @@ class Registry:
         check_model_type(model_type)  # bad flags fail before unpickling
         check_name(name)
         model = read_user_joblib(path)
-        check_model_object(model, f"the model in {path}")
+        check_model_kind(model, model_type, f"the model in {path}")
         return self.register(model_type, name, model, **fields)
 
     def _write_status(self, registration: Registration, status: str) -> Registration:
@@ -503,7 +552,7 @@ class Registry:
         if registration.status == "archived":
             raise RegistryError(
                 f"{registration.label} is archived; point {alias} at an active version "
-                "or unarchive it first"
+                f"or unarchive it first (`bggscore models unarchive {registration.label}`)"
             )
         payload = {
             "alias": alias,
@@ -515,14 +564,26 @@ class Registry:
         self.store.write_bytes(key, _json_bytes(payload))
         return registration
 
-    def remove_alias(self, name: str, alias: str) -> None:
+    def remove_alias(self, name: str, alias: str) -> int | None:
+        """Delete `name@alias` and return the version it pointed at (None when its file
+        was unreadable); the version is untouched. An alias whose version lost its
+        registration can be removed too: `verify` says to."""
         check_alias(alias)
-        owner = self._owner_or_raise(check_name(name), None)[0]
-        existing = self.aliases(name)
-        if alias not in existing:
+        owner = self._name_owner(check_name(name))
+        if owner is None:
+            self._owner_or_raise(name, None)  # raises: unknown model, naming the known ones
+        assert owner is not None
+        key = f"{owner}/{name}/aliases/{alias}.json"
+        if alias not in self._scan(owner, name)[2]:
+            existing = self._alias_versions(owner, name)
             listing = ", ".join(f"{a} (v{v})" for a, v in existing.items()) or "none"
-            raise RegistryError(f"{name} has no alias {alias!r}; aliases: {listing}")
-        self.store.delete(f"{owner}/{name}/aliases/{alias}.json")
+            raise UnknownModelError(f"{name} has no alias {alias!r}; aliases: {listing}")
+        try:
+            version = self._read_alias(owner, name, alias)
+        except RegistryError:  # unreadable: removing it is the fix
+            version = None
+        self.store.delete(key)
+        return version
 
     def archive(self, ref: ModelRef | str) -> Registration:
         """Mark one version archived and drop the aliases pointing at it.
@@ -587,13 +648,63 @@ class Registry:
             ) from exc
 
     def verify(self, ref: ModelRef | str | None = None) -> builtins.list[VerifyResult]:
-        """Re-hash every artifact (or one), without unpickling anything."""
+        """Re-hash every artifact (or one), without unpickling anything.
+
+        Without `ref` the whole registry is checked: every artifact, then every alias
+        (each must point at a registered version) and every version folder (each holding
+        more than a claim must hold its registration.json).
+        """
         if ref is not None:
             registration = self.resolve(ref)
             keys = [(registration.model_type, registration.name, registration.version)]
-        else:
-            keys = self._registration_keys(None)
-        return [self._verify_one(*key) for key in keys]
+            return [self._verify_one(*key) for key in keys]
+        keys = self._registration_keys(None)
+        return [self._verify_one(*key) for key in keys] + self._layout_problems()
+
+    def _layout_problems(self) -> builtins.list[VerifyResult]:
+        """Aliases to versions without a registration, and version folders with files but
+        no registration.json: both are invisible to `list` and to references by name."""
+        problems = []
+        for mtype in MODEL_TYPES:
+            files: dict[tuple[str, int], set[str]] = {}
+            aliases: builtins.list[tuple[str, str]] = []
+            for key in self.store.list_prefix(f"{mtype}/"):
+                name, _, rest = key[len(mtype) + 1 :].partition("/")
+                if match := _VERSION_KEY.match(rest):
+                    files.setdefault((name, int(match[1])), set()).add(match[2])
+                elif match := _ALIAS_KEY.match(rest):
+                    aliases.append((name, match[1]))
+            registered = {key for key, found in files.items() if REGISTRATION in found}
+            for (name, version), found in sorted(files.items()):
+                # a claim alone is a registration that crashed before writing anything:
+                # skipped by design; more than a claim is one running now or one that lost
+                # its registration.json
+                if REGISTRATION not in found and found - {CLAIM}:
+                    folder = self.store.uri_of(f"{mtype}/{name}/v{version}")
+                    listing = ", ".join(sorted(found - {CLAIM}))
+                    problem = (
+                        f"has {listing} but no {REGISTRATION} (unless a registration is running"
+                        f" now): restore it from a backup, or delete {folder}"
+                    )
+                    problems.append(VerifyResult(mtype, name, version, ok=False, problem=problem))
+            for name, alias in sorted(aliases):
+                try:
+                    target = self._read_alias(mtype, name, alias)
+                except RegistryError as exc:
+                    problems.append(
+                        VerifyResult(mtype, name, None, ok=False, problem=exc.message, alias=alias)
+                    )
+                    continue
+                if target is not None and (name, target) not in registered:
+                    problem = (
+                        f"points to {name}:{target}, which has no {REGISTRATION}; move it "
+                        f"(`bggscore models alias {name}:N {alias}`) or remove it "
+                        f"(`bggscore models alias --remove {name}@{alias}`)"
+                    )
+                    problems.append(
+                        VerifyResult(mtype, name, target, ok=False, problem=problem, alias=alias)
+                    )
+        return problems
 
     def _verify_one(self, model_type: str, name: str, version: int) -> VerifyResult:
         try:
