@@ -35,8 +35,11 @@ def _default(value: Any) -> Any:
 class Console:
     """Renders results, messages and progress in the mode the caller is in."""
 
-    def __init__(self, *, json_mode: bool = False, quiet: bool = False) -> None:
+    def __init__(
+        self, *, json_mode: bool = False, quiet: bool = False, command: str | None = None
+    ) -> None:
         self.json_mode = json_mode
+        self.command = command  # versions the documents `result` prints (bggscore.results)
         self.quiet = quiet
         self.err = RichConsole(stderr=True, highlight=False, soft_wrap=True)
         self.out = RichConsole(highlight=False, soft_wrap=True)
@@ -72,6 +75,10 @@ class Console:
     def result(self, data: dict[str, Any], render: Callable[[RichConsole], None] | None) -> None:
         """Print the command's result: JSON on stdout, or the human rendering."""
         if self.json_mode:
+            if self.command is not None and "schema_version" not in data:
+                from bggscore.results import versioned
+
+                data = versioned(self.command, data)
             print(json.dumps(data, default=_default, indent=2, sort_keys=False), flush=True)
         elif render is not None:
             render(self.out)

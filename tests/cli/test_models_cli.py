@@ -32,10 +32,14 @@ NOTHING_SCORED = dict.fromkeys(
 
 
 def models_json(cli, *args: str) -> Any:
+    """`models ARGS --json`: a versioned document of its subcommand; its body is returned."""
     result = cli("models", *args, "--json")
     assert result.exit_code == 0, result.stderr
     assert "Traceback" not in result.stderr
-    return parse_json(result.stdout)
+    data = parse_json(result.stdout)
+    assert data.pop("schema_version") == 1
+    assert data.pop("command") == f"models {args[0]}"
+    return data
 
 
 def registry_files(home: Path) -> list[str]:

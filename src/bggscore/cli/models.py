@@ -84,7 +84,7 @@ def train(
         raise UsageError("give --outcome NAME (repeatable) or --all")
     if estimator not in ("bayesian_ridge", "ard"):
         raise UsageError(f"unknown --estimator {estimator!r}; choose bayesian_ridge or ard")
-    console = Console(json_mode=json)
+    console = Console(json_mode=json, command="models train")
     outcomes = list(TRAINABLE) if all_ else list(outcome or [])
     text_options = {"window": window, "min_count": min_count, "dim": dim or 100}
     settings = state(ctx).settings()
@@ -184,7 +184,9 @@ def list_(
             )
         out.print(table if rows else "no models registered yet: run `bggscore models train --all`")
 
-    Console(json_mode=json).result({"registry": registry.uri, "models": rows}, render)
+    Console(json_mode=json, command="models list").result(
+        {"registry": registry.uri, "models": rows}, render
+    )
 
 
 @app.command()
@@ -196,7 +198,9 @@ def show(
     """Show one registration (signature, training window, metrics)."""
     registration = _registry(ctx).resolve(ref)
     data = _registration_dict(registration)
-    Console(json_mode=json).result(data, lambda out: out.print_json(data=data))
+    Console(json_mode=json, command="models show").result(
+        data, lambda out: out.print_json(data=data)
+    )
 
 
 @app.command()
@@ -228,7 +232,7 @@ def register(
         path, model_type, name, description=description, signature=columns
     )
     data = _registration_dict(registration)
-    Console(json_mode=json).result(
+    Console(json_mode=json, command="models register").result(
         data, lambda out: out.print(f"registered {registration.label} ({registration.model_type})")
     )
 
@@ -269,7 +273,7 @@ def alias(
             )
         version = _registry(ctx).remove_alias(target.name, target.alias)
         label = f"{target.name}:{version}" if version else None
-        Console(json_mode=json).result(
+        Console(json_mode=json, command="models alias").result(
             {"alias": target.alias, "model": label, "removed": True},
             lambda out: out.print(
                 f"removed {target}" + (f" (it pointed to {label})" if label else "")
@@ -279,7 +283,7 @@ def alias(
     if alias_name is None:
         raise UsageError("give the alias to set, e.g. `bggscore models alias rating:2 champion`")
     registration = _registry(ctx).set_alias(ref, alias_name)
-    Console(json_mode=json).result(
+    Console(json_mode=json, command="models alias").result(
         {"alias": alias_name, "model": registration.label},
         lambda out: out.print(f"{registration.name}@{alias_name} -> {registration.label}"),
     )
@@ -300,7 +304,7 @@ def archive(
     `models unarchive name:VERSION` undoes it.
     """
     registration = _registry(ctx).archive(ref)
-    Console(json_mode=json).result(
+    Console(json_mode=json, command="models archive").result(
         {"model": registration.label, "status": registration.status},
         lambda out: out.print(f"archived {registration.label}"),
     )
@@ -314,7 +318,7 @@ def unarchive(
 ) -> None:
     """Make an archived version active again; the aliases archiving removed stay removed."""
     registration = _registry(ctx).unarchive(ref)
-    Console(json_mode=json).result(
+    Console(json_mode=json, command="models unarchive").result(
         {"model": registration.label, "status": registration.status},
         lambda out: out.print(f"{registration.label} is active"),
     )
@@ -344,7 +348,7 @@ def verify(
             mark = "[green]ok[/]" if row["ok"] else f"[red]FAILED[/] {row['problem']}"
             out.print(f"{row['model']:<32} {mark}")
 
-    Console(json_mode=json).result({"verified": rows}, render)
+    Console(json_mode=json, command="models verify").result({"verified": rows}, render)
     bad = [r for r in results if not r.ok]
     if bad:
         tampered = any(r.actual_sha256 is not None for r in bad)
