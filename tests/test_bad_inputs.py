@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pytest
 from tests.support.github import FakeGitHub, start_fake_github
 from tests.support.output import assert_one_line_error
+from tests.support.state import files, table_counts
 
 REPO = "phenrickson/bgg-predictive-models"
 FAKE_TOKEN = "ghp_BadInputs0123456789abcdefABCDEF012345"
@@ -831,39 +831,6 @@ CLICK_ROWS = [
 
 
 # -- state snapshots ---------------------------------------------------------------------------
-def table_counts(home: Path) -> dict[str, int]:
-    """Rows of every table in the home's DuckDB file (read-only; {} when there is none)."""
-    path = home / "warehouse.duckdb"
-    if not path.is_file() or path.stat().st_size == 0:
-        return {}
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        names = con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_type = 'BASE TABLE' ORDER BY 1, 2"
-        ).fetchall()
-        if not names:
-            return {}
-        counts = " UNION ALL ".join(
-            f'SELECT \'{schema}.{table}\', COUNT(*) FROM "{schema}"."{table}"'
-            for schema, table in names
-        )
-        return dict(con.execute(counts).fetchall())
-    finally:
-        con.close()
-
-
-def files(folder: Path) -> dict[str, tuple[int, int]]:
-    """Every file under ``folder``: relative path -> (size, mtime_ns)."""
-    if not folder.is_dir():
-        return {}
-    return {
-        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-
-
 @dataclass
 class Where:
     home: Path

@@ -11,46 +11,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import polars as pl
 import pytest
 from tests.conftest import DemoRun
 from tests.support.output import assert_one_line_error, parse_json
-from tests.support.state import read, sql
-
-
-def table_counts(home: Path) -> dict[str, int]:
-    """Rows of every table in the home's DuckDB file ({} when there is none)."""
-    path = home / "warehouse.duckdb"
-    if not path.is_file():
-        return {}
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        names = con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_type = 'BASE TABLE' ORDER BY 1, 2"
-        ).fetchall()
-        return {
-            f"{schema}.{table}": con.execute(
-                f'SELECT COUNT(*) FROM "{schema}"."{table}"'
-            ).fetchone()[0]
-            for schema, table in names
-        }
-    finally:
-        con.close()
-
-
-def registry_files(home: Path) -> dict[str, tuple[int, int]]:
-    root = home / "registry"
-    return {
-        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+from tests.support.state import files, read, sql, table_counts
 
 
 def snapshot(home: Path) -> dict[str, Any]:
-    return {"tables": table_counts(home), "registry": registry_files(home)}
+    return {"tables": table_counts(home), "registry": files(home / "registry")}
 
 
 def features(home: Path) -> pl.DataFrame:

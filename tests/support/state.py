@@ -93,3 +93,37 @@ def written_counts(home: Path) -> dict[str, int]:
 def game_ids(home: Path, where: str = "year_published IS NOT NULL") -> set[int]:
     frame = sql(home, f"SELECT game_id FROM {QUALIFIED['games_features']} WHERE {where}")
     return set(frame["game_id"].to_list())
+
+
+# -- nothing written: snapshots to compare before and after a refusal ---------------------
+def table_counts(home: Path) -> dict[str, int]:
+    """Rows of every table in the home's DuckDB file (read-only; {} when there is none)."""
+    path = home / "warehouse.duckdb"
+    if not path.is_file() or path.stat().st_size == 0:
+        return {}
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        names = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_type = 'BASE TABLE' ORDER BY 1, 2"
+        ).fetchall()
+        if not names:
+            return {}
+        counts = " UNION ALL ".join(
+            f'SELECT \'{schema}.{table}\', COUNT(*) FROM "{schema}"."{table}"'
+            for schema, table in names
+        )
+        return dict(con.execute(counts).fetchall())
+    finally:
+        con.close()
+
+
+def files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder``: relative path -> (size, mtime_ns)."""
+    if not folder.is_dir():
+        return {}
+    return {
+        str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
