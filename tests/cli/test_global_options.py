@@ -127,7 +127,7 @@ def test_the_installed_command_reads_them_too(home: Path, tmp_path: Path) -> Non
         if args[0] == "warehouse":
             assert result.returncode == 0, result.stderr
         else:  # the fast path declines; the app reads --home: no embeddings there yet
-            assert result.returncode == 1, result.stderr
+            assert result.returncode == 2, result.stderr  # no such model: exit 2
             assert_one_line_error(result.stderr, "unknown game_embeddings model")
             assert str(other) in result.stderr
     assert (other / "warehouse.duckdb").is_file() and not home.exists()
