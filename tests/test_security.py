@@ -625,7 +625,7 @@ def test_tampered_artifacts_are_refused_unpickled(
 
     result = cli("models", "verify")
     assert result.exit_code == 1
-    line = assert_one_line_error(result.stderr, f"{len(labels)} artifact(s) failed verification")
+    line = assert_one_line_error(result.stderr, f"{len(labels)} problem(s) found")
     for label in labels:
         assert label in line
         assert re.search(rf"{re.escape(label)}\s+FAILED", result.stdout), (label, result.stdout)

@@ -84,7 +84,10 @@ def test_unknown_reference_names_the_registered_models(demo_home: Path) -> None:
     message = str(info.value)
     assert "no_such_model" in message
     assert "rating" in message.split("no_such_model", 1)[1]
-    assert "--model rating=REF" in message
+    # the hint names what exists instead of repeating the flag the user just passed
+    assert "registered rating models: rating" in message
+    assert "bggscore models list --type rating" in message
+    assert info.value.exit_code == 2
 
 
 def test_reference_of_the_wrong_type_is_refused(demo_home: Path) -> None:
