@@ -632,7 +632,7 @@ def test_tampered_artifacts_are_refused_unpickled(
 
     result = cli("models", "verify", "rating")
     assert result.exit_code == 1
-    assert_one_line_error(result.stderr, "1 artifact(s) failed verification: rating:1")
+    assert_one_line_error(result.stderr, "1 problem(s) found: rating:1")
 
     for args, label in (
         (("score", "--all-years"), "complexity:1"),
