@@ -188,3 +188,11 @@ def behind(
         if changes.count:
             found[stage] = set(changes.game_ids)
     return found
+
+
+def missing_ids(wh: Warehouse, selection: Selection) -> list[int]:
+    """Requested ids the warehouse does not have: reported, never silently dropped."""
+    if selection.game_ids is None:
+        return []
+    present = wh.existing_game_ids(list(selection.game_ids))
+    return [i for i in selection.game_ids if i not in present]

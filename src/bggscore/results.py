@@ -340,28 +340,6 @@ class RunResult(Result):
         return self.games_scored + self.games_embedded
 
 
-@dataclass
-class Document(Result):
-    """The result of a command with no figures for GitHub (similar, warehouse, models,
-    demo, dispatch): its document, versioned like every other one."""
-
-    name: str  # the command, e.g. "models list"
-    data: dict[str, Any]
-    step_outputs: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return versioned(self.name, self.data)
-
-    def body(self) -> dict[str, Any]:
-        return self.data
-
-    def outputs(self) -> dict[str, Any]:
-        return self.step_outputs
-
-    def summary(self) -> str:
-        return ""
-
-
 def versioned(command: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` as a versioned document of ``command``."""
     return {"schema_version": SCHEMA_VERSION, "command": command, **data}

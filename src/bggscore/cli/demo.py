@@ -8,7 +8,6 @@ import typer
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
-from bggscore.results import Document
 from bggscore.stages import MAX_DEMO_GAMES
 
 app = typer.Typer(help="Seed a demo warehouse and run the pipeline on it.")
@@ -41,10 +40,10 @@ def demo(
         return
     from bggscore.tasks.demo import run_demo
 
-    console = Console(json_mode=json)
+    console = Console(json_mode=json, command="demo")
     settings = state(ctx).settings()
     result = run_demo(settings, games=games, seed=seed, console=console, force=force)
-    console.report(Document("demo", result), lambda out: out.print(result["summary"]))
+    console.result(result, lambda out: out.print(result["summary"]))
 
 
 @app.command()
@@ -63,7 +62,7 @@ def refresh(
     """
     from bggscore.tasks.demo import refresh_demo
 
-    console = Console(json_mode=json)
+    console = Console(json_mode=json, command="demo refresh")
     settings = state(ctx).settings()
     result = refresh_demo(settings, fraction=fraction, seed=seed, console=console, force=force)
-    console.report(Document("demo refresh", result), lambda out: out.print(result["summary"]))
+    console.result(result, lambda out: out.print(result["summary"]))

@@ -9,7 +9,6 @@ import typer
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
-from bggscore.results import Document
 
 
 def dispatch(
@@ -140,7 +139,7 @@ def dispatch(
         dry_run=dry_run,
     )
     result = run_dispatch(options, state(ctx).settings(), stdin=sys.stdin)
-    console = Console(json_mode=json)
+    console = Console(json_mode=json, command="dispatch")
     for warning in result.warnings:
         console.warn(warning)
     if not result.sent:
@@ -152,7 +151,8 @@ def dispatch(
         elif result.sent:
             out.print(result.summary(), markup=False)
 
-    console.report(Document("dispatch", result.as_dict(), {"dispatched": result.sent}), render)
+    console.result(result.as_dict(), render)
+    console.github_outputs({"dispatched": result.sent})
     console.step_summary(f"### bggscore dispatch\n\n{result.summary()}")
 
 

@@ -23,7 +23,6 @@ from bggscore.cli.selection import (
     refuse_ignored_max_games,
 )
 from bggscore.console import Console
-from bggscore.results import Document
 from bggscore.stages import DEFAULT_EMBED_BATCH_SIZE, EMBED_STAGES, GRAPH, MAX_COUNT
 
 KIND_CHOICES = ", ".join(GRAPH.get(s).short for s in EMBED_STAGES)
@@ -112,4 +111,4 @@ def similar(
         on_warnings=warn_unknown_variables,
     )
 
-    Console(json_mode=json).report(Document("similar", data), functools.partial(render_table, data))
+    Console(json_mode=json, command="similar").result(data, functools.partial(render_table, data))

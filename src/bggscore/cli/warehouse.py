@@ -10,7 +10,6 @@ from rich.table import Table
 
 from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
-from bggscore.results import Document
 
 app = typer.Typer(
     help="Create the warehouse tables, load features, show status.", no_args_is_help=True
@@ -22,12 +21,12 @@ def init(ctx: typer.Context, json: JsonOption = False) -> None:
     """Create missing tables (and columns); safe to repeat."""
     from bggscore.warehouse import open_warehouse
 
-    console = Console(json_mode=json)
+    console = Console(json_mode=json, command="warehouse init")
     with open_warehouse(state(ctx).settings(), create=True) as wh:
         changed = wh.ensure_schema()
         location = wh.location
-    console.report(
-        Document("warehouse init", {"location": location, "changed": changed}),
+    console.result(
+        {"location": location, "changed": changed},
         lambda out: out.print(
             "\n".join(changed) + f"\nwarehouse ready: {location}"
             if changed
@@ -49,11 +48,11 @@ def load(
     """
     from bggscore.tasks.load import load_export
 
-    console = Console(json_mode=json)
+    console = Console(json_mode=json, command="warehouse load")
     result = load_export(state(ctx).settings(), path)
     data = {"path": str(path), **result.__dict__}
-    console.report(
-        Document("warehouse load", data),
+    console.result(
+        data,
         lambda out: out.print(
             f"loaded {result.games:,} games from {path}: {result.new:,} new, "
             f"{result.changed:,} changed, {result.unchanged:,} unchanged"
@@ -84,7 +83,7 @@ def status(ctx: typer.Context, json: JsonOption = False) -> None:
     """Row counts of every table and the last runs."""
     from bggscore.warehouse import open_warehouse
 
-    console = Console(json_mode=json)
+    console = Console(json_mode=json, command="warehouse status")
     with open_warehouse(state(ctx).settings()) as wh:
         data = collect_status(wh)
 
@@ -111,4 +110,4 @@ def status(ctx: typer.Context, json: JsonOption = False) -> None:
         if any(info["rows"] is None for info in data["tables"].values()):
             out.print("some tables are missing: run `bggscore warehouse init`")
 
-    console.report(Document("warehouse status", data), render)
+    console.result(data, render)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bggscore.detection import StageChanges, check_max_games, detect_stage, pending_upstream
+from bggscore.detection import (
+    StageChanges,
+    check_max_games,
+    detect_stage,
+    missing_ids,
+    pending_upstream,
+)
 from bggscore.errors import UsageError
 from bggscore.modelset import stage_plan
 from bggscore.results import DetectResult, ExplainResult, StageDetection
 from bggscore.stages import INPUT_TABLES, STAGE_NAMES, STATE_TABLE, StageGraph
-from bggscore.tasks.job import missing_ids
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import GAME_NAME_YEAR, Selection
 

@@ -21,7 +21,6 @@ import polars as pl
 from bggscore.detection import behind
 from bggscore.modelset import outside_keys
 from bggscore.results import Waiting
-from bggscore.scoring.batch import Batch
 from bggscore.stages import GRAPH, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -30,6 +29,7 @@ from bggscore.wording import counted
 if TYPE_CHECKING:
     from bggscore.console import Console
     from bggscore.registry import Registry
+    from bggscore.scoring.batch import Batch
     from bggscore.settings import Settings
 
 
@@ -170,14 +170,6 @@ class Job:
             self.started_at,
             message,
         )
-
-
-def missing_ids(wh: Warehouse, selection: Selection) -> list[int]:
-    """Requested ids the warehouse does not have: reported, never silently dropped."""
-    if selection.game_ids is None:
-        return []
-    present = wh.existing_game_ids(list(selection.game_ids))
-    return [i for i in selection.game_ids if i not in present]
 
 
 def command_for(stage: str) -> str:

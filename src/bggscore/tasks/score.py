@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.detection import check_max_games, detect_stage
+from bggscore.detection import check_max_games, detect_stage, missing_ids
 from bggscore.errors import UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import model_graph, open_settings_registry, resolve_models
@@ -34,7 +34,7 @@ from bggscore.stages import (
     StageGraph,
     stage_choices,
 )
-from bggscore.tasks.job import Job, held_upstream, missing_ids, warn_waiting
+from bggscore.tasks.job import Job, held_upstream, warn_waiting
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
