@@ -45,7 +45,7 @@ def is_own(model: Any) -> bool:
     if isinstance(model, LinearModel):
         return True
     steps = getattr(model, "steps", None)
-    return bool(steps) and isinstance(steps[0][1], Features)
+    return steps is not None and len(steps) > 0 and isinstance(steps[0][1], Features)
 
 
 def chain_reads(loaded: LoadedModel) -> list[str]:
