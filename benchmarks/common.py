@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,14 +29,18 @@ class Measured:
     stderr: str
 
 
-def run(args: list[str], home: Path, env: dict[str, str] | None = None) -> Measured:
-    """Run `bggscore ARGS` in its own process; wall time and that process's peak RSS."""
+def run(
+    args: list[str], home: Path, env: dict[str, str] | None = None, tree: bool = False
+) -> Measured:
+    """Run `bggscore ARGS` in its own process; wall time and that process's peak RSS (with
+    ``tree``: the peak of the summed RSS of it and its descendants, e.g. `--workers`)."""
     full_env = {**os.environ, "BGGSCORE_HOME": str(home), **(env or {})}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(
             [*BGGSCORE, *args], env=full_env, cwd=home.parent, stdout=out, stderr=err
         )
+        sampler = TreeRss(proc.pid) if tree else None
         _, status, usage = os.wait4(proc.pid, 0)  # rusage of exactly this child
         elapsed = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -44,7 +49,45 @@ def run(args: list[str], home: Path, env: dict[str, str] | None = None) -> Measu
         stdout, stderr = out.read(), err.read()
     if proc.returncode:
         raise RuntimeError(f"bggscore {' '.join(args)} failed:\n{stderr[-2000:]}")
-    return Measured(elapsed, usage.ru_maxrss / 1024, stdout, stderr)
+    peak = usage.ru_maxrss / 1024
+    if sampler is not None:
+        peak = max(peak, sampler.stop())
+    return Measured(elapsed, peak, stdout, stderr)
+
+
+class TreeRss:
+    """Samples (every 100 ms, on a thread) the summed RSS of a process and its descendants,
+    from /proc; ``stop()`` returns the peak in MiB (0 where /proc is missing)."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        self.pid, self.every, self.peak = pid, every, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, _tree_rss_kib(self.pid))
+            self._done.wait(self.every)
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join()
+        return self.peak / 1024
+
+
+def _tree_rss_kib(root: int) -> int:
+    total, frontier = 0, [root]
+    while frontier:
+        pid = frontier.pop()
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            total += next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS:"))
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                frontier += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError, StopIteration):
+            continue  # gone, or a zombie without memory
+    return total
 
 
 # bump when what `bggscore demo` builds changes (e.g. the model format), so cached homes

@@ -65,6 +65,12 @@ class IntegrityError(RegistryError):
     exit_code = 1
 
 
+class WorkerError(BggscoreError):
+    """A scoring worker process (`score --workers N`) failed or died: the run stopped."""
+
+    exit_code = 1
+
+
 class DispatchError(BggscoreError):
     """GitHub refused or could not be reached."""
 

@@ -50,7 +50,7 @@ from pydantic_settings import (
 )
 
 from bggscore.errors import ConfigError
-from bggscore.stages import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE, MAX_COUNT
+from bggscore.stages import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE, MAX_COUNT, MAX_WORKERS
 
 PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DATASET_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
@@ -167,6 +167,8 @@ class ScoringSettings(Group):
     prior_weight: float = Field(2000.0, gt=0)
     batch_size: int = Field(DEFAULT_BATCH_SIZE, gt=0, le=MAX_COUNT)
     embed_batch_size: int = Field(DEFAULT_EMBED_BATCH_SIZE, gt=0, le=MAX_COUNT)
+    # processes computing `score` batches' predictions (the parent reads and writes)
+    workers: int = Field(1, gt=0, le=MAX_WORKERS)
     # imported models' landing complexity and rating go out unclipped, as production's do;
     # true bounds them to [1, 5] and [1, 10]
     clip_outputs: bool = False

@@ -33,6 +33,10 @@ DEFAULT_BATCH_SIZE = 122_880
 # Embedding a game holds its dense description vector and several matrices: smaller
 # batches keep `embed` under 1.5 GiB at the same speed (measured at 500k games).
 DEFAULT_EMBED_BATCH_SIZE = 50_000
+# The default batch instead, with `score --workers N` or a model that is not bggscore's own:
+# production's pandas pipelines copy a batch several times (~1.7 GB at 122,880 games, under
+# 1 GB at 20,000, and faster), and each worker holds a batch of its own.
+SMALL_BATCH_SIZE = 20_000
 # training splits (production's convention): fit through 2022, tune on 2023, test on 2024
 DEFAULT_TRAIN_THROUGH = 2022
 DEFAULT_TUNE_YEAR = 2023
@@ -51,6 +55,8 @@ MAX_INTERVAL_DRAWS = 10_000
 # `demo --games`: the synthetic catalogue is generated in memory (~1 KB a game before it is
 # loaded, ~5 GB here); BGG has ~150k games and the benchmarks go up to 2M.
 MAX_DEMO_GAMES = 5_000_000
+# `score --workers`: each worker is a process holding its own copy of the models and batches.
+MAX_WORKERS = 64
 
 # -- the stages --------------------------------------------------------------------------
 COMPLEXITY = "complexity"

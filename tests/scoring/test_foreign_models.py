@@ -9,7 +9,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pytest
-from tests.support.production import CHAIN_COLUMNS, production_frame, production_predict_games
+from tests.support.production import (
+    CHAIN_COLUMNS,
+    production_frame,
+    production_predict_games,
+    signature,
+)
 
 from bggscore.errors import InputError, RegistryError
 from bggscore.modelset import GeekFormula, ModelSet
@@ -20,22 +25,6 @@ from bggscore.scoring.frames import PandasFrames, chain_reads, is_own
 from bggscore.scoring.upstream import TEXT_COLUMN, expand_embedding
 
 RUN = RunInfo("job-test", datetime(2026, 1, 2, tzinfo=timezone.utc), "test", "fp", 2024)
-CHAIN_BY_TYPE = {
-    "hurdle": (),
-    "complexity": (),
-    "rating": CHAIN_COLUMNS[:1],
-    "users_rated": CHAIN_COLUMNS[:1],
-    "geek_rating": CHAIN_COLUMNS,
-}
-
-
-def signature(features: pl.DataFrame, dim: int, model_type: str) -> list[dict[str, Any]]:
-    """What `models import` infers: the table's columns in order, emb_*, the chain."""
-    return [
-        *({"name": c, "source": "warehouse"} for c in features.columns),
-        *({"name": f"emb_{i}", "source": "warehouse"} for i in range(dim)),
-        *({"name": c, "source": "chain"} for c in CHAIN_BY_TYPE[model_type]),
-    ]
 
 
 def loaded(model_type: str, pipeline: Any, features: pl.DataFrame, dim: int) -> LoadedModel:
@@ -47,7 +36,7 @@ def loaded(model_type: str, pipeline: Any, features: pl.DataFrame, dim: int) -> 
         created_by="test",
         sha256="0" * 64,
         size_bytes=1,
-        signature=signature(features, dim, model_type),
+        signature=signature(features.columns, dim, model_type),
         experiment=f"{model_type}-experiment",
     )
     return LoadedModel(registration, pipeline)

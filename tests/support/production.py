@@ -162,6 +162,27 @@ def production_frame(features: pl.DataFrame, embeddings: pl.DataFrame) -> pd.Dat
     return joined.select(*features.columns, *emb).to_pandas()
 
 
+# -- what `models import` infers ------------------------------------------------------------
+# the chain columns each type's frame carries after the games_features and emb_* columns
+CHAIN_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "hurdle": (),
+    "complexity": (),
+    "rating": CHAIN_COLUMNS[:1],
+    "users_rated": CHAIN_COLUMNS[:1],
+    "geek_rating": CHAIN_COLUMNS,
+}
+
+
+def signature(columns: Sequence[str], dim: int, model_type: str) -> list[dict[str, Any]]:
+    """A registration signature as `models import` infers it: the games_features columns in
+    the table's order, emb_0..emb_{dim-1}, then the chain columns the type reads."""
+    return [
+        *({"name": c, "source": "warehouse"} for c in columns),
+        *({"name": f"emb_{i}", "source": "warehouse"} for i in range(dim)),
+        *({"name": c, "source": "chain"} for c in CHAIN_BY_TYPE[model_type]),
+    ]
+
+
 # -- production's chain -------------------------------------------------------------------
 def users_rated_count(log_prediction: np.ndarray) -> np.ndarray:
     """Production's reported count: max(round(expm1(p) / 50) * 50, 25)."""

@@ -17,7 +17,8 @@ import typer
 from typer.core import TyperGroup
 
 from bggscore.console import Console
-from bggscore.errors import BggscoreError
+from bggscore.errors import BggscoreError, UsageError
+from bggscore.stages import MAX_WORKERS
 
 if TYPE_CHECKING:
     from bggscore.settings import Settings
@@ -263,3 +264,23 @@ def flag_overrides(**flags: Any) -> dict[str, Any]:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Processes that run the models, each loading them once from the registry "
+        "(sha256 checked), while this one reads, joins and writes every batch; about one "
+        "per core. More than 1 makes the default batch smaller, so each gets several "
+        "[default: 1, in this process; setting scoring.workers].",
+        show_default=False,
+    ),
+]
+
+
+def check_workers(value: int | None) -> int | None:
+    """``--workers N``: a count of processes, refused before anything runs."""
+    if value is not None and not 1 <= value <= MAX_WORKERS:
+        raise UsageError(
+            f"--workers {value}: give a number of processes from 1 to {MAX_WORKERS} "
+            "(1 runs the models in this process)"
+        )
+    return value

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bggscore.cli.common import JsonOption, state
+from bggscore.cli.common import JsonOption, WorkersOption, check_workers, flag_overrides, state
 from bggscore.cli.selection import (
     DEFAULT_END_YEAR,
     DEFAULT_MAX_GAMES,
@@ -60,6 +60,7 @@ def run(
         str | None,
         typer.Option(metavar="OWNER/NAME", help="The repository --dispatch sends to."),
     ] = None,
+    workers: WorkersOption = None,
     json: JsonOption = False,
 ) -> None:
     """Run the chain in one process: complexity, main, text and game embeddings.
@@ -71,7 +72,9 @@ def run(
     from bggscore.tasks.run import RunOptions, parse_stages, run_pipeline, stages_named
 
     refuse_ignored_max_games(ctx, not full, "--full rescores everything: drop one of them")
-    settings = state(ctx).settings()
+    app_state = state(ctx)
+    app_state.overrides.update(flag_overrides(**{"scoring.workers": check_workers(workers)}))
+    settings = app_state.settings()
     options = RunOptions(
         selection=build_selection(
             start_year, end_year, all_years, game_id, game_ids_file, include_null_year, ctx=ctx
@@ -82,6 +85,7 @@ def run(
         max_games=max_games,
         batch_size=settings.scoring.batch_size,
         embed_batch_size=settings.scoring.embed_batch_size,
+        workers=settings.scoring.workers,
         wait=wait,
         dispatch_event=dispatch_event,
         dispatch_repo=dispatch_repo,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bggscore.cli.common import JsonOption, state
+from bggscore.cli.common import JsonOption, WorkersOption, check_workers, state
 from bggscore.cli.selection import (
     DEFAULT_END_YEAR,
     DEFAULT_MAX_GAMES,
@@ -30,6 +30,7 @@ from bggscore.stages import (
     MAIN,
     MAX_COUNT,
     MAX_INTERVAL_DRAWS,
+    SMALL_BATCH_SIZE,
     stage_choices,
 )
 from bggscore.wording import counted
@@ -56,7 +57,9 @@ def score(
         typer.Option(
             min=1,
             max=MAX_COUNT,
-            help=f"Games per batch [default: {DEFAULT_BATCH_SIZE}, one DuckDB row group].",
+            help=f"Games per batch [default: {DEFAULT_BATCH_SIZE}, one DuckDB row group; "
+            f"{SMALL_BATCH_SIZE:,} at most with --workers or models that are not "
+            "bggscore's own (pandas pipelines)].",
         ),
     ] = None,
     intervals: Annotated[
@@ -94,6 +97,7 @@ def score(
         ),
     ] = False,
     max_games: MaxGamesOption = DEFAULT_MAX_GAMES,
+    workers: WorkersOption = None,
     json: JsonOption = False,
 ) -> None:
     """Score games: complexity first, then hurdle, rating, users_rated and geek rating.
@@ -116,6 +120,7 @@ def score(
                 "scoring.batch_size": batch_size,
                 "scoring.prior_rating": prior_rating,
                 "scoring.prior_weight": prior_weight,
+                "scoring.workers": check_workers(workers),
             }
         )
     )
@@ -132,6 +137,7 @@ def score(
         upload=not no_upload,
         changed_only=changed_only,
         max_games=max_games,
+        workers=settings.scoring.workers,
     )
     console = Console(json_mode=json)
     result = run_score(settings, options, console)  # locks the home unless --no-upload

@@ -63,22 +63,41 @@ def score_batch(
     graph: StageGraph = GRAPH,
     held: dict[str, dict[str, set[int]]] | None = None,
 ) -> Batch:
-    """The writes for one batch (all stages), and its landing rows for a local copy.
+    """The writes for one batch (all stages), and its landing rows for a local copy:
+    ``compute_batch(prepare_batch(...))``, in one process."""
+    prepared = prepare_batch(wh, frame, models, run, stages, graph, held)
+    return compute_batch(prepared, models, run, stages, intervals, rng)
 
-    Each stage first joins what it reads of earlier stages (``join_upstream``): the
-    complexity just computed in this batch, or stored outputs. Games missing one are
-    not scored by that stage (nor by later ones) and are reported as waiting; so are the
-    games ``held`` names (stage -> upstream stage -> games it must redo first)."""
+
+@dataclass
+class Prepared:
+    """One batch joined with everything its stages read of the warehouse: all that
+    ``compute_batch`` needs, so the models' part can run in another process
+    (``scoring.pool``) while this one keeps every warehouse read and write."""
+
+    rows: int  # games in the batch as read
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)  # stage -> games it scores
+    keys: dict[str, pl.Series | None] = field(default_factory=dict)  # stage -> upstream_key
+    waiting: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # stage -> upstream
+
+
+def prepare_batch(
+    wh: Warehouse | None,
+    frame: pl.DataFrame,
+    models: ModelSet,
+    run: RunInfo,
+    stages: list[str],
+    graph: StageGraph = GRAPH,
+    held: dict[str, dict[str, set[int]]] | None = None,
+) -> Prepared:
+    """Each stage's games joined with what it reads of earlier stages (``join_upstream``):
+    stored outputs are read here; an output this pass computes (complexity before main)
+    is only named here (its job id) and joined by ``compute_batch``. Games missing one
+    are not scored by that stage (nor by later ones) and are reported as waiting; so are
+    the games ``held`` names (stage -> upstream stage -> games it must redo first)."""
     held = held or {}
-    from bggscore.features import BaseCache
-
-    writes: list[Write] = []
-    rows = len(frame)
-    landing = None
-    done: dict[str, list[int]] = {}
-    waiting: dict[str, dict[str, list[int]]] = {}
+    prepared = Prepared(len(frame))
     produced: dict[str, Produced] = {}
-    cache = BaseCache()  # models sharing a feature base build it once for this batch
     if COMPLEXITY in stages:
         joined = join_upstream(
             wh,
@@ -90,28 +109,12 @@ def score_batch(
         )
         frame = joined.frame
         if joined.waiting:
-            waiting[COMPLEXITY] = joined.waiting
+            prepared.waiting[COMPLEXITY] = joined.waiting
+        prepared.frames[COMPLEXITY], prepared.keys[COMPLEXITY] = frame, joined.upstream_key
         if frame.is_empty():  # every game of the batch waits on an upstream stage
-            return Batch([], {stage: [] for stage in stages}, rows, None, waiting)
-        complexity_rows = score_complexity(frame, models, run, cache)
-        writes += [
-            Write("complexity_predictions", complexity_rows),
-            Write(
-                "scoring_state",
-                _state_rows(
-                    frame, COMPLEXITY, models.stage_key(COMPLEXITY), joined.upstream_key, run
-                ),
-                "upsert",
-            ),
-        ]
-        done[COMPLEXITY] = frame["game_id"].to_list()
-        produced[COMPLEXITY] = Produced(
-            {
-                "predicted_complexity": complexity_rows["predicted_complexity"],
-                "predicted_complexity_raw": complexity_rows["predicted_complexity_raw"],
-            },
-            run.job_id,
-        )
+            return prepared
+        # computed from these very rows by compute_batch: only its job id is known yet
+        produced[COMPLEXITY] = Produced({}, run.job_id)
     if MAIN in stages:
         joined = join_upstream(
             wh,
@@ -122,9 +125,52 @@ def score_batch(
             expand_embeddings=models.reads_embeddings(MAIN),
             stage="--stage main",
         )
-        frame = joined.frame
         if joined.waiting:
-            waiting[MAIN] = joined.waiting
+            prepared.waiting[MAIN] = joined.waiting
+        prepared.frames[MAIN], prepared.keys[MAIN] = joined.frame, joined.upstream_key
+    return prepared
+
+
+def compute_batch(
+    prepared: Prepared,
+    models: ModelSet,
+    run: RunInfo,
+    stages: list[str],
+    intervals: int = 0,
+    rng: np.random.Generator | None = None,
+) -> Batch:
+    """The models' part of a batch: each stage's rows and state rows (no warehouse)."""
+    from bggscore.features import BaseCache
+
+    writes: list[Write] = []
+    rows, waiting = prepared.rows, prepared.waiting
+    landing = None
+    done: dict[str, list[int]] = {}
+    complexity_rows = None
+    cache = BaseCache()  # models sharing a feature base build it once for this batch
+    if COMPLEXITY in stages:
+        frame = prepared.frames[COMPLEXITY]
+        if frame.is_empty():
+            return Batch([], {stage: [] for stage in stages}, rows, None, waiting)
+        complexity_rows = score_complexity(frame, models, run, cache)
+        writes += [
+            Write("complexity_predictions", complexity_rows),
+            Write(
+                "scoring_state",
+                _state_rows(
+                    frame, COMPLEXITY, models.stage_key(COMPLEXITY), prepared.keys[COMPLEXITY], run
+                ),
+                "upsert",
+            ),
+        ]
+        done[COMPLEXITY] = frame["game_id"].to_list()
+    if MAIN in stages:
+        frame = prepared.frames[MAIN]
+        if complexity_rows is not None:  # what this batch just computed, by game
+            computed = complexity_rows.select(
+                "game_id", "predicted_complexity", "predicted_complexity_raw"
+            )
+            frame = frame.join(computed, on="game_id", how="left", maintain_order="left")
         if frame.is_empty():
             return Batch(writes, {**done, MAIN: []}, rows, None, waiting)
         # the complexity model's own value, as production chains it (clipped only in its table)
@@ -141,7 +187,7 @@ def score_batch(
             Write("ml_predictions_landing", landing),
             Write(
                 "scoring_state",
-                _state_rows(frame, MAIN, models.stage_key(MAIN), joined.upstream_key, run),
+                _state_rows(frame, MAIN, models.stage_key(MAIN), prepared.keys[MAIN], run),
                 "upsert",
             ),
         ]

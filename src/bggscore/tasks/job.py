@@ -12,9 +12,9 @@ import contextlib
 import queue
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import polars as pl
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 
 _DONE = object()
+T = TypeVar("T")
 
 
 class BatchWriter:
@@ -84,6 +85,75 @@ class BatchWriter:
             raise self._error
 
 
+class ReadAhead(Generic[T]):
+    """Read-ahead, the mirror of BatchWriter: read and join batch k+1 on a second thread
+    while batch k is computed.
+
+    Exactly one batch is read ahead (memory stays flat); batches come in order, and an error
+    reading one is raised where that batch would have come. Leaving the block stops the
+    thread (after the step it is in) before the caller touches the warehouse again.
+    """
+
+    def __init__(self, frames: Iterable[pl.DataFrame], prepare: Callable[[pl.DataFrame], T]):
+        self._ready: queue.Queue[Any] = queue.Queue()
+        self._slot = threading.Semaphore(1)  # taken while a batch is read and not yet used
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, args=(frames, prepare), name="bggscore-reader", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self, frames: Iterable[pl.DataFrame], prepare: Callable[[pl.DataFrame], T]) -> None:
+        source = iter(frames)
+        try:
+            while True:
+                while not self._slot.acquire(timeout=0.1):
+                    if self._stop.is_set():
+                        return
+                if self._stop.is_set():
+                    return
+                frame = next(source, None)
+                if frame is None:
+                    return
+                self._ready.put((prepare(frame), None))
+                del frame
+        except BaseException as exc:  # handed to the computing thread, in order
+            self._ready.put((None, exc))
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:
+                close()  # a streaming read ends here, on its own thread
+            self._ready.put(_DONE)
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self._ready.get()
+            if item is _DONE:
+                return
+            prepared, error = item
+            if error is not None:
+                raise error
+            self._slot.release()  # the next batch may be read while this one computes
+            yield prepared
+            del prepared, item
+
+    def __enter__(self) -> ReadAhead[T]:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _computed(
+    frames: Iterable[pl.DataFrame], batch: Callable[[pl.DataFrame], Batch]
+) -> Iterator[Batch]:
+    for frame in frames:
+        done = batch(frame)
+        del frame  # done with the features: not held while the writer catches up
+        yield done
+
+
 def new_job_id(now: datetime) -> str:
     return f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
@@ -119,6 +189,13 @@ class Job:
         batch: Callable[[pl.DataFrame], Batch],
     ) -> None:
         """Compute each frame's writes and commit them, in order, one batch at a time."""
+        self.commit_batches(stages, _computed(frames, batch), total, label)
+
+    def commit_batches(
+        self, stages: list[str], batches: Iterable[Batch], total: int, label: str
+    ) -> None:
+        """Commit each batch as it comes, in order (``score --workers``: computed
+        elsewhere), one transaction each."""
         with self.console.progress(label, total) as advance:
 
             def committed(done: Batch) -> None:
@@ -133,9 +210,7 @@ class Job:
 
             writer = BatchWriter(self.wh, committed) if self.upload else None
             try:
-                for frame in frames:
-                    done = batch(frame)
-                    del frame  # done with the features: not held while the writer catches up
+                for done in batches:
                     if writer is not None:
                         writer.submit(done.writes, done)  # commits while the next computes
                     else:

@@ -69,6 +69,7 @@ class RunOptions:
     max_games: int = DEFAULT_MAX_GAMES
     batch_size: int = DEFAULT_BATCH_SIZE
     embed_batch_size: int = DEFAULT_EMBED_BATCH_SIZE
+    workers: int = 1  # score's worker processes
     wait: bool = False  # queue behind a running bggscore instead of failing
     dispatch_event: str | None = None  # afterwards, when anything changed
     dispatch_repo: str | None = None
@@ -91,7 +92,7 @@ def _step(
         "fresh": tuple(fresh),
     }
     if command == "score":
-        score = ScoreOptions(**common, batch_size=options.batch_size)
+        score = ScoreOptions(**common, batch_size=options.batch_size, workers=options.workers)
         return run_score(settings, score, console, lock=False)
     embed = EmbedOptions(**common, batch_size=options.embed_batch_size)
     return run_embed(settings, embed, console, lock=False)

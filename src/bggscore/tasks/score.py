@@ -8,6 +8,8 @@ after the last warehouse commit.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,8 +24,9 @@ from bggscore.errors import UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import model_graph, open_settings_registry, resolve_models
 from bggscore.results import ScoreResult, Waiting
-from bggscore.scoring.batch import Batch, score_batch
+from bggscore.scoring.batch import Batch, Prepared, compute_batch, prepare_batch
 from bggscore.scoring.chain import RunInfo
+from bggscore.scoring.frames import is_own
 from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_GAMES,
@@ -31,17 +34,22 @@ from bggscore.stages import (
     GRAPH,
     MAIN,
     SCORE_STAGES,
+    SMALL_BATCH_SIZE,
     StageGraph,
     stage_choices,
 )
-from bggscore.tasks.job import Job, held_upstream, warn_waiting
+from bggscore.tasks.job import Job, ReadAhead, held_upstream, warn_waiting
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
 from bggscore.wording import counted
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from bggscore.console import Console
+    from bggscore.modelset import ModelSet
+    from bggscore.scoring.pool import ScoringPool
     from bggscore.settings import Settings
 
 WAREHOUSE_TABLES = GRAPH.tables(SCORE_STAGES)
@@ -69,6 +77,20 @@ class ScoreOptions:
     changed_only: bool = False
     max_games: int = DEFAULT_MAX_GAMES
     fresh: tuple[str, ...] = ()  # stages the caller just ran (`run`): their outputs are current
+    workers: int = 1  # > 1: predictions in that many processes (scoring.pool)
+
+
+def batch_size(given: int, explicit: bool, models: ModelSet, total: int, workers: int) -> int:
+    """Games per batch: as the user gave it; else the default, but at most SMALL_BATCH_SIZE
+    with workers or a model that is not bggscore's own (pandas copies), and with workers
+    small enough that each gets several batches of the selection (else the pool idles)."""
+    if explicit:
+        return given
+    if workers > 1 or not all(is_own(m.model) for m in models.models.values()):
+        given = min(given, SMALL_BATCH_SIZE)
+    if workers > 1:
+        given = min(given, math.ceil(max(total, 1) / (workers * 4)))
+    return max(1, given)
 
 
 class ParquetCopy:
@@ -271,30 +293,57 @@ class _Job:
             models = resolve_models(self.settings, self.registry, stages, options.model_overrides)
             columns = sorted({"game_id", "name", "year_published", *models.read_columns()})
 
-            def batch(frame: pl.DataFrame) -> Batch:
-                done = score_batch(
-                    self.wh,
-                    frame,
-                    models,
-                    run,
-                    stages,
-                    options.intervals,
-                    self.rng,
-                    self.graph,
-                    held,
-                )
-                if self.copy is not None:
-                    self._copy(done.writes, done.landing)
-                return done
-
-            frames = self.wh.read_features(selection, columns, options.batch_size, with_hash=True)
             total = total if total is not None else len(selection.game_ids or ())
-            self.job.run_pass(stages, frames, total, label, batch)
+            explicit = "batch_size" in self.settings.scoring.model_fields_set
+            size = batch_size(options.batch_size, explicit, models, total, options.workers)
+            frames = self.wh.read_features(selection, columns, size, with_hash=True)
+
+            def prepare(frame: pl.DataFrame) -> Prepared:
+                return prepare_batch(self.wh, frame, models, run, stages, self.graph, held)
+
+            # this thread computes batch k while one reads and joins k+1 (every warehouse
+            # read) and another commits k-1; with --workers, processes compute
+            with contextlib.ExitStack() as stack:
+                prepared = stack.enter_context(ReadAhead(frames, prepare))
+                if options.workers > 1:
+                    pool = stack.enter_context(self._pool(models, run, stages))
+                    batches = pool.batches(prepared, self.rng)
+                else:
+                    batches = (
+                        compute_batch(
+                            batch, models, run, stages, options.intervals, self.rng.spawn(1)[0]
+                        )
+                        for batch in prepared
+                    )
+                self.job.commit_batches(stages, self._copied(batches), total, label)
         except BaseException as exc:
             if self.copy is not None:
                 self.copy.abort()
             self.job.fail(exc)
             raise
+
+    def _pool(self, models: ModelSet, run: RunInfo, stages: list[str]) -> ScoringPool:
+        """``--workers N``: processes that load the pass's models (from the registry, by
+        reference) and compute its batches."""
+        from bggscore.scoring.pool import ScoringPool, WorkerSpec
+
+        settings, options = self.settings, self.options
+        spec = WorkerSpec.of(
+            settings.registry.uri,
+            settings.home,
+            models,
+            run,
+            stages,
+            options.intervals,
+            options.workers,
+        )
+        return ScoringPool(spec, options.workers)
+
+    def _copied(self, batches: Iterable[Batch]) -> Iterator[Batch]:
+        for done in batches:
+            if self.copy is not None:
+                self._copy(done.writes, done.landing)
+            yield done
 
     def _copy(self, writes: list[Write], landing: pl.DataFrame | None) -> None:
         """The local copy holds landing rows, or complexity rows for a complexity-only run."""

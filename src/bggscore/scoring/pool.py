@@ -1,0 +1,434 @@
+"""`score --workers N`: batches' model predictions in N worker processes.
+
+The parent keeps every warehouse read and write: it reads a batch, joins what its stages
+read (``batch.prepare_batch``), and hands the joined frames to a worker as Arrow IPC
+bytes; the worker runs the models (``batch.compute_batch``) and hands back the rows to
+write, as Arrow IPC too. The parent yields the batches in the order it read them, so
+commits, progress and the waiting report are those of one process.
+
+Workers are started with "spawn", not "fork": the parent has DuckDB's threads and the
+batch writer's thread running, and a forked child would inherit their locks mid-use.
+"spawn" starts a clean interpreter on every platform ("forkserver" would save a second
+of imports per worker, but exists only on Unix and starts its server from this process
+anyway). Each worker loads its models once, through the registry, so every artifact is
+sha256-checked in the process that unpickles it; the parent sends references (name,
+version and the sha256 it verified), never pickled models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import traceback
+import warnings
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from bggscore.errors import BggscoreError, IntegrityError, WorkerError
+from bggscore.scoring.batch import Batch, Prepared, compute_batch
+from bggscore.warehouse.base import Write
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from bggscore.modelset import GeekFormula, ModelSet
+    from bggscore.scoring.chain import RunInfo
+
+START_METHOD = "spawn"
+IN_FLIGHT_PER_WORKER = 2  # one computing, one waiting: a worker never idles on the parent
+KEY_COLUMN = "__upstream_key"  # a stage's upstream key, carried as a column of its frame
+STOP_SECONDS = 5.0  # how long a worker may take to exit after its last batch
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to compute any batch of one pass (pickled once, at start)."""
+
+    registry_uri: str | None
+    home: Path
+    refs: dict[str, tuple[str, str]]  # model type -> ("name:version", sha256 checked here)
+    geek_formula: GeekFormula | None
+    absent: tuple[str, ...]
+    run: RunInfo
+    stages: tuple[str, ...]
+    intervals: int
+    blas_threads: int
+
+    @classmethod
+    def of(
+        cls,
+        registry_uri: str | None,
+        home: Path,
+        models: ModelSet,
+        run: RunInfo,
+        stages: list[str],
+        intervals: int,
+        workers: int,
+    ) -> WorkerSpec:
+        refs = {t: (m.registration.label, m.registration.sha256) for t, m in models.models.items()}
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        return cls(
+            registry_uri,
+            home,
+            refs,
+            models.geek_formula,
+            models.absent,
+            run,
+            tuple(stages),
+            intervals,
+            max(1, (cpus or 1) // workers),
+        )
+
+    def load(self) -> ModelSet:
+        """The pass's models, loaded through the registry (sha256 before unpickling), each
+        the very artifact the parent checked."""
+        from bggscore.modelset import ModelSet
+        from bggscore.registry import open_registry
+
+        registry = open_registry(self.registry_uri, self.home)
+        models = {}
+        for model_type, (label, sha256) in self.refs.items():
+            loaded = registry.load(label, model_type)
+            if loaded.registration.sha256 != sha256:
+                raise IntegrityError(
+                    f"{label} changed in the registry while this run was starting "
+                    f"(sha256 {loaded.registration.sha256[:12]}, expected {sha256[:12]})",
+                    "rerun: the run scores with the models it started with, or not at all",
+                )
+            models[model_type] = loaded
+        return ModelSet(models, self.geek_formula, self.absent)
+
+
+# -- the wire format: Arrow IPC for frames, small picklable headers for the rest ---------------
+def _ipc(frame: pl.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.write_ipc(out, compression="uncompressed")
+    return out.getvalue()
+
+
+def _frame(data: bytes) -> pl.DataFrame:
+    return pl.read_ipc(io.BytesIO(data))
+
+
+def encode_prepared(prepared: Prepared) -> tuple[dict[str, Any], dict[str, bytes]]:
+    header: dict[str, Any] = {"rows": prepared.rows, "waiting": prepared.waiting, "keyed": []}
+    frames = {}
+    for stage, frame in prepared.frames.items():
+        key = prepared.keys.get(stage)
+        if key is not None:
+            header["keyed"].append(stage)
+            frame = frame.with_columns(key.alias(KEY_COLUMN))
+        frames[stage] = _ipc(frame)
+    return header, frames
+
+
+def decode_prepared(header: dict[str, Any], frames: dict[str, bytes]) -> Prepared:
+    prepared = Prepared(header["rows"], waiting=header["waiting"])
+    for stage, data in frames.items():
+        frame = _frame(data)
+        key = None
+        if stage in header["keyed"]:
+            key = frame[KEY_COLUMN].alias("upstream_key")
+            frame = frame.drop(KEY_COLUMN)
+        prepared.frames[stage], prepared.keys[stage] = frame, key
+    return prepared
+
+
+def encode_batch(batch: Batch) -> tuple[dict[str, Any], list[bytes]]:
+    landing = next((i for i, w in enumerate(batch.writes) if w.frame is batch.landing), None)
+    header = {
+        "writes": [(w.logical, w.mode) for w in batch.writes],
+        "stage_ids": batch.stage_ids,
+        "rows": batch.rows,
+        "landing": landing,
+        "waiting": batch.waiting,
+    }
+    return header, [_ipc(w.frame) for w in batch.writes]
+
+
+def decode_batch(header: dict[str, Any], frames: list[bytes]) -> Batch:
+    writes = [
+        Write(logical, _frame(data), mode)
+        for (logical, mode), data in zip(header["writes"], frames, strict=True)
+    ]
+    landing = writes[header["landing"]].frame if header["landing"] is not None else None
+    return Batch(writes, header["stage_ids"], header["rows"], landing, header["waiting"])
+
+
+# -- the worker process ------------------------------------------------------------------------
+def _failure(exc: BaseException) -> tuple[Any, ...]:
+    """An error as plain values: BggscoreError subclasses take (message, hint) but pickle
+    with their message only, and a bug's traceback is text for --debug."""
+    if isinstance(exc, BggscoreError):
+        return (type(exc), exc.message, exc.hint, None)
+    text = " ".join(str(exc).split())[:300]
+    return (None, f"{type(exc).__name__}: {text}", None, traceback.format_exc())
+
+
+def _work(spec: WorkerSpec, tasks: Connection, results: Connection) -> None:
+    """A worker's life: load the models, then compute batches until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if hasattr(signal, "pthread_sigmask"):  # blocked since the process started (_quiet)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    inbox: queue.Queue[Any] = queue.Queue()
+    # the next batch is read while this one computes, so the parent's send never waits
+    # on this process's own send of a result (which would deadlock the two)
+    threading.Thread(target=_receive_tasks, args=(tasks, inbox), daemon=True).start()
+    try:
+        from threadpoolctl import threadpool_limits
+
+        # N workers share the machine's cores: BLAS threads per worker, not per process
+        threadpool_limits(limits=spec.blas_threads)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the parent loaded the same models and warned
+            models = spec.load()
+    except BaseException as exc:
+        results.send(("failed", None, _failure(exc)))
+        return
+    while True:
+        task = inbox.get()
+        if task is None:
+            return
+        seq, header, frames, rng = task
+        try:
+            prepared = decode_prepared(header, frames)
+            del task, frames
+            batch = compute_batch(
+                prepared, models, spec.run, list(spec.stages), spec.intervals, rng
+            )
+            del prepared
+            results.send(("done", seq, encode_batch(batch)))
+        except BaseException as exc:
+            results.send(("failed", seq, _failure(exc)))
+            return  # the parent stops the run at its first failure
+
+
+def _receive_tasks(tasks: Connection, inbox: queue.Queue[Any]) -> None:
+    try:
+        while True:
+            task = tasks.recv()
+            inbox.put(task)
+            if task is None:
+                return
+    except (EOFError, OSError):  # the parent is gone
+        inbox.put(None)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Ctrl-C blocked while a worker starts: it inherits the mask, so a Ctrl-C while it
+    imports is not a traceback of its own; this process gets the signal once unblocked."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+class RemoteTraceback(Exception):
+    """A worker's traceback, chained to the error the parent raises (shown by --debug)."""
+
+
+# -- the parent's side -------------------------------------------------------------------------
+@dataclass
+class _Worker:
+    process: BaseProcess
+    tasks: Connection  # the parent's end: batches to compute
+    results: Connection  # the parent's end: what came of them
+    busy: deque[int]  # batches sent, in the order it computes them
+
+
+class ScoringPool:
+    """N workers computing batches; ``batches`` yields them in order. As a context manager
+    it stops every worker on the way out, at once when leaving on an error or Ctrl-C."""
+
+    def __init__(self, spec: WorkerSpec, workers: int) -> None:
+        context: Any = multiprocessing.get_context(START_METHOD)
+        self._workers: list[_Worker] = []
+        self._spans: dict[int, str] = {}  # batch -> its games, for messages
+        if os.name == "posix":
+            from multiprocessing import resource_tracker
+
+            # started with the first worker otherwise, and starting it unblocks Ctrl-C
+            resource_tracker.ensure_running()
+        try:
+            for number in range(1, workers + 1):
+                their_tasks, tasks = context.Pipe(duplex=False)
+                results, their_results = context.Pipe(duplex=False)
+                process = context.Process(
+                    target=_work,
+                    args=(spec, their_tasks, their_results),
+                    name=f"bggscore-worker-{number}",
+                    daemon=True,
+                )
+                with _quiet():
+                    process.start()
+                # the worker holds the only other ends: its exit is EOF (or a broken pipe) here
+                their_tasks.close()
+                their_results.close()
+                self._workers.append(_Worker(process, tasks, results, deque()))
+        except BaseException:
+            self.terminate()
+            raise
+
+    def __enter__(self) -> ScoringPool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.terminate()
+
+    def batches(self, prepared: Iterable[Prepared], rng: np.random.Generator) -> Iterator[Batch]:
+        """Each prepared batch computed by a worker, in the order of ``prepared`` (each
+        draws with its own generator, spawned from ``rng`` in that order)."""
+        limit = IN_FLIGHT_PER_WORKER * len(self._workers)
+        done: dict[int, Batch] = {}
+        source = iter(prepared)
+        sent = returned = 0
+        exhausted = False
+        while True:
+            while not exhausted and sent - returned < limit:
+                batch = next(source, None)
+                if batch is None:
+                    exhausted = True
+                    break
+                self._spans[sent] = _span(batch)
+                header, frames = encode_prepared(batch)
+                del batch
+                worker = min(self._workers, key=lambda w: len(w.busy))
+                worker.busy.append(sent)
+                try:
+                    worker.tasks.send((sent, header, frames, rng.spawn(1)[0]))
+                except OSError:  # a broken pipe: the worker is gone, its last word says why
+                    raise self._gone(worker) from None
+                del frames
+                sent += 1
+            if returned in done:
+                yield done.pop(returned)
+                self._spans.pop(returned, None)
+                returned += 1
+            elif exhausted and returned == sent:
+                return
+            else:
+                done.update(self._receive())
+
+    def _receive(self) -> dict[int, Batch]:
+        """Wait for the next message of any busy worker: finished batches, or the error
+        that stops the run."""
+        busy = [w for w in self._workers if w.busy]
+        ready = wait([w.results for w in busy] + [w.process.sentinel for w in busy])
+        out = {}
+        failures = []
+        for worker in busy:
+            if worker.results not in ready and worker.process.sentinel not in ready:
+                continue
+            try:  # ready: a message, or the end of a worker that has exited
+                status, seq, body = worker.results.recv()
+            except (EOFError, OSError):
+                raise self._gone(worker) from None
+            if status == "failed":
+                failures.append((-1 if seq is None else seq, body))
+                continue
+            if seq != worker.busy[0]:
+                raise WorkerError(f"{worker.process.name} returned batch {seq + 1} out of turn")
+            worker.busy.popleft()
+            out[seq] = decode_batch(*body)
+        if failures:  # the first batch's error, as one process would have met it
+            seq, body = min(failures, key=lambda failure: failure[0])
+            raise self._failed(None if seq < 0 else seq, body)
+        return out
+
+    def _where(self, seq: int | None) -> str:
+        if seq is None:
+            return "while loading the models"
+        return f"on batch {seq + 1} ({self._spans.get(seq, 'its games')})"
+
+    def _failed(self, seq: int | None, failure: tuple[Any, ...]) -> BggscoreError:
+        kind, message, hint, remote = failure
+        if kind is not None:  # bggscore's own error: the same one line as without workers
+            try:
+                return kind(message, hint)
+            except Exception:
+                return BggscoreError(message, hint)
+        error = WorkerError(
+            f"a scoring worker failed {self._where(seq)}: {message}",
+            "nothing of that batch was written; rerun with --workers 1 --debug "
+            "for the traceback and report it",
+        )
+        error.__cause__ = RemoteTraceback(remote)
+        return error
+
+    def _gone(self, worker: _Worker) -> BggscoreError:
+        """The error of a worker that exited: the failure it reported, if it did."""
+        worker.process.join(STOP_SECONDS)
+        try:
+            while True:  # what it sent before exiting is still in the pipe
+                status, seq, body = worker.results.recv()
+                if status == "failed":
+                    return self._failed(seq, body)
+        except (EOFError, OSError):
+            return self._died(worker)
+
+    def _died(self, worker: _Worker) -> WorkerError:
+        code = worker.process.exitcode
+        if code is not None and code < 0:
+            how = f"killed by {signal.Signals(-code).name}"
+            if -code == signal.SIGKILL:
+                how += ", perhaps out of memory"
+        else:
+            how = f"exit code {code}"
+        return WorkerError(
+            f"{worker.process.name} stopped ({how}) {self._where(worker.busy[0])}; "
+            "nothing of that batch was written",
+            "rerun to continue; if it happens again, use fewer --workers or a smaller --batch-size",
+        )
+
+    def close(self) -> None:
+        """Let every worker finish and exit (after the last batch)."""
+        for worker in self._workers:
+            with contextlib.suppress(OSError):
+                worker.tasks.send(None)
+        for worker in self._workers:
+            worker.process.join(STOP_SECONDS)
+        self.terminate()
+
+    def terminate(self) -> None:
+        """Stop every worker now (an error, Ctrl-C): batches in flight are dropped."""
+        for worker in self._workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+        for worker in self._workers:
+            worker.process.join(STOP_SECONDS)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.tasks.close()
+            worker.results.close()
+        self._workers = []
+
+
+def _span(prepared: Prepared) -> str:
+    """A batch for messages: how many games, and the range of their ids."""
+    games = f"{prepared.rows:,} games"
+    ids = [frame["game_id"] for frame in prepared.frames.values() if len(frame)]
+    if not ids:
+        return games
+    every = pl.concat(ids)
+    return f"{games}, ids {every.min()!s}..{every.max()!s}"
