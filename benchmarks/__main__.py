@@ -1,7 +1,7 @@
 """Every benchmark at one scale, and a table of the headline figures.
 
     python -m benchmarks --quick     # small scales, a few minutes
-    python -m benchmarks             # the issue scales (1M scoring, 500k detection/embeddings)
+    python -m benchmarks             # the issue scales (1M scoring, 500k for the others)
     benchmarks/run --quick           # the same, as a script
 
 Figures are measured side by side in one run (the machine is shared and noisy),
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import detect, embed, score, startup
+from benchmarks import adopt, detect, embed, score, startup
 from benchmarks.common import save, table
 
 
@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> dict:
         "score": score.main(quick + (["--games", str(args.games)] if args.games else [])),
         "detect": detect.main(quick + sized),
         "embed": embed.main(quick + sized),
+        "adopt": adopt.main(quick + sized),
     }
-    s, d, e = results["score"], results["detect"], results["embed"]
+    s, d, e, a = results["score"], results["detect"], results["embed"], results["adopt"]
     intervals = [r for r in s["rows"] if r["draws"]]
     rows = [
         ["score, point predictions (games/s)", f"{s['point_games_per_second']:,}"],
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> dict:
         ["game embeddings (games/s)", f"{e['embed'][1]['games_per_second']:,}"],
         ["similar, warm (s)", e["similar_warm_seconds"]],
         ["bggscore --help (s)", results["startup"]["help_seconds_median"]],
+        ["production's pipelines: 1 worker wall / predict calls", a["wall_over_predict"]],
+        ["production's pipelines: 2 workers / 1 worker", a["two_over_one_workers"]],
+        ["production's pipelines: peak RSS, process tree (MiB)", a["peak_rss_mib"]],
     ]
     print(table("headline figures", ["figure", "value"], rows))
     print(f"saved {save('summary', results)}")

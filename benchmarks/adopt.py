@@ -25,6 +25,7 @@ throughput on 2 cores; peak RSS (the process tree) <= 2 GiB; intervals at 1,000 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,7 +46,7 @@ from tests.support.production import (
 from benchmarks.common import copy_home, demo_home, run, save, score_json, table
 from benchmarks.score import SERVICE_GAMES_PER_SECOND
 
-PREDICT_BATCH = 20_000  # rows per predict call (bggscore's batch with workers)
+PREDICT_BATCH = 20_000  # rows per predict call (bggscore's batch for pandas models)
 LOOP_GAMES = 20  # games through production's loop over draws (it re-transforms per draw)
 
 
@@ -57,7 +58,7 @@ def predict_seconds(home: Path, adopted: Adopted) -> dict[str, Any]:
     games = 0
 
     def call(model_type: str, frame: Any) -> Any:
-        started = time.perf_counter()
+        started = time.perf_counter()  # wall, as the runs below are measured
         model = models[model_type]
         out = model.predict_proba(frame)[:, 1] if model_type == "hurdle" else model.predict(frame)
         timed[model_type] += time.perf_counter() - started
@@ -81,12 +82,15 @@ def predict_seconds(home: Path, adopted: Adopted) -> dict[str, Any]:
 
 def score(home: Path, adopted: Adopted, workers: int, extra: list[str] | None = None) -> dict:
     args = ["score", "--all-years", "--workers", str(workers), "--json", *(extra or [])]
+    load = os.getloadavg()[0]
     measured = run(args, home, adopted.env, tree=True)
     result = score_json(measured)
     return {
         "workers": workers,
         "games": result["games_scored"],
         "wall_seconds": round(measured.seconds, 2),
+        "cpu_seconds": round(measured.cpu_seconds, 2),
+        "load_before": round(load, 2),
         "games_per_second": round(result["games_scored"] / measured.seconds, 1),
         "peak_rss_mib": round(measured.peak_rss_mib),
     }
@@ -159,6 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
             "the five predict calls only",
             f"{predicted['games']:,}",
             round(predicted["seconds"], 2),
+            "",
             f"{predict_rate:,.0f}",
             "",
         ],
@@ -167,6 +172,7 @@ def main(argv: list[str] | None = None) -> dict:
                 f"score, {r['workers']} worker{'s' if r['workers'] > 1 else ''}",
                 f"{r['games']:,}",
                 r["wall_seconds"],
+                r["cpu_seconds"],
                 f"{r['games_per_second']:,.0f}",
                 r["peak_rss_mib"],
             ]
@@ -176,7 +182,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         table(
             f"production's five pipelines on {games:,} demo games",
-            ["what", "games", "wall s", "games/s", "peak RSS MiB (tree)"],
+            ["what", "games", "wall s", "CPU s", "games/s", "peak RSS MiB (tree)"],
             rows,
         )
     )

@@ -27,6 +27,7 @@ class Measured:
     peak_rss_mib: float
     stdout: str
     stderr: str
+    cpu_seconds: float = 0.0  # user + system, of the process and the children it waited for
 
 
 def run(
@@ -52,7 +53,7 @@ def run(
     peak = usage.ru_maxrss / 1024
     if sampler is not None:
         peak = max(peak, sampler.stop())
-    return Measured(elapsed, peak, stdout, stderr)
+    return Measured(elapsed, peak, stdout, stderr, usage.ru_utime + usage.ru_stime)
 
 
 class TreeRss:

@@ -29,8 +29,12 @@ def test_the_quick_benchmarks_run_and_report_every_headline_figure(tmp_path: Pat
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "headline figures" in result.stdout
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary) == {"startup", "score", "detect", "embed"}
+    assert set(summary) == {"startup", "score", "detect", "embed", "adopt"}
     detect = summary["detect"]
     assert detect["incremental_games_scored"] > 0  # the daily run scored the refreshed games
     assert {r["selection"] for r in detect["history"]} == {"all years", "2024-2028"}
     assert all(r["one_join_floor_ms"] > 0 for r in detect["history"])
+    adopt = summary["adopt"]  # production's pipelines: the predict calls, 1 and 2 workers
+    assert [r["workers"] for r in adopt["score"]] == [1, 2]
+    assert {r["games"] for r in adopt["score"]} == {adopt["predict"]["games"]}
+    assert adopt["predict"]["seconds"] > 0 and adopt["peak_rss_mib"] > 0

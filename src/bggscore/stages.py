@@ -33,10 +33,11 @@ DEFAULT_BATCH_SIZE = 122_880
 # Embedding a game holds its dense description vector and several matrices: smaller
 # batches keep `embed` under 1.5 GiB at the same speed (measured at 500k games).
 DEFAULT_EMBED_BATCH_SIZE = 50_000
-# The default batch instead, with `score --workers N` or a model that is not bggscore's own:
-# production's pandas pipelines copy a batch several times (~1.7 GB at 122,880 games, under
-# 1 GB at 20,000, and faster), and each worker holds a batch of its own.
-SMALL_BATCH_SIZE = 20_000
+# The default batch instead for a model that is not bggscore's own: production's pandas
+# pipelines copy a batch several times (~1.7 GB at 122,880 games, ~1 GB at 20,000, and
+# faster); with `score --workers N` each worker holds its own (~0.5 GB at 10,000).
+PANDAS_BATCH_SIZE = 20_000
+WORKER_BATCH_SIZE = 10_000
 # training splits (production's convention): fit through 2022, tune on 2023, test on 2024
 DEFAULT_TRAIN_THROUGH = 2022
 DEFAULT_TUNE_YEAR = 2023

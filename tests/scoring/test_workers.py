@@ -23,7 +23,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from tests.faults.checks import games_of, runs, state_games_of
 from tests.support.adopt import adopt, production_rows, split
-from tests.support.faulty import register_faulty
+from tests.support.faulty import Faulty, register_faulty
 from tests.support.production import prod_code_on_path, production_frame, production_predict_games
 from tests.support.state import read
 
@@ -38,8 +38,9 @@ from bggscore.scoring.pool import (
     decode_prepared,
     encode_batch,
     encode_prepared,
+    unread_columns,
 )
-from bggscore.stages import SMALL_BATCH_SIZE
+from bggscore.stages import PANDAS_BATCH_SIZE, WORKER_BATCH_SIZE
 from bggscore.tasks.score import batch_size
 from bggscore.warehouse.base import Write
 
@@ -213,7 +214,7 @@ def test_leaving_the_pool_on_an_error_stops_its_workers_at_once(demo_home: Path)
 
     registry = open_registry(str(demo_home / "registry"), demo_home)
     models = ModelSet({"complexity": registry.load("complexity", "complexity")}, None)
-    spec = WorkerSpec.of(None, demo_home, models, RUN, ["complexity"], 0, 2)
+    spec = WorkerSpec.of(None, demo_home, models, ["complexity"], 0, 2)
     with pytest.raises(KeyboardInterrupt), ScoringPool(spec, 2):
         assert len(multiprocessing.active_children()) == 2
         raise KeyboardInterrupt
@@ -266,8 +267,9 @@ def test_batches_are_small_for_workers_and_pandas_models(demo_home: Path) -> Non
     ref = register_faulty(demo_home, 1, "raise")
     pandas = ModelSet({"complexity": registry.load(ref, "complexity")}, None)
     assert batch_size(122_880, False, own, 500_000, 1) == 122_880
-    assert batch_size(122_880, False, pandas, 500_000, 1) == SMALL_BATCH_SIZE
-    assert batch_size(122_880, False, own, 500_000, 2) == SMALL_BATCH_SIZE
+    assert batch_size(122_880, False, pandas, 500_000, 1) == PANDAS_BATCH_SIZE
+    assert batch_size(122_880, False, own, 500_000, 2) == WORKER_BATCH_SIZE
+    assert batch_size(122_880, False, pandas, 500_000, 2) == WORKER_BATCH_SIZE
     assert batch_size(122_880, False, own, 2_940, 2) == 368  # 8 batches: 4 per worker
     assert batch_size(100, False, own, 500_000, 2) == 100  # a smaller default is kept
     assert batch_size(122_880, False, own, 1, 4) == 1
@@ -288,22 +290,46 @@ def test_batches_cross_as_arrow_and_come_back_equal() -> None:
     prepared = Prepared(3, {"complexity": frame, "main": frame.head(1)}, {"complexity": key})
     prepared.keys["main"] = None
     prepared.waiting = {"main": {"complexity": [2]}}
-    header, frames = encode_prepared(prepared)
-    assert all(isinstance(data, bytes) for data in frames.values())  # Arrow IPC, no pickle
-    back = decode_prepared(header, frames)
+    header, buffers = encode_prepared(prepared)
+    back = decode_prepared(header, [bytes(b) for b in buffers])
     assert back.rows == 3 and back.waiting == prepared.waiting
     assert_frame_equal(back.frames["complexity"], frame)
     assert_frame_equal(back.frames["main"], frame.head(1))
     assert back.keys["main"] is None
     assert back.keys["complexity"] is not None
     assert back.keys["complexity"].to_list() == key.to_list()
+    # a column no model reads stays behind
+    header, buffers = encode_prepared(prepared, frozenset({"categories"}))
+    back = decode_prepared(header, [bytes(b) for b in buffers])
+    assert back.frames["complexity"].columns == ["game_id", "score_ts", "emb_0"]
     landing = frame.select("game_id")
     batch = Batch([Write("x", frame), Write("ml_predictions_landing", landing)], {"main": [3]}, 3)
     batch.landing = landing
-    again = decode_batch(*encode_batch(batch))
+    header, buffers = encode_batch(batch)
+    again = decode_batch(header, [bytes(b) for b in buffers])
     assert again.landing is again.writes[1].frame
     assert [w.logical for w in again.writes] == ["x", "ml_predictions_landing"]
     assert_frame_equal(again.writes[0].frame, frame)
+
+
+def test_the_embedding_list_stays_behind_only_when_no_model_reads_it(demo_home: Path) -> None:
+    from bggscore.registry import LoadedModel, open_registry
+
+    registry = open_registry(str(demo_home / "registry"), demo_home)
+    emb = registry.register(
+        "rating", "emb", Faulty(1, "raise"), signature=["game_id", "emb_0", "emb_1"]
+    )
+    listed = registry.register(
+        "rating", "listed", Faulty(1, "raise"), signature=["game_id", "description_embedding"]
+    )
+    columns = ["game_id", "emb_0", "description_embedding", "description_embedding_right"]
+    by_columns = ModelSet({"rating": LoadedModel(emb, None)}, None)
+    assert unread_columns(by_columns, columns) == {
+        "description_embedding",
+        "description_embedding_right",
+    }
+    by_list = ModelSet({"rating": LoadedModel(listed, None)}, None)
+    assert unread_columns(by_list, columns) == frozenset()
 
 
 def test_a_worker_loads_only_the_artifact_the_parent_checked(demo_home: Path) -> None:
@@ -312,10 +338,10 @@ def test_a_worker_loads_only_the_artifact_the_parent_checked(demo_home: Path) ->
     registry = open_registry(str(demo_home / "registry"), demo_home)
     loaded = registry.load("complexity", "complexity")
     models = ModelSet({"complexity": loaded}, GeekFormula(5.5, 2000.0))
-    spec = WorkerSpec.of(None, demo_home, models, RUN, ["complexity"], 0, 2)
+    spec = WorkerSpec.of(None, demo_home, models, ["complexity"], 0, 2)
     assert spec.load().models["complexity"].registration == loaded.registration
     label, _ = spec.refs["complexity"]
-    changed = WorkerSpec.of(None, demo_home, models, RUN, ["complexity"], 0, 2)
+    changed = WorkerSpec.of(None, demo_home, models, ["complexity"], 0, 2)
     changed.refs["complexity"] = (label, "0" * 64)
     with pytest.raises(IntegrityError, match="changed in the registry"):
         changed.load()

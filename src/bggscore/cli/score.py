@@ -30,7 +30,8 @@ from bggscore.stages import (
     MAIN,
     MAX_COUNT,
     MAX_INTERVAL_DRAWS,
-    SMALL_BATCH_SIZE,
+    PANDAS_BATCH_SIZE,
+    WORKER_BATCH_SIZE,
     stage_choices,
 )
 from bggscore.wording import counted
@@ -58,8 +59,8 @@ def score(
             min=1,
             max=MAX_COUNT,
             help=f"Games per batch [default: {DEFAULT_BATCH_SIZE}, one DuckDB row group; "
-            f"{SMALL_BATCH_SIZE:,} at most with --workers or models that are not "
-            "bggscore's own (pandas pipelines)].",
+            f"{PANDAS_BATCH_SIZE:,} for models that are not bggscore's own (pandas "
+            f"pipelines), {WORKER_BATCH_SIZE:,} per worker with --workers].",
         ),
     ] = None,
     intervals: Annotated[

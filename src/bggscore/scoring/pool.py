@@ -61,7 +61,6 @@ class WorkerSpec:
     refs: dict[str, tuple[str, str]]  # model type -> ("name:version", sha256 checked here)
     geek_formula: GeekFormula | None
     absent: tuple[str, ...]
-    run: RunInfo
     stages: tuple[str, ...]
     intervals: int
     blas_threads: int
@@ -72,12 +71,12 @@ class WorkerSpec:
         registry_uri: str | None,
         home: Path,
         models: ModelSet,
-        run: RunInfo,
         stages: list[str],
         intervals: int,
         workers: int,
     ) -> WorkerSpec:
-        refs = {t: (m.registration.label, m.registration.sha256) for t, m in models.models.items()}
+        """``models`` may be registrations only (not loaded): references are enough."""
+        refs = _refs(models)
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         return cls(
             registry_uri,
@@ -85,7 +84,6 @@ class WorkerSpec:
             refs,
             models.geek_formula,
             models.absent,
-            run,
             tuple(stages),
             intervals,
             max(1, (cpus or 1) // workers),
@@ -111,32 +109,62 @@ class WorkerSpec:
         return ModelSet(models, self.geek_formula, self.absent)
 
 
+def _refs(models: ModelSet) -> dict[str, tuple[str, str]]:
+    return {t: (m.registration.label, m.registration.sha256) for t, m in models.models.items()}
+
+
 # -- the wire format: Arrow IPC for frames, small picklable headers for the rest ---------------
-def _ipc(frame: pl.DataFrame) -> bytes:
+# A message is a pickled tuple whose last item counts the Arrow IPC buffers that follow it,
+# each sent as raw bytes (no pickling of the frames, no copy to pickle them).
+def _send(conn: Connection, message: tuple[Any, ...], buffers: list[memoryview]) -> None:
+    conn.send((*message, len(buffers)))
+    for buffer in buffers:
+        conn.send_bytes(buffer)
+
+
+def _recv(conn: Connection) -> tuple[tuple[Any, ...] | None, list[bytes]]:
+    message = conn.recv()
+    if message is None:
+        return None, []
+    *fields, count = message
+    return tuple(fields), [conn.recv_bytes() for _ in range(count)]
+
+
+def _ipc(frame: pl.DataFrame) -> memoryview:
     out = io.BytesIO()
     frame.write_ipc(out, compression="uncompressed")
-    return out.getvalue()
+    return out.getbuffer()  # keeps ``out`` alive, without a copy
 
 
 def _frame(data: bytes) -> pl.DataFrame:
     return pl.read_ipc(io.BytesIO(data))
 
 
-def encode_prepared(prepared: Prepared) -> tuple[dict[str, Any], dict[str, bytes]]:
-    header: dict[str, Any] = {"rows": prepared.rows, "waiting": prepared.waiting, "keyed": []}
-    frames = {}
+def encode_prepared(
+    prepared: Prepared, unread: frozenset[str] = frozenset()
+) -> tuple[dict[str, Any], list[memoryview]]:
+    """``unread``: columns of the joined frames no model reads (the description embedding
+    as one list, beside its emb_* columns), left behind."""
+    header: dict[str, Any] = {
+        "rows": prepared.rows,
+        "waiting": prepared.waiting,
+        "stages": list(prepared.frames),
+        "keyed": [],
+    }
+    buffers = []
     for stage, frame in prepared.frames.items():
         key = prepared.keys.get(stage)
+        frame = frame.drop([c for c in frame.columns if c in unread])
         if key is not None:
             header["keyed"].append(stage)
             frame = frame.with_columns(key.alias(KEY_COLUMN))
-        frames[stage] = _ipc(frame)
-    return header, frames
+        buffers.append(_ipc(frame))
+    return header, buffers
 
 
-def decode_prepared(header: dict[str, Any], frames: dict[str, bytes]) -> Prepared:
+def decode_prepared(header: dict[str, Any], buffers: list[bytes]) -> Prepared:
     prepared = Prepared(header["rows"], waiting=header["waiting"])
-    for stage, data in frames.items():
+    for stage, data in zip(header["stages"], buffers, strict=True):
         frame = _frame(data)
         key = None
         if stage in header["keyed"]:
@@ -146,7 +174,7 @@ def decode_prepared(header: dict[str, Any], frames: dict[str, bytes]) -> Prepare
     return prepared
 
 
-def encode_batch(batch: Batch) -> tuple[dict[str, Any], list[bytes]]:
+def encode_batch(batch: Batch) -> tuple[dict[str, Any], list[memoryview]]:
     landing = next((i for i, w in enumerate(batch.writes) if w.frame is batch.landing), None)
     header = {
         "writes": [(w.logical, w.mode) for w in batch.writes],
@@ -158,13 +186,31 @@ def encode_batch(batch: Batch) -> tuple[dict[str, Any], list[bytes]]:
     return header, [_ipc(w.frame) for w in batch.writes]
 
 
-def decode_batch(header: dict[str, Any], frames: list[bytes]) -> Batch:
+def decode_batch(header: dict[str, Any], buffers: list[bytes]) -> Batch:
     writes = [
         Write(logical, _frame(data), mode)
-        for (logical, mode), data in zip(header["writes"], frames, strict=True)
+        for (logical, mode), data in zip(header["writes"], buffers, strict=True)
     ]
     landing = writes[header["landing"]].frame if header["landing"] is not None else None
     return Batch(writes, header["stage_ids"], header["rows"], landing, header["waiting"])
+
+
+def unread_columns(models: ModelSet, columns: Iterable[str]) -> frozenset[str]:
+    """Of a joined frame's ``columns``, the description embedding's list columns (as joined,
+    maybe more than once) when every model reads the embedding as emb_* columns, if at all."""
+    from bggscore.scoring.upstream import TEXT_COLUMN
+
+    read: set[str] = set()
+    for loaded in models.models.values():
+        read.update(c.name for c in loaded.registration.signature)
+        steps = getattr(loaded.model, "steps", None)
+        builder: Any = steps[0][1] if steps else None
+        read.update(getattr(builder, "chain_inputs", ()))
+        if hasattr(builder, "read_columns"):
+            read.update(builder.read_columns())
+    if any(c.startswith(TEXT_COLUMN) for c in read):
+        return frozenset()
+    return frozenset(c for c in columns if c.startswith(TEXT_COLUMN))
 
 
 # -- the worker process ------------------------------------------------------------------------
@@ -195,35 +241,35 @@ def _work(spec: WorkerSpec, tasks: Connection, results: Connection) -> None:
             warnings.simplefilter("ignore")  # the parent loaded the same models and warned
             models = spec.load()
     except BaseException as exc:
-        results.send(("failed", None, _failure(exc)))
+        _send(results, ("failed", None, _failure(exc)), [])
         return
     while True:
-        task = inbox.get()
+        task, buffers = inbox.get()
         if task is None:
             return
-        seq, header, frames, rng = task
+        seq, header, run, rng = task
         try:
-            prepared = decode_prepared(header, frames)
-            del task, frames
-            batch = compute_batch(
-                prepared, models, spec.run, list(spec.stages), spec.intervals, rng
-            )
+            prepared = decode_prepared(header, buffers)
+            del buffers
+            batch = compute_batch(prepared, models, run, list(spec.stages), spec.intervals, rng)
             del prepared
-            results.send(("done", seq, encode_batch(batch)))
+            header, out = encode_batch(batch)
+            del batch
+            _send(results, ("done", seq, header), out)
         except BaseException as exc:
-            results.send(("failed", seq, _failure(exc)))
+            _send(results, ("failed", seq, _failure(exc)), [])
             return  # the parent stops the run at its first failure
 
 
 def _receive_tasks(tasks: Connection, inbox: queue.Queue[Any]) -> None:
     try:
         while True:
-            task = tasks.recv()
-            inbox.put(task)
+            task, buffers = _recv(tasks)
+            inbox.put((task, buffers))
             if task is None:
                 return
     except (EOFError, OSError):  # the parent is gone
-        inbox.put(None)
+        inbox.put((None, []))
 
 
 @contextlib.contextmanager
@@ -259,6 +305,8 @@ class ScoringPool:
 
     def __init__(self, spec: WorkerSpec, workers: int) -> None:
         context: Any = multiprocessing.get_context(START_METHOD)
+        self.spec = spec
+        self._models: ModelSet | None = None  # as this process loaded them (``expect``)
         self._workers: list[_Worker] = []
         self._spans: dict[int, str] = {}  # batch -> its games, for messages
         if os.name == "posix":
@@ -295,7 +343,23 @@ class ScoringPool:
         else:
             self.terminate()
 
-    def batches(self, prepared: Iterable[Prepared], rng: np.random.Generator) -> Iterator[Batch]:
+    def expect(self, models: ModelSet) -> None:
+        """The models this process loaded are those the workers load (else an alias or a
+        version moved while the run started)."""
+        if _refs(models) != self.spec.refs:
+            raise IntegrityError(
+                "the registry changed while the run was starting",
+                "rerun: a run scores with the models it started with, or not at all",
+            )
+        self._models = models
+
+    def _unread(self, prepared: Prepared) -> frozenset[str]:
+        columns = {c for frame in prepared.frames.values() for c in frame.columns}
+        return unread_columns(self._models, columns) if self._models else frozenset()
+
+    def batches(
+        self, prepared: Iterable[Prepared], run: RunInfo, rng: np.random.Generator
+    ) -> Iterator[Batch]:
         """Each prepared batch computed by a worker, in the order of ``prepared`` (each
         draws with its own generator, spawned from ``rng`` in that order)."""
         limit = IN_FLIGHT_PER_WORKER * len(self._workers)
@@ -310,15 +374,15 @@ class ScoringPool:
                     exhausted = True
                     break
                 self._spans[sent] = _span(batch)
-                header, frames = encode_prepared(batch)
+                header, buffers = encode_prepared(batch, self._unread(batch))
                 del batch
                 worker = min(self._workers, key=lambda w: len(w.busy))
                 worker.busy.append(sent)
                 try:
-                    worker.tasks.send((sent, header, frames, rng.spawn(1)[0]))
+                    _send(worker.tasks, (sent, header, run, rng.spawn(1)[0]), buffers)
                 except OSError:  # a broken pipe: the worker is gone, its last word says why
                     raise self._gone(worker) from None
-                del frames
+                del buffers
                 sent += 1
             if returned in done:
                 yield done.pop(returned)
@@ -340,16 +404,19 @@ class ScoringPool:
             if worker.results not in ready and worker.process.sentinel not in ready:
                 continue
             try:  # ready: a message, or the end of a worker that has exited
-                status, seq, body = worker.results.recv()
+                message, buffers = _recv(worker.results)
             except (EOFError, OSError):
                 raise self._gone(worker) from None
+            if message is None:  # never sent by a worker
+                raise self._gone(worker)
+            status, seq, body = message
             if status == "failed":
                 failures.append((-1 if seq is None else seq, body))
                 continue
             if seq != worker.busy[0]:
                 raise WorkerError(f"{worker.process.name} returned batch {seq + 1} out of turn")
             worker.busy.popleft()
-            out[seq] = decode_batch(*body)
+            out[seq] = decode_batch(body, buffers)
         if failures:  # the first batch's error, as one process would have met it
             seq, body = min(failures, key=lambda failure: failure[0])
             raise self._failed(None if seq < 0 else seq, body)
@@ -380,9 +447,9 @@ class ScoringPool:
         worker.process.join(STOP_SECONDS)
         try:
             while True:  # what it sent before exiting is still in the pipe
-                status, seq, body = worker.results.recv()
-                if status == "failed":
-                    return self._failed(seq, body)
+                message, _ = _recv(worker.results)
+                if message is not None and message[0] == "failed":
+                    return self._failed(message[1], message[2])
         except (EOFError, OSError):
             return self._died(worker)
 

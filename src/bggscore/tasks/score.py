@@ -33,8 +33,9 @@ from bggscore.stages import (
     EMBED_STAGES,
     GRAPH,
     MAIN,
+    PANDAS_BATCH_SIZE,
     SCORE_STAGES,
-    SMALL_BATCH_SIZE,
+    WORKER_BATCH_SIZE,
     StageGraph,
     stage_choices,
 )
@@ -81,15 +82,15 @@ class ScoreOptions:
 
 
 def batch_size(given: int, explicit: bool, models: ModelSet, total: int, workers: int) -> int:
-    """Games per batch: as the user gave it; else the default, but at most SMALL_BATCH_SIZE
-    with workers or a model that is not bggscore's own (pandas copies), and with workers
-    small enough that each gets several batches of the selection (else the pool idles)."""
+    """Games per batch: as the user gave it; else the default, at most PANDAS_BATCH_SIZE
+    for a model that is not bggscore's own, and with workers at most WORKER_BATCH_SIZE and
+    small enough that each worker gets several batches of the selection."""
     if explicit:
         return given
-    if workers > 1 or not all(is_own(m.model) for m in models.models.values()):
-        given = min(given, SMALL_BATCH_SIZE)
+    if not all(is_own(m.model) for m in models.models.values()):
+        given = min(given, PANDAS_BATCH_SIZE)
     if workers > 1:
-        given = min(given, math.ceil(max(total, 1) / (workers * 4)))
+        given = min(given, WORKER_BATCH_SIZE, math.ceil(max(total, 1) / (workers * 4)))
     return max(1, given)
 
 
@@ -287,27 +288,32 @@ class _Job:
     ) -> None:
         options = self.options
         try:
-            # inside the try: a later pass whose model fails to load (e.g. its sha256
-            # check) must still mark the run started by an earlier pass as failed
-            run = self._start()
-            models = resolve_models(self.settings, self.registry, stages, options.model_overrides)
-            columns = sorted({"game_id", "name", "year_published", *models.read_columns()})
-
-            total = total if total is not None else len(selection.game_ids or ())
-            explicit = "batch_size" in self.settings.scoring.model_fields_set
-            size = batch_size(options.batch_size, explicit, models, total, options.workers)
-            frames = self.wh.read_features(selection, columns, size, with_hash=True)
-
-            def prepare(frame: pl.DataFrame) -> Prepared:
-                return prepare_batch(self.wh, frame, models, run, stages, self.graph, held)
-
-            # this thread computes batch k while one reads and joins k+1 (every warehouse
-            # read) and another commits k-1; with --workers, processes compute
             with contextlib.ExitStack() as stack:
+                # with --workers the processes start first, loading the models while this
+                # process loads them too
+                pool = stack.enter_context(self._pool(stages)) if options.workers > 1 else None
+                # inside the try: a later pass whose model fails to load (e.g. its sha256
+                # check) must still mark the run started by an earlier pass as failed
+                run = self._start()
+                models = resolve_models(
+                    self.settings, self.registry, stages, options.model_overrides
+                )
+                if pool is not None:
+                    pool.expect(models)
+                columns = sorted({"game_id", "name", "year_published", *models.read_columns()})
+                total = total if total is not None else len(selection.game_ids or ())
+                explicit = "batch_size" in self.settings.scoring.model_fields_set
+                size = batch_size(options.batch_size, explicit, models, total, options.workers)
+                frames = self.wh.read_features(selection, columns, size, with_hash=True)
+
+                def prepare(frame: pl.DataFrame) -> Prepared:
+                    return prepare_batch(self.wh, frame, models, run, stages, self.graph, held)
+
+                # this thread computes batch k (or workers do) while one reads and joins k+1
+                # (every warehouse read) and another commits k-1
                 prepared = stack.enter_context(ReadAhead(frames, prepare))
-                if options.workers > 1:
-                    pool = stack.enter_context(self._pool(models, run, stages))
-                    batches = pool.batches(prepared, self.rng)
+                if pool is not None:
+                    batches = pool.batches(prepared, run, self.rng)
                 else:
                     batches = (
                         compute_batch(
@@ -322,20 +328,15 @@ class _Job:
             self.job.fail(exc)
             raise
 
-    def _pool(self, models: ModelSet, run: RunInfo, stages: list[str]) -> ScoringPool:
+    def _pool(self, stages: list[str]) -> ScoringPool:
         """``--workers N``: processes that load the pass's models (from the registry, by
-        reference) and compute its batches."""
+        reference: registrations are enough to name them) and compute its batches."""
         from bggscore.scoring.pool import ScoringPool, WorkerSpec
 
         settings, options = self.settings, self.options
+        plan = resolve_models(settings, self.registry, stages, options.model_overrides, False)
         spec = WorkerSpec.of(
-            settings.registry.uri,
-            settings.home,
-            models,
-            run,
-            stages,
-            options.intervals,
-            options.workers,
+            settings.registry.uri, settings.home, plan, stages, options.intervals, options.workers
         )
         return ScoringPool(spec, options.workers)
 
