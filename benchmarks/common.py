@@ -28,6 +28,12 @@ class Measured:
     stdout: str
     stderr: str
     cpu_seconds: float = 0.0  # user + system, of the process and the children it waited for
+    busy_seconds: float = 0.0  # CPU time the whole machine spent meanwhile (0: no /proc/stat)
+
+    @property
+    def others_cores(self) -> float:
+        """Cores other processes kept busy on average (the machine is shared)."""
+        return max(0.0, self.busy_seconds - self.cpu_seconds) / self.seconds
 
 
 def run(
@@ -42,8 +48,10 @@ def run(
             [*BGGSCORE, *args], env=full_env, cwd=home.parent, stdout=out, stderr=err
         )
         sampler = TreeRss(proc.pid) if tree else None
+        busy = busy_seconds()
         _, status, usage = os.wait4(proc.pid, 0)  # rusage of exactly this child
         elapsed = time.perf_counter() - started
+        busy = busy_seconds() - busy
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -53,7 +61,17 @@ def run(
     peak = usage.ru_maxrss / 1024
     if sampler is not None:
         peak = max(peak, sampler.stop())
-    return Measured(elapsed, peak, stdout, stderr, usage.ru_utime + usage.ru_stime)
+    return Measured(elapsed, peak, stdout, stderr, usage.ru_utime + usage.ru_stime, busy)
+
+
+def busy_seconds() -> float:
+    """CPU seconds the machine has spent busy since boot (every core), from /proc/stat."""
+    try:
+        fields = [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 class TreeRss:

@@ -226,7 +226,7 @@ def _failure(exc: BaseException) -> tuple[Any, ...]:
 def _work(spec: WorkerSpec, tasks: Connection, results: Connection) -> None:
     """A worker's life: load the models, then compute batches until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    if hasattr(signal, "pthread_sigmask"):  # blocked since the process started (_quiet)
+    if hasattr(signal, "pthread_sigmask"):  # blocked since the process started (_start)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     inbox: queue.Queue[Any] = queue.Queue()
     # the next batch is read while this one computes, so the parent's send never waits
@@ -272,18 +272,29 @@ def _receive_tasks(tasks: Connection, inbox: queue.Queue[Any]) -> None:
         inbox.put((None, []))
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Ctrl-C blocked while a worker starts: it inherits the mask, so a Ctrl-C while it
-    imports is not a traceback of its own; this process gets the signal once unblocked."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+def _start(process: BaseProcess) -> None:
+    """Start a worker from a thread that blocks Ctrl-C: the new process inherits that mask,
+    so it ignores Ctrl-C from its first instruction (no traceback while it imports). This
+    thread never blocks it, so the kernel always hands a Ctrl-C to it, not to a library's
+    thread (polars installs a SIGINT handler of its own)."""
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        except BaseException as exc:  # raised in the calling thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=start, name="bggscore-worker-start")
+    thread.start()
     try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        thread.join()
+    finally:  # a Ctrl-C meanwhile: the process is started (and then stopped) all the same
+        thread.join()
+    if failed:
+        raise failed[0]
 
 
 class RemoteTraceback(Exception):
@@ -312,7 +323,8 @@ class ScoringPool:
         if os.name == "posix":
             from multiprocessing import resource_tracker
 
-            # started with the first worker otherwise, and starting it unblocks Ctrl-C
+            # started with the first worker otherwise, and starting it unblocks Ctrl-C in
+            # the thread that starts it
             resource_tracker.ensure_running()
         try:
             for number in range(1, workers + 1):
@@ -324,12 +336,11 @@ class ScoringPool:
                     name=f"bggscore-worker-{number}",
                     daemon=True,
                 )
-                with _quiet():
-                    process.start()
+                self._workers.append(_Worker(process, tasks, results, deque()))
+                _start(process)
                 # the worker holds the only other ends: its exit is EOF (or a broken pipe) here
                 their_tasks.close()
                 their_results.close()
-                self._workers.append(_Worker(process, tasks, results, deque()))
         except BaseException:
             self.terminate()
             raise
@@ -482,7 +493,8 @@ class ScoringPool:
             if worker.process.is_alive():
                 worker.process.terminate()
         for worker in self._workers:
-            worker.process.join(STOP_SECONDS)
+            if worker.process.pid is not None:  # started
+                worker.process.join(STOP_SECONDS)
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join()
