@@ -271,7 +271,12 @@ def _unknown_hint(registry: Registry, model_type: str, origin: str | None) -> st
 def open_settings_registry(settings: Settings) -> Registry:
     from bggscore.registry import open_registry
 
-    return open_registry(settings.registry.uri, settings.home)
+    return open_registry(
+        settings.registry.uri,
+        settings.home,
+        code_paths=settings.registry.code_paths,
+        allow_version_mismatch=settings.registry.allow_version_mismatch,
+    )
 
 
 def configured_ref(settings: Settings, model_type: str) -> str | None:

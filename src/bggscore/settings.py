@@ -27,7 +27,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -44,6 +44,7 @@ from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     InitSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
@@ -148,6 +149,31 @@ class RegistrySettings(Group):
     uri: str | None = Field(
         None, description="folder or gs://bucket/prefix; default <home>/registry"
     )
+    # NoDecode: the environment variable may be a JSON list or os.pathsep-separated paths
+    code_paths: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="folders put on the import path to unpickle imported models' own code",
+    )
+    allow_version_mismatch: bool = Field(
+        False, description="load an imported pickle made with another scikit-learn anyway"
+    )
+
+    @field_validator("code_paths", mode="before")
+    @classmethod
+    def _path_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError as exc:
+                    raise ValueError(f"not a JSON list of folders ({exc})") from None
+            else:
+                value = [part for part in text.split(os.pathsep) if part.strip()]
+        if isinstance(value, list):
+            for item in value:
+                non_empty_path(item)
+        return value
 
 
 class ModelSettings(Group):

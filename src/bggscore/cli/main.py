@@ -77,6 +77,14 @@ def _build_app() -> "typer.Typer":
             ),
         ] = None,
         debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+        allow_version_mismatch: Annotated[
+            bool,
+            typer.Option(
+                "--allow-version-mismatch",
+                help="Load imported models made with another scikit-learn anyway, with a "
+                "warning [env: BGGSCORE_REGISTRY__ALLOW_VERSION_MISMATCH].",
+            ),
+        ] = False,
         version: Annotated[
             bool,
             typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
@@ -89,7 +97,13 @@ def _build_app() -> "typer.Typer":
         """
         ctx.obj = AppState(
             config=config,
-            overrides=flag_overrides(**{"home": home, "warehouse.engine": engine}),
+            overrides=flag_overrides(
+                **{
+                    "home": home,
+                    "warehouse.engine": engine,
+                    "registry.allow_version_mismatch": allow_version_mismatch or None,
+                }
+            ),
             debug=debug,
         )
 
