@@ -126,12 +126,7 @@ class ModelSet:
                 chain = set(builder.chain_inputs)
                 columns = [c for c in builder.read_columns() if c not in chain]
             else:
-                columns = [
-                    c.name
-                    for c in loaded.registration.signature
-                    if (c.model_extra or {}).get("source") != "chain"
-                    and GRAPH.provider(c.name) is None  # another stage's output
-                ]
+                columns = [c.name for c in loaded.registration.signature if _read(c)]
             needed += [c for c in columns if c not in needed]
         return needed
 
@@ -139,8 +134,7 @@ class ModelSet:
         missing: dict[str, list[str]] = {}
         for loaded in self.models.values():
             for column in loaded.registration.signature:
-                extra = column.model_extra or {}
-                if extra.get("source") == "chain" or GRAPH.provider(column.name):
+                if not _read(column):
                     continue  # produced by the chain or another stage, not read
                 if column.name not in available:
                     missing.setdefault(column.name, []).append(loaded.registration.label)
@@ -150,6 +144,16 @@ class ModelSet:
                 f"the warehouse's games_features lacks column(s) the models need: {listing}",
                 "add them to the table or score with models that do not use them",
             )
+
+
+def _read(column: Any) -> bool:
+    """Whether a signature column is read from the warehouse's games_features: not a chain
+    column (an earlier model's prediction) nor another stage's output."""
+    from bggscore.scoring.frames import CHAIN_COLUMNS
+
+    if (column.model_extra or {}).get("source") == "chain" or column.name in CHAIN_COLUMNS:
+        return False
+    return GRAPH.provider(column.name) is None
 
 
 def resolve_models(

@@ -184,6 +184,8 @@ class ScoreResult(Result):
     missing_game_ids: list[int] = field(default_factory=list)  # requested ids not there
     waiting_on: list[Waiting] = field(default_factory=list)
     capped: list[str] = field(default_factory=list)  # stages that hit --max-games
+    # "model" (models.geek_rating names a direct model) or "formula"; None without main
+    geek_rating_mode: str | None = None
 
     def body(self) -> dict[str, Any]:
         rate = self.games_scored / self.seconds if self.seconds > 0 else None
@@ -193,6 +195,7 @@ class ScoreResult(Result):
             "skipped_reason": self.skipped_reason,
             "stages": self.stages,
             "models": self.models,
+            "geek_rating_mode": self.geek_rating_mode,
             "output_location": self.output_location,
             "selection": self.selection,
             "seconds": round(self.seconds, 3),

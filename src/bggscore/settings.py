@@ -193,6 +193,9 @@ class ScoringSettings(Group):
     prior_weight: float = Field(2000.0, gt=0)
     batch_size: int = Field(DEFAULT_BATCH_SIZE, gt=0, le=MAX_COUNT)
     embed_batch_size: int = Field(DEFAULT_EMBED_BATCH_SIZE, gt=0, le=MAX_COUNT)
+    # imported models' landing complexity and rating go out unclipped, as production's do;
+    # true bounds them to [1, 5] and [1, 10]
+    clip_outputs: bool = False
 
 
 class GitHubSettings(Group):

@@ -88,6 +88,7 @@ COMPLEXITY_LINEAGE = {
     "source_environment": "STRING",
     "feature_hash": "INT64",
     "model_fingerprint": "STRING",
+    "predicted_complexity_raw": "FLOAT64",
 }
 
 

@@ -106,7 +106,11 @@ def score_batch(
         ]
         done[COMPLEXITY] = frame["game_id"].to_list()
         produced[COMPLEXITY] = Produced(
-            {"predicted_complexity": complexity_rows["predicted_complexity"]}, run.job_id
+            {
+                "predicted_complexity": complexity_rows["predicted_complexity"],
+                "predicted_complexity_raw": complexity_rows["predicted_complexity_raw"],
+            },
+            run.job_id,
         )
     if MAIN in stages:
         joined = join_upstream(
@@ -123,7 +127,8 @@ def score_batch(
             waiting[MAIN] = joined.waiting
         if frame.is_empty():
             return Batch(writes, {**done, MAIN: []}, rows, None, waiting)
-        complexity = frame["predicted_complexity"].to_numpy()
+        # the complexity model's own value, as production chains it (clipped only in its table)
+        complexity = frame["predicted_complexity_raw"].to_numpy()
         extra = None
         if intervals:
             from bggscore.scoring.intervals import draw_chain

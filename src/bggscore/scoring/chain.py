@@ -3,6 +3,12 @@
 Order matters: complexity first, because hurdle-independent rating and
 users_rated read ``predicted_complexity``; geek rating last, from the rating and
 the users_rated count as written to the landing row.
+
+Bounds follow production's point path: bggscore's own models bound their outputs
+themselves (``Outcome.clip``); any other model's outputs go on unclipped, into the chain
+and into landing, except that the complexity stage's own table holds complexity clipped
+to [1, 5] (its raw value is kept beside it for the main stage to chain from) and the geek
+rating is clipped to [1, 10]. ``scoring.clip_outputs`` clips landing values too.
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
+from bggscore.errors import RegistryError
 from bggscore.modelset import ModelSet
+from bggscore.scoring.frames import PandasFrames, is_own
 from bggscore.scoring.outcomes import OUTCOMES
 from bggscore.scoring.predict import predict
 
 if TYPE_CHECKING:
     from bggscore.features import BaseCache  # imports scikit-learn
+    from bggscore.registry import LoadedModel
 
 USERS_RATED_STEP = 50
 USERS_RATED_FLOOR = 25
@@ -34,6 +43,7 @@ class RunInfo:
     source_environment: str
     model_fingerprint: str
     training_cutoff_year: int | None
+    clip_outputs: bool = False  # clip landing complexity and rating (scoring.clip_outputs)
 
 
 def users_rated_count(log_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -41,6 +51,37 @@ def users_rated_count(log_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     raw = np.expm1(log_pred)
     rounded = np.maximum(np.round(raw / USERS_RATED_STEP) * USERS_RATED_STEP, USERS_RATED_FLOOR)
     return rounded, raw
+
+
+def model_output(
+    loaded: LoadedModel,
+    model_type: str,
+    inputs: pl.DataFrame,
+    frames: PandasFrames,
+    chain: dict[str, np.ndarray],
+    cache: BaseCache | None = None,
+) -> np.ndarray:
+    """One model's output for the batch: bggscore's own models read ``inputs`` (polars,
+    chain columns by name) and bound their outputs; any other model gets production's
+    pandas frame (``frames``) and its output as it gives it."""
+    outcome = OUTCOMES[model_type]
+    if is_own(loaded.model):
+        return predict(loaded.model, inputs, outcome, cache)
+    X = frames.for_model(loaded, chain)
+    model = loaded.model
+    try:
+        if outcome.kind == "classification":
+            values = model.predict_proba(X)[:, 1]
+        else:
+            values = model.predict(X)
+    except Exception as exc:  # the user's pipeline failing on warehouse rows
+        detail = " ".join(str(exc).split())[:300]
+        raise RegistryError(
+            f"{loaded.registration.label} failed to predict ({type(exc).__name__}: {detail})",
+            "check the model's inputs with `bggscore models show "
+            f"{loaded.registration.label}` against the warehouse's games_features",
+        ) from exc
+    return np.asarray(values, dtype=np.float64).reshape(len(X))
 
 
 def bayesian_geek_rating(
@@ -80,11 +121,23 @@ def _common(frame: pl.DataFrame, run: RunInfo) -> pl.DataFrame:
     )
 
 
+COMPLEXITY_BOUNDS = OUTCOMES["complexity"].clip or (1.0, 5.0)
+RATING_BOUNDS = OUTCOMES["rating"].clip or (1.0, 10.0)
+GEEK_BOUNDS = OUTCOMES["geek_rating"].clip or (1.0, 10.0)
+
+
 def score_complexity(
     frame: pl.DataFrame, models: ModelSet, run: RunInfo, cache: BaseCache | None = None
 ) -> pl.DataFrame:
-    values = predict(models.models["complexity"].model, frame, OUTCOMES["complexity"], cache)
-    out = _common(frame, run).with_columns(pl.Series("predicted_complexity", values))
+    """Complexity rows: clipped to [1, 5], with the model's own value beside it
+    (``predicted_complexity_raw``: what the main stage chains from)."""
+    raw = model_output(
+        models.models["complexity"], "complexity", frame, PandasFrames(frame), {}, cache
+    )
+    out = _common(frame, run).with_columns(
+        pl.Series("predicted_complexity", np.clip(raw, *COMPLEXITY_BOUNDS)),
+        pl.Series("predicted_complexity_raw", raw),
+    )
     return out.with_columns(**_model_columns(models, "complexity", len(frame)))
 
 
@@ -104,21 +157,36 @@ def score_main(
     and its model columns are NULL.
     """
     n = len(frame)
+    frames = PandasFrames(frame)
+    chain: dict[str, np.ndarray] = {"predicted_complexity": complexity}
     inputs = frame.with_columns(pl.Series("predicted_complexity", complexity))
+
+    def output(model_type: str) -> np.ndarray:
+        loaded = models.models[model_type]
+        return model_output(loaded, model_type, inputs, frames, chain, cache)
+
     hurdle: np.ndarray | None = None
     if "hurdle" not in models.absent:
-        hurdle = predict(models.models["hurdle"].model, inputs, OUTCOMES["hurdle"], cache)
-    rating = predict(models.models["rating"].model, inputs, OUTCOMES["rating"], cache)
-    log_users = predict(models.models["users_rated"].model, inputs, OUTCOMES["users_rated"], cache)
+        hurdle = output("hurdle")
+    rating = output("rating")
+    log_users = output("users_rated")
     users, users_raw = users_rated_count(log_users)
+    chain.update(
+        predicted_rating=rating,
+        predicted_log_users_rated=log_users,
+        predicted_users_rated_log=np.log1p(users),
+    )
     if models.geek_formula is not None:
         f = models.geek_formula
         geek = bayesian_geek_rating(rating, users, f.prior_rating, f.prior_weight)
     else:
-        chained = inputs.with_columns(
+        inputs = inputs.with_columns(
             pl.Series("predicted_rating", rating), pl.Series("predicted_log_users_rated", log_users)
         )
-        geek = predict(models.models["geek_rating"].model, chained, OUTCOMES["geek_rating"], cache)
+        geek = np.clip(output("geek_rating"), *GEEK_BOUNDS)
+    if run.clip_outputs:
+        complexity = np.clip(complexity, *COMPLEXITY_BOUNDS)
+        rating = np.clip(rating, *RATING_BOUNDS)
     columns: dict[str, Any] = {
         "predicted_hurdle_prob": hurdle,
         "predicted_complexity": complexity,

@@ -180,6 +180,9 @@ def run_score(
         missing_game_ids=missing,
         waiting_on=waiting,
         capped=job.capped,
+        geek_rating_mode=(
+            None if MAIN not in options.stages else "formula" if plan.geek_formula else "model"
+        ),
     )
 
 
@@ -248,6 +251,7 @@ class _Job:
                 self.settings.source_environment,
                 models.fingerprint(),
                 models.training_cutoff_year(),
+                self.settings.scoring.clip_outputs,
             )
         return self.run
 

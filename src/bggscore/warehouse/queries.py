@@ -92,9 +92,12 @@ def features_sql(columns: list[str], with_hash: bool = False) -> str:
     )
 
 
-# The complexity each game was last scored with (what `--stage main` reads).
+# The complexity each game was last scored with (what `--stage main` reads), and the raw
+# value the chain reads (rows written before it was kept hold the clipped value only).
 LATEST_COMPLEXITY = (
-    "SELECT s.game_id, c.predicted_complexity, s.job_id AS complexity_job_id "
+    "SELECT s.game_id, c.predicted_complexity, "
+    "COALESCE(c.predicted_complexity_raw, c.predicted_complexity) AS predicted_complexity_raw, "
+    "s.job_id AS complexity_job_id "
     "FROM scoring_state AS s JOIN complexity_predictions AS c "
     "ON c.job_id = s.job_id AND c.game_id = s.game_id "
     "WHERE s.stage = @stage AND s.game_id IN UNNEST(@game_ids)"

@@ -191,6 +191,8 @@ COMPLEXITY_PREDICTIONS = TableSchema(
         ("source_environment", STRING),
         ("feature_hash", INT64),
         ("model_fingerprint", STRING),
+        # the model's own value before the [1, 5] clip: what the main stage chains from
+        ("predicted_complexity_raw", FLOAT64),
     ),
     key=("job_id", "game_id"),
     partition_by_day="score_ts",

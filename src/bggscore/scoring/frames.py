@@ -1,0 +1,108 @@
+"""What a model is given: bggscore's own models read polars frames; every other model (a
+user's scikit-learn pipeline, production's imported ones) gets a pandas DataFrame built as
+production's loader builds it.
+
+Production's frame is the games_features columns in the table's order, then the
+description embedding as ``emb_0 .. emb_{d-1}``, then the chain columns in the order the
+chain appends them; its dtypes are what ``polars.DataFrame.to_pandas()`` gives. A model's
+registration signature lists exactly those columns in that order (``models import`` infers
+it so), so the frame is the signature's columns, in the signature's order, and nothing else.
+
+The chain columns are named once here, with their meaning; each model records in its
+signature (or, for bggscore's own models, in its feature builder) which ones it reads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+from bggscore.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bggscore.registry import LoadedModel
+
+# chain column -> what it holds. Production's names and meanings first; the last is what
+# bggscore's own direct geek rating model reads.
+CHAIN_COLUMNS: dict[str, str] = {
+    "predicted_complexity": "the complexity model's prediction",
+    "predicted_rating": "the rating model's prediction",
+    "predicted_users_rated_log": "log1p of the reported users_rated count "
+    "(max(round(expm1(p)/50)*50, 25))",
+    "predicted_log_users_rated": "the users_rated model's raw log1p prediction",
+}
+
+
+def is_own(model: Any) -> bool:
+    """bggscore's own model classes (they read polars frames and bound their outputs)."""
+    from bggscore.features import Features
+    from bggscore.linear import LinearModel
+
+    if isinstance(model, LinearModel):
+        return True
+    steps = getattr(model, "steps", None)
+    return steps is not None and len(steps) > 0 and isinstance(steps[0][1], Features)
+
+
+def chain_reads(loaded: LoadedModel) -> list[str]:
+    """The chain columns a model reads, in the order its frame holds them."""
+    steps = getattr(loaded.model, "steps", None)
+    builder = steps[0][1] if steps else None
+    if loaded.model is not None and is_own(loaded.model):
+        return list(getattr(builder, "chain_inputs", ()))
+    return [c.name for c in loaded.registration.signature if c.name in CHAIN_COLUMNS]
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise ConfigError(
+            "scoring a model that is not bggscore's own needs pandas",
+            "pip install 'bggscore[adopt]'",
+        ) from None
+    return pandas
+
+
+class PandasFrames:
+    """Production's input frames for one batch: converted from polars once per column set
+    and shared by the models that read it (as production shares one frame between its
+    models), with each model's chain columns appended to a shallow copy."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+        self._bases: dict[tuple[str, ...], pd.DataFrame] = {}
+
+    def for_model(self, loaded: LoadedModel, chain: dict[str, np.ndarray]) -> pd.DataFrame:
+        columns = [c.name for c in loaded.registration.signature]
+        base_columns = tuple(c for c in columns if c not in CHAIN_COLUMNS)
+        missing = [c for c in base_columns if c not in self.frame.columns]
+        if missing:
+            raise InputError(
+                f"{loaded.registration.label} reads column(s) {', '.join(missing[:5])} that "
+                "this batch does not have",
+                "check the model's signature (`bggscore models show`) against the warehouse",
+            )
+        base = self._bases.get(base_columns)
+        if base is None:
+            _pandas()
+            base = self.frame.select(base_columns).to_pandas()
+            self._bases[base_columns] = base
+        reads = [c for c in columns if c in CHAIN_COLUMNS]
+        if not reads:
+            return base
+        absent = [c for c in reads if c not in chain]
+        if absent:
+            raise InputError(
+                f"{loaded.registration.label} reads {', '.join(absent)}, which no earlier "
+                "model of the chain provides here",
+                "register it as the model type that follows the one providing it",
+            )
+        out = base.copy(deep=False)
+        for name in reads:
+            out[name] = np.asarray(chain[name], dtype=np.float64)
+        return out
