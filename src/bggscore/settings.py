@@ -150,7 +150,7 @@ class RegistrySettings(Group):
         None, description="folder or gs://bucket/prefix; default <home>/registry"
     )
     # NoDecode: the environment variable may be a JSON list or os.pathsep-separated paths
-    code_paths: Annotated[list[Path], NoDecode] = Field(
+    code_paths: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="folders put on the import path to unpickle imported models' own code",
     )

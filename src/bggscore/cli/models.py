@@ -254,6 +254,7 @@ def import_(
         list[Path] | None,
         typer.Option(
             "--code-path",
+            metavar="<dir>",
             help="A folder holding the models' own code (repeat); recorded with the models "
             "[setting: registry.code_paths].",
         ),
@@ -310,6 +311,9 @@ def import_(
             if row["version"] is not None:
                 moved = "" if row["changed"] else " (unchanged)"
                 out.print(f"{row['name']}@champion -> {row['name']}:{row['version']}{moved}")
+        if data["settings"] and not data["dry_run"]:
+            given = ", ".join(f'{key} = "{value}"' for key, value in data["settings"].items())
+            out.print(f"to score with them, set {given} (bggscore.toml or BGGSCORE_MODELS__*)")
 
     console.result(data, render)
 

@@ -247,7 +247,10 @@ def run_import(settings: Settings, options: ImportOptions, console: Console) -> 
         raise UsageError("give the folder or gs:// prefix to import from")
     code_paths = _code_folders(options.code_paths)
     registry = open_settings_registry(settings)
-    store = open_store(options.source, settings.home)
+    try:
+        store = open_store(options.source, settings.home)
+    except UsageError as exc:
+        raise UsageError(f"import source: {exc.message}") from None
     listing = list_source(store)
     candidates = _read(registry, listing, store)
     allow = settings.registry.allow_version_mismatch
@@ -313,7 +316,23 @@ def run_import(settings: Settings, options: ImportOptions, console: Console) -> 
         "unchanged": [_row(c) for c in candidates if c.unchanged],
         "skipped": listing.skipped,
         "champion": champion_rows,
+        "settings": _settings_hints(settings, champions),
     }
+
+
+def _settings_hints(
+    settings: Settings, champions: dict[str, tuple[str, int | None]]
+) -> dict[str, str]:
+    """The model references that would score with the imported champions, where the
+    settings name something else (one name per type: the first)."""
+    hints: dict[str, str] = {}
+    for name, (model_type, version) in sorted(champions.items()):
+        ref = getattr(settings.models, model_type)
+        if version is None or f"models.{model_type}" in hints:
+            continue
+        if ref is None or parse_ref(ref).name != name:
+            hints[f"models.{model_type}"] = f"{name}@{CHAMPION}"
+    return hints
 
 
 def _row(candidate: Candidate) -> dict[str, Any]:

@@ -14,12 +14,18 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
-from bggscore.errors import BggscoreError, InputError, RegistryError, UnknownModelError
+from bggscore.errors import (
+    BggscoreError,
+    ConfigError,
+    InputError,
+    RegistryError,
+    UnknownModelError,
+)
 from bggscore.modelset import GeekFormula, ModelSet
 from bggscore.registry.pickles import missing_module_message
 from bggscore.registry.registry import CHAMPION, NATIVE
@@ -144,9 +150,18 @@ def _inputs(
 
 
 def _failure(label: str, exc: Exception, frame: pl.DataFrame, models: ModelSet) -> BggscoreError:
-    if isinstance(exc, ModuleNotFoundError):
-        return RegistryError(missing_module_message(label, exc.name, ()))
-    text = " ".join(str(exc).split())
+    """What a failed prediction becomes: the model that failed (scoring names it), the cause
+    and, when the cause names one of the models' input columns the rows lack, that input."""
+    cause: BaseException = exc
+    if isinstance(exc, BggscoreError):
+        for loaded in models.models.values():
+            if exc.message.startswith(loaded.registration.label + " "):
+                label = loaded.registration.label
+        if isinstance(exc.__cause__, Exception):
+            cause = exc.__cause__
+    if isinstance(cause, ModuleNotFoundError):
+        return RegistryError(missing_module_message(label, cause.name, ()))
+    text = " ".join(str(cause).split())
     names = [
         c.name
         for m in models.models.values()
@@ -155,12 +170,24 @@ def _failure(label: str, exc: Exception, frame: pl.DataFrame, models: ModelSet) 
     ]
     missing = [name for name in dict.fromkeys(names) if name in text]
     said = f"; missing input: {', '.join(missing)}" if missing else ""
-    cause = text if len(text) <= 240 else text[:237] + "..."
+    cause_text = text if len(text) <= 240 else text[:237] + "..."
     return InputError(
         f"cannot import {label}: it fails to predict on {len(frame)} {_rows_word(frame)} "
-        f"({type(exc).__name__}: {cause}){said}; nothing was imported (fix the model or its "
-        f"inputs, {NOT_CHECKED})"
+        f"({type(cause).__name__}: {cause_text}){said}; nothing was imported (fix the model "
+        f"or its inputs, {NOT_CHECKED})"
     )
+
+
+def _predict(label: str, frame: pl.DataFrame, models: ModelSet, call: Any) -> pl.DataFrame:
+    """``call()`` (a scoring entry point); its failure explained by ``_failure``. Missing
+    pandas stays scoring's own ConfigError: the fix is the same for scoring."""
+    try:
+        out: pl.DataFrame = call()
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise _failure(label, exc, frame, models) from exc
+    return out
 
 
 def _rows_word(frame: pl.DataFrame) -> str:
@@ -195,15 +222,12 @@ def _complexity(
     """The rows the complexity model scored (those with its inputs) and their predictions."""
     models = ModelSet({COMPLEXITY: model}, None)
     frame = _inputs(rows, rows.frame, models, COMPLEXITY, label)
-    try:
-        out = score_complexity(frame, models, _run(models, settings))
-    except BggscoreError:
-        raise
-    except Exception as exc:
-        raise _failure(label, exc, frame, models) from exc
+    run = _run(models, settings)
+    out = _predict(label, frame, models, lambda: score_complexity(frame, models, run))
     _finite(label, out, ["predicted_complexity"])
-    kept = rows.frame.filter(pl.col("game_id").is_in(frame["game_id"].to_list()))
-    return kept, out["predicted_complexity"].to_numpy()
+    kept = frame.select(rows.frame.columns)  # in the order `out` has them
+    # the main stage chains from the model's own value, as `score` does
+    return kept, out["predicted_complexity_raw"].to_numpy()
 
 
 @dataclass
@@ -268,7 +292,8 @@ def _prove_main(
             f"model is imported with it or registered ({feeders.describe(COMPLEXITY)}); "
             f"import the complexity model too, {NOT_CHECKED}"
         )
-    models: dict[str, LoadedModel] = {model_type: candidate}
+    # the complexity model is part of the main stage's lineage (its landing columns)
+    models: dict[str, LoadedModel] = {model_type: candidate, COMPLEXITY: complexity}
     absent = []
     for other in GRAPH.get(MAIN).model_types:
         if other == model_type:
@@ -291,13 +316,12 @@ def _prove_main(
     base = base.with_columns(pl.Series("predicted_complexity", values))
     chain = ModelSet(models, formula, tuple(absent))
     frame = _inputs(rows, base, chain, MAIN, label)
-    try:
-        out = score_main(
-            frame, frame["predicted_complexity"].to_numpy(), chain, _run(chain, settings)
-        )
-    except BggscoreError:
-        raise
-    except Exception as exc:
-        raise _failure(label, exc, frame, chain) from exc
+    run = _run(chain, settings)
+    out = _predict(
+        label,
+        frame,
+        chain,
+        lambda: score_main(frame, frame["predicted_complexity"].to_numpy(), chain, run),
+    )
     column = {"hurdle": "predicted_hurdle_prob"}.get(model_type, f"predicted_{model_type}")
     _finite(label, out, [column])
