@@ -625,3 +625,71 @@ def test_allow_version_mismatch_is_one_global_flag_for_every_command(cli, home: 
     assert (
         flagged["settings"]["registry.allow_version_mismatch"]["from"] == "--allow-version-mismatch"
     )
+
+
+# -- end to end on a warehouse: import, checked on its games, then `score` ------------------
+@pytest.fixture(scope="module")
+def plain_registry(production_models: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Production's layout with five pipelines that read no description embeddings
+    (production's shape, quicker estimators), written once."""
+    import numpy as np
+    from sklearn.linear_model import BayesianRidge, LogisticRegression
+    from tests.support.production import make_pipeline, production_frame, write_production_registry
+
+    features, embeddings = production_models.features, production_models.embeddings
+    train = production_frame(features, embeddings)
+    models = {}
+    with prod_code_on_path():
+        for model_type in MODEL_TYPES:
+            pipeline = make_pipeline(model_type, use_embeddings=False)
+            hurdle = model_type == "hurdle"
+            pipeline.steps[-1] = ("model", LogisticRegression() if hurdle else BayesianRidge())
+            models[model_type] = pipeline
+        chained = train.assign(predicted_complexity=train["average_weight"])
+        geek = chained.assign(
+            predicted_rating=train["average_rating"],
+            predicted_users_rated_log=np.log1p(train["users_rated"]),
+        )
+        models["complexity"].fit(train, train["average_weight"])
+        models["hurdle"].fit(train, train["users_rated"] >= train["users_rated"].median())
+        models["rating"].fit(chained, chained["average_rating"])
+        models["users_rated"].fit(chained, np.log1p(chained["users_rated"]))
+        models["geek_rating"].fit(geek, geek["bayes_average"])
+    root = write_production_registry(tmp_path_factory.mktemp("plain") / "registered", models)
+    for path in root.rglob("registration.json"):
+        doc = json.loads(path.read_text())
+        doc["original_experiment"]["metadata"]["use_embeddings"] = False
+        path.write_text(json.dumps(doc, indent=2))
+    return root
+
+
+def test_import_checked_on_the_warehouse_then_score_with_it(
+    cli, home: Path, plain_registry: Path, sample_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("warehouse", "init").exit_code == 0
+    assert cli("warehouse", "load", str(sample_path)).exit_code == 0
+    data = imported(cli, str(plain_registry), "--code-path", str(PROD_CODE))
+    assert data["checked"] is True and len(data["imported"]) == len(MODEL_TYPES)
+    assert not any(c["name"].startswith("emb_") for c in on_disk(home, "rating")["signature"])
+    # a fresh process: the model code only through what the import recorded
+    sys.path[:] = [p for p in sys.path if p != str(PROD_CODE)]
+    for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
+        del sys.modules[name]
+    clear_cache()
+    for setting, ref in data["settings"].items():
+        monkeypatch.setenv(f"BGGSCORE_{setting.replace('.', '__').upper()}", ref)
+    scored = cli("score", "--all-years", "--json")
+    assert scored.exit_code == 0, scored.stderr
+    document = parse_json(scored.stdout)
+    assert document["games_scored"] == 1000
+    assert document["models"] == {t: f"{NAMES[t]}:1" for t in MODEL_TYPES}
+    import duckdb
+
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT rating_model_name, rating_experiment, training_cutoff_year, "
+            "count(*) FROM raw.ml_predictions_landing GROUP BY ALL"
+        ).fetchall()
+    source = plain_registry / "rating" / NAMES["rating"] / "v1" / "registration.json"
+    experiment = json.loads(source.read_text())["original_experiment"]["name"]
+    assert rows == [("rating-v2026", experiment, 2024, 1000)]
