@@ -140,6 +140,32 @@ def test_selection_filters_years_ids_and_unknown_years(ready: Warehouse) -> None
     assert ready.existing_game_ids([]) == set()
 
 
+def test_selection_min_users_rated_keeps_rated_games_only(ready: Warehouse) -> None:
+    # users_rated 20, 33, 46, ... (20 + 13 * i); game 5 (72) has no count at all
+    games = make_games(10, null_year_every=0).with_columns(
+        pl.when(pl.col("game_id") == 5)
+        .then(None)
+        .otherwise(pl.col("users_rated"))
+        .alias("users_rated")
+    )
+    load_games(ready, games, now=T0)
+
+    rated = Selection(all_years=True, min_users_rated=46)
+    assert _features(ready, rated)["game_id"].to_list() == [3, 4, 6, 7, 8, 9, 10]
+    assert ready.count_features(rated) == 7
+    exact = Selection(all_years=True, min_users_rated=98)  # game 7 has exactly 98
+    assert _features(ready, exact)["game_id"].to_list() == [7, 8, 9, 10]
+    # a minimum of 0 still leaves out the game with no count; no minimum keeps it
+    assert 5 not in _features(ready, Selection(all_years=True, min_users_rated=0))["game_id"]
+    assert ready.count_features(Selection(all_years=True, min_users_rated=0)) == 9
+    assert ready.count_features(Selection(all_years=True)) == 10
+    # with the year range too: 2019 + i % 8, so games 3..6 are 2021..2024
+    both = Selection(start_year=2021, end_year=2025, min_users_rated=46)
+    assert _features(ready, both)["game_id"].to_list() == [3, 4, 6]
+    assert rated.describe() == "all years, users_rated >= 46"
+    assert both.describe() == "years 2021-2024, users_rated >= 46"
+
+
 def test_read_hashes(ready: Warehouse) -> None:
     games = make_games(6)
     load_games(ready, games, now=T0)

@@ -44,7 +44,8 @@ COUNT_SQL = (
     "WHERE (@all_years OR (f.year_published >= @start_year AND f.year_published < @end_year) "
     "OR (@include_null_year AND f.year_published IS NULL)) "
     "AND (@include_null_year OR NOT f.year_published IS NULL) "
-    "AND (@all_ids OR f.game_id IN UNNEST(@game_ids))"
+    "AND (@all_ids OR f.game_id IN UNNEST(@game_ids)) "
+    "AND (@any_users_rated OR (NOT f.users_rated IS NULL AND f.users_rated >= @min_users_rated))"
 )
 WRITE_SCRIPT = (
     "BEGIN TRANSACTION;\n"
@@ -131,6 +132,8 @@ def test_read_sends_rendered_sql_with_typed_parameters(warehouse, client) -> Non
         bigquery.ScalarQueryParameter("include_null_year", "BOOL", False),
         bigquery.ScalarQueryParameter("all_ids", "BOOL", True),
         bigquery.ArrayQueryParameter("game_ids", "INT64", []),
+        bigquery.ScalarQueryParameter("any_users_rated", "BOOL", True),
+        bigquery.ScalarQueryParameter("min_users_rated", "INT64", 0),
     ]
     assert config.labels == {"tool": "bggscore"}
     assert client.query.call_args.kwargs["location"] == "EU"
