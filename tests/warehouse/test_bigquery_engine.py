@@ -161,6 +161,23 @@ def test_ids_travel_as_an_int64_array(warehouse, client) -> None:
     assert config.query_parameters == [bigquery.ArrayQueryParameter("game_ids", "INT64", [7, 3])]
 
 
+def test_a_job_id_travels_as_a_string_parameter(warehouse, client) -> None:
+    result = client.query.return_value.result.return_value
+    result.to_arrow.return_value = pa.table({"game_id": pa.array([], pa.int64())})
+    hostile = "x' OR '1'='1"
+
+    assert warehouse.landing_rows(hostile).is_empty()
+
+    sql, config = sent(client)
+    assert sql.startswith("SELECT p.`game_id`, p.`name`, p.`predicted_hurdle_prob`, ")
+    assert sql.endswith(
+        "FROM `bgg-predictive-models`.`raw`.`ml_predictions_landing` AS p WHERE p.job_id = @job_id"
+    )
+    assert hostile not in sql
+    assert config.query_parameters == [bigquery.ScalarQueryParameter("job_id", "STRING", hostile)]
+    client.query.assert_called_once()  # one query
+
+
 def test_read_features_is_one_query_streamed_in_batches(warehouse, client) -> None:
     pages = [
         pa.record_batch({"game_id": pa.array(ids, pa.int64())}) for ids in ([1, 2], [3, 4], [5], [])

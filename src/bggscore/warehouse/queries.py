@@ -7,7 +7,7 @@ from typing import Any
 
 from bggscore.errors import UsageError
 from bggscore.stages import DEFAULT_END_YEAR, DEFAULT_START_YEAR, MAX_COUNT
-from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
+from bggscore.warehouse.schemas import GAMES_FEATURES, LANDING_PREDICTIONS, TABLES
 from bggscore.warehouse.sql import Typed, column_list
 from bggscore.wording import counted
 
@@ -153,6 +153,19 @@ LAST_RUNS = (
     "SELECT job_id, command, stage, status, games, started_at, finished_at, message "
     "FROM runs ORDER BY started_at DESC, job_id DESC LIMIT @limit"
 )
+
+
+def landing_rows_sql() -> str:
+    """One job's landing rows (``compare``): game, name and every numeric prediction.
+
+    The table is partitioned by score_ts and clustered by game_id, not by job: BigQuery
+    scans these columns over the whole landing history to find one job's rows.
+    """
+    select = ", ".join(f"p.`{name}`" for name in ("game_id", "name", *LANDING_PREDICTIONS))
+    return (
+        f"SELECT {select} FROM ml_predictions_landing AS p "  # noqa: S608
+        "WHERE p.job_id = @job_id"
+    )
 
 
 def count_sql(logical: str) -> str:
