@@ -76,6 +76,10 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "select": "_select_list: GAMES_FEATURES columns (checked), quoted, or the constant "
         "expressions of DERIVED_COLUMNS",
     },
+    ("warehouse/queries.py", "landing_rows_sql"): {
+        "name": "game_id, name and schemas.LANDING_PREDICTIONS: the landing schema's own "
+        "column names, quoted",
+    },
     ("warehouse/queries.py", "count_sql"): {
         "logical": "checked against schemas.TABLES first; render() maps it to a TableRef",
     },
@@ -361,6 +365,7 @@ def canonical_queries() -> dict[str, str]:
         found[f"features_sql({with_hash})"] = queries.features_sql(GAMES_FEATURES.names, with_hash)
     for logical in TABLES:
         found[f"count_sql({logical})"] = queries.count_sql(logical)
+    found["landing_rows_sql()"] = queries.landing_rows_sql()
     for stage in GRAPH.names:
         found[f"detection_sql({stage})"] = detection_sql(stage)
     return found

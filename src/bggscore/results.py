@@ -343,6 +343,96 @@ class RunResult(Result):
         return self.games_scored + self.games_embedded
 
 
+@dataclass
+class ColumnDiff:
+    """One prediction column over the games both sides have."""
+
+    column: str
+    max_abs_diff: float | None  # over the games with a value on both sides; None: no such game
+    mean_abs_diff: float | None
+    differing: int  # games differing by more than the tolerance, or with a value on one side
+    one_side_null: int  # of those, the games with a value on one side only
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "max_abs_diff": self.max_abs_diff,
+            "mean_abs_diff": self.mean_abs_diff,
+            "differing": self.differing,
+            "one_side_null": self.one_side_null,
+        }
+
+
+@dataclass
+class CompareResult(Result):
+    """`compare A B`: which games each side has, and how each shared column differs."""
+
+    command: ClassVar[str] = "compare"
+    a: dict[str, Any]  # kind (job or file), job_id or path, games, columns
+    b: dict[str, Any]
+    tolerance: float
+    in_both: int
+    only_in_a: list[int]
+    only_in_b: list[int]
+    columns: list[ColumnDiff]
+    columns_only_in_a: list[str]
+    columns_only_in_b: list[str]
+    top: list[dict[str, Any]]  # the worst games: game_id, name, column, a, b, diff (b - a)
+    shown: int = 10  # how many ids of the games on one side only the document lists
+
+    @property
+    def differing_columns(self) -> list[str]:
+        return [c.column for c in self.columns if c.differing]
+
+    @property
+    def differs(self) -> bool:
+        """Any column beyond the tolerance (what `--exit-code` exits 1 for)."""
+        return bool(self.differing_columns)
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "tolerance": self.tolerance,
+            "games": {
+                "in_both": self.in_both,
+                "only_in_a": len(self.only_in_a),
+                "only_in_b": len(self.only_in_b),
+                "only_in_a_ids": self.only_in_a[: self.shown],
+                "only_in_b_ids": self.only_in_b[: self.shown],
+            },
+            "columns": [c.as_dict() for c in self.columns],
+            "columns_only_in_a": self.columns_only_in_a,
+            "columns_only_in_b": self.columns_only_in_b,
+            "differs": self.differs,
+            "differing_columns": self.differing_columns,
+            "top": self.top,
+        }
+
+    def outputs(self) -> dict[str, Any]:
+        return {
+            "differs": self.differs,
+            "differing_columns": ",".join(self.differing_columns),
+            "games_in_both": self.in_both,
+        }
+
+    def summary(self) -> str:
+        rows = [
+            [c.column, _number(c.max_abs_diff), _number(c.mean_abs_diff), c.differing]
+            for c in self.columns
+        ]
+        return (
+            f"### bggscore compare\n\n{self.in_both:,} games in both, "
+            f"{len(self.only_in_a):,} only in A, {len(self.only_in_b):,} only in B "
+            f"(tolerance {self.tolerance:g})\n\n"
+            + markdown_table(["column", "max abs diff", "mean abs diff", "differing"], rows)
+        )
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
 def versioned(command: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """``data`` as a versioned document of ``command``."""
     return {"schema_version": SCHEMA_VERSION, "command": command, **data}

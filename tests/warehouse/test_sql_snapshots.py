@@ -69,6 +69,7 @@ def snapshot_cases(wh: Warehouse) -> dict[str, list[str]]:
     add("features", [wh.render(queries.features_sql(FEATURE_COLUMNS))])
     add("features_with_hash", [wh.render(queries.features_sql(FEATURE_COLUMNS, with_hash=True))])
     add("count_runs", [wh.render(queries.count_sql("runs"))])
+    add("landing_rows", [wh.render(queries.landing_rows_sql())])
     for stage in DETECTION_STAGES:
         add(f"detection_{stage.replace('-', '_')}", [wh.render(detection_sql(stage))])
     # what Warehouse.write runs for one staged frame

@@ -19,6 +19,7 @@ from bggscore.cli.selection import (
     GameIdsFileOption,
     IncludeNullYearOption,
     MaxGamesOption,
+    MinUsersRatedOption,
     StartYearOption,
     build_selection,
 )
@@ -36,6 +37,7 @@ def detect_changes(
     end_year: EndYearOption = DEFAULT_END_YEAR,
     all_years: AllYearsOption = False,
     include_null_year: IncludeNullYearOption = False,
+    min_users_rated: MinUsersRatedOption = None,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
     stage: Annotated[str, typer.Option(help=f"{stage_choices()}.")] = "all",
@@ -77,7 +79,14 @@ def detect_changes(
     settings = state(ctx).settings()
     console = Console(json_mode=json)
     selection = build_selection(
-        start_year, end_year, all_years, game_id, game_ids_file, include_null_year, ctx=ctx
+        start_year,
+        end_year,
+        all_years,
+        game_id,
+        game_ids_file,
+        include_null_year,
+        min_users_rated,
+        ctx=ctx,
     )
     stages = parse_detect_stage(stage)
     overrides = parse_model_overrides(model or [])

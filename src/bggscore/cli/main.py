@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 def _build_app() -> "typer.Typer":
     import typer
 
+    from bggscore.cli import compare as compare_cmd
     from bggscore.cli import config as config_cmd
     from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
     from bggscore.cli import run as run_cmd
@@ -44,6 +45,7 @@ def _build_app() -> "typer.Typer":
     app.command()(embed.similar)
     app.command()(dispatch.dispatch)
     app.command("run")(run_cmd.run)
+    app.command("compare")(compare_cmd.compare)
     app.add_typer(demo.app, name="demo")
     app.add_typer(config_cmd.app, name="config")
 

@@ -229,6 +229,10 @@ class Warehouse(abc.ABC):
         values = row.row(0, named=True)
         return int(values["n"]), f"{values['last_ts']}|{values['last_job']}"
 
+    def landing_rows(self, job_id: str) -> pl.DataFrame:
+        """One job's landing rows: game_id, name and the numeric predictions."""
+        return self.query(queries.landing_rows_sql(), {"job_id": Typed(job_id, "STRING")})
+
     def count_rows(self, logical: str) -> int | None:
         if self._table_columns(self.tables[logical]) is None:
             return None

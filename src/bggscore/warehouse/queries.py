@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bggscore.errors import UsageError
-from bggscore.stages import DEFAULT_END_YEAR, DEFAULT_START_YEAR
-from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
+from bggscore.stages import DEFAULT_END_YEAR, DEFAULT_START_YEAR, MAX_COUNT
+from bggscore.warehouse.schemas import GAMES_FEATURES, LANDING_PREDICTIONS, TABLES
 from bggscore.warehouse.sql import Typed, column_list
 from bggscore.wording import counted
 
@@ -16,19 +16,23 @@ SELECTION_WHERE = (
     "(@all_years OR (f.year_published >= @start_year AND f.year_published < @end_year) "
     "OR (@include_null_year AND f.year_published IS NULL)) "
     "AND (@include_null_year OR f.year_published IS NOT NULL) "
-    "AND (@all_ids OR f.game_id IN UNNEST(@game_ids))"
+    "AND (@all_ids OR f.game_id IN UNNEST(@game_ids)) "
+    # a game with no users_rated never passes a minimum (NULL >= n is not true)
+    "AND (@any_users_rated OR (f.users_rated IS NOT NULL AND f.users_rated >= @min_users_rated))"
 )
 
 
 @dataclass(frozen=True)
 class Selection:
-    """Games chosen by year range and/or explicit ids."""
+    """Games chosen by year range and/or explicit ids, and optionally by how many users
+    rated them (``min_users_rated``: production's rated-game backfill)."""
 
     start_year: int = DEFAULT_START_YEAR
     end_year: int = DEFAULT_END_YEAR
     all_years: bool = False
     game_ids: tuple[int, ...] | None = None
     include_null_year: bool = False
+    min_users_rated: int | None = None
 
     def __post_init__(self) -> None:
         if not self.all_years and self.start_year >= self.end_year:
@@ -36,10 +40,18 @@ class Selection:
                 f"--start-year {self.start_year} must be before --end-year {self.end_year} "
                 "(the end year is exclusive)"
             )
+        minimum = self.min_users_rated
+        if minimum is not None and not 0 <= minimum <= MAX_COUNT:
+            raise UsageError(
+                f"--min-users-rated {minimum} must be a whole number from 0 to {MAX_COUNT} "
+                "(a count of ratings, e.g. 25)"
+            )
 
     def params(self) -> dict[str, Any]:
-        # explicit ids bypass the year filter: asking for a game by id means that game
+        # explicit ids bypass the year and ratings filters: asking for a game by id means
+        # that game (the CLI refuses those flags beside ids)
         by_ids = self.game_ids is not None
+        any_users_rated = by_ids or self.min_users_rated is None
         return {
             "all_years": self.all_years or by_ids,
             "start_year": float(self.start_year),
@@ -47,15 +59,20 @@ class Selection:
             "include_null_year": self.include_null_year or by_ids,
             "all_ids": not by_ids,
             "game_ids": Typed(list(self.game_ids or ()), "ARRAY<INT64>"),
+            "any_users_rated": any_users_rated,
+            "min_users_rated": 0 if any_users_rated else self.min_users_rated,
         }
 
     def describe(self) -> str:
         if self.game_ids is not None:
             return counted(len(self.game_ids), "requested game id")
         unknown = " (with unknown years)" if self.include_null_year else ""
+        rated = (
+            f", users_rated >= {self.min_users_rated}" if self.min_users_rated is not None else ""
+        )
         if self.all_years:
-            return "all years" + unknown
-        return f"years {self.start_year}-{self.end_year - 1}{unknown}"
+            return "all years" + unknown + rated
+        return f"years {self.start_year}-{self.end_year - 1}{unknown}{rated}"
 
 
 # Columns computed from games_features where the data lives: reading a description's
@@ -139,6 +156,19 @@ LAST_RUNS = (
     "SELECT job_id, command, stage, status, games, started_at, finished_at, message "
     "FROM runs ORDER BY started_at DESC, job_id DESC LIMIT @limit"
 )
+
+
+def landing_rows_sql() -> str:
+    """One job's landing rows (``compare``): game, name and every numeric prediction.
+
+    The table is partitioned by score_ts and clustered by game_id, not by job: BigQuery
+    scans these columns over the whole landing history to find one job's rows.
+    """
+    select = ", ".join(f"p.`{name}`" for name in ("game_id", "name", *LANDING_PREDICTIONS))
+    return (
+        f"SELECT {select} FROM ml_predictions_landing AS p "  # noqa: S608
+        "WHERE p.job_id = @job_id"
+    )
 
 
 def count_sql(logical: str) -> str:

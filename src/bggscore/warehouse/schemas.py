@@ -178,6 +178,15 @@ ML_PREDICTIONS_LANDING = TableSchema(
     cluster_by=("game_id",),
 )
 
+# The landing table's numeric predictions (what `compare` reads of a job): every FLOAT64
+# column but the game's year.
+LANDING_PREDICTIONS = tuple(
+    name
+    for name, kind in ML_PREDICTIONS_LANDING.columns
+    if kind == FLOAT64
+    if name != "year_published"
+)
+
 COMPLEXITY_PREDICTIONS = TableSchema(
     "complexity_predictions",
     (
