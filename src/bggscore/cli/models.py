@@ -303,6 +303,8 @@ def import_(
                 f"{would} {row['name']}:{row['version']} ({row['type']}, {row['status']}, "
                 f"scikit-learn {row['sklearn'] or 'unknown'}, {proved})"
             )
+        if data["imported"]:
+            out.print("(production's registered_at has no time zone: read as UTC)")
         for row in data["unchanged"]:
             out.print(f"unchanged {row['name']}:{row['version']} (already imported)")
         for row in data["skipped"]:

@@ -342,6 +342,7 @@ def _row(candidate: Candidate) -> dict[str, Any]:
         "name": found.name,
         "version": found.version,
         "status": found.status,
+        "created_at": registration.created_at.isoformat(),  # registered_at, read as UTC
         "sha256": candidate.sha256,
         "size_bytes": len(found.data),
         "sklearn": registration.versions.get("sklearn"),
