@@ -694,3 +694,19 @@ def test_import_checked_on_the_warehouse_then_score_with_it(
     source = plain_registry / "rating" / NAMES["rating"] / "v1" / "registration.json"
     experiment = json.loads(source.read_text())["original_experiment"]["name"]
     assert rows == [("rating-v2026", experiment, 2024, 1000)]
+
+
+def test_native_registrations_say_bggscore_as_their_source(
+    cli, home: Path, make_model: Any
+) -> None:
+    registration = open_registry(None, home).register(
+        "rating", "rating", make_model(), signature=["a", "b"]
+    )
+    assert (registration.source, registration.format, registration.imported) == (
+        "bggscore",
+        "joblib",
+        None,
+    )
+    [row] = parse_json(cli("models", "list", "--json").stdout)["models"]
+    assert row["source"] == "bggscore"
+    assert "bggscore" in cli("models", "list").stdout
