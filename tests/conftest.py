@@ -8,9 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
+
+if TYPE_CHECKING:
+    from tests.support.production import ProductionModels, ProductionRegistry
 
 # fixtures shared from tests/support: `github` (a fake GitHub API), `emulator` (bqemulator)
 pytest_plugins = ["tests.support.github", "tests.support.warehouses"]
@@ -278,6 +282,34 @@ def embedded_sample_home(home: Path, embedded_sample_demo_home: Path) -> Path:
 
     shutil.copytree(embedded_sample_demo_home, home)
     return home
+
+
+# -- production's registry, reproduced (tests/support/production.py) ----------------------
+@pytest.fixture(scope="session")
+def production_models() -> ProductionModels:
+    """The five production-shaped pipelines fitted ONCE on the real sample (with fake
+    description embeddings): ProductionModels(features, embeddings, models, fit_seconds).
+    Shared by every test: never refit or mutate the models."""
+    from tests.support.production import sample_production
+
+    if not SAMPLE.is_file():
+        pytest.skip(f"real sample not found at {SAMPLE} (only present beside the repository)")
+    return sample_production(SAMPLE)
+
+
+@pytest.fixture(scope="session")
+def production_registry(
+    production_models: ProductionModels, tmp_path_factory: pytest.TempPathFactory
+) -> ProductionRegistry:
+    """Production's registry folder (v1 of the five scorers, plus embeddings and
+    text-embeddings) written ONCE: ProductionRegistry(features, embeddings, models, root).
+    Read-only: copy `root`, or call write_production_registry, to change it."""
+    from tests.support.production import ProductionRegistry as Registry
+    from tests.support.production import write_production_registry
+
+    features, embeddings, models, _ = production_models
+    root = write_production_registry(tmp_path_factory.mktemp("production-registry"), models)
+    return Registry(features, embeddings, models, root)
 
 
 # -- another process holding the home's lock (real subprocesses, for the lock tests) ---------
