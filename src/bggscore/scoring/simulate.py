@@ -323,7 +323,9 @@ def simulate_chain(
     BayesianRidge (a ``hurdle`` is ignored: it keeps its point prediction; no geek_rating
     when ``geek_formula`` = (prior_rating, prior_weight) is given); ``chain_inputs``: the
     chain columns each model reads, in the order they are appended to its frame;
-    ``seeds``: one per row, the only source of that row's randomness.
+    ``seeds``: one per row, the only source of that row's randomness. Rows go through in
+    chunks of ``chunk_elements // n_draws``; ``normals(seeds_of_chunk, n_draws)`` gives a
+    chunk's standard normals (tests inject known ones).
 
     Returns float64 arrays of ``len(frame)``: ``predicted_complexity``,
     ``predicted_rating``, ``predicted_users_rated`` (median of the counts
