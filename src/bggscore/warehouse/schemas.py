@@ -138,6 +138,14 @@ MODEL_COLUMNS_FOR = ("hurdle", "complexity", "rating", "users_rated", "geek_rati
 INTERVAL_OUTCOMES = ("complexity", "rating", "users_rated", "geek_rating")
 
 
+def interval_columns(outcome: str) -> tuple[str, str]:
+    """An outcome's 90% bounds (5th, 95th percentile), named as in production's landing."""
+    return f"{outcome}_lower_90", f"{outcome}_upper_90"
+
+
+INTERVAL_COLUMNS = tuple(column for o in INTERVAL_OUTCOMES for column in interval_columns(o))
+
+
 def _model_columns(model: str) -> tuple[tuple[str, str], ...]:
     return (
         (f"{model}_model_name", STRING),
@@ -159,11 +167,7 @@ ML_PREDICTIONS_LANDING = TableSchema(
         ("predicted_users_rated", FLOAT64),
         ("predicted_geek_rating", FLOAT64),
         *[col for model in MODEL_COLUMNS_FOR for col in _model_columns(model)],
-        *[
-            (f"predicted_{outcome}_{bound}_90", FLOAT64)
-            for outcome in INTERVAL_OUTCOMES
-            for bound in ("lower", "upper")
-        ],
+        *[(column, FLOAT64) for column in INTERVAL_COLUMNS],
         ("sample_status", STRING),
         ("training_cutoff_year", INT64),
         ("score_ts", TIMESTAMP),
