@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from bggscore.errors import BggscoreError, InputError, RegistryError, UnknownModelError, UsageError
 from bggscore.stages import (
+    CHAIN_COLUMNS,
     COMPLEXITY,
     EMBED_STAGES,
     EMBEDDINGS_INPUT,
@@ -163,8 +164,6 @@ class ModelSet:
 def _read(column: Any) -> bool:
     """Whether a signature column is read from the warehouse's games_features: not a chain
     column (an earlier model's prediction) nor another stage's output."""
-    from bggscore.scoring.frames import CHAIN_COLUMNS
-
     if (column.model_extra or {}).get("source") == "chain" or column.name in CHAIN_COLUMNS:
         return False
     return GRAPH.provider(column.name) is None

@@ -58,6 +58,18 @@ MAX_INTERVAL_DRAWS = 10_000
 # loaded, ~5 GB here); BGG has ~150k games and the benchmarks go up to 2M.
 MAX_DEMO_GAMES = 5_000_000
 
+# -- the scoring chain's named columns ---------------------------------------------------
+# What an earlier model of the chain gives later ones, by name and meaning; each model reads
+# the ones its signature (or its feature builder) names. Production's names and meanings
+# first; the last is what bggscore's own direct geek rating model reads.
+CHAIN_COLUMNS: dict[str, str] = {
+    "predicted_complexity": "the complexity model's prediction",
+    "predicted_rating": "the rating model's prediction",
+    "predicted_users_rated_log": "log1p of the reported users_rated count "
+    "(max(round(expm1(p)/50)*50, 25))",
+    "predicted_log_users_rated": "the users_rated model's raw log1p prediction",
+}
+
 # -- the stages --------------------------------------------------------------------------
 COMPLEXITY = "complexity"
 MAIN = "main"
