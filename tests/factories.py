@@ -103,8 +103,8 @@ def make_landing_rows(
     }
     for outcome, values in points.items():
         columns[f"predicted_{outcome}"] = values
-        columns[f"predicted_{outcome}_lower_90"] = [v - half[outcome] for v in values]
-        columns[f"predicted_{outcome}_upper_90"] = [v + half[outcome] for v in values]
+        columns[f"{outcome}_lower_90"] = [v - half[outcome] for v in values]
+        columns[f"{outcome}_upper_90"] = [v + half[outcome] for v in values]
     return ML_PREDICTIONS_LANDING.conform(pl.DataFrame(columns))
 
 

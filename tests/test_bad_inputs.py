@@ -328,6 +328,22 @@ ROWS = [
         "ids.parquet is missing required column(s): name, year_published",
         files={"ids.parquet": _parquet(pl.DataFrame({"game_id": [1, 2]}))},
     ),
+    row("load-nothing", "warehouse load", 2, "give a games_features export, --embeddings"),
+    row(
+        "load-embeddings-ragged",
+        "warehouse load --embeddings v.parquet",
+        2,
+        "v.parquet: embeddings must all have the same number of dimensions",
+        files={"v.parquet": _parquet(pl.DataFrame({"game_id": [1, 2], "embedding": [[1.0], []]}))},
+    ),
+    row(
+        "load-embeddings-bigquery",
+        "warehouse load --embeddings v.parquet",
+        2,
+        "the data warehouse owns the embeddings table",
+        env=BIGQUERY,
+        files={"v.parquet": _parquet(pl.DataFrame({"game_id": [1], "embedding": [[1.0]]}))},
+    ),
     # -- models ----------------------------------------------------------------------------
     row("train-nothing", "models train", 2, "give --outcome NAME (repeatable) or --all"),
     row("train-both", "models train --all --outcome rating", 2, "give --outcome NAME"),
@@ -869,7 +885,6 @@ CLICK_ROWS = [
         id="demo-games-huge",
     ),
     pytest.param(("demo", "refresh", "--fraction", "x"), "'--fraction'", id="refresh-fraction"),
-    pytest.param(("warehouse", "load"), "'path'", id="load-no-path"),
 ]
 
 

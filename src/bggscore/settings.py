@@ -51,7 +51,12 @@ from pydantic_settings import (
 )
 
 from bggscore.errors import ConfigError
-from bggscore.stages import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE, MAX_COUNT
+from bggscore.stages import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EMBED_BATCH_SIZE,
+    MAX_COUNT,
+    OWN_EMBEDDINGS,
+)
 
 PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DATASET_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
@@ -198,6 +203,51 @@ class ScoringSettings(Group):
     clip_outputs: bool = False
 
 
+# production's table of description embeddings (game_id, embedding ARRAY<FLOAT64>)
+DEFAULT_EMBEDDINGS_TABLE = "predictions.bgg_description_embeddings"
+
+
+class FeaturesSettings(Group):
+    """Inputs the models read that no bggscore stage computes."""
+
+    embeddings_table: str = Field(
+        DEFAULT_EMBEDDINGS_TABLE,
+        description="the (game_id, embedding) table emb_* models read: dataset.table or "
+        f'project.dataset.table (features project by default), or "{OWN_EMBEDDINGS}" for '
+        "bggscore's own description embeddings",
+    )
+
+    @field_validator("embeddings_table")
+    @classmethod
+    def _embeddings_table(cls, value: str) -> str:
+        if value != OWN_EMBEDDINGS:
+            table_parts(value)
+        return value
+
+    def embeddings_parts(self) -> tuple[str | None, str, str]:
+        """(project or None, dataset, table) of the embeddings table; with the opt-in word,
+        the default table's (the name `warehouse load --embeddings` would fill)."""
+        if self.embeddings_table == OWN_EMBEDDINGS:
+            return table_parts(DEFAULT_EMBEDDINGS_TABLE)
+        return table_parts(self.embeddings_table)
+
+
+def table_parts(value: str) -> tuple[str | None, str, str]:
+    """``dataset.table`` or ``project.dataset.table``, each part a valid identifier."""
+    parts = value.split(".")
+    if len(parts) not in (2, 3):
+        raise ValueError(
+            f"table {value!r} must be dataset.table or project.dataset.table "
+            f'(or "{OWN_EMBEDDINGS}")'
+        )
+    *project, dataset, table = parts
+    if project:
+        check_identifier(project[0], PROJECT_RE, "project")
+    check_identifier(dataset, DATASET_RE, "dataset")
+    check_identifier(table, TABLE_RE, "table name")
+    return (project[0] if project else None), dataset, table
+
+
 class GitHubSettings(Group):
     token: SecretStr | None = None  # a SecretStr: repr and str show **********
     api_url: str = "https://api.github.com"
@@ -272,6 +322,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     models: ModelSettings = ModelSettings()
     scoring: ScoringSettings = ScoringSettings()
+    features: FeaturesSettings = FeaturesSettings()
     github: GitHubSettings = GitHubSettings()
 
     @classmethod

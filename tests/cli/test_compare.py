@@ -283,7 +283,7 @@ def test_the_table_keeps_every_column_whole_without_a_terminal(cli, landing: Pat
     )
     write_job(rows)
     write_job(
-        changed(rows, 6, "predicted_users_rated_upper_90", 123456.789).with_columns(
+        changed(rows, 6, "users_rated_upper_90", 123456.789).with_columns(
             pl.lit("job-b").alias("job_id")
         )
     )

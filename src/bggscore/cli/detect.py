@@ -107,6 +107,8 @@ def detect_changes(
     else:
         console.report(detection, lambda out: _render(out, detection))
     warn_left_out(console, detection.left_out, ())
+    for line in detection.missing_inputs.warnings():
+        console.warn(line)
     if detection.missing_game_ids:
         shown = ", ".join(str(i) for i in detection.missing_game_ids[:10])
         console.warn(
@@ -156,6 +158,9 @@ def _render_explain(out: Any, data: dict[str, Any]) -> None:
             old, new = item[key]["recorded"], item[key]["current"]
             mark = "" if old == new else "  [yellow]changed[/]"
             out.print(f"  {key:<13} recorded {escape(str(old))}  current {escape(str(new))}{mark}")
+        if item.get("missing_inputs"):
+            lacking = " and ".join(item["missing_inputs"])
+            out.print(f"  missing       {lacking}: not scored until it has one")
         if item["upstream"].get("pending"):
             pending = item["upstream"]["pending"]
             out.print(f"  pending       {' and '.join(pending)} will rescore it first")

@@ -38,26 +38,46 @@ def init(ctx: typer.Context, json: JsonOption = False) -> None:
 @app.command()
 def load(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="A games_features parquet export.")],
+    path: Annotated[
+        Path | None, typer.Argument(help="A games_features parquet export (optional).")
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="A parquet file of description embeddings (game_id, embedding): upserted "
+            "into the table features.embeddings_table names (embedded warehouse only).",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Upsert a games_features export and update feature hashes.
+    """Upsert a games_features export (updating feature hashes) and/or embeddings.
 
     Extra columns are ignored; missing required columns are an error. A game's
-    last_updated moves only when it is new or its feature hash changed.
+    last_updated moves only when it is new or its feature hash changed. Embeddings are
+    upserted by game_id (one width, finite numbers); an unchanged vector is not
+    rewritten. Everything is checked first and written in one transaction.
     """
     from bggscore.tasks.load import load_export
 
     console = Console(json_mode=json, command="warehouse load")
-    result = load_export(state(ctx).settings(), path)
-    data = {"path": str(path), **result.__dict__}
-    console.result(
-        data,
-        lambda out: out.print(
-            f"loaded {result.games:,} games from {path}: {result.new:,} new, "
-            f"{result.changed:,} changed, {result.unchanged:,} unchanged"
-        ),
-    )
+    result = load_export(state(ctx).settings(), path, embeddings)
+
+    def render(out: Any) -> None:
+        games = result.games
+        if result.path is not None:
+            out.print(
+                f"loaded {games.games:,} games from {path}: {games.new:,} new, "
+                f"{games.changed:,} changed, {games.unchanged:,} unchanged"
+            )
+        if result.embeddings is not None:
+            vectors = result.embeddings
+            out.print(
+                f"loaded {vectors.rows:,} embeddings ({vectors.dim} dimensions) from "
+                f"{embeddings} into {vectors.table}: {vectors.inserted:,} new, "
+                f"{vectors.updated:,} changed, {vectors.unchanged:,} unchanged"
+            )
+
+    console.result(result.as_dict(), render)
 
 
 def collect_status(wh: Any) -> dict[str, Any]:

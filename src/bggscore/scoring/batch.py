@@ -139,6 +139,8 @@ def score_batch(
             held=held.get(COMPLEXITY),
             expand_embeddings=models.reads_embeddings(COMPLEXITY),
             stage=COMPLEXITY,
+            inputs=graph.inputs_of(COMPLEXITY),  # e.g. features.embeddings_table
+            embedding_width=models.embedding_width(COMPLEXITY),
         )
         frame = joined.frame
         if joined.waiting:
@@ -173,6 +175,8 @@ def score_batch(
             held=held.get(MAIN),
             expand_embeddings=models.reads_embeddings(MAIN),
             stage="--stage main",
+            inputs=graph.inputs_of(MAIN),  # e.g. features.embeddings_table
+            embedding_width=models.embedding_width(MAIN),
         )
         frame = joined.frame
         if joined.waiting:

@@ -20,21 +20,12 @@ import numpy as np
 import polars as pl
 
 from bggscore.errors import ConfigError, InputError
+from bggscore.stages import CHAIN_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from bggscore.registry import LoadedModel
-
-# chain column -> what it holds. Production's names and meanings first; the last is what
-# bggscore's own direct geek rating model reads.
-CHAIN_COLUMNS: dict[str, str] = {
-    "predicted_complexity": "the complexity model's prediction",
-    "predicted_rating": "the rating model's prediction",
-    "predicted_users_rated_log": "log1p of the reported users_rated count "
-    "(max(round(expm1(p)/50)*50, 25))",
-    "predicted_log_users_rated": "the users_rated model's raw log1p prediction",
-}
 
 
 def is_own(model: Any) -> bool:

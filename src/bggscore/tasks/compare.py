@@ -3,8 +3,8 @@
 A side is a job id of this warehouse's landing table, or a .parquet landing export (for
 instance production's own landing rows). Both become one frame per side: game_id, name
 when known, and the numeric prediction columns under one name each (production writes
-the intervals as ``complexity_lower_90``, bggscore's landing table as
-``predicted_complexity_lower_90``: both are ``complexity_lower_90`` here).
+the intervals as ``complexity_lower_90``, as bggscore does now; exports made by earlier
+bggscore builds say ``predicted_complexity_lower_90``: both are ``complexity_lower_90`` here).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 LANDING = "ml_predictions_landing"
 PREDICTION = re.compile(r"^predicted_.+|.+_(lower|upper)_90$")
-# bggscore's landing names its intervals predicted_<outcome>_<bound>_90; production's do not
+# exports of earlier bggscore builds name intervals predicted_<outcome>_<bound>_90
 BGGSCORE_INTERVAL = re.compile(r"^predicted_(.+_(lower|upper)_90)$")
 
 

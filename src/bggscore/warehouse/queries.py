@@ -200,3 +200,39 @@ STAGE_VERSION = (
     "SELECT COUNT(*) AS n, MAX(s.score_ts) AS last_ts, MAX(s.job_id) AS last_job "
     "FROM scoring_state AS s WHERE s.stage = @stage AND s.model_key = @model_key"
 )
+
+
+# -- the embeddings input (features.embeddings_table: game_id, embedding ARRAY<FLOAT64>) ----
+def embedding_present(alias: str) -> str:
+    """Whether a row of the embeddings table holds a vector (an empty one is none)."""
+    return f"ARRAY_LENGTH({alias}.embedding) > 0"
+
+
+def embedding_hash(alias: str) -> str:
+    """What a stage reading the table records of a game's vector (its upstream key part
+    `<input>:<md5>`): one expression, run by the engine both when scoring reads
+    the vectors and in detection, so reloading the same numbers changes nothing."""
+    return f"TO_HEX(MD5(TO_JSON_STRING({alias}.embedding)))"
+
+
+EMBEDDING_PRESENT = embedding_present("e")
+EMBEDDING_HASH = embedding_hash("e")
+
+# the vectors of some games, with the hash their key part records
+INPUT_EMBEDDINGS = (
+    f"SELECT e.game_id, e.embedding, {EMBEDDING_HASH} AS input_hash "  # noqa: S608
+    f"FROM embeddings_input AS e WHERE e.game_id IN UNNEST(@game_ids) AND {EMBEDDING_PRESENT}"
+)
+
+# selected games without a vector: reported (missing_inputs), never scored nor dropped silently
+MISSING_INPUT_EMBEDDINGS = (
+    "SELECT f.game_id FROM games_features AS f "  # noqa: S608
+    f"WHERE {SELECTION_WHERE} AND NOT EXISTS (SELECT e.game_id FROM embeddings_input AS e "
+    f"WHERE e.game_id = f.game_id AND {EMBEDDING_PRESENT}) ORDER BY f.game_id"
+)
+
+# how many vectors the table holds and their widths (a model reads exactly one width)
+INPUT_EMBEDDING_WIDTHS = (
+    "SELECT COUNT(*) AS n, MIN(ARRAY_LENGTH(e.embedding)) AS lo, "  # noqa: S608
+    f"MAX(ARRAY_LENGTH(e.embedding)) AS hi FROM embeddings_input AS e WHERE {EMBEDDING_PRESENT}"
+)

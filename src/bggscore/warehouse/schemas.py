@@ -134,6 +134,16 @@ GAME_FEATURES_HASH = TableSchema(
     owned=False,
 )
 
+# The description embeddings emb_* models read (features.embeddings_table): production's
+# `predictions.bgg_description_embeddings`, filled by the warehouse on BigQuery, by
+# `warehouse load --embeddings` in the embedded one. One row per game.
+EMBEDDINGS_INPUT = TableSchema(
+    "embeddings_input",
+    (("game_id", INT64), ("embedding", ARRAY_FLOAT64)),
+    key=("game_id",),
+    owned=False,
+)
+
 MODEL_COLUMNS_FOR = ("hurdle", "complexity", "rating", "users_rated", "geek_rating")
 INTERVAL_OUTCOMES = ("complexity", "rating", "users_rated", "geek_rating")
 
@@ -296,6 +306,7 @@ TABLES: dict[str, TableSchema] = {
     for schema in (
         GAMES_FEATURES,
         GAME_FEATURES_HASH,
+        EMBEDDINGS_INPUT,
         ML_PREDICTIONS_LANDING,
         COMPLEXITY_PREDICTIONS,
         GAME_EMBEDDINGS,
