@@ -710,3 +710,20 @@ def test_native_registrations_say_bggscore_as_their_source(
     [row] = parse_json(cli("models", "list", "--json").stdout)["models"]
     assert row["source"] == "bggscore"
     assert "bggscore" in cli("models", "list").stdout
+
+
+def test_the_check_reads_the_embeddings_table_as_score_does(
+    cli, home: Path, source: Path, sample_path: Path, production_registry: ProductionRegistry
+) -> None:
+    assert cli("warehouse", "load", str(sample_path)).exit_code == 0
+    code = ("--code-path", str(PROD_CODE))
+    line = failed(cli, 2, str(source / "complexity"), *code)
+    assert "complexity-v2026:1" in line and "emb_0..emb_99" in line
+    assert "features.embeddings_table" in line and "warehouse load --embeddings" in line
+    assert registry_files(home) == {}
+
+    vectors = home.parent / "embeddings.parquet"
+    production_registry.embeddings.write_parquet(vectors)
+    assert cli("warehouse", "load", "--embeddings", str(vectors)).exit_code == 0
+    data = imported(cli, str(source), *code)
+    assert data["checked"] is True and len(data["imported"]) == len(MODEL_TYPES)

@@ -26,11 +26,11 @@ from bggscore.errors import (
     RegistryError,
     UnknownModelError,
 )
-from bggscore.modelset import GeekFormula, ModelSet
+from bggscore.modelset import GeekFormula, ModelSet, base_graph
 from bggscore.registry.pickles import missing_module_message
 from bggscore.registry.registry import CHAMPION, NATIVE
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
-from bggscore.scoring.upstream import TEXT_COLUMN, Produced, join_upstream
+from bggscore.scoring.upstream import TEXT_COLUMN, expand_embedding, join_upstream
 from bggscore.stages import COMPLEXITY, GRAPH, MAIN, TEXT_EMBEDDINGS, StageGraph
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.load import read_export
@@ -95,15 +95,21 @@ def proof_rows(settings: Settings, check_with: Path | None) -> Iterator[Rows]:
                 f"with --check-with FILE, {NOT_CHECKED}"
             )
         frame = frame.head(PROOF_GAMES)
-        dim = None
-        if not wh.missing_tables(["scoring_state", "description_embeddings"]):
-            stored = wh.latest_text_embeddings(frame["game_id"].to_list())
-            dim = _width(stored)
-        yield Rows(wh, frame, "warehouse games", dim)
+        yield Rows(wh, frame, "warehouse games", _stored_width(settings, wh, frame))
 
 
-def _graph(models: ModelSet) -> StageGraph:
-    return GRAPH.with_model_inputs(
+def _stored_width(settings: Settings, wh: Warehouse, frame: pl.DataFrame) -> int | None:
+    """The width of the description embeddings the models would be scored with."""
+    if base_graph(settings).inputs:  # features.embeddings_table: production's table
+        found = wh.input_embedding_widths()
+        return found[2] if found and found[0] else None
+    if wh.missing_tables(["scoring_state", "description_embeddings"]):
+        return None
+    return _width(wh.latest_text_embeddings(frame["game_id"].to_list()))
+
+
+def _graph(settings: Settings, models: ModelSet) -> StageGraph:
+    return base_graph(settings).with_model_inputs(
         {
             f"{t} {m.registration.label}": [c.name for c in m.registration.signature]
             for t, m in models.models.items()
@@ -111,31 +117,69 @@ def _graph(models: ModelSet) -> StageGraph:
     )
 
 
+def _no_embeddings(rows: Rows, graph: StageGraph, stage: str) -> str:
+    """Where the stage's embeddings were looked for, and how to get them there."""
+    if rows.wh is None:
+        return f"{rows.where} has no embedding column; add one"
+    inputs = graph.inputs_of(stage)
+    if inputs:
+        source = graph.input(inputs[0])
+        table = rows.wh.tables[source.table]
+        return f"none has an embedding in {table} ({source.setting}); load them (`{source.load}`)"
+    return "none has a description embedding; compute them (`bggscore embed --kind text`)"
+
+
 def _inputs(
-    rows: Rows, frame: pl.DataFrame, models: ModelSet, stage: str, label: str
+    rows: Rows,
+    frame: pl.DataFrame,
+    models: ModelSet,
+    stage: str,
+    label: str,
+    settings: Settings,
 ) -> pl.DataFrame:
-    """``frame`` with what the stage's models read of other stages (description embeddings);
-    ``predicted_complexity``, when the stage reads it, is already a column."""
-    upstream = tuple(u for u in _graph(models).upstream(stage) if u != COMPLEXITY)
-    produced: dict[str, Produced] = {}
-    reads = models.reads_embeddings(stage)
-    if TEXT_EMBEDDINGS in upstream and rows.wh is None:
-        if TEXT_COLUMN not in frame.columns:
+    """``frame`` with what the stage's models read besides games_features: description
+    embeddings, joined as `score` joins them (``predicted_complexity``, when the stage
+    reads it, is already a column); an export's own ``embedding`` column stands in."""
+    graph = _graph(settings, models)
+    reads, width = models.reads_embeddings(stage), models.embedding_width(stage)
+    upstream = tuple(u for u in graph.upstream(stage) if u != COMPLEXITY)
+    inputs = graph.inputs_of(stage)
+    if rows.wh is None:
+        upstream, inputs = tuple(u for u in upstream if u != TEXT_EMBEDDINGS), ()
+        if reads and TEXT_COLUMN not in frame.columns:
             raise InputError(
                 f"cannot check {label}: it reads description embeddings (emb_*) and "
-                f"{rows.where} has no embedding column; add one, check against the "
-                f"warehouse, {NOT_CHECKED}"
+                f"{_no_embeddings(rows, graph, stage)}, check against the warehouse, "
+                f"{NOT_CHECKED}"
             )
-        frame = frame.filter(pl.col(TEXT_COLUMN).is_not_null())
-        produced[TEXT_EMBEDDINGS] = Produced({TEXT_COLUMN: frame[TEXT_COLUMN]}, "check-with")
-    joined = join_upstream(
-        rows.wh, frame, upstream, produced=produced, expand_embeddings=reads, stage=stage
-    ).frame
+        if reads:
+            frame = frame.filter(pl.col(TEXT_COLUMN).is_not_null())
+            found = sorted(set(frame[TEXT_COLUMN].list.len().to_list()))
+            if found and found != [width]:
+                raise InputError(
+                    f"cannot check {label}: it reads {width} embedding columns (emb_*) but "
+                    f"the embeddings in {rows.where} have {', '.join(map(str, found))} "
+                    f"dimensions; give the export its models' embeddings, {NOT_CHECKED}"
+                )
+            frame = expand_embedding(frame, TEXT_COLUMN, width)
+    try:
+        joined = join_upstream(
+            rows.wh,
+            frame,
+            upstream,
+            expand_embeddings=reads,
+            stage=stage,
+            inputs=inputs,
+            embedding_width=width,
+        ).frame
+    except InputError as exc:  # e.g. the embeddings table's width is not the models'
+        raise InputError(f"cannot check {label}: {exc.message}", exc.hint) from None
     if joined.is_empty():
         raise InputError(
-            f"cannot check {label}: it reads description embeddings (emb_*) and none of the "
-            f"{len(frame)} {rows.where} sampled has one; compute them first (`bggscore embed "
-            f"--kind text`), check against an export with an embedding column, {NOT_CHECKED}"
+            f"cannot check {label}: it reads description embeddings (emb_0..emb_"
+            f"{(width or 1) - 1}) and of the {len(frame) or len(rows.frame)} {rows.where} "
+            f"sampled {_no_embeddings(rows, graph, stage)}, check against an export with an "
+            f"embedding column (--check-with FILE), {NOT_CHECKED}"
         )
     for loaded in models.models.values():
         for column in loaded.registration.signature:
@@ -221,7 +265,7 @@ def _complexity(
 ) -> tuple[pl.DataFrame, np.ndarray]:
     """The rows the complexity model scored (those with its inputs) and their predictions."""
     models = ModelSet({COMPLEXITY: model}, None)
-    frame = _inputs(rows, rows.frame, models, COMPLEXITY, label)
+    frame = _inputs(rows, rows.frame, models, COMPLEXITY, label, settings)
     run = _run(models, settings)
     out = _predict(label, frame, models, lambda: score_complexity(frame, models, run))
     _finite(label, out, ["predicted_complexity"])
@@ -315,7 +359,7 @@ def _prove_main(
     base, values = _complexity(rows, settings, complexity, complexity.registration.label)
     base = base.with_columns(pl.Series("predicted_complexity", values))
     chain = ModelSet(models, formula, tuple(absent))
-    frame = _inputs(rows, base, chain, MAIN, label)
+    frame = _inputs(rows, base, chain, MAIN, label, settings)
     run = _run(chain, settings)
     out = _predict(
         label,
