@@ -727,3 +727,16 @@ def test_the_check_reads_the_embeddings_table_as_score_does(
     assert cli("warehouse", "load", "--embeddings", str(vectors)).exit_code == 0
     data = imported(cli, str(source), *code)
     assert data["checked"] is True and len(data["imported"]) == len(MODEL_TYPES)
+
+
+def test_one_name_in_two_type_folders_is_refused_before_writing(
+    cli, home: Path, source: Path
+) -> None:
+    twin = source / "complexity" / NAMES["rating"]
+    shutil.copytree(source / "rating" / NAMES["rating"], twin)
+    doc = json.loads((twin / "v1" / "registration.json").read_text())
+    doc["original_experiment"]["metadata"]["model_type"] = "complexity"
+    (twin / "v1" / "registration.json").write_text(json.dumps(doc))
+    line = failed(cli, 2, str(source), "--code-path", str(PROD_CODE), "--no-check")
+    assert "the name rating-v2026 is also a complexity model in this source" in line
+    assert registry_files(home) == {}

@@ -73,6 +73,7 @@ class Candidate:
     sha256: str
     registration: Registration | None = None  # the registry's own, when unchanged
     model: Any = None
+    sklearn: str | None = None  # the scikit-learn version the pickle was made with
     unchanged: bool = False  # the registry holds these very bytes already
 
     @property
@@ -123,9 +124,15 @@ def _read(registry: Registry, listing: SourceListing, store: Any) -> list[Candid
     """Every version's bytes, compared with the registry: the same bytes are unchanged,
     other bytes at the same name and version are refused."""
     candidates = []
+    types: dict[str, str] = {}
     for found in listing.versions:
         data = read_pipeline(store, found)
         digest = sha256_hex(data)
+        if types.setdefault(found.name, found.model_type) != found.model_type:
+            raise InputError(
+                f"{found.uri}: the name {found.name} is also a {types[found.name]} model in "
+                "this source; names are unique across model types, import one of them"
+            )
         owner = registry.owner(found.name)
         if owner not in (None, found.model_type):
             raise InputError(
@@ -143,16 +150,15 @@ def _read(registry: Registry, listing: SourceListing, store: Any) -> list[Candid
     return candidates
 
 
-def _load(candidate: Candidate, code_paths: list[str], allow: bool) -> tuple[Any, str | None]:
+def _load(candidate: Candidate, code_paths: list[str], allow: bool) -> None:
     """Unpickle one new version under the scikit-learn it was made with (checked first,
     from the pickle's own bytes), then check it is the kind of model its type needs."""
     found = candidate.found
-    label = found.label
     version = sklearn_version_of(found.data)
-    check_sklearn_version(label, version, allow)
-    model = unpickle(found.data, label, code_paths)
-    check_model_kind(model, found.model_type, f"{label} ({found.uri})")
-    return model, version or sklearn_version_of(found.data, model)
+    check_sklearn_version(found.label, version, allow)
+    candidate.model = unpickle(found.data, found.label, code_paths)
+    check_model_kind(candidate.model, found.model_type, f"{found.label} ({found.uri})")
+    candidate.sklearn = version or sklearn_version_of(found.data, candidate.model)
 
 
 def _champions(
@@ -241,6 +247,30 @@ def _write(registry: Registry, new: list[Candidate], aliases: list[tuple[str, st
         raise
 
 
+def _mapped(
+    candidate: Candidate, dim: int | None, code_paths: list[str], proved: bool
+) -> Registration:
+    found = candidate.found
+    metadata = found.parsed.original_experiment.metadata
+    try:
+        return to_registration(
+            found,
+            signature=infer_signature(
+                found.model_type, metadata.use_embeddings, candidate.model, dim
+            ),
+            sklearn_version=candidate.sklearn,
+            code_paths=code_paths,
+            proved=proved,
+            sha256=candidate.sha256,
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise InputError(
+            f"cannot import {found.label} ({found.uri}): {where}: {error['msg']}"
+        ) from None
+
+
 def run_import(settings: Settings, options: ImportOptions, console: Console) -> dict[str, Any]:
     """Import the source's models (see the module docstring); the --json body."""
     if not options.source.strip():
@@ -256,33 +286,12 @@ def run_import(settings: Settings, options: ImportOptions, console: Console) -> 
     allow = settings.registry.allow_version_mismatch
     load_paths = [*code_paths, *(str(p) for p in settings.registry.code_paths)]
     new = [c for c in candidates if not c.unchanged]
-    loaded: dict[int, tuple[Any, str | None]] = {}
     for candidate in new:
-        loaded[id(candidate)] = _load(candidate, load_paths, allow)
+        _load(candidate, load_paths, allow)
     with _rows(settings, options) as rows:
         dim = rows.embedding_dim if rows is not None else None
         for candidate in new:
-            model, sklearn = loaded[id(candidate)]
-            found = candidate.found
-            metadata = found.parsed.original_experiment.metadata
-            try:
-                candidate.registration = to_registration(
-                    found,
-                    signature=infer_signature(
-                        found.model_type, metadata.use_embeddings, model, dim
-                    ),
-                    sklearn_version=sklearn,
-                    code_paths=code_paths,
-                    proved=options.check,
-                    sha256=sha256_hex(found.data),
-                )
-            except ValidationError as exc:
-                error = exc.errors()[0]
-                where = ".".join(str(part) for part in error["loc"])
-                raise InputError(
-                    f"cannot import {found.label} ({found.uri}): {where}: {error['msg']}"
-                ) from None
-            candidate.model = model
+            candidate.registration = _mapped(candidate, dim, code_paths, options.check)
         champions = _champions(registry, candidates)
         if rows is not None and new:
             console.info(f"checking {len(new)} model(s) on {len(rows.frame)} {rows.where}")

@@ -287,9 +287,10 @@ class Feeders:
         if model_type in self.imported:
             return self.imported[model_type]
         ref = getattr(self.settings.models, model_type)
-        if ref is not None:
-            with contextlib.suppress(UnknownModelError):
-                return self.registry.load(ref, model_type)
+        if ref is None:  # models.geek_rating unset: `score` uses the bayesian formula
+            return None
+        with contextlib.suppress(UnknownModelError):
+            return self.registry.load(ref, model_type)
         # settings still name bggscore's defaults right after an earlier import: its models
         for name in sorted(self.registry.names(model_type)):
             if CHAMPION in self.registry.aliases(name):
