@@ -441,6 +441,13 @@ ROWS = [
         "invalid model name '../evil'",
         files={"bad.joblib": b"not a pickle"},
     ),
+    row(
+        "import-not-a-registry",
+        "models import notes.txt",
+        2,
+        "is not a folder; check the path",
+        files={"notes.txt": "not a registry"},
+    ),
     row("alias-bad", ("models", "alias", "rating:1", "Bad Alias"), 2, "invalid alias 'Bad Alias'"),
     row("alias-no-version", "models alias rating:7 champion", 2, "rating has no version 7"),
     row("alias-unknown-model", "models alias nope:1 x", 2, "unknown model 'nope'"),
