@@ -408,3 +408,78 @@ def test_the_setting_is_shown_and_validated(cli, home: Path, monkeypatch) -> Non
         result = cli("warehouse", "init")
         assert result.exit_code == 2, bad
         assert_one_line_error(result.stderr, "invalid setting features.embeddings_table")
+
+
+# -- the table keeps one width ---------------------------------------------------------------
+def _vectors(ids: list[int], width: int, value: float = 1.0) -> pl.DataFrame:
+    return pl.DataFrame({"game_id": ids, "embedding": [[value] * width for _ in ids]})
+
+
+def widths(home: Path) -> dict[int, int]:
+    frame = sql(home, f"SELECT len(embedding) AS w, COUNT(*) AS n FROM {TABLE} GROUP BY w")
+    return dict(frame.iter_rows())
+
+
+def test_a_file_of_another_width_than_the_table_keeps_is_refused(
+    cli, home: Path, tmp_path: Path
+) -> None:
+    load(cli, _vectors(list(range(1, 11)), 100), tmp_path / "wide.parquet")
+    before = sql(home, f"SELECT * FROM {TABLE} ORDER BY game_id")
+    path = tmp_path / "narrow.parquet"
+    _vectors(list(range(1, 6)), 64).write_parquet(path)
+
+    result = cli("warehouse", "load", "--embeddings", str(path))
+
+    assert result.exit_code == 2, result.stderr
+    assert result.stdout == ""
+    assert_one_line_error(
+        result.stderr,
+        "embeddings of 64 dimensions",
+        f"{TABLE} keeps 5 vectors of 100 dimensions for the 5 games not in the file",
+        "nothing was written",
+        "load vectors of 100 dimensions",
+        "point features.embeddings_table at a new table",
+    )
+    assert sql(home, f"SELECT * FROM {TABLE} ORDER BY game_id").equals(before)
+    # together with a games export: neither is written
+    from tests.factories import make_game_rows
+
+    make_game_rows(3).write_parquet(tmp_path / "games.parquet")
+    both = cli("warehouse", "load", str(tmp_path / "games.parquet"), "--embeddings", str(path))
+    assert both.exit_code == 2
+    assert read(home, "games_features").height == 0
+    # vectors of the table's width are fine; a file replacing every vector may change it
+    assert load(cli, _vectors([3], 100, 2.0), tmp_path / "one.parquet")["updated"] == 1
+    replaced = load(cli, _vectors(list(range(1, 11)), 64), tmp_path / "all.parquet")
+    assert (replaced["updated"], replaced["dim"]) == (10, 64)
+    assert widths(home) == {64: 10}
+    # a table left mixed by an earlier build: a file replacing the odd vectors mends it
+    execute(home, f"INSERT INTO {TABLE} (game_id, embedding) VALUES (11, [1.0, 2.0])")
+    assert load(cli, _vectors([11], 64), tmp_path / "mend.parquet")["updated"] == 1
+    assert widths(home) == {64: 11}
+
+
+def test_vectors_for_games_not_in_the_warehouse_are_loaded_with_a_warning(
+    cli, home: Path, tmp_path: Path
+) -> None:
+    from tests.factories import make_game_rows
+
+    games = tmp_path / "games.parquet"
+    make_game_rows(3).write_parquet(games)
+    assert cli("warehouse", "load", str(games)).exit_code == 0
+    ids = pl.read_parquet(games)["game_id"].to_list()
+    path = tmp_path / "v.parquet"
+    _vectors([*ids, 990001, 990002], 4).write_parquet(path)
+
+    result = cli("warehouse", "load", "--embeddings", str(path), "--json")
+
+    assert result.exit_code == 0, result.stderr
+    data = parse_json(result.stdout)["embeddings"]
+    assert (data["inserted"], data["not_in_games_features"]) == (5, 2)
+    [warning] = [line for line in result.stderr.splitlines() if "warning:" in line]
+    assert "2 of the 5 embeddings" in warning and "not in games_features" in warning
+    # all known: no warning, a count of 0
+    _vectors(ids, 4, 3.0).write_parquet(path)
+    quiet = cli("warehouse", "load", "--embeddings", str(path), "--json")
+    assert "warning" not in quiet.stderr
+    assert parse_json(quiet.stdout)["embeddings"]["not_in_games_features"] == 0

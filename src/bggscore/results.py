@@ -457,21 +457,30 @@ class CompareResult(Result):
     columns_only_in_b: list[str]
     top: list[dict[str, Any]]  # the worst games: game_id, name, column, a, b, diff (b - a)
     shown: int = 10  # how many ids of the games on one side only the document lists
+    shared_only: bool = False  # --shared-only: games on one side only are no difference
 
     @property
     def differing_columns(self) -> list[str]:
         return [c.column for c in self.columns if c.differing]
 
     @property
+    def games_differ(self) -> bool:
+        """Games on one side only count as a difference (a shadow run that drops games
+        must not pass), unless --shared-only."""
+        return not self.shared_only and bool(self.only_in_a or self.only_in_b)
+
+    @property
     def differs(self) -> bool:
-        """Any column beyond the tolerance (what `--exit-code` exits 1 for)."""
-        return bool(self.differing_columns)
+        """Any column beyond the tolerance, or any game on one side only (unless
+        --shared-only): what `--exit-code` exits 1 for."""
+        return bool(self.differing_columns) or self.games_differ
 
     def body(self) -> dict[str, Any]:
         return {
             "a": self.a,
             "b": self.b,
             "tolerance": self.tolerance,
+            "shared_only": self.shared_only,
             "games": {
                 "in_both": self.in_both,
                 "only_in_a": len(self.only_in_a),

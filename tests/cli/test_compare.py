@@ -176,11 +176,11 @@ def test_one_changed_value_is_that_game_that_column(cli, landing: Path) -> None:
     assert cli("compare", "job-a", "job-b").exit_code == 0  # without --exit-code
 
 
-def test_games_on_one_side_only_are_counted(cli, landing: Path) -> None:
+def test_games_on_one_side_only_are_counted_and_differ(cli, landing: Path) -> None:
     write_job(make_landing_rows(list(range(1, 11)), job_id="job-a"))
     write_job(make_landing_rows(list(range(4, 15)), job_id="job-b"))
 
-    data = compare_json(cli, "job-a", "job-b", "--top", "2", "--exit-code")
+    data = compare_json(cli, "job-a", "job-b", "--top", "2", "--exit-code", code=1)
 
     assert data["games"] == {
         "in_both": 7,
@@ -190,7 +190,45 @@ def test_games_on_one_side_only_are_counted(cli, landing: Path) -> None:
         "only_in_b_ids": [11, 12],
     }
     assert data["a"]["games"] == 10 and data["b"]["games"] == 11
-    assert not data["differs"]  # the games both have agree: --exit-code exits 0
+    # the games both have agree, but a run that drops (or adds) games is no match
+    assert data["differs"] and data["differing_columns"] == [] and not data["shared_only"]
+    human = cli("compare", "job-a", "job-b", "--exit-code")
+    assert human.exit_code == 1
+    assert "differs: 3 games only in A and 4 games only in B" in human.stdout
+    assert "no differences" not in human.stdout
+
+
+def test_a_job_that_dropped_most_games_fails_the_check(cli, landing: Path) -> None:
+    """The trial's case: a 10-game export against a 1,000-game job."""
+    write_job(make_landing_rows(list(range(1, 1001)), job_id="job-a"))
+    make_landing_rows(GAMES).write_parquet("ten.parquet")
+
+    result = cli("compare", "job-a", "ten.parquet", "--exit-code")
+
+    assert result.exit_code == 1, result.stdout
+    assert "games: 10 in both, 990 only in A, 0 only in B" in result.stdout
+    assert "differs: 990 games only in A" in result.stdout
+    assert "no differences" not in result.stdout
+
+
+def test_shared_only_compares_the_games_both_have(cli, landing: Path) -> None:
+    rows = make_landing_rows(list(range(1, 11)), job_id="job-a")
+    write_job(rows)
+    write_job(make_landing_rows(list(range(4, 15)), job_id="job-b"))
+
+    data = compare_json(cli, "job-a", "job-b", "--shared-only", "--exit-code")
+
+    assert data["shared_only"] and not data["differs"]
+    assert (data["games"]["only_in_a"], data["games"]["only_in_b"]) == (3, 4)  # still counted
+    human = cli("compare", "job-a", "job-b", "--shared-only", "--exit-code")
+    assert human.exit_code == 0
+    assert "no differences beyond the tolerance in the 7 games in both" in human.stdout
+    assert "3 games only in A and 4 games only in B not compared" in human.stdout
+    # a shared game that differs still fails
+    write_job(
+        changed(rows, 5, "predicted_rating", 1.0).with_columns(pl.lit("job-c").alias("job_id"))
+    )
+    assert cli("compare", "job-c", "job-b", "--shared-only", "--exit-code").exit_code == 1
 
 
 def test_the_tolerance_decides_what_differs(cli, landing: Path) -> None:

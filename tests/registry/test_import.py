@@ -232,9 +232,89 @@ def test_the_same_version_with_other_bytes_is_refused(cli, home: Path, source: P
     pkl = source / "rating" / NAMES["rating"] / "v1" / "pipeline.pkl"
     pkl.write_bytes(pkl.read_bytes() + b"\n")
     line = failed(cli, 2, str(source), "--code-path", str(PROD_CODE), "--no-check")
-    assert "rating-v2026:1 is already in" in line and "other bytes" in line
-    assert "nothing was imported" in line
+    stored = on_disk(home, "rating")["sha256"]
+    now = hashlib.sha256(pkl.read_bytes()).hexdigest()
+    assert f"rating-v2026:1 is in {home / 'registry'} with sha256 {stored[:12]}" in line
+    assert f"{pkl.parent} has other bytes (sha256 {now[:12]}" in line
+    assert "the source changed since it was imported" in line
+    assert "nothing was imported" in line and "bggscore models verify rating-v2026:1" in line
+    assert "archive" not in line and "remove that version" not in line
     assert registry_files(home) == before  # the other four were not imported either
+
+
+def _damage(home: Path, model_type: str, how: str) -> Path:
+    pkl = home / "registry" / model_type / NAMES[model_type] / "v1" / "pipeline.pkl"
+    if how == "flipped":
+        data = bytearray(pkl.read_bytes())
+        data[len(data) // 2] ^= 0x01
+        pkl.write_bytes(bytes(data))
+    else:
+        pkl.unlink()
+    return pkl
+
+
+@pytest.mark.parametrize("how", ["flipped", "missing"])
+def test_importing_again_restores_a_damaged_stored_copy(
+    cli, home: Path, source: Path, how: str
+) -> None:
+    code = ("--code-path", str(PROD_CODE), "--no-check")
+    imported(cli, str(source / "rating"), *code)
+    before = registry_files(home)
+    pkl = _damage(home, "rating", how)
+    assert cli("models", "verify").exit_code == 1
+    damaged = registry_files(home)
+
+    dry = imported(cli, str(source / "rating"), *code, "--dry-run")
+    assert [r["name"] for r in dry["restored"]] == ["rating-v2026"]
+    assert registry_files(home) == damaged  # a dry run restores nothing
+    human = cli("models", "import", str(source / "rating"), *code)
+    assert human.exit_code == 0, human.stderr
+    assert "restored rating-v2026:1" in human.stdout
+    assert "unchanged rating-v2026:1" not in human.stdout
+
+    assert registry_files(home) == before
+    original = source / "rating" / NAMES["rating"] / "v1" / "pipeline.pkl"
+    assert pkl.read_bytes() == original.read_bytes()
+    verified = parse_json(cli("models", "verify", "--json").stdout)["verified"]
+    assert [(row["model"], row["ok"]) for row in verified] == [("rating-v2026:1", True)]
+    again = imported(cli, str(source / "rating"), *code)  # intact now: unchanged
+    assert again["restored"] == [] and [r["name"] for r in again["unchanged"]] == ["rating-v2026"]
+
+
+def test_a_write_failing_after_a_restore_puts_the_old_copy_back(
+    cli, home: Path, source: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bggscore.registry import LocalStore
+
+    code = ("--code-path", str(PROD_CODE), "--no-check")
+    imported(cli, str(source / "rating"), *code)
+    _damage(home, "rating", "flipped")
+    damaged = registry_files(home)
+    original = LocalStore.write_bytes
+    writes = []
+
+    def flaky(self: LocalStore, key: str, data: bytes) -> None:
+        writes.append(key)
+        if "/aliases/" in key:  # after the versions and the restored artifact
+            raise RegistryError("registry folder is not writable (test)")
+        original(self, key, data)
+
+    monkeypatch.setattr(LocalStore, "write_bytes", flaky)
+    assert "not writable" in failed(cli, 1, str(source), *code)
+    assert "rating/rating-v2026/v1/pipeline.pkl" in writes
+    assert registry_files(home) == damaged
+
+
+def test_a_restored_model_feeds_the_check_with_the_sources_bytes(
+    cli, home: Path, source: Path, export: Path
+) -> None:
+    code = ("--code-path", str(PROD_CODE), "--check-with", str(export))
+    imported(cli, str(source / "complexity"), *code)
+    _damage(home, "complexity", "flipped")
+    data = imported(cli, str(source), *code)  # the rating models are checked on its output
+    assert [r["name"] for r in data["restored"]] == ["complexity-v2026"]
+    assert len(data["imported"]) == len(MODEL_TYPES) - 1 and data["unchanged"] == []
+    assert cli("models", "verify").exit_code == 0
 
 
 # -- the check: predicting through the scoring chain before anything is written ---------------
@@ -245,6 +325,31 @@ def test_a_checked_import_predicts_through_the_chain(
     assert data["checked"] is True
     assert all(row["proved"] for row in data["imported"])
     assert all(on_disk(home, t)["proved"] is True for t in MODEL_TYPES)
+
+
+def test_an_export_with_fixed_size_float32_embeddings_is_checked(
+    cli, home: Path, source: Path, export: Path, tmp_path: Path
+) -> None:
+    """An export whose `embedding` is an Array column (as pyarrow writes fixed-size lists),
+    of Float32: read as the List(Float64) `warehouse load --embeddings` makes of it."""
+    frame = pl.read_parquet(export)
+    width = frame["embedding"].list.len().max()
+    path = tmp_path / "array.parquet"
+    frame.with_columns(pl.col("embedding").cast(pl.Array(pl.Float32, width))).write_parquet(path)
+    assert isinstance(pl.read_parquet_schema(path)["embedding"], pl.Array)
+    data = imported(cli, str(source), "--code-path", str(PROD_CODE), "--check-with", str(path))
+    assert data["checked"] is True and all(row["proved"] for row in data["imported"])
+
+
+def test_an_export_whose_embedding_is_no_list_of_numbers_is_refused(
+    cli, home: Path, source: Path, export: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "text.parquet"
+    pl.read_parquet(export).with_columns(pl.lit("x").alias("embedding")).write_parquet(path)
+    code = ("--code-path", str(PROD_CODE), "--check-with", str(path))
+    line = failed(cli, 2, str(source / "complexity"), *code)
+    assert "column embedding has type String, expected a list of numbers" in line
+    assert registry_files(home) == {}
 
 
 def test_a_rating_model_is_checked_on_the_registrys_complexity(
@@ -353,6 +458,30 @@ def test_the_recorded_code_path_loads_the_model_later(cli, home: Path, source: P
     clear_cache()
     loaded = open_registry(None, home).load("complexity-v2026")
     assert type(loaded.model.steps[0][1].steps[0][1]).__module__ == "src.features.preprocessor"
+
+
+def test_a_recorded_code_folder_gone_names_the_setting_not_the_flag(
+    cli, home: Path, source: Path, tmp_path: Path
+) -> None:
+    """score, run and embed load models with no --code-path flag: the setting is the fix."""
+    import importlib
+
+    code = tmp_path / "model-code"
+    shutil.copytree(PROD_CODE, code)
+    imported(cli, str(source / "complexity"), "--code-path", str(code), "--no-check")
+    shutil.rmtree(code)
+    sys.path[:] = [p for p in sys.path if p not in (str(code), str(PROD_CODE))]
+    for name in [n for n in sys.modules if n == "src" or n.startswith("src.")]:
+        del sys.modules[name]
+    importlib.invalidate_caches()
+    clear_cache()
+    with pytest.raises(RegistryError) as caught:
+        open_registry(None, home).load("complexity-v2026")
+    text = str(caught.value)
+    assert "complexity-v2026:1 needs the module 'src" in text
+    assert f"looked in {code} (no such folder) too" in text
+    assert "registry.code_paths (env BGGSCORE_REGISTRY__CODE_PATHS)" in text
+    assert "--code-path" not in text
 
 
 def test_code_paths_from_the_environment(
@@ -481,6 +610,26 @@ def test_an_unreachable_gcs_source_is_an_environment_error(cli, home: Path, mock
     mocker.patch("bggscore.registry.stores._default_gcs_client", return_value=client)
     line = failed(cli, 1, "gs://bgg-models/prod/models/registered", "--no-check")
     assert "refused" in line and "gs://bgg-models/prod/models/registered" in line
+
+
+def test_no_google_credentials_is_one_line_for_every_gs_registry_use(
+    cli, home: Path, mocker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google.auth.exceptions import DefaultCredentialsError
+
+    mocker.patch(
+        "google.cloud.storage.Client",
+        side_effect=DefaultCredentialsError("Your default credentials were not found."),
+    )
+    line = failed(cli, 1, "gs://bgg-models/prod/models/registered", "--no-check")
+    hint = "run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
+    assert "no Google credentials found" in line and hint in line
+    assert "unexpected" not in line and "report it" not in line
+    monkeypatch.setenv("BGGSCORE_REGISTRY__URI", "gs://bgg-models/bggscore")
+    listed = cli("models", "list")
+    assert listed.exit_code == 1
+    assert listed.stderr.count("\n") == 1 and "no Google credentials found" in listed.stderr
+    assert hint in listed.stderr
 
 
 @pytest.mark.parametrize(

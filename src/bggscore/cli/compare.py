@@ -39,8 +39,16 @@ def compare(
         bool,
         typer.Option(
             "--exit-code",
-            help="Exit 1 when any column differs beyond the tolerance (like `git diff "
-            "--exit-code`).",
+            help="Exit 1 when any column differs beyond the tolerance or any game is on one "
+            "side only (like `git diff --exit-code`).",
+        ),
+    ] = False,
+    shared_only: Annotated[
+        bool,
+        typer.Option(
+            "--shared-only",
+            help="Compare only the games both sides have: games on one side only are "
+            "counted but do not make --exit-code exit 1.",
         ),
     ] = False,
     json: JsonOption = False,
@@ -48,7 +56,8 @@ def compare(
     """Compare two sets of predictions game by game: a shadow run beside production, or a
     model version against the one before.
 
-    Counts the games only in A, only in B and in both; for every prediction column both
+    Counts the games only in A, only in B and in both (a game on one side only is a
+    difference, unless --shared-only); for every prediction column both
     have (predicted_* and the 90% intervals, *_lower_90 and *_upper_90), the largest and
     mean |B - A| and the games differing by more than --tolerance; then the games that
     differ most. Intervals named predicted_<outcome>_<bound>_90 (bggscore) and
@@ -58,7 +67,7 @@ def compare(
     """
     from bggscore.tasks.compare import CompareOptions, run_compare
 
-    options = CompareOptions(a=a, b=b, tolerance=tolerance, top=top)
+    options = CompareOptions(a=a, b=b, tolerance=tolerance, top=top, shared_only=shared_only)
     console = Console(json_mode=json)
     result = run_compare(state(ctx).settings, options)
     console.report(result, lambda out: _render(out, result))
@@ -114,9 +123,29 @@ def _render(out: Any, result: CompareResult) -> None:
         only = data[f"columns_only_in_{side}"]
         if only:
             out.print(f"only in {side.upper()}, not compared: {', '.join(only)}")
-    if result.differs:
+    if result.differing_columns:
         out.print(f"differs beyond the tolerance: {', '.join(result.differing_columns)}")
-    elif result.columns:
-        out.print("no differences beyond the tolerance")
-    else:
+    if result.games_differ:
+        out.print(f"differs: {_one_side(games)}")
+    if result.differs:
+        return
+    if not result.columns:
         out.print("no prediction column in both: nothing compared")
+    elif result.shared_only and (games["only_in_a"] or games["only_in_b"]):
+        out.print(
+            f"no differences beyond the tolerance in the {games['in_both']:,} games in both "
+            f"(--shared-only: {_one_side(games)} not compared)"
+        )
+    else:
+        out.print("no differences beyond the tolerance")
+
+
+def _one_side(games: dict[str, Any]) -> str:
+    """'990 games only in A', '3 games only in B' or both, joined by 'and'."""
+    parts = [
+        f"{games[f'only_in_{side}']:,} {'game' if games[f'only_in_{side}'] == 1 else 'games'} "
+        f"only in {side.upper()}"
+        for side in ("a", "b")
+        if games[f"only_in_{side}"]
+    ]
+    return " and ".join(parts)

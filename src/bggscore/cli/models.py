@@ -284,7 +284,9 @@ def import_(
     is written, each model predicts on up to 100 warehouse games through the scoring chain
     (complexity from the models imported with it, else the registry's); a failure imports
     nothing. Each name's champion alias then points at its newest non-archived version.
-    A pickle made with another scikit-learn is refused unless --allow-version-mismatch.
+    A version imported before is unchanged, or restored from the source when its stored
+    copy no longer matches its sha256. A pickle made with another scikit-learn is refused
+    unless --allow-version-mismatch.
     Production's embedding models are skipped: bggscore trains its own.
     """
     from bggscore.tasks.adopt import ImportOptions, run_import
@@ -307,6 +309,12 @@ def import_(
             out.print("(production's registered_at has no time zone: read as UTC)")
         for row in data["unchanged"]:
             out.print(f"unchanged {row['name']}:{row['version']} (already imported)")
+        restore = "would restore" if data["dry_run"] else "restored"
+        for row in data["restored"]:
+            out.print(
+                f"{restore} {row['name']}:{row['version']} (its stored copy was missing or "
+                "did not match its sha256: rewritten from the source)"
+            )
         for row in data["skipped"]:
             out.print(f"skipped {row['path']}: {row['reason']}")
         for row in data["champion"]:
@@ -438,5 +446,6 @@ def verify(
         error = IntegrityError if tampered else RegistryError
         raise error(
             f"{len(bad)} problem(s) found: {', '.join(r.label for r in bad)}",
-            "each row says what is wrong; re-register or restore them",
+            "each row says what is wrong; re-register or restore them (an imported "
+            "model: `bggscore models import` its source again)",
         )

@@ -54,13 +54,23 @@ def load(
 
     Extra columns are ignored; missing required columns are an error. A game's
     last_updated moves only when it is new or its feature hash changed. Embeddings are
-    upserted by game_id (one width, finite numbers); an unchanged vector is not
-    rewritten. Everything is checked first and written in one transaction.
+    upserted by game_id (one width, finite numbers, the width of the vectors the table
+    keeps for the games not in the file); an unchanged vector is not rewritten, and
+    vectors for games not in games_features are loaded with a warning. Everything is
+    checked first and written in one transaction.
     """
     from bggscore.tasks.load import load_export
 
     console = Console(json_mode=json, command="warehouse load")
     result = load_export(state(ctx).settings(), path, embeddings)
+    unknown = result.embeddings.not_in_games_features if result.embeddings else 0
+    if unknown:
+        assert result.embeddings is not None
+        console.warn(
+            f"{unknown:,} of the {result.embeddings.rows:,} embeddings in {embeddings} are for "
+            "games not in games_features (loaded anyway): is it the right file? Load those "
+            "games' features (`bggscore warehouse load GAMES.parquet`) to score them"
+        )
 
     def render(out: Any) -> None:
         games = result.games

@@ -134,24 +134,42 @@ def add_code_paths(paths: Sequence[str | Path]) -> None:
             _purge_namespace(name, folder)
 
 
-def missing_module_message(label: str, module: str | None, code_paths: Sequence[Any]) -> str:
+CODE_PATHS_SETTING = "registry.code_paths (env BGGSCORE_REGISTRY__CODE_PATHS)"
+
+
+def missing_module_message(
+    label: str, module: str | None, code_paths: Sequence[Any], with_flag: bool = False
+) -> str:
+    """``with_flag``: the command has --code-path (`models import`); other commands load
+    the recorded folders and the setting's, so the setting is what to change."""
     top = (module or "?").split(".")[0]
     if top == "pandas":
         return (
             f"{label} needs pandas, which is not installed; install it with "
             "`pip install 'bggscore[adopt]'`"
         )
-    looked = f" (looked in {', '.join(str(p) for p in code_paths)} too)" if code_paths else ""
+    looked = ""
+    if code_paths:
+        folders = [f"{p}{'' if Path(p).is_dir() else ' (no such folder)'}" for p in code_paths]
+        looked = f" (looked in {', '.join(folders)} too)"
+    where = (
+        f"with --code-path DIR (setting {CODE_PATHS_SETTING})"
+        if with_flag
+        else f"to the setting {CODE_PATHS_SETTING}"
+    )
     return (
         f"{label} needs the module {module!r}, which is not installed{looked}; install what "
         f"provides it (the model code's own requirements), or add the folder holding {top!r} "
-        "with --code-path DIR (setting registry.code_paths)"
+        f"{where}"
     )
 
 
-def unpickle(data: bytes, label: str, code_paths: Sequence[str | Path] = ()) -> Any:
+def unpickle(
+    data: bytes, label: str, code_paths: Sequence[str | Path] = (), with_flag: bool = False
+) -> Any:
     """``pickle.loads(data)`` with the model's code folders on the import path; a missing
-    module or a pickle this environment cannot rebuild is a RegistryError saying what to do.
+    module or a pickle this environment cannot rebuild is a RegistryError saying what to do
+    (``with_flag``: the command has --code-path).
 
     scikit-learn's own warning about another version is not repeated here: the caller has
     already refused or warned (``check_sklearn_version``)."""
@@ -163,7 +181,9 @@ def unpickle(data: bytes, label: str, code_paths: Sequence[str | Path] = ()) -> 
         try:
             model = pickle.loads(data)
         except ModuleNotFoundError as exc:
-            raise RegistryError(missing_module_message(label, exc.name, code_paths)) from exc
+            raise RegistryError(
+                missing_module_message(label, exc.name, code_paths, with_flag)
+            ) from exc
         except Exception as exc:
             made_with = sklearn_version_of(data)
             hint = (

@@ -620,6 +620,20 @@ class Registry:
             written.append(key)  # first: a failed write may still leave a partial object
             self.store.write_bytes(key, payload)
 
+    def artifact_file(self, registration: Registration) -> str:
+        """The store key of a version's artifact (for an import that restores it)."""
+        folder = f"{registration.model_type}/{registration.name}/v{registration.version}"
+        return f"{folder}/{registration.artifact}"
+
+    def artifact_intact(self, registration: Registration) -> bool:
+        """Whether the stored artifact is there and holds the registered bytes (sha256 and
+        size); nothing is unpickled. A store that cannot be read raises as usual."""
+        try:
+            data = self.store.read_bytes(self.artifact_file(registration))
+        except FileNotFoundError:
+            return False
+        return len(data) == registration.size_bytes and sha256_hex(data) == registration.sha256
+
     def alias_file(self, model_type: str, name: str, alias: str) -> str:
         """The store key of `name@alias` (for a caller that must restore it)."""
         return f"{model_type}/{check_name(name)}/aliases/{check_alias(alias)}.json"

@@ -9,8 +9,12 @@ bggscore's registry with their sha256 (trusted on first use, checked on every lo
 keeping production's name, version and the original registration. Each name's ``champion``
 alias then points at the version production would load (its newest non-archived one).
 
+A version imported before with the same bytes is unchanged; when its stored copy is missing
+or no longer matches its sha256 (``models verify`` fails), it is rewritten from the source:
+importing again is the way to restore it.
+
 All or nothing: everything is read and checked before the first write, and if a write fails
-midway what this import wrote is removed again.
+midway what this import wrote is removed again (and what it replaced put back).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class Candidate:
     model: Any = None
     sklearn: str | None = None  # the scikit-learn version the pickle was made with
     unchanged: bool = False  # the registry holds these very bytes already
+    restore: bool = False  # ... registered, but its stored copy is missing or damaged
 
     @property
     def mapped(self) -> Registration:
@@ -121,8 +126,9 @@ def infer_signature(
 
 
 def _read(registry: Registry, listing: SourceListing, store: Any) -> list[Candidate]:
-    """Every version's bytes, compared with the registry: the same bytes are unchanged,
-    other bytes at the same name and version are refused."""
+    """Every version's bytes, compared with the registry: the same bytes are unchanged
+    (restored when the stored copy no longer holds them), other bytes at the same name and
+    version are refused."""
     candidates = []
     types: dict[str, str] = {}
     for found in listing.versions:
@@ -141,13 +147,28 @@ def _read(registry: Registry, listing: SourceListing, store: Any) -> list[Candid
             )
         existing = registry.find(found.model_type, found.name, found.version) if owner else None
         if existing is not None and existing.sha256 != digest:
-            raise InputError(
-                f"{found.label} is already in {registry.uri} with other bytes (sha256 "
-                f"{existing.sha256[:12]}… there, {digest[:12]}… in {found.uri}); nothing was "
-                "imported: archive or remove that version first, or import another folder"
-            )
-        candidates.append(Candidate(found, digest, existing, unchanged=existing is not None))
+            raise InputError(_conflict(registry, found, existing, digest))
+        restore = existing is not None and not registry.artifact_intact(existing)
+        candidates.append(
+            Candidate(found, digest, existing, unchanged=existing is not None, restore=restore)
+        )
     return candidates
+
+
+def _conflict(registry: Registry, found: SourceVersion, existing: Registration, digest: str) -> str:
+    """A version the registry holds with other bytes than the source's: which sha256 each
+    has, why, and what works (the registry never replaces a registered version)."""
+    why = (
+        "it was registered in bggscore, not imported from there"
+        if existing.source == NATIVE
+        else "the source changed since it was imported"
+    )
+    return (
+        f"{found.label} is in {registry.uri} with sha256 {existing.sha256[:12]}… but "
+        f"{found.uri} has other bytes (sha256 {digest[:12]}…): {why}; nothing was imported "
+        f"(`bggscore models verify {found.label}` checks the stored copy; restore the "
+        "source's pipeline.pkl to the bytes imported, or import the other folders alone)"
+    )
 
 
 def _load(candidate: Candidate, code_paths: list[str], allow: bool) -> None:
@@ -156,7 +177,7 @@ def _load(candidate: Candidate, code_paths: list[str], allow: bool) -> None:
     found = candidate.found
     version = sklearn_version_of(found.data)
     check_sklearn_version(found.label, version, allow)
-    candidate.model = unpickle(found.data, found.label, code_paths)
+    candidate.model = unpickle(found.data, found.label, code_paths, with_flag=True)
     check_model_kind(candidate.model, found.model_type, f"{found.label} ({found.uri})")
     candidate.sklearn = version or sklearn_version_of(found.data, candidate.model)
 
@@ -204,7 +225,7 @@ def _feeders(
         name = preferred if preferred in names else names[0]
         version = champions[name][1]
         match = [c for c in candidates if (c.found.name, c.found.version) == (name, version)]
-        if match and not match[0].unchanged:
+        if match and match[0].model is not None:  # new, or restored: the source's model
             chosen[model_type] = LoadedModel(match[0].mapped, match[0].model)
         else:
             chosen[model_type] = registry.load(f"{name}:{version}", model_type)
@@ -220,19 +241,33 @@ def _rows(settings: Settings, options: ImportOptions) -> Iterator[Rows | None]:
         yield rows
 
 
-def _write(registry: Registry, new: list[Candidate], aliases: list[tuple[str, str, int]]) -> None:
-    """Write every version, then the aliases; on any failure remove what was written."""
+def _write(
+    registry: Registry,
+    new: list[Candidate],
+    restored: list[Candidate],
+    aliases: list[tuple[str, str, int]],
+) -> None:
+    """Write every version, the restored artifacts, then the aliases; on any failure put
+    back what was there and remove what was written."""
     written: list[str] = []
     replaced: list[tuple[str, bytes | None]] = []
+
+    def keep(key: str) -> None:
+        try:
+            replaced.append((key, registry.store.read_bytes(key)))
+        except FileNotFoundError:
+            replaced.append((key, None))
+
     try:
         for candidate in new:
             registry.add_imported(candidate.mapped, candidate.found.data, written)
+        for candidate in restored:  # the very bytes the registration's sha256 records
+            key = registry.artifact_file(candidate.mapped)
+            keep(key)
+            registry.store.write_bytes(key, candidate.found.data)
         for model_type, name, version in aliases:
             key = registry.alias_file(model_type, name, CHAMPION)
-            try:
-                replaced.append((key, registry.store.read_bytes(key)))
-            except FileNotFoundError:
-                replaced.append((key, None))
+            keep(key)
             registry.set_alias(f"{name}:{version}", CHAMPION)
     except BaseException:
         for key, before in reversed(replaced):
@@ -286,8 +321,12 @@ def run_import(settings: Settings, options: ImportOptions, console: Console) -> 
     allow = settings.registry.allow_version_mismatch
     load_paths = [*code_paths, *(str(p) for p in settings.registry.code_paths)]
     new = [c for c in candidates if not c.unchanged]
+    restored = [c for c in candidates if c.restore]
     for candidate in new:
         _load(candidate, load_paths, allow)
+    if options.check and new:  # a restored model may feed the check: not its damaged copy
+        for candidate in restored:
+            _load(candidate, load_paths, allow)
     with _rows(settings, options) as rows:
         dim = rows.embedding_dim if rows is not None else None
         for candidate in new:
@@ -315,14 +354,15 @@ def run_import(settings: Settings, options: ImportOptions, console: Console) -> 
             {"name": name, "version": version if move else current, "changed": move}
         )
     if not options.dry_run:
-        _write(registry, new, aliases)
+        _write(registry, new, restored, aliases)
     return {
         "source": store.uri,
         "registry": registry.uri,
         "dry_run": options.dry_run,
         "checked": options.check and bool(new),
         "imported": [_row(c) for c in new],
-        "unchanged": [_row(c) for c in candidates if c.unchanged],
+        "unchanged": [_row(c) for c in candidates if c.unchanged and not c.restore],
+        "restored": [_row(c) for c in restored],
         "skipped": listing.skipped,
         "champion": champion_rows,
         "settings": _settings_hints(settings, champions),

@@ -37,6 +37,7 @@ class CompareOptions:
     b: str
     tolerance: float = 1e-9
     top: int = 10
+    shared_only: bool = False  # games on one side only are counted, not a difference
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,9 @@ def check_tolerance(tolerance: float) -> None:
         raise UsageError(f"--tolerance {tolerance} must be 0 or more (e.g. 1e-6)")
 
 
-def compare(a: Side, b: Side, tolerance: float, top: int) -> CompareResult:
+def compare(
+    a: Side, b: Side, tolerance: float, top: int, shared_only: bool = False
+) -> CompareResult:
     """Games on each side, and each prediction column both have, game by game."""
     check_tolerance(tolerance)
     ids_a, ids_b = a.frame.select("game_id"), b.frame.select("game_id")
@@ -235,6 +238,7 @@ def compare(a: Side, b: Side, tolerance: float, top: int) -> CompareResult:
         columns_only_in_b=[c for c in b.columns if c not in a.columns],
         top=_worst_games(worst, top),
         shown=top,
+        shared_only=shared_only,
     )
 
 
@@ -254,4 +258,4 @@ def _worst_games(worst: list[pl.DataFrame], top: int) -> list[dict[str, object]]
 def run_compare(settings: Callable[[], Settings], options: CompareOptions) -> CompareResult:
     check_tolerance(options.tolerance)  # before reading anything
     a, b = read_sides(options, settings)
-    return compare(a, b, options.tolerance, options.top)
+    return compare(a, b, options.tolerance, options.top, options.shared_only)

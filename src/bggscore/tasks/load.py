@@ -80,7 +80,8 @@ def load_export(settings: Settings, path: Path | None, embeddings: Path | None =
         if vectors is not None:
             from bggscore.warehouse.load_embeddings import embeddings_writes
 
-            more, loaded = embeddings_writes(wh, vectors)
+            games_ids = frame["game_id"].to_list() if frame is not None else []
+            more, loaded = embeddings_writes(wh, vectors, str(embeddings), games_ids)
             writes += more
         if writes:
             wh.write(writes)

@@ -34,6 +34,7 @@ from bggscore.scoring.upstream import TEXT_COLUMN, expand_embedding, join_upstre
 from bggscore.stages import COMPLEXITY, GRAPH, MAIN, TEXT_EMBEDDINGS, StageGraph
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.load import read_export
+from bggscore.warehouse.load_embeddings import VECTOR, check_vector_type
 from bggscore.warehouse.queries import Selection
 from bggscore.warehouse.schemas import GAMES_FEATURES
 
@@ -59,10 +60,16 @@ class Rows:
 
 def _file_rows(path: Path) -> Rows:
     games = read_export(path)
-    if "embedding" in pl.read_parquet_schema(path):
+    schema = pl.read_parquet_schema(path)
+    if "embedding" in schema:
+        # a fixed-size Array (or Float32) as `warehouse load --embeddings` accepts it
+        check_vector_type(schema["embedding"], str(path))
         embeddings = pl.read_parquet(path, columns=["game_id", "embedding"])
         games = games.join(
-            embeddings.select("game_id", pl.col("embedding").alias(TEXT_COLUMN)),
+            embeddings.select(
+                pl.col("game_id").cast(games.schema["game_id"]),
+                pl.col("embedding").cast(VECTOR).alias(TEXT_COLUMN),
+            ),
             on="game_id",
             how="left",
         )
@@ -204,7 +211,7 @@ def _failure(label: str, exc: Exception, frame: pl.DataFrame, models: ModelSet) 
         if isinstance(exc.__cause__, Exception):
             cause = exc.__cause__
     if isinstance(cause, ModuleNotFoundError):
-        return RegistryError(missing_module_message(label, cause.name, ()))
+        return RegistryError(missing_module_message(label, cause.name, (), with_flag=True))
     text = " ".join(str(cause).split())
     names = [
         c.name

@@ -247,6 +247,13 @@ class Warehouse(abc.ABC):
         row = self.query(queries.INPUT_EMBEDDING_WIDTHS).row(0, named=True)
         return int(row["n"]), row["lo"], row["hi"]
 
+    def kept_embedding_widths(self, game_ids: list[int]) -> dict[int, int]:
+        """width -> vectors of the embeddings table's games not in ``game_ids``: the rows
+        a load of these games leaves as they are (most common width first)."""
+        params = {"game_ids": Typed(game_ids, "ARRAY<INT64>")}
+        frame = self.query(queries.KEPT_EMBEDDING_WIDTHS, params)
+        return {int(width): int(n) for width, n in frame.select("width", "n").iter_rows()}
+
     def latest_game_embeddings(self, model_key: str) -> pl.DataFrame:
         params = {"stage": GAME_EMBEDDINGS, "model_key": model_key}
         return self.query(queries.LATEST_GAME_EMBEDDINGS, params).sort("game_id")

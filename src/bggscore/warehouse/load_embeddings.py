@@ -8,6 +8,7 @@ nothing (and detection sees no change either: it hashes the vectors).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import polars as pl
 
 from bggscore.errors import InputError
+from bggscore.stages import EMBEDDINGS_INPUT as TABLE_INPUT
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.schemas import EMBEDDINGS_INPUT
 
@@ -29,6 +31,7 @@ class EmbeddingsLoad:
     updated: int
     unchanged: int
     dim: int
+    not_in_games_features: int  # vectors for games the warehouse has no features of
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,11 +65,7 @@ def check_embeddings(frame: pl.DataFrame, label: str) -> pl.DataFrame:
     ids, vectors = frame.schema["game_id"], frame.schema["embedding"]
     if not ids.is_integer():
         raise InputError(f"{label}: column game_id has type {ids}, expected integers")
-    inner = getattr(vectors, "inner", None)
-    if not isinstance(vectors, (pl.List, pl.Array)) or inner is None or not inner.is_numeric():
-        raise InputError(
-            f"{label}: column embedding has type {vectors}, expected a list of numbers"
-        )
+    check_vector_type(vectors, label)
     if frame.is_empty():
         raise InputError(f"{label} holds no rows", "pass a file with one row per game")
     frame = frame.select(pl.col("game_id").cast(pl.Int64), pl.col("embedding").cast(VECTOR))
@@ -93,6 +92,13 @@ def check_embeddings(frame: pl.DataFrame, label: str) -> pl.DataFrame:
     return frame
 
 
+def check_vector_type(dtype: pl.DataType, label: str) -> None:
+    """A list or fixed-size array of numbers (cast to List(Float64) where read)."""
+    inner = getattr(dtype, "inner", None)
+    if not isinstance(dtype, (pl.List, pl.Array)) or inner is None or not inner.is_numeric():
+        raise InputError(f"{label}: column embedding has type {dtype}, expected a list of numbers")
+
+
 def _refuse(frame: pl.DataFrame, bad: pl.Expr, label: str, what: str) -> None:
     found = frame.filter(bad)
     if len(found):
@@ -104,10 +110,14 @@ def _refuse(frame: pl.DataFrame, bad: pl.Expr, label: str, what: str) -> None:
 
 
 def embeddings_writes(
-    warehouse: Warehouse, frame: pl.DataFrame
+    warehouse: Warehouse, frame: pl.DataFrame, label: str, games: Iterable[int] = ()
 ) -> tuple[list[Write], EmbeddingsLoad]:
-    """The upsert of new and changed vectors (none for an unchanged one), and the counts."""
-    stored = warehouse.input_embeddings(frame["game_id"].to_list())
+    """The upsert of new and changed vectors (none for an unchanged one), and the counts.
+    ``games`` are the ids loaded into games_features with these vectors."""
+    ids = frame["game_id"].to_list()
+    dim = int(frame["embedding"].list.len()[0])
+    _check_width(warehouse, ids, dim, label)
+    stored = warehouse.input_embeddings(ids)
     merged = frame.join(
         stored.select("game_id", pl.col("embedding").alias("stored")), on="game_id", how="left"
     )
@@ -117,12 +127,33 @@ def embeddings_writes(
     inserted, unchanged = int(counts[0]), int(counts[1])
     changed = merged.filter(~same).select("game_id", "embedding")
     writes = [Write("embeddings_input", changed, "upsert")] if len(changed) else []
+    known = warehouse.existing_game_ids(ids) | set(games)
     result = EmbeddingsLoad(
         str(warehouse.tables[EMBEDDINGS_INPUT.logical]),
         len(frame),
         inserted,
         len(frame) - inserted - unchanged,
         unchanged,
-        int(frame["embedding"].list.len()[0]),
+        dim,
+        sum(1 for game in ids if game not in known),
     )
     return writes, result
+
+
+def _check_width(warehouse: Warehouse, ids: list[int], dim: int, label: str) -> None:
+    """The vectors the table keeps after the load (every game not in the file) must have
+    the file's width: a model reads one width, so a mixed table fails every score. A file
+    with a vector for every game of the table replaces them all, whatever their width."""
+    kept = warehouse.kept_embedding_widths(ids)
+    other = {width: n for width, n in kept.items() if width != dim}
+    if not other:
+        return
+    table = warehouse.tables[EMBEDDINGS_INPUT.logical]
+    widths = " and ".join(f"{n:,} vectors of {width:,} dimensions" for width, n in kept.items())
+    width = next(iter(kept))  # the table's most common width
+    raise InputError(
+        f"{label} has embeddings of {dim:,} dimensions but {table} keeps {widths} for the "
+        f"{sum(kept.values()):,} games not in the file; nothing was written",
+        f"load vectors of {width:,} dimensions, a file with a vector for every game of the "
+        f"table, or point {TABLE_INPUT.setting} at a new table",
+    )

@@ -236,3 +236,10 @@ INPUT_EMBEDDING_WIDTHS = (
     "SELECT COUNT(*) AS n, MIN(ARRAY_LENGTH(e.embedding)) AS lo, "  # noqa: S608
     f"MAX(ARRAY_LENGTH(e.embedding)) AS hi FROM embeddings_input AS e WHERE {EMBEDDING_PRESENT}"
 )
+
+# the widths of the vectors a load of these games keeps (those of every other game)
+KEPT_EMBEDDING_WIDTHS = (
+    "SELECT ARRAY_LENGTH(e.embedding) AS width, COUNT(*) AS n "  # noqa: S608
+    f"FROM embeddings_input AS e WHERE {EMBEDDING_PRESENT} "
+    "AND e.game_id NOT IN UNNEST(@game_ids) GROUP BY width ORDER BY n DESC, width"
+)
