@@ -43,6 +43,20 @@ def isolated(home_path: Path, cwd: Path | None = None) -> Iterator[pytest.Monkey
         yield mp
 
 
+@pytest.fixture(autouse=True)
+def _import_path_restored() -> Iterator[None]:
+    """A test that loads an imported model puts the model's own code folder on sys.path (as
+    bggscore does for the rest of a process) and imports its package, `src`: undo both, so
+    the next test sees the interpreter as it was."""
+    import sys
+
+    before = list(sys.path)
+    yield
+    sys.path[:] = before
+    for name in [m for m in sys.modules if m == "src" or m.startswith("src.")]:
+        del sys.modules[name]
+
+
 @pytest.fixture
 def sample_path() -> Path:
     """The 1,000 real games; they stay in ../shared and are never copied here."""

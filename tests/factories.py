@@ -10,6 +10,7 @@ from bggscore.warehouse.schemas import (
     COMPLEXITY_PREDICTIONS,
     GAME_EMBEDDINGS,
     GAMES_FEATURES,
+    ML_PREDICTIONS_LANDING,
     SCORING_STATE,
 )
 
@@ -78,6 +79,33 @@ def make_complexity_predictions(
             }
         )
     )
+
+
+def make_landing_rows(
+    game_ids: list[int], *, job_id: str = "job-1", score_ts: datetime = T0
+) -> pl.DataFrame:
+    """Landing rows of one job: point predictions and 90% intervals around them (a
+    deterministic function of the game id, so two jobs of the same games agree)."""
+    points = {
+        "complexity": [1.0 + (g % 40) / 10 for g in game_ids],
+        "rating": [6.0 + (g % 7) / 5 for g in game_ids],
+        "users_rated": [100.0 + 50 * g for g in game_ids],
+        "geek_rating": [5.5 + (g % 10) / 10 for g in game_ids],
+    }
+    half = {"complexity": 0.5, "rating": 0.75, "users_rated": 50.0, "geek_rating": 0.25}
+    columns: dict[str, list] = {
+        "job_id": [job_id] * len(game_ids),
+        "game_id": game_ids,
+        "name": [f"Game {g}" for g in game_ids],
+        "year_published": [2025.0] * len(game_ids),
+        "predicted_hurdle_prob": [0.5 + (g % 5) / 10 for g in game_ids],
+        "score_ts": [score_ts] * len(game_ids),
+    }
+    for outcome, values in points.items():
+        columns[f"predicted_{outcome}"] = values
+        columns[f"{outcome}_lower_90"] = [v - half[outcome] for v in values]
+        columns[f"{outcome}_upper_90"] = [v + half[outcome] for v in values]
+    return ML_PREDICTIONS_LANDING.conform(pl.DataFrame(columns))
 
 
 def make_game_embeddings(

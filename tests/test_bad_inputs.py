@@ -328,6 +328,22 @@ ROWS = [
         "ids.parquet is missing required column(s): name, year_published",
         files={"ids.parquet": _parquet(pl.DataFrame({"game_id": [1, 2]}))},
     ),
+    row("load-nothing", "warehouse load", 2, "give a games_features export, --embeddings"),
+    row(
+        "load-embeddings-ragged",
+        "warehouse load --embeddings v.parquet",
+        2,
+        "v.parquet: embeddings must all have the same number of dimensions",
+        files={"v.parquet": _parquet(pl.DataFrame({"game_id": [1, 2], "embedding": [[1.0], []]}))},
+    ),
+    row(
+        "load-embeddings-bigquery",
+        "warehouse load --embeddings v.parquet",
+        2,
+        "the data warehouse owns the embeddings table",
+        env=BIGQUERY,
+        files={"v.parquet": _parquet(pl.DataFrame({"game_id": [1], "embedding": [[1.0]]}))},
+    ),
     # -- models ----------------------------------------------------------------------------
     row("train-nothing", "models train", 2, "give --outcome NAME (repeatable) or --all"),
     row("train-both", "models train --all --outcome rating", 2, "give --outcome NAME"),
@@ -425,6 +441,13 @@ ROWS = [
         "invalid model name '../evil'",
         files={"bad.joblib": b"not a pickle"},
     ),
+    row(
+        "import-not-a-registry",
+        "models import notes.txt",
+        2,
+        "is not a folder; check the path",
+        files={"notes.txt": "not a registry"},
+    ),
     row("alias-bad", ("models", "alias", "rating:1", "Bad Alias"), 2, "invalid alias 'Bad Alias'"),
     row("alias-no-version", "models alias rating:7 champion", 2, "rating has no version 7"),
     row("alias-unknown-model", "models alias nope:1 x", 2, "unknown model 'nope'"),
@@ -495,6 +518,12 @@ ROWS = [
         "--format ids prints bare ids and --json one document",
     ),
     row("detect-fresh", "detect-changes", 1, "no warehouse at", fresh=True),
+    row(
+        "detect-min-users-rated-negative",
+        "detect-changes --min-users-rated -1",
+        2,
+        "--min-users-rated -1 must be a whole number from 0",
+    ),
     # -- score -----------------------------------------------------------------------------
     row(
         "score-years-equal",
@@ -781,6 +810,41 @@ ROWS = [
     ),
     row("run-game-id", "run --game-id 0", 2, "--game-id 0 is not a game id"),
     row("run-years", "run --start-year 2030 --end-year 2029", 2, "--start-year 2030 must be"),
+    row(
+        "run-min-users-rated-and-ids",
+        "run --game-id 3 --min-users-rated 25",
+        2,
+        "--game-id selects games whatever their ratings: drop --min-users-rated",
+    ),
+    # -- compare ---------------------------------------------------------------------------
+    row(
+        "compare-unknown-job",
+        "compare 20991231T000000Z-deadbeef 20991231T000000Z-deadbeef",
+        2,
+        "job '20991231T000000Z-deadbeef' has no rows in raw.ml_predictions_landing",
+    ),
+    row("compare-missing-file", "compare missing.parquet other.parquet", 2, "not found"),
+    row(
+        "compare-not-parquet",
+        "compare notes.parquet notes.parquet",
+        2,
+        "notes.parquet is not a readable parquet file",
+        files={"notes.parquet": "game_id,predicted_rating\n1,6.5\n"},
+    ),
+    row(
+        "compare-no-game-id",
+        "compare ids.parquet ids.parquet",
+        2,
+        "ids.parquet has no game_id column",
+        files={"ids.parquet": _parquet(pl.DataFrame({"predicted_rating": [6.5]}))},
+    ),
+    row(
+        "compare-tolerance",
+        "compare a.parquet a.parquet --tolerance -1",
+        2,
+        "--tolerance -1.0 must be 0 or more",
+    ),
+    row("compare-fresh-job", "compare some-job some-job", 1, "no warehouse at", fresh=True),
     # -- demo ------------------------------------------------------------------------------
     row("demo-bigquery", "demo --games 10", 2, "runs only on the embedded duckdb", env=BIGQUERY),
     row("refresh-bigquery", "demo refresh", 2, "runs only on the embedded duckdb", env=BIGQUERY),
@@ -812,6 +876,8 @@ CLICK_ROWS = [
     pytest.param(("embed", "--batch-size", "0"), "'--batch-size'", id="embed-batch-size"),
     pytest.param(("similar", "--top", "0"), "'--top'", id="similar-top"),
     pytest.param(("similar", "abc"), "'game_id'", id="similar-id-text"),
+    pytest.param(("compare", "a", "b", "--top", "-1"), "'--top'", id="compare-top"),
+    pytest.param(("compare", "a"), "'B'", id="compare-one-side"),
     pytest.param(("models", "train", "--all", "--max-games", "0"), "'--max-games'", id="train"),
     pytest.param(("models", "train", "--all", "--dim", "1"), "'--dim'", id="train-dim"),
     pytest.param(("models", "register", "x.joblib"), "'--type'", id="register-no-type"),
@@ -826,7 +892,6 @@ CLICK_ROWS = [
         id="demo-games-huge",
     ),
     pytest.param(("demo", "refresh", "--fraction", "x"), "'--fraction'", id="refresh-fraction"),
-    pytest.param(("warehouse", "load"), "'path'", id="load-no-path"),
 ]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from tests.support.output import parse_json
-from tests.support.state import game_ids
+from tests.support.state import game_ids, sql
 
 from bggscore.results import SCHEMA_VERSION
 
@@ -64,12 +64,21 @@ COMMANDS = {
     "score": ("score", "--game-id", "{game}", "--json"),
     "embed": ("embed", "--game-id", "{game}", "--json"),
     "run": ("run", "--game-id", "{game}", "--full", "--json"),
+    "compare": ("compare", "{job}", "{job}", "--top", "3", "--json"),
 }
+
+
+def landing_job(home: Path) -> str:
+    """The demo's scoring job (the first, should there be several)."""
+    return sql(home, "SELECT MIN(job_id) AS job FROM raw.ml_predictions_landing")["job"][0]
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_json_document(cli, embedded_home: Path, one_game: str, name: str) -> None:
     args = [a.replace("{game}", one_game) for a in COMMANDS[name]]
+    if "{job}" in args:
+        job = landing_job(embedded_home)
+        args = [a.replace("{job}", job) for a in args]
     result = cli(*args)
     assert result.exit_code == 0, result.stderr
     document = parse_json(result.stdout)

@@ -314,6 +314,17 @@ def test_all_years_ignores_the_range(start: int, end: int) -> None:
     assert Selection(start_year=start, end_year=end, all_years=True).params()["all_years"]
 
 
+@PROPERTY
+@given(st.integers(min_value=-(2**70), max_value=2**70))
+def test_min_users_rated_is_a_non_negative_int64(minimum: int) -> None:
+    if 0 <= minimum < 2**63:
+        params = Selection(min_users_rated=minimum).params()
+        assert (params["any_users_rated"], params["min_users_rated"]) == (False, minimum)
+    else:
+        with pytest.raises(UsageError, match=f"--min-users-rated {minimum} must be"):
+            Selection(min_users_rated=minimum)
+
+
 # -- --model TYPE=REF ------------------------------------------------------------------------
 refs = st.text(max_size=20).filter(lambda text: bool(text.strip()))
 types = st.sampled_from(SCORING_TYPES)

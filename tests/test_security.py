@@ -34,7 +34,7 @@ from tests.support.state import sql
 
 import bggscore
 from bggscore.errors import ConfigError
-from bggscore.stages import GRAPH
+from bggscore.stages import EMBEDDINGS_INPUT, GRAPH
 
 SRC = Path(bggscore.__file__).resolve().parent
 SQL_WORDS = re.compile(
@@ -76,6 +76,10 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "select": "_select_list: GAMES_FEATURES columns (checked), quoted, or the constant "
         "expressions of DERIVED_COLUMNS",
     },
+    ("warehouse/queries.py", "landing_rows_sql"): {
+        "name": "game_id, name and schemas.LANDING_PREDICTIONS: the landing schema's own "
+        "column names, quoted",
+    },
     ("warehouse/queries.py", "count_sql"): {
         "logical": "checked against schemas.TABLES first; render() maps it to a TableRef",
     },
@@ -93,19 +97,25 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "values travel as query parameters",
     },
     ("warehouse/detection_sql.py", "_expected_upstream_sql"): {
-        "up": "a stage name from the stage graph (bggscore.stages)",
+        "up": "a stage or input name from the stage graph (bggscore.stages)",
         "i": "a loop index (an SQL alias suffix u0, u1)",
+        "vector": "queries.embedding_hash over our own alias e0, e1 (a fixed expression)",
     },
     ("warehouse/detection_sql.py", "_upstream_moved_sql"): {
         "i": "a loop index (an SQL alias suffix p0, p1)",
     },
     ("warehouse/detection_sql.py", "detection_sql"): {
         "i": "a loop index (an SQL alias suffix p0, u0, and the parameter name @up_0)",
-        "up": "a stage name from the stage graph (bggscore.stages)",
+        "up": "a stage or input name from the stage graph (bggscore.stages)",
         "keyed or FEATURE_HASH": "SQL fragments from module constants and a column of "
         "HASHED_COLUMNS",
-        "_expected_upstream_sql(upstream)": "built from stage names (checked itself)",
-        "_upstream_moved_sql(upstream)": "built from stage names (checked itself)",
+        "moved": "_upstream_moved_sql over the graph's stage and input names (checked itself)",
+        "expected": "_expected_upstream_sql over the graph's names (checked itself)",
+        "vector": "queries.embedding_hash over our own alias e (a fixed expression)",
+        "present": "queries.embedding_present over our own alias e (a fixed expression)",
+        "table": "an Input's logical table name (stages.py); render() maps it to a TableRef",
+        "alias": "our own alias e0, e1 (a loop index)",
+        "embedding_present(alias)": "queries.embedding_present over our own alias (fixed)",
     },
 }
 
@@ -361,16 +371,27 @@ def canonical_queries() -> dict[str, str]:
         found[f"features_sql({with_hash})"] = queries.features_sql(GAMES_FEATURES.names, with_hash)
     for logical in TABLES:
         found[f"count_sql({logical})"] = queries.count_sql(logical)
+    found["landing_rows_sql()"] = queries.landing_rows_sql()
     for stage in GRAPH.names:
         found[f"detection_sql({stage})"] = detection_sql(stage)
+    # with models reading emb_* from the embeddings table (an input of the graph)
+    graph = GRAPH.with_input(EMBEDDINGS_INPUT).with_model_inputs(
+        {"complexity c:1": ["emb_0"], "rating r:1": ["emb_0"]}
+    )
+    for stage in graph.names:
+        found[f"detection_sql({stage}, embeddings table)"] = detection_sql(stage, graph)
     return found
 
 
 # literal text the detection SQL may hold: a COALESCE default, the upstream key separator and
 # the upstream key prefixes (``complexity:<job>``): constants, never values
-ALLOWED_LITERALS = {"''", "'|'", "'complexity:'", "'text-embeddings:'"}
+# and the embeddings table's (``embeddings-table:<md5>``, a vector present: ARRAY_LENGTH > 0)
+ALLOWED_LITERALS = {"''", "'|'", "'complexity:'", "'text-embeddings:'", "'embeddings-table:'", "0"}
 # queries whose WHERE is a fixed condition with no value in it, and the literals they hold
-FIXED_FILTERS = {"queries.MOST_RATED_GAME": {"1"}}  # year_published IS NOT NULL ... LIMIT 1
+FIXED_FILTERS = {
+    "queries.MOST_RATED_GAME": {"1"},  # year_published IS NOT NULL ... LIMIT 1
+    "queries.INPUT_EMBEDDING_WIDTHS": set(),  # every vector present in the table
+}
 
 
 @pytest.mark.parametrize(("name", "query"), sorted(canonical_queries().items()))
@@ -480,6 +501,34 @@ def test_identifier_settings_reject_injection(
         assert caught.value.exit_code == 2
     monkeypatch.delenv(variable)
     load_settings()  # and nothing else was wrong
+
+
+def test_the_embeddings_table_setting_rejects_injection(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole table name (dataset.table or project.dataset.table), each part an identifier."""
+    from bggscore.settings import load_settings
+
+    dotted = [f"raw.{value}" for value in INJECTIONS if value != "raw.games"]
+    attempts = [
+        *dotted,
+        "games",
+        "raw..games",
+        ".games",
+        "raw.games.",
+        "p.raw.games",  # not a project id
+        "my-project; DROP TABLE y.raw.games",
+        "my-project.raw.games.extra",
+    ]
+    for value in attempts:
+        monkeypatch.setenv("BGGSCORE_FEATURES__EMBEDDINGS_TABLE", value)
+        with pytest.raises(ConfigError) as caught:
+            load_settings()
+        message = " ".join(str(caught.value).split())
+        assert "invalid setting features.embeddings_table" in message, (value, message)
+    for value in ("raw.games", "my-project.raw.games", "bggscore"):
+        monkeypatch.setenv("BGGSCORE_FEATURES__EMBEDDINGS_TABLE", value)
+        assert load_settings().features.embeddings_table == value
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,7 @@ def test_unknown_upstream_and_repeated_names_are_refused() -> None:
 
 
 # -- one place for the identifiers and the defaults --------------------------------------------
-STAGE_IDS = {"text-embeddings", "game-embeddings"}
+STAGE_IDS = {"text-embeddings", "game-embeddings", "embeddings-table"}  # and the input
 STAGE_NAMES = {COMPLEXITY, MAIN, *STAGE_IDS}
 DEFAULT_NUMBERS = {2024, 2029, 50_000}
 # the same number, meaning something else, said where it is
@@ -261,6 +261,7 @@ def test_a_model_reading_emb_runs_text_first_and_rescores_on_a_new_embedding(
 ) -> None:
     name = _register_embedding_complexity(embedded_home)
     monkeypatch.setenv("BGGSCORE_MODELS__COMPLEXITY", name)
+    monkeypatch.setenv("BGGSCORE_FEATURES__EMBEDDINGS_TABLE", "bggscore")  # the text stage's
 
     run = cli("run", "--all-years", "--json")
     assert run.exit_code == 0, run.stderr
@@ -303,6 +304,7 @@ def test_games_without_an_upstream_output_wait_and_are_reported(
 ) -> None:
     name = _register_embedding_complexity(embedded_home)
     monkeypatch.setenv("BGGSCORE_MODELS__COMPLEXITY", name)
+    monkeypatch.setenv("BGGSCORE_FEATURES__EMBEDDINGS_TABLE", "bggscore")
     # two games lose their description embedding state: complexity cannot read them
     ids = sql(
         embedded_home,
@@ -355,6 +357,7 @@ def test_a_cycle_stops_every_command_alike(cli, embedded_home: Path, monkeypatch
     )
     monkeypatch.setenv("BGGSCORE_MODELS__COMPLEXITY", name)
     monkeypatch.setenv("BGGSCORE_MODELS__TEXT_EMBEDDINGS", "text-reads-complexity")
+    monkeypatch.setenv("BGGSCORE_FEATURES__EMBEDDINGS_TABLE", "bggscore")  # through the text
     before = read(embedded_home, "complexity_predictions").height
     for args in (("score", "--all-years"), ("run",), ("detect-changes",), ("embed",)):
         result = cli(*args)

@@ -153,6 +153,23 @@ class Console:
         _append_to("GITHUB_STEP_SUMMARY", markdown.rstrip() + "\n\n")
 
 
+def print_whole(out: RichConsole, renderable: Any) -> None:
+    """Print a table whole: on a terminal at its width, elsewhere (a pipe, a log, cron) at
+    the table's natural width, where rich would squeeze it into 80 columns and cut cells."""
+    if out.is_terminal:
+        out.print(renderable)
+        return
+    from rich.measure import Measurement
+
+    width = out.width
+    needed = Measurement.get(out, out.options.update_width(10_000), renderable).maximum
+    out.width = max(needed, width)  # print(width=...) would still cap it at out.width
+    try:
+        out.print(renderable)
+    finally:
+        out.width = width
+
+
 def _append_to(variable: str, text: str) -> None:
     """Append to the file an Actions variable names (if set); a bad path is one error line."""
     path = os.environ.get(variable)

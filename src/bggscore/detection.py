@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from bggscore.errors import UsageError
-from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, MAX_COUNT, StageGraph
+from bggscore.errors import InputError, UsageError
+from bggscore.results import MissingInputs
+from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, MAX_COUNT, OWN_EMBEDDINGS, StageGraph
 from bggscore.warehouse.detection_sql import detection_sql
 from bggscore.warehouse.queries import Selection
 from bggscore.warehouse.sql import Typed
@@ -196,3 +197,75 @@ def missing_ids(wh: Warehouse, selection: Selection) -> list[int]:
         return []
     present = wh.existing_game_ids(list(selection.game_ids))
     return [i for i in selection.game_ids if i not in present]
+
+
+# -- inputs (features.embeddings_table): present, of the right width, or reported -----------
+def input_fix(wh: Warehouse, graph: StageGraph, name: str) -> str:
+    """What to do about an input the warehouse lacks: load it (embedded warehouse), or
+    check the setting (BigQuery: the warehouse's own jobs fill the table)."""
+    source = graph.input(name)
+    if wh.engine == "duckdb":
+        fix = f"load them with `{source.load}`"
+    else:
+        fix = f"the data warehouse fills that table: check {source.setting}"
+    return (
+        f'{fix}, or set {source.setting} = "{OWN_EMBEDDINGS}" to read bggscore\'s own '
+        "description embeddings"
+    )
+
+
+def check_inputs(
+    wh: Warehouse,
+    graph: StageGraph,
+    stages: list[str] | tuple[str, ...],
+    widths: dict[str, int | None] | None = None,
+) -> None:
+    """Refuse, before any work, stages needing an input whose table is missing or empty
+    (naming the setting and what fills it); with ``widths`` (the ``emb_*`` columns each
+    stage's models read: scoring), also vectors of another width than the models'."""
+    for name in dict.fromkeys(i for stage in stages for i in graph.inputs_needed(stage)):
+        source = graph.input(name)
+        table = wh.tables[source.table]
+        models = ", ".join(m for found in graph.input_readers(name).values() for m in found)
+        what = f"{models} read(s) emb_* from {table} ({source.setting})"
+        found = wh.input_embedding_widths()
+        if found is None or not found[0]:
+            where = f"which is not in {wh.location}" if found is None else "which is empty"
+            raise InputError(f"{what}, {where}", input_fix(wh, graph, name))
+        _, narrowest, widest = found
+        for stage in stages:
+            width = (widths or {}).get(stage)
+            if width is None or name not in graph.inputs_of(stage):
+                continue
+            if narrowest != width or widest != width:
+                dims = f"{narrowest}" if narrowest == widest else f"{narrowest} to {widest}"
+                raise InputError(
+                    f"{stage}'s models read {width} embedding columns (emb_0..emb_{width - 1}) "
+                    f"but the embeddings in {table} ({source.setting}) have {dims} dimensions",
+                    "load embeddings of the width the models were trained on, or score with "
+                    "models trained on these",
+                )
+
+
+def missing_inputs(
+    wh: Warehouse, graph: StageGraph, stages: list[str] | tuple[str, ...], selection: Selection
+) -> MissingInputs:
+    """Of the selection, the games each stage cannot score for want of an input it (or a
+    stage it reads) needs: stage -> input -> ids. Detection leaves them out; they are
+    reported, never counted as changes, and scored once the input exists."""
+    lacking: dict[str, list[int]] = {}
+    missing = MissingInputs()
+    for stage in stages:
+        for name in graph.inputs_needed(stage):
+            if name not in lacking:  # one query per input, whatever the stages
+                none_asked = selection.game_ids is not None and not selection.game_ids
+                lacking[name] = [] if none_asked else wh.missing_input_embeddings(selection)
+                missing.notes[name] = input_note(wh, graph, name)
+            missing.add(stage, name, lacking[name])
+    return missing
+
+
+def input_note(wh: Warehouse, graph: StageGraph, name: str) -> tuple[str, str]:
+    """What a game lacks when it has no value of the input, and what to do (warnings)."""
+    source = graph.input(name)
+    return f"embedding in {wh.tables[source.table]} ({source.setting})", input_fix(wh, graph, name)

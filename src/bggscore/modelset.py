@@ -9,10 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from bggscore.errors import BggscoreError, InputError, RegistryError, UnknownModelError, UsageError
 from bggscore.stages import (
+    CHAIN_COLUMNS,
     COMPLEXITY,
     EMBED_STAGES,
+    EMBEDDINGS_INPUT,
     GRAPH,
     MAIN,
+    OWN_EMBEDDINGS,
     SCORE_STAGES,
     StageGraph,
     model_setting,
@@ -114,6 +117,18 @@ class ModelSet:
             for column in self.models[t].registration.signature
         )
 
+    def embedding_width(self, stage: str) -> int | None:
+        """How many ``emb_*`` columns the stage's models read (``emb_0 .. emb_{n-1}``: the
+        widest), or None when none does."""
+        widths = [
+            _embedding_index(column.name) + 1
+            for t in GRAPH.get(stage).model_types
+            if t in self.models
+            for column in self.models[t].registration.signature
+            if _embedding_index(column.name) >= 0
+        ]
+        return max(widths) if widths else None
+
     def read_columns(self) -> list[str]:
         """Warehouse columns a scoring pass reads (chain inputs are produced in-process):
         what a model's feature builder reads (a description's length, not its text),
@@ -149,11 +164,15 @@ class ModelSet:
 def _read(column: Any) -> bool:
     """Whether a signature column is read from the warehouse's games_features: not a chain
     column (an earlier model's prediction) nor another stage's output."""
-    from bggscore.scoring.frames import CHAIN_COLUMNS
-
     if (column.model_extra or {}).get("source") == "chain" or column.name in CHAIN_COLUMNS:
         return False
     return GRAPH.provider(column.name) is None
+
+
+def _embedding_index(column: str) -> int:
+    """``emb_7`` -> 7; -1 for any other column."""
+    index = column.removeprefix("emb_")
+    return int(index) if column.startswith("emb_") and index.isdigit() else -1
 
 
 def resolve_models(
@@ -201,6 +220,15 @@ def resolve_models(
     return ModelSet(models, formula, tuple(absent))
 
 
+def base_graph(settings: Settings) -> StageGraph:
+    """The stage graph before the models are known: with the embeddings input unless
+    ``features.embeddings_table`` opts into bggscore's own description embeddings (then
+    ``emb_*`` comes from the text stage)."""
+    if settings.features.embeddings_table == OWN_EMBEDDINGS:
+        return GRAPH
+    return GRAPH.with_input(EMBEDDINGS_INPUT)
+
+
 def model_graph(settings: Settings, registry: Registry, overrides: dict[str, str]) -> StageGraph:
     """The stage graph with the edges the models' signatures add (registrations only).
 
@@ -219,7 +247,7 @@ def model_graph(settings: Settings, registry: Registry, overrides: dict[str, str
         except RegistryError:
             continue
         inputs[f"{model_type} {registration.label}"] = [c.name for c in registration.signature]
-    return GRAPH.with_model_inputs(inputs)
+    return base_graph(settings).with_model_inputs(inputs)
 
 
 def _reference(
@@ -275,7 +303,12 @@ def _unknown_hint(registry: Registry, model_type: str, origin: str | None) -> st
 def open_settings_registry(settings: Settings) -> Registry:
     from bggscore.registry import open_registry
 
-    return open_registry(settings.registry.uri, settings.home)
+    return open_registry(
+        settings.registry.uri,
+        settings.home,
+        code_paths=settings.registry.code_paths,
+        allow_version_mismatch=settings.registry.allow_version_mismatch,
+    )
 
 
 def configured_ref(settings: Settings, model_type: str) -> str | None:

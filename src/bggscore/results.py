@@ -47,6 +47,63 @@ class Waiting:
         return [cls(stage, upstream, sorted(set(ids))) for (stage, upstream), ids in found.items()]
 
 
+@dataclass
+class MissingInputs:
+    """Games stages left out for want of an input no command computes (the embeddings
+    table): never dropped silently, never a change, scored once the input exists."""
+
+    found: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # stage -> input
+    # input -> (what a game lacks, e.g. "embedding in <table> (<setting>)", what to do)
+    notes: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return any(ids for inputs in self.found.values() for ids in inputs.values())
+
+    def add(self, stage: str, name: str, ids: list[int]) -> None:
+        if ids:
+            known = self.found.setdefault(stage, {}).setdefault(name, [])
+            known[:] = sorted(set(known) | set(ids))
+
+    def merge(self, other: MissingInputs) -> MissingInputs:
+        merged = MissingInputs({}, {**self.notes, **other.notes})
+        for part in (self, other):
+            for stage, inputs in part.found.items():
+                for name, ids in inputs.items():
+                    merged.add(stage, name, ids)
+        return merged
+
+    def as_dict(self) -> dict[str, dict[str, dict[str, Any]]]:
+        return {
+            stage: {name: {"count": len(ids), "game_ids": ids} for name, ids in inputs.items()}
+            for stage, inputs in self.found.items()
+        }
+
+    def warnings(self) -> list[str]:
+        """One line per input: how many games lack it, for which stages, and the fix."""
+        lines = []
+        names = dict.fromkeys(name for inputs in self.found.values() for name in inputs)
+        for name in names:
+            stages = [stage for stage, inputs in self.found.items() if inputs.get(name)]
+            games = len({i for stage in stages for i in self.found[stage][name]})
+            noun = "game has" if games == 1 else "games have"
+            what, fix = self.notes.get(name, (f"{name} value", ""))
+            lines.append(
+                f"{', '.join(stages)}: {games:,} {noun} no {what}: left out, not scored and "
+                "not counted as changed, until they have one" + (f"; {fix}" if fix else "")
+            )
+        return lines
+
+    def rows(self) -> str:
+        if not self:
+            return ""
+        rows = [
+            [stage, name, len(ids)]
+            for stage, inputs in self.found.items()
+            for name, ids in inputs.items()
+        ]
+        return "\n\n" + markdown_table(["stage", "missing input", "games"], rows)
+
+
 class Result:
     """The shared shape: a command name, a versioned document, outputs and a summary."""
 
@@ -131,6 +188,7 @@ class DetectResult(Result):
     stages: list[StageDetection]
     missing_game_ids: list[int] = field(default_factory=list)
     left_out: list[str] = field(default_factory=list)  # stages with no model registered
+    missing_inputs: MissingInputs = field(default_factory=MissingInputs)  # not changes
 
     @property
     def changed(self) -> bool:
@@ -148,18 +206,23 @@ class DetectResult(Result):
             "stages": [s.as_dict() for s in self.stages],
             "left_out": self.left_out,
             "missing_game_ids": self.missing_game_ids,
+            "missing_inputs": self.missing_inputs.as_dict(),
         }
 
     def outputs(self) -> dict[str, Any]:
         return {"changed": self.changed, "count": len(self.game_ids)}
 
     def summary(self) -> str:
-        return "### bggscore detect-changes\n\n" + markdown_table(
-            ["stage", "games", "new", "features", "model", "upstream", "capped"],
-            [
-                [s.stage, s.count, *s.by_reason.values(), "yes" if s.capped else "no"]
-                for s in self.stages
-            ],
+        return (
+            "### bggscore detect-changes\n\n"
+            + markdown_table(
+                ["stage", "games", "new", "features", "model", "upstream", "capped"],
+                [
+                    [s.stage, s.count, *s.by_reason.values(), "yes" if s.capped else "no"]
+                    for s in self.stages
+                ],
+            )
+            + self.missing_inputs.rows()
         )
 
 
@@ -186,6 +249,7 @@ class ScoreResult(Result):
     capped: list[str] = field(default_factory=list)  # stages that hit --max-games
     # "model" (models.geek_rating names a direct model) or "formula"; None without main
     geek_rating_mode: str | None = None
+    missing_inputs: MissingInputs = field(default_factory=MissingInputs)  # left out
 
     def body(self) -> dict[str, Any]:
         rate = self.games_scored / self.seconds if self.seconds > 0 else None
@@ -203,6 +267,7 @@ class ScoreResult(Result):
             "missing_game_ids": self.missing_game_ids,
             "waiting_on": [w.as_dict() for w in self.waiting_on],
             "capped": self.capped,
+            "missing_inputs": self.missing_inputs.as_dict(),
         }
 
     def outputs(self) -> dict[str, Any]:
@@ -215,6 +280,7 @@ class ScoreResult(Result):
             f"({self.selection}), {job}\n\n"
             + markdown_table(["model type", "model"], [[t, m] for t, m in self.models.items()])
             + _waiting_rows(self.waiting_on)
+            + self.missing_inputs.rows()
         )
 
     def games_processed(self) -> int:
@@ -233,6 +299,7 @@ class EmbedResult(Result):
     selection: str
     waiting_on: list[Waiting] = field(default_factory=list)
     capped: list[str] = field(default_factory=list)  # stages that hit --max-games
+    missing_inputs: MissingInputs = field(default_factory=MissingInputs)  # left out
 
     @property
     def games_embedded(self) -> dict[str, int]:
@@ -251,6 +318,7 @@ class EmbedResult(Result):
             "seconds": round(self.seconds, 3),
             "waiting_on": [w.as_dict() for w in self.waiting_on],
             "capped": self.capped,
+            "missing_inputs": self.missing_inputs.as_dict(),
         }
 
     def outputs(self) -> dict[str, Any]:
@@ -261,6 +329,7 @@ class EmbedResult(Result):
             "### bggscore embed\n\n"
             + markdown_table(["kind", "games"], [[k, n] for k, n in self.games_embedded.items()])
             + _waiting_rows(self.waiting_on)
+            + self.missing_inputs.rows()
         )
 
     def games_processed(self) -> int:
@@ -296,6 +365,13 @@ class RunResult(Result):
     def waiting_on(self) -> list[Waiting]:
         return [w for step in self.steps for w in step.waiting_on]
 
+    @property
+    def missing_inputs(self) -> MissingInputs:
+        merged = MissingInputs()
+        for step in self.steps:
+            merged = merged.merge(step.missing_inputs)
+        return merged
+
     def body(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "stages": self.stages,
@@ -306,6 +382,7 @@ class RunResult(Result):
             "skipped_reason": self.skipped_reason,
             "seconds": round(self.seconds, 3),
             "waiting_on": [w.as_dict() for w in self.waiting_on],
+            "missing_inputs": self.missing_inputs.as_dict(),
         }
         if self.dispatch is not None:
             body["dispatch"] = self.dispatch
@@ -337,10 +414,110 @@ class RunResult(Result):
             head
             + markdown_table(["step", "stages", "games", "job"], rows)
             + _waiting_rows(self.waiting_on)
+            + self.missing_inputs.rows()
         )
 
     def games_processed(self) -> int:
         return self.games_scored + self.games_embedded
+
+
+@dataclass
+class ColumnDiff:
+    """One prediction column over the games both sides have."""
+
+    column: str
+    max_abs_diff: float | None  # over the games with a value on both sides; None: no such game
+    mean_abs_diff: float | None
+    differing: int  # games differing by more than the tolerance, or with a value on one side
+    one_side_null: int  # of those, the games with a value on one side only
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "max_abs_diff": self.max_abs_diff,
+            "mean_abs_diff": self.mean_abs_diff,
+            "differing": self.differing,
+            "one_side_null": self.one_side_null,
+        }
+
+
+@dataclass
+class CompareResult(Result):
+    """`compare A B`: which games each side has, and how each shared column differs."""
+
+    command: ClassVar[str] = "compare"
+    a: dict[str, Any]  # kind (job or file), job_id or path, games, columns
+    b: dict[str, Any]
+    tolerance: float
+    in_both: int
+    only_in_a: list[int]
+    only_in_b: list[int]
+    columns: list[ColumnDiff]
+    columns_only_in_a: list[str]
+    columns_only_in_b: list[str]
+    top: list[dict[str, Any]]  # the worst games: game_id, name, column, a, b, diff (b - a)
+    shown: int = 10  # how many ids of the games on one side only the document lists
+    shared_only: bool = False  # --shared-only: games on one side only are no difference
+
+    @property
+    def differing_columns(self) -> list[str]:
+        return [c.column for c in self.columns if c.differing]
+
+    @property
+    def games_differ(self) -> bool:
+        """Games on one side only count as a difference (a shadow run that drops games
+        must not pass), unless --shared-only."""
+        return not self.shared_only and bool(self.only_in_a or self.only_in_b)
+
+    @property
+    def differs(self) -> bool:
+        """Any column beyond the tolerance, or any game on one side only (unless
+        --shared-only): what `--exit-code` exits 1 for."""
+        return bool(self.differing_columns) or self.games_differ
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "a": self.a,
+            "b": self.b,
+            "tolerance": self.tolerance,
+            "shared_only": self.shared_only,
+            "games": {
+                "in_both": self.in_both,
+                "only_in_a": len(self.only_in_a),
+                "only_in_b": len(self.only_in_b),
+                "only_in_a_ids": self.only_in_a[: self.shown],
+                "only_in_b_ids": self.only_in_b[: self.shown],
+            },
+            "columns": [c.as_dict() for c in self.columns],
+            "columns_only_in_a": self.columns_only_in_a,
+            "columns_only_in_b": self.columns_only_in_b,
+            "differs": self.differs,
+            "differing_columns": self.differing_columns,
+            "top": self.top,
+        }
+
+    def outputs(self) -> dict[str, Any]:
+        return {
+            "differs": self.differs,
+            "differing_columns": ",".join(self.differing_columns),
+            "games_in_both": self.in_both,
+        }
+
+    def summary(self) -> str:
+        rows = [
+            [c.column, _number(c.max_abs_diff), _number(c.mean_abs_diff), c.differing]
+            for c in self.columns
+        ]
+        return (
+            f"### bggscore compare\n\n{self.in_both:,} games in both, "
+            f"{len(self.only_in_a):,} only in A, {len(self.only_in_b):,} only in B "
+            f"(tolerance {self.tolerance:g})\n\n"
+            + markdown_table(["column", "max abs diff", "mean abs diff", "differing"], rows)
+        )
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
 
 
 def versioned(command: str, data: Mapping[str, Any]) -> dict[str, Any]:

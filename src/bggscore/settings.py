@@ -27,7 +27,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -44,13 +44,20 @@ from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     InitSettingsSource,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     SettingsError,
 )
 
 from bggscore.errors import ConfigError
-from bggscore.stages import DEFAULT_BATCH_SIZE, DEFAULT_EMBED_BATCH_SIZE, MAX_COUNT, MAX_WORKERS
+from bggscore.stages import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_EMBED_BATCH_SIZE,
+    MAX_COUNT,
+    MAX_WORKERS,
+    OWN_EMBEDDINGS,
+)
 
 PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DATASET_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
@@ -148,6 +155,31 @@ class RegistrySettings(Group):
     uri: str | None = Field(
         None, description="folder or gs://bucket/prefix; default <home>/registry"
     )
+    # NoDecode: the environment variable may be a JSON list or os.pathsep-separated paths
+    code_paths: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="folders put on the import path to unpickle imported models' own code",
+    )
+    allow_version_mismatch: bool = Field(
+        False, description="load an imported pickle made with another scikit-learn anyway"
+    )
+
+    @field_validator("code_paths", mode="before")
+    @classmethod
+    def _path_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError as exc:
+                    raise ValueError(f"not a JSON list of folders ({exc})") from None
+            else:
+                value = [part for part in text.split(os.pathsep) if part.strip()]
+        if isinstance(value, list):
+            for item in value:
+                non_empty_path(item)
+        return value
 
 
 class ModelSettings(Group):
@@ -172,6 +204,51 @@ class ScoringSettings(Group):
     # imported models' landing complexity and rating go out unclipped, as production's do;
     # true bounds them to [1, 5] and [1, 10]
     clip_outputs: bool = False
+
+
+# production's table of description embeddings (game_id, embedding ARRAY<FLOAT64>)
+DEFAULT_EMBEDDINGS_TABLE = "predictions.bgg_description_embeddings"
+
+
+class FeaturesSettings(Group):
+    """Inputs the models read that no bggscore stage computes."""
+
+    embeddings_table: str = Field(
+        DEFAULT_EMBEDDINGS_TABLE,
+        description="the (game_id, embedding) table emb_* models read: dataset.table or "
+        f'project.dataset.table (features project by default), or "{OWN_EMBEDDINGS}" for '
+        "bggscore's own description embeddings",
+    )
+
+    @field_validator("embeddings_table")
+    @classmethod
+    def _embeddings_table(cls, value: str) -> str:
+        if value != OWN_EMBEDDINGS:
+            table_parts(value)
+        return value
+
+    def embeddings_parts(self) -> tuple[str | None, str, str]:
+        """(project or None, dataset, table) of the embeddings table; with the opt-in word,
+        the default table's (the name `warehouse load --embeddings` would fill)."""
+        if self.embeddings_table == OWN_EMBEDDINGS:
+            return table_parts(DEFAULT_EMBEDDINGS_TABLE)
+        return table_parts(self.embeddings_table)
+
+
+def table_parts(value: str) -> tuple[str | None, str, str]:
+    """``dataset.table`` or ``project.dataset.table``, each part a valid identifier."""
+    parts = value.split(".")
+    if len(parts) not in (2, 3):
+        raise ValueError(
+            f"table {value!r} must be dataset.table or project.dataset.table "
+            f'(or "{OWN_EMBEDDINGS}")'
+        )
+    *project, dataset, table = parts
+    if project:
+        check_identifier(project[0], PROJECT_RE, "project")
+    check_identifier(dataset, DATASET_RE, "dataset")
+    check_identifier(table, TABLE_RE, "table name")
+    return (project[0] if project else None), dataset, table
 
 
 class GitHubSettings(Group):
@@ -248,6 +325,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     models: ModelSettings = ModelSettings()
     scoring: ScoringSettings = ScoringSettings()
+    features: FeaturesSettings = FeaturesSettings()
     github: GitHubSettings = GitHubSettings()
 
     @classmethod

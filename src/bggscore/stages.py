@@ -11,6 +11,12 @@ Edges are of two kinds. Static ones come from ``Stage.reads``. Model-derived one
 resolved once the registry is known: a model whose signature names a column another
 stage provides makes its stage read that stage (``StageGraph.with_model_inputs``).
 
+An *input* (``Input``) is a table of per-game values no command computes: the warehouse
+fills it (``features.embeddings_table``). A graph that has one (``with_input``) takes the
+columns it provides from it before any stage, so a model reading them makes its stage read
+the input: its upstream key records a hash of each game's value, and a game without one
+is reported, never scored.
+
 Standard library only: the CLI reads this module while building ``--help``.
 """
 
@@ -59,6 +65,18 @@ MAX_DEMO_GAMES = 5_000_000
 # `score --workers`: each worker is a process holding its own copy of the models and batches.
 MAX_WORKERS = 64
 
+# -- the scoring chain's named columns ---------------------------------------------------
+# What an earlier model of the chain gives later ones, by name and meaning; each model reads
+# the ones its signature (or its feature builder) names. Production's names and meanings
+# first; the last is what bggscore's own direct geek rating model reads.
+CHAIN_COLUMNS: dict[str, str] = {
+    "predicted_complexity": "the complexity model's prediction",
+    "predicted_rating": "the rating model's prediction",
+    "predicted_users_rated_log": "log1p of the reported users_rated count "
+    "(max(round(expm1(p)/50)*50, 25))",
+    "predicted_log_users_rated": "the users_rated model's raw log1p prediction",
+}
+
 # -- the stages --------------------------------------------------------------------------
 COMPLEXITY = "complexity"
 MAIN = "main"
@@ -67,6 +85,10 @@ GAME_EMBEDDINGS = "game-embeddings"
 STATE_TABLE = "scoring_state"  # one latest-state row per game and stage, for every stage
 INPUT_TABLES = ("games_features", "game_features_hash")  # what every stage reads
 RUNS_TABLE = "runs"  # one row per job
+# the input `features.embeddings_table` names (production's description embeddings), and
+# the setting's word for "bggscore's own description embeddings" (the text stage) instead
+EMBEDDINGS_TABLE = "embeddings-table"
+OWN_EMBEDDINGS = "bggscore"
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,27 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Input:
+    """Per-game values a model may read that no bggscore command computes: a table of
+    (game_id, embedding ARRAY<FLOAT64>) the warehouse fills. Never run, never ordered."""
+
+    name: str  # as upstream keys (`<name>:<hash>`) and `missing_inputs` name it
+    table: str  # its logical table (warehouse/schemas.py)
+    provides: tuple[str, ...]  # the columns (glob patterns) models read from it
+    setting: str  # the setting that names the table, for messages
+    load: str  # what fills it in the embedded warehouse, for messages
+
+
+EMBEDDINGS_INPUT = Input(
+    EMBEDDINGS_TABLE,
+    "embeddings_input",
+    ("emb_*",),
+    "features.embeddings_table",
+    "bggscore warehouse load --embeddings FILE.parquet",
+)
+
+
 class StageCycleError(ConfigError):
     """The configured models' inputs make a stage read its own output, directly or through
     others: a choice of models that cannot run together (exit 2, nothing is done)."""
@@ -140,11 +183,12 @@ class StageGraph:
     """The stages and, for each, the stages it reads (in the order they are declared)."""
 
     stages: tuple[Stage, ...]
-    # model-derived edges: stage -> {upstream stage: the models that read it}
+    # model-derived edges: stage -> {upstream stage or input: the models that read it}
     derived: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    inputs: tuple[Input, ...] = ()  # they provide their columns before any stage does
 
     def __post_init__(self) -> None:
-        names = [s.name for s in self.stages]
+        names = [s.name for s in self.stages] + [i.name for i in self.inputs]
         if len(set(names)) != len(names):
             raise ValueError(f"stage names repeat: {names}")
         for stage in self.stages:
@@ -188,6 +232,30 @@ class StageGraph:
         wanted = set(stage.reads) | set(self.derived.get(name, {}))
         return tuple(s.name for s in self.stages if s.name in wanted)
 
+    def input(self, name: str) -> Input:
+        for found in self.inputs:
+            if found.name == name:
+                return found
+        raise KeyError(name)
+
+    def inputs_of(self, name: str) -> tuple[str, ...]:
+        """The inputs ``name``'s models read themselves (after its upstream stages, the
+        parts of its upstream key)."""
+        edges = self.derived.get(name, {})
+        return tuple(i.name for i in self.inputs if i.name in edges)
+
+    def inputs_needed(self, name: str) -> tuple[str, ...]:
+        """The inputs a game must have for ``name`` to score it: its own and those of
+        the stages it reads, directly or through others."""
+        needed = set(self.inputs_of(name))
+        for upstream in self.upstream(name):
+            needed |= set(self.inputs_needed(upstream))
+        return tuple(i.name for i in self.inputs if i.name in needed)
+
+    def input_readers(self, name: str) -> dict[str, tuple[str, ...]]:
+        """For an input, each stage whose models read it -> those models."""
+        return {stage: edges[name] for stage, edges in self.derived.items() if name in edges}
+
     def tables(self, stages: Iterable[str]) -> list[str]:
         """The tables a command running ``stages`` needs: the inputs, what the stages and
         the stages they read write, the state table and the runs table."""
@@ -197,10 +265,12 @@ class StageGraph:
         return [*INPUT_TABLES, *dict.fromkeys(writes), STATE_TABLE, RUNS_TABLE]
 
     def provider(self, column: str) -> str | None:
-        """The stage that provides ``column`` to other stages' models, if any."""
-        for stage in self.stages:
-            if any(fnmatch.fnmatchcase(column, pattern) for pattern in stage.provides):
-                return stage.name
+        """The input or stage that provides ``column`` to other stages' models, if any
+        (an input first: with one, ``emb_*`` comes from its table, not the text stage)."""
+        sources: tuple[Input | Stage, ...] = (*self.inputs, *self.stages)
+        for source in sources:
+            if any(fnmatch.fnmatchcase(column, pattern) for pattern in source.provides):
+                return source.name
         return None
 
     # -- order ---------------------------------------------------------------------------
@@ -245,8 +315,8 @@ class StageGraph:
     def with_model_inputs(self, inputs: Mapping[str, Iterable[str]]) -> StageGraph:
         """The graph once the models are known: ``inputs`` maps a model (its type, or a
         label ``type name:version``) to the columns its signature names. A column that
-        another stage provides adds an edge from that stage; one its own stage provides
-        is a cycle."""
+        another stage (or an input) provides adds an edge from it; one its own stage
+        provides is a cycle."""
         derived: dict[str, dict[str, tuple[str, ...]]] = {
             stage: dict(edges) for stage, edges in self.derived.items()
         }
@@ -265,11 +335,15 @@ class StageGraph:
                     f"{', '.join(edges[stage])} ({stage}) read(s) the output of its own stage",
                     "register or configure models that do not read the output of their own stage",
                 )
-        return StageGraph(self.stages, derived)
+        return replace(self, derived=derived)
 
     def with_stage(self, stage: Stage) -> StageGraph:
         """A copy with one more stage (declared last)."""
         return replace(self, stages=(*self.stages, stage))
+
+    def with_input(self, source: Input) -> StageGraph:
+        """A copy where ``source`` provides its columns (before any stage that does)."""
+        return replace(self, inputs=(*self.inputs, source))
 
 
 GRAPH = StageGraph(STAGES)

@@ -59,7 +59,7 @@ DOMAIN_LANDING = {
         )
     },
     **{
-        f"predicted_{outcome}_{bound}_90": "FLOAT64"
+        f"{outcome}_{bound}_90": "FLOAT64"
         for outcome in ("complexity", "rating", "users_rated", "geek_rating")
         for bound in ("lower", "upper")
     },

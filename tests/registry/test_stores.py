@@ -196,3 +196,36 @@ def test_importing_the_registry_stays_cheap() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# -- credentials ------------------------------------------------------------------------------
+NO_CREDENTIALS = "Your default credentials were not found. To set up Application Default..."
+
+
+def test_no_google_credentials_is_one_registry_error(mocker: Any) -> None:
+    from google.auth.exceptions import DefaultCredentialsError
+
+    mocker.patch("google.cloud.storage.Client", side_effect=DefaultCredentialsError(NO_CREDENTIALS))
+    store = GCSStore("bucket", "p")  # the default client, created on first use
+    for use in (lambda: store.read_bytes("a"), lambda: store.list_prefix("rating/")):
+        with pytest.raises(RegistryError) as caught:
+            use()
+        text = str(caught.value)
+        assert "no Google credentials found" in text and "\n" not in text
+        assert "gcloud auth application-default login" in text
+        assert "GOOGLE_APPLICATION_CREDENTIALS" in text
+
+
+def test_credentials_a_factory_or_a_request_fails_on_are_registry_errors(mocker: Any) -> None:
+    from google.auth.exceptions import DefaultCredentialsError, RefreshError
+
+    def no_credentials() -> Any:
+        raise DefaultCredentialsError(NO_CREDENTIALS)
+
+    with pytest.raises(RegistryError, match="no Google credentials found for gs://b/p/a"):
+        GCSStore("b", "p", client_factory=no_credentials).exists("a")
+    client, blob = make_mock_client(mocker)
+    blob.download_as_bytes.side_effect = RefreshError("Reauthentication is needed.")
+    with pytest.raises(RegistryError, match="refused or have expired") as caught:
+        GCSStore("b", "p", client_factory=lambda: client).read_bytes("a")
+    assert "gcloud auth application-default login" in str(caught.value)

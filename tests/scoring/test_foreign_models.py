@@ -16,7 +16,7 @@ from tests.support.production import (
     signature,
 )
 
-from bggscore.errors import InputError, RegistryError
+from bggscore.errors import InputError, RegistryError, UsageError
 from bggscore.modelset import GeekFormula, ModelSet
 from bggscore.registry import LoadedModel
 from bggscore.registry.registry import Registration
@@ -148,3 +148,38 @@ def test_a_pipeline_failing_on_the_rows_is_one_error(scored: dict[str, Any]) -> 
 class _Raises:
     def predict(self, X: Any) -> Any:
         raise ValueError("Feature names seen at fit time, yet now missing:\n- emb_0")
+
+
+def _landing(frame: pl.DataFrame, models: ModelSet, draws: int) -> pl.DataFrame:
+    from bggscore.scoring.batch import score_batch
+
+    frame = frame.with_columns(pl.lit(0, pl.Int64).alias("feature_hash"))  # as read for scoring
+    done = score_batch(None, frame, models, RUN, ["complexity", "main"], intervals=draws)
+    assert done.landing is not None
+    return done.landing.sort("game_id")
+
+
+def test_intervals_for_imported_pipelines_are_seeded_per_game(scored: dict[str, Any]) -> None:
+    frame, models = scored["frame"], scored["models"]
+    landing = _landing(frame, models, 200)
+    for outcome in ("complexity", "rating", "users_rated", "geek_rating"):
+        lower, upper = landing[f"{outcome}_lower_90"], landing[f"{outcome}_upper_90"]
+        assert lower.null_count() == 0 and (lower <= upper).all(), outcome
+    median = landing["predicted_rating"]
+    assert ((landing["rating_lower_90"] <= median) & (median <= landing["rating_upper_90"])).all()
+    # the same game in a smaller batch draws the same numbers
+    part = _landing(frame.tail(7), models, 200)
+    whole = landing.filter(pl.col("game_id").is_in(part["game_id"].to_list()))
+    for column in ("predicted_complexity", "rating_lower_90", "geek_rating_upper_90"):
+        assert np.allclose(part[column].to_numpy(), whole[column].to_numpy(), atol=1e-9)
+
+
+def test_intervals_refuse_mixed_model_kinds(
+    scored: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bggscore.scoring.frames as frames
+
+    rating = scored["models"].models["rating"].model
+    monkeypatch.setattr(frames, "is_own", lambda model: model is rating)
+    with pytest.raises(UsageError, match=r"cannot mix bggscore's own models \(rating\)"):
+        _landing(scored["frame"], scored["models"], 50)

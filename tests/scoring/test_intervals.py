@@ -28,9 +28,8 @@ from bggscore.scoring.predict import add_chain_inputs
 from bggscore.warehouse.schemas import INTERVAL_OUTCOMES, ML_PREDICTIONS_LANDING
 
 RUN = RunInfo("job-test", datetime(2026, 1, 2, tzinfo=timezone.utc), "test", "fp", 2024)
-INTERVAL_COLUMNS = [
-    f"predicted_{x}_{bound}_90" for x in INTERVAL_OUTCOMES for bound in ("lower", "upper")
-]
+# production's landing names, written out here so a rename in schemas fails this file
+INTERVAL_COLUMNS = [f"{x}_{bound}_90" for x in INTERVAL_OUTCOMES for bound in ("lower", "upper")]
 MEDIAN_COLUMNS = {
     "complexity": "predicted_complexity",
     "rating": "predicted_rating",
@@ -78,18 +77,16 @@ def test_bounds_bracket_the_median_and_respect_the_clips(pipelines, games, formu
     clips = {"complexity": (1, 5), "rating": (1, 10), "users_rated": (25, np.inf)}
     clips["geek_rating"] = (1, 10)
     for outcome, (low, high) in clips.items():
-        lower = result[f"predicted_{outcome}_lower_90"]
+        lower = result[f"{outcome}_lower_90"]
         median = result[MEDIAN_COLUMNS[outcome]]
-        upper = result[f"predicted_{outcome}_upper_90"]
+        upper = result[f"{outcome}_upper_90"]
         assert (lower <= median).all()
         assert (median <= upper).all()
         assert (lower >= low).all()
         assert (upper <= high).all()
     # the intervals are real intervals, not points
-    assert (result["predicted_rating_upper_90"] > result["predicted_rating_lower_90"]).all()
-    assert (
-        result["predicted_users_rated_upper_90"] > result["predicted_users_rated_lower_90"]
-    ).mean() > 0.5
+    assert (result["rating_upper_90"] > result["rating_lower_90"]).all()
+    assert (result["users_rated_upper_90"] > result["users_rated_lower_90"]).mean() > 0.5
 
 
 def test_landing_keeps_the_medians_and_the_bounds(pipelines, games) -> None:
@@ -200,7 +197,7 @@ def test_no_prior_weight_makes_geek_rating_the_rating(pipelines, games) -> None:
     plain = _draw(pipelines, games, formula=GeekFormula(5.5, 0.0))
     for bound in ("lower_90", "upper_90"):
         np.testing.assert_allclose(
-            plain[f"predicted_geek_rating_{bound}"], plain[f"predicted_rating_{bound}"], atol=1e-5
+            plain[f"geek_rating_{bound}"], plain[f"rating_{bound}"], atol=1e-5
         )
     heavy = _draw(pipelines, games, formula=GeekFormula(5.5, 1e12))
     np.testing.assert_allclose(heavy["predicted_geek_rating"], 5.5, atol=1e-4)
@@ -221,7 +218,7 @@ def test_smaller_noise_precision_widens_the_intervals(pipelines, games) -> None:
     wide = _draw(noisy, games, seed=1)
 
     def width(result: dict, outcome: str) -> np.ndarray:
-        return result[f"predicted_{outcome}_upper_90"] - result[f"predicted_{outcome}_lower_90"]
+        return result[f"{outcome}_upper_90"] - result[f"{outcome}_lower_90"]
 
     # parameter uncertainty and the clips keep the ratio under 3
     assert np.median(width(wide, "complexity") / width(base, "complexity")) > 1.5

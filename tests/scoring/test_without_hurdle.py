@@ -146,8 +146,8 @@ def test_intervals_without_a_hurdle(cli, popular_home: Path) -> None:
     assert landing["predicted_hurdle_prob"].is_null().all()
     for outcome in ("complexity", "rating", "users_rated", "geek_rating"):
         lower, upper = (
-            landing[f"predicted_{outcome}_lower_90"],
-            landing[f"predicted_{outcome}_upper_90"],
+            landing[f"{outcome}_lower_90"],
+            landing[f"{outcome}_upper_90"],
         )
         assert lower.is_finite().all() and (lower <= upper).all(), outcome
 

@@ -8,9 +8,9 @@ parametrized over ``ENGINES``.
 Emulator notes (what the fixtures have to provide, not what the engine does):
 - bqemulator insists on DuckDB's spatial extension, which cannot be downloaded
   here; nothing in bggscore uses GEOGRAPHY, so the loader is patched out.
-- games_features and game_features_hash belong to the data warehouse's own jobs:
-  the BigQuery engine never creates them, so ``create_foreign_tables`` does (as
-  production has).
+- games_features, game_features_hash and the embeddings table belong to the data
+  warehouse's own jobs: the BigQuery engine never creates them, so
+  ``create_foreign_tables`` does (as production has).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from bggscore.settings import Settings, WarehouseSettings
+from bggscore.settings import FeaturesSettings, Settings, WarehouseSettings
 from bggscore.warehouse.base import Warehouse
 from bggscore.warehouse.schemas import TABLES
 
@@ -51,9 +51,15 @@ def create_foreign_tables(warehouse: Any) -> None:
             warehouse._create_table(warehouse.tables[schema.logical], schema)
 
 
-def warehouse_settings(tmp_path: Path, **warehouse: Any) -> Settings:
-    """Settings with a home under tmp_path and these warehouse settings."""
-    return Settings(home=tmp_path / "home", warehouse=WarehouseSettings(**warehouse))
+def warehouse_settings(
+    tmp_path: Path, features: FeaturesSettings | None = None, **warehouse: Any
+) -> Settings:
+    """Settings with a home under tmp_path and these warehouse (and features) settings."""
+    return Settings(
+        home=tmp_path / "home",
+        warehouse=WarehouseSettings(**warehouse),
+        features=features or FeaturesSettings(),
+    )
 
 
 def duckdb_warehouse(tmp_path: Path) -> Warehouse:
@@ -79,6 +85,7 @@ def bigquery_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Wareho
         features_dataset=f"analytics_{suffix}",
         hash_dataset=f"staging_{suffix}",
         ml_dataset=f"raw_{suffix}",
+        features=FeaturesSettings(embeddings_table=f"predictions_{suffix}.embeddings"),
     )
     warehouse = BigQueryWarehouse(settings, client_factory=lambda: client)
     create_foreign_tables(warehouse)

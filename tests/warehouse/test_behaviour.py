@@ -23,6 +23,7 @@ from tests.factories import (
     make_complexity_predictions,
     make_game_embeddings,
     make_games,
+    make_landing_rows,
     make_scoring_state,
 )
 from tests.support.warehouses import (
@@ -38,7 +39,7 @@ from bggscore.warehouse import base
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.load import load_games, read_export
 from bggscore.warehouse.queries import Selection
-from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
+from bggscore.warehouse.schemas import GAMES_FEATURES, LANDING_PREDICTIONS, TABLES
 
 SAMPLE = Path(__file__).resolve().parents[2].parent / "shared/data/sample_games.parquet"
 EVERYTHING = Selection(all_years=True, include_null_year=True)
@@ -138,6 +139,48 @@ def test_selection_filters_years_ids_and_unknown_years(ready: Warehouse) -> None
     assert ready.count_features(Selection(game_ids=())) == 0
     assert ready.existing_game_ids([1, 5, 99]) == {1, 5}
     assert ready.existing_game_ids([]) == set()
+
+
+def test_landing_rows_are_one_jobs_predictions(ready: Warehouse) -> None:
+    first = make_landing_rows([3, 1, 2], job_id="job-a")
+    ready.write([Write("ml_predictions_landing", first)])
+    later = make_landing_rows([2, 4], job_id="job-b", score_ts=T0 + timedelta(days=1))
+    ready.write([Write("ml_predictions_landing", later)])
+
+    rows = ready.landing_rows("job-a").sort("game_id")
+
+    assert rows.columns == ["game_id", "name", *LANDING_PREDICTIONS]
+    assert rows["game_id"].to_list() == [1, 2, 3]
+    expected = first.select(rows.columns).sort("game_id")
+    assert_frame_equal(rows, expected)
+    assert ready.landing_rows("job-b")["game_id"].sort().to_list() == [2, 4]
+    assert ready.landing_rows("no-such-job").is_empty()
+
+
+def test_selection_min_users_rated_keeps_rated_games_only(ready: Warehouse) -> None:
+    # users_rated 20, 33, 46, ... (20 + 13 * i); game 5 (72) has no count at all
+    games = make_games(10, null_year_every=0).with_columns(
+        pl.when(pl.col("game_id") == 5)
+        .then(None)
+        .otherwise(pl.col("users_rated"))
+        .alias("users_rated")
+    )
+    load_games(ready, games, now=T0)
+
+    rated = Selection(all_years=True, min_users_rated=46)
+    assert _features(ready, rated)["game_id"].to_list() == [3, 4, 6, 7, 8, 9, 10]
+    assert ready.count_features(rated) == 7
+    exact = Selection(all_years=True, min_users_rated=98)  # game 7 has exactly 98
+    assert _features(ready, exact)["game_id"].to_list() == [7, 8, 9, 10]
+    # a minimum of 0 still leaves out the game with no count; no minimum keeps it
+    assert 5 not in _features(ready, Selection(all_years=True, min_users_rated=0))["game_id"]
+    assert ready.count_features(Selection(all_years=True, min_users_rated=0)) == 9
+    assert ready.count_features(Selection(all_years=True)) == 10
+    # with the year range too: 2019 + i % 8, so games 3..6 are 2021..2024
+    both = Selection(start_year=2021, end_year=2025, min_users_rated=46)
+    assert _features(ready, both)["game_id"].to_list() == [3, 4, 6]
+    assert rated.describe() == "all years, users_rated >= 46"
+    assert both.describe() == "years 2021-2024, users_rated >= 46"
 
 
 def test_read_hashes(ready: Warehouse) -> None:

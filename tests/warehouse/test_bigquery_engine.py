@@ -44,7 +44,8 @@ COUNT_SQL = (
     "WHERE (@all_years OR (f.year_published >= @start_year AND f.year_published < @end_year) "
     "OR (@include_null_year AND f.year_published IS NULL)) "
     "AND (@include_null_year OR NOT f.year_published IS NULL) "
-    "AND (@all_ids OR f.game_id IN UNNEST(@game_ids))"
+    "AND (@all_ids OR f.game_id IN UNNEST(@game_ids)) "
+    "AND (@any_users_rated OR (NOT f.users_rated IS NULL AND f.users_rated >= @min_users_rated))"
 )
 WRITE_SCRIPT = (
     "BEGIN TRANSACTION;\n"
@@ -131,6 +132,8 @@ def test_read_sends_rendered_sql_with_typed_parameters(warehouse, client) -> Non
         bigquery.ScalarQueryParameter("include_null_year", "BOOL", False),
         bigquery.ScalarQueryParameter("all_ids", "BOOL", True),
         bigquery.ArrayQueryParameter("game_ids", "INT64", []),
+        bigquery.ScalarQueryParameter("any_users_rated", "BOOL", True),
+        bigquery.ScalarQueryParameter("min_users_rated", "INT64", 0),
     ]
     assert config.labels == {"tool": "bggscore"}
     assert client.query.call_args.kwargs["location"] == "EU"
@@ -156,6 +159,23 @@ def test_ids_travel_as_an_int64_array(warehouse, client) -> None:
         "WHERE h.game_id IN UNNEST(@game_ids)"
     )
     assert config.query_parameters == [bigquery.ArrayQueryParameter("game_ids", "INT64", [7, 3])]
+
+
+def test_a_job_id_travels_as_a_string_parameter(warehouse, client) -> None:
+    result = client.query.return_value.result.return_value
+    result.to_arrow.return_value = pa.table({"game_id": pa.array([], pa.int64())})
+    hostile = "x' OR '1'='1"
+
+    assert warehouse.landing_rows(hostile).is_empty()
+
+    sql, config = sent(client)
+    assert sql.startswith("SELECT p.`game_id`, p.`name`, p.`predicted_hurdle_prob`, ")
+    assert sql.endswith(
+        "FROM `bgg-predictive-models`.`raw`.`ml_predictions_landing` AS p WHERE p.job_id = @job_id"
+    )
+    assert hostile not in sql
+    assert config.query_parameters == [bigquery.ScalarQueryParameter("job_id", "STRING", hostile)]
+    client.query.assert_called_once()  # one query
 
 
 def test_read_features_is_one_query_streamed_in_batches(warehouse, client) -> None:

@@ -24,6 +24,7 @@ import pytest
 
 import bggscore
 from bggscore.settings import Settings, WarehouseSettings
+from bggscore.stages import COMPLEXITY, EMBEDDINGS_INPUT, GAME_EMBEDDINGS, GRAPH, MAIN
 from bggscore.warehouse import queries
 from bggscore.warehouse.base import Warehouse
 from bggscore.warehouse.detection_sql import detection_sql
@@ -41,6 +42,7 @@ FEATURE_COLUMNS = ["game_id", "name", "year_published", "description_chars"]
 WRITES = {
     "games_features": "upsert",
     "game_features_hash": "upsert",
+    "embeddings_input": "upsert",  # warehouse load --embeddings (embedded warehouse)
     "ml_predictions_landing": "append",
     "complexity_predictions": "append",
     "game_embeddings": "append",
@@ -69,8 +71,17 @@ def snapshot_cases(wh: Warehouse) -> dict[str, list[str]]:
     add("features", [wh.render(queries.features_sql(FEATURE_COLUMNS))])
     add("features_with_hash", [wh.render(queries.features_sql(FEATURE_COLUMNS, with_hash=True))])
     add("count_runs", [wh.render(queries.count_sql("runs"))])
+    add("landing_rows", [wh.render(queries.landing_rows_sql())])
     for stage in DETECTION_STAGES:
         add(f"detection_{stage.replace('-', '_')}", [wh.render(detection_sql(stage))])
+    # with models reading emb_* from the embeddings table: complexity's key is the vector's
+    # hash, main's complexity's job and the hash, game embeddings need the vector only
+    graph = GRAPH.with_input(EMBEDDINGS_INPUT).with_model_inputs(
+        {"complexity c:1": ["emb_0"], "rating r:1": ["emb_0", "predicted_complexity"]}
+    )
+    for stage in (COMPLEXITY, MAIN, GAME_EMBEDDINGS):
+        name = f"detection_{stage.replace('-', '_')}_with_embeddings_table"
+        add(name, [wh.render(detection_sql(stage, graph))])
     # what Warehouse.write runs for one staged frame
     for logical, mode in WRITES.items():
         schema = TABLES[logical]

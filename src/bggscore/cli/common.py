@@ -118,6 +118,7 @@ GLOBAL_OPTIONS = {
     "--engine": True,
     "--debug": False,
     "--no-debug": False,
+    "--allow-version-mismatch": False,
 }
 
 

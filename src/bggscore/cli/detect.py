@@ -19,6 +19,7 @@ from bggscore.cli.selection import (
     GameIdsFileOption,
     IncludeNullYearOption,
     MaxGamesOption,
+    MinUsersRatedOption,
     StartYearOption,
     build_selection,
 )
@@ -36,6 +37,7 @@ def detect_changes(
     end_year: EndYearOption = DEFAULT_END_YEAR,
     all_years: AllYearsOption = False,
     include_null_year: IncludeNullYearOption = False,
+    min_users_rated: MinUsersRatedOption = None,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
     stage: Annotated[str, typer.Option(help=f"{stage_choices()}.")] = "all",
@@ -77,7 +79,14 @@ def detect_changes(
     settings = state(ctx).settings()
     console = Console(json_mode=json)
     selection = build_selection(
-        start_year, end_year, all_years, game_id, game_ids_file, include_null_year, ctx=ctx
+        start_year,
+        end_year,
+        all_years,
+        game_id,
+        game_ids_file,
+        include_null_year,
+        min_users_rated,
+        ctx=ctx,
     )
     stages = parse_detect_stage(stage)
     overrides = parse_model_overrides(model or [])
@@ -98,6 +107,8 @@ def detect_changes(
     else:
         console.report(detection, lambda out: _render(out, detection))
     warn_left_out(console, detection.left_out, ())
+    for line in detection.missing_inputs.warnings():
+        console.warn(line)
     if detection.missing_game_ids:
         shown = ", ".join(str(i) for i in detection.missing_game_ids[:10])
         console.warn(
@@ -147,6 +158,9 @@ def _render_explain(out: Any, data: dict[str, Any]) -> None:
             old, new = item[key]["recorded"], item[key]["current"]
             mark = "" if old == new else "  [yellow]changed[/]"
             out.print(f"  {key:<13} recorded {escape(str(old))}  current {escape(str(new))}{mark}")
+        if item.get("missing_inputs"):
+            lacking = " and ".join(item["missing_inputs"])
+            out.print(f"  missing       {lacking}: not scored until it has one")
         if item["upstream"].get("pending"):
             pending = item["upstream"]["pending"]
             out.print(f"  pending       {' and '.join(pending)} will rescore it first")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 def _build_app() -> "typer.Typer":
     import typer
 
+    from bggscore.cli import compare as compare_cmd
     from bggscore.cli import config as config_cmd
     from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
     from bggscore.cli import run as run_cmd
@@ -44,6 +45,7 @@ def _build_app() -> "typer.Typer":
     app.command()(embed.similar)
     app.command()(dispatch.dispatch)
     app.command("run")(run_cmd.run)
+    app.command("compare")(compare_cmd.compare)
     app.add_typer(demo.app, name="demo")
     app.add_typer(config_cmd.app, name="config")
 
@@ -77,6 +79,14 @@ def _build_app() -> "typer.Typer":
             ),
         ] = None,
         debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+        allow_version_mismatch: Annotated[
+            bool,
+            typer.Option(
+                "--allow-version-mismatch",
+                help="Load imported models made with another scikit-learn anyway, with a "
+                "warning [env: BGGSCORE_REGISTRY__ALLOW_VERSION_MISMATCH].",
+            ),
+        ] = False,
         version: Annotated[
             bool,
             typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
@@ -89,7 +99,13 @@ def _build_app() -> "typer.Typer":
         """
         ctx.obj = AppState(
             config=config,
-            overrides=flag_overrides(**{"home": home, "warehouse.engine": engine}),
+            overrides=flag_overrides(
+                **{
+                    "home": home,
+                    "warehouse.engine": engine,
+                    "registry.allow_version_mismatch": allow_version_mismatch or None,
+                }
+            ),
             debug=debug,
         )
 

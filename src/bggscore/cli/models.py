@@ -1,4 +1,5 @@
-"""`bggscore models`: train, register, list, alias, archive, unarchive and verify models."""
+"""`bggscore models`: train, register, import, list, alias, archive, unarchive and verify
+models."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bggscore.stages import (
 )
 
 app = typer.Typer(
-    help="Train, register, list, alias, archive, unarchive and verify models.",
+    help="Train, register, import, list, alias, archive, unarchive and verify models.",
     no_args_is_help=True,
 )
 
@@ -165,13 +166,14 @@ def list_(
             "created_at": r.created_at,
             "sha256": r.sha256,
             "metrics": r.metrics,
+            "source": r.source,
         }
         for r in registrations
     ]
 
     def render(out: Any) -> None:
         table = Table(title=f"models in {registry.uri}")
-        for column in ("type", "name", "version", "status", "aliases", "created_at"):
+        for column in ("type", "name", "version", "status", "aliases", "created_at", "source"):
             table.add_column(column)
         for row in rows:
             table.add_row(
@@ -181,6 +183,7 @@ def list_(
                 row["status"],
                 ", ".join(row["aliases"]),
                 row["created_at"].isoformat(timespec="seconds"),
+                row["source"],
             )
         out.print(table if rows else "no models registered yet: run `bggscore models train --all`")
 
@@ -235,6 +238,94 @@ def register(
     Console(json_mode=json, command="models register").result(
         data, lambda out: out.print(f"registered {registration.label} ({registration.model_type})")
     )
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="production's models/registered (a folder or gs://bucket/prefix), or one "
+            "type, name or version folder inside it."
+        ),
+    ],
+    code_path: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--code-path",
+            metavar="<dir>",
+            help="A folder holding the models' own code (repeat); recorded with the models "
+            "[setting: registry.code_paths].",
+        ),
+    ] = None,
+    check_with: Annotated[
+        Path | None,
+        typer.Option(
+            help="Check the models on a games_features parquet export (embeddings from its "
+            "`embedding` column) instead of the warehouse.",
+            dir_okay=False,
+        ),
+    ] = None,
+    no_check: Annotated[
+        bool,
+        typer.Option("--no-check", help="Import without predicting on any games (proved: false)."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be imported; write nothing.")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Import production's registered models as they are, without retraining.
+
+    Each version keeps its type, name and version number; pipeline.pkl is copied byte for
+    byte and its sha256 recorded (every load checks it), the original registration.json is
+    kept under `imported`, and registered_at (no time zone) is read as UTC. Before anything
+    is written, each model predicts on up to 100 warehouse games through the scoring chain
+    (complexity from the models imported with it, else the registry's); a failure imports
+    nothing. Each name's champion alias then points at its newest non-archived version.
+    A version imported before is unchanged, or restored from the source when its stored
+    copy no longer matches its sha256. A pickle made with another scikit-learn is refused
+    unless --allow-version-mismatch.
+    Production's embedding models are skipped: bggscore trains its own.
+    """
+    from bggscore.tasks.adopt import ImportOptions, run_import
+
+    if no_check and check_with is not None:
+        raise UsageError("--check-with and --no-check contradict each other; give one")
+    console = Console(json_mode=json, command="models import")
+    options = ImportOptions(source, list(code_path or []), check_with, not no_check, dry_run)
+    data = run_import(state(ctx).settings(), options, console)
+
+    def render(out: Any) -> None:
+        would = "would import" if data["dry_run"] else "imported"
+        for row in data["imported"]:
+            proved = "checked" if row["proved"] else "not checked"
+            out.print(
+                f"{would} {row['name']}:{row['version']} ({row['type']}, {row['status']}, "
+                f"scikit-learn {row['sklearn'] or 'unknown'}, {proved})"
+            )
+        if data["imported"]:
+            out.print("(production's registered_at has no time zone: read as UTC)")
+        for row in data["unchanged"]:
+            out.print(f"unchanged {row['name']}:{row['version']} (already imported)")
+        restore = "would restore" if data["dry_run"] else "restored"
+        for row in data["restored"]:
+            out.print(
+                f"{restore} {row['name']}:{row['version']} (its stored copy was missing or "
+                "did not match its sha256: rewritten from the source)"
+            )
+        for row in data["skipped"]:
+            out.print(f"skipped {row['path']}: {row['reason']}")
+        for row in data["champion"]:
+            if row["version"] is not None:
+                moved = "" if row["changed"] else " (unchanged)"
+                out.print(f"{row['name']}@champion -> {row['name']}:{row['version']}{moved}")
+        if data["settings"] and not data["dry_run"]:
+            given = ", ".join(f'{key} = "{value}"' for key, value in data["settings"].items())
+            out.print(f"to score with them, set {given} (bggscore.toml or BGGSCORE_MODELS__*)")
+
+    console.result(data, render)
 
 
 @app.command()
@@ -355,5 +446,6 @@ def verify(
         error = IntegrityError if tampered else RegistryError
         raise error(
             f"{len(bad)} problem(s) found: {', '.join(r.label for r in bad)}",
-            "each row says what is wrong; re-register or restore them",
+            "each row says what is wrong; re-register or restore them (an imported "
+            "model: `bggscore models import` its source again)",
         )

@@ -17,6 +17,7 @@ from bggscore.cli.selection import (
     GameIdsFileOption,
     IncludeNullYearOption,
     MaxGamesOption,
+    MinUsersRatedOption,
     StartYearOption,
     build_selection,
     refuse_ignored_max_games,
@@ -39,6 +40,7 @@ def run(
     end_year: EndYearOption = DEFAULT_END_YEAR,
     all_years: AllYearsOption = False,
     include_null_year: IncludeNullYearOption = False,
+    min_users_rated: MinUsersRatedOption = None,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
     full: Annotated[
@@ -77,7 +79,14 @@ def run(
     settings = app_state.settings()
     options = RunOptions(
         selection=build_selection(
-            start_year, end_year, all_years, game_id, game_ids_file, include_null_year, ctx=ctx
+            start_year,
+            end_year,
+            all_years,
+            game_id,
+            game_ids_file,
+            include_null_year,
+            min_users_rated,
+            ctx=ctx,
         ),
         stages=parse_stages(stage or []),
         stages_named=stages_named(stage or []),

@@ -19,6 +19,7 @@ from bggscore.cli.selection import (
     GameIdsFileOption,
     IncludeNullYearOption,
     MaxGamesOption,
+    MinUsersRatedOption,
     StartYearOption,
     build_selection,
     refuse_ignored_max_games,
@@ -43,6 +44,7 @@ def score(
     end_year: EndYearOption = DEFAULT_END_YEAR,
     all_years: AllYearsOption = False,
     include_null_year: IncludeNullYearOption = False,
+    min_users_rated: MinUsersRatedOption = None,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
     stage: Annotated[
@@ -128,7 +130,14 @@ def score(
     settings = app_state.settings()
     options = ScoreOptions(
         selection=build_selection(
-            start_year, end_year, all_years, game_id, game_ids_file, include_null_year, ctx=ctx
+            start_year,
+            end_year,
+            all_years,
+            game_id,
+            game_ids_file,
+            include_null_year,
+            min_users_rated,
+            ctx=ctx,
         ),
         stages=parse_stage(stage),
         model_overrides=parse_model_overrides(model or []),

@@ -1,8 +1,8 @@
 """The game-selection flags shared by score, detect-changes, embed and run.
 
 A flag that would be silently ignored is refused (exit 2): a year range with --all-years,
-any year flag with --game-id/--game-ids-file (ids choose games whatever their year), and
---max-games where no change detection runs.
+any year flag or --min-users-rated with --game-id/--game-ids-file (ids choose games whatever
+their year and ratings), and --max-games where no change detection runs.
 """
 
 from __future__ import annotations
@@ -26,6 +26,14 @@ IncludeNullYearOption = Annotated[
     typer.Option(
         "--include-null-year",
         help="Also games with no year published (left out of year ranges and --all-years).",
+    ),
+]
+MinUsersRatedOption = Annotated[
+    int | None,
+    typer.Option(
+        metavar="N",
+        help="Only games at least N users rated (users_rated >= N; a game with no count "
+        "never passes), e.g. 25 to backfill the rated games as production does.",
     ),
 ]
 GameIdOption = Annotated[
@@ -86,7 +94,7 @@ def refuse_ignored_max_games(ctx: typer.Context, detecting: bool, hint: str) -> 
         raise UsageError(f"--max-games caps the games change detection finds; {hint}")
 
 
-def _refuse_ignored_year_flags(
+def _refuse_ignored_flags(
     ctx: typer.Context, all_years: bool, include_null_year: bool, by_ids: list[str]
 ) -> None:
     years = [
@@ -104,6 +112,11 @@ def _refuse_ignored_year_flags(
                 f"{' and '.join(by_ids)} {'select' if len(by_ids) > 1 else 'selects'} games "
                 f"whatever their year: drop {', '.join(flags)}"
             )
+        if given(ctx, "min_users_rated"):
+            raise UsageError(
+                f"{' and '.join(by_ids)} {'select' if len(by_ids) > 1 else 'selects'} games "
+                "whatever their ratings: drop --min-users-rated"
+            )
 
 
 def build_selection(
@@ -113,6 +126,7 @@ def build_selection(
     game_ids: list[int] | None,
     game_ids_file: Path | None,
     include_null_year: bool = False,
+    min_users_rated: int | None = None,
     *,
     ctx: typer.Context | None = None,
 ) -> Selection:
@@ -122,7 +136,7 @@ def build_selection(
 
     if ctx is not None:
         by_ids = ["--game-id"] * bool(game_ids) + ["--game-ids-file"] * bool(game_ids_file)
-        _refuse_ignored_year_flags(ctx, all_years, include_null_year, by_ids)
+        _refuse_ignored_flags(ctx, all_years, include_null_year, by_ids)
     ids: list[int] | None = None
     if game_ids or game_ids_file:
         ids = list(game_ids or [])
@@ -138,4 +152,5 @@ def build_selection(
         all_years=all_years,
         game_ids=tuple(ids) if ids is not None else None,
         include_null_year=include_null_year,
+        min_users_rated=min_users_rated,
     )

@@ -38,26 +38,56 @@ def init(ctx: typer.Context, json: JsonOption = False) -> None:
 @app.command()
 def load(
     ctx: typer.Context,
-    path: Annotated[Path, typer.Argument(help="A games_features parquet export.")],
+    path: Annotated[
+        Path | None, typer.Argument(help="A games_features parquet export (optional).")
+    ] = None,
+    embeddings: Annotated[
+        Path | None,
+        typer.Option(
+            help="A parquet file of description embeddings (game_id, embedding): upserted "
+            "into the table features.embeddings_table names (embedded warehouse only).",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Upsert a games_features export and update feature hashes.
+    """Upsert a games_features export (updating feature hashes) and/or embeddings.
 
     Extra columns are ignored; missing required columns are an error. A game's
-    last_updated moves only when it is new or its feature hash changed.
+    last_updated moves only when it is new or its feature hash changed. Embeddings are
+    upserted by game_id (one width, finite numbers, the width of the vectors the table
+    keeps for the games not in the file); an unchanged vector is not rewritten, and
+    vectors for games not in games_features are loaded with a warning. Everything is
+    checked first and written in one transaction.
     """
     from bggscore.tasks.load import load_export
 
     console = Console(json_mode=json, command="warehouse load")
-    result = load_export(state(ctx).settings(), path)
-    data = {"path": str(path), **result.__dict__}
-    console.result(
-        data,
-        lambda out: out.print(
-            f"loaded {result.games:,} games from {path}: {result.new:,} new, "
-            f"{result.changed:,} changed, {result.unchanged:,} unchanged"
-        ),
-    )
+    result = load_export(state(ctx).settings(), path, embeddings)
+    unknown = result.embeddings.not_in_games_features if result.embeddings else 0
+    if unknown:
+        assert result.embeddings is not None
+        console.warn(
+            f"{unknown:,} of the {result.embeddings.rows:,} embeddings in {embeddings} are for "
+            "games not in games_features (loaded anyway): is it the right file? Load those "
+            "games' features (`bggscore warehouse load GAMES.parquet`) to score them"
+        )
+
+    def render(out: Any) -> None:
+        games = result.games
+        if result.path is not None:
+            out.print(
+                f"loaded {games.games:,} games from {path}: {games.new:,} new, "
+                f"{games.changed:,} changed, {games.unchanged:,} unchanged"
+            )
+        if result.embeddings is not None:
+            vectors = result.embeddings
+            out.print(
+                f"loaded {vectors.rows:,} embeddings ({vectors.dim} dimensions) from "
+                f"{embeddings} into {vectors.table}: {vectors.inserted:,} new, "
+                f"{vectors.updated:,} changed, {vectors.unchanged:,} unchanged"
+            )
+
+    console.result(result.as_dict(), render)
 
 
 def collect_status(wh: Any) -> dict[str, Any]:

@@ -80,8 +80,8 @@ def dump_artifact(model: object) -> bytes:
     return packed if len(packed) <= (1 - MIN_SAVING) * len(plain) else plain
 
 
-def load_verified(data: bytes, expected_sha256: str, label: str) -> Any:
-    """Unpickle `data` only if its sha256 is `expected_sha256` (IntegrityError otherwise)."""
+def verify_sha256(data: bytes, expected_sha256: str, label: str) -> None:
+    """IntegrityError unless `data` hashes to `expected_sha256`: the check before unpickling."""
     actual = sha256_hex(data)
     if actual != expected_sha256:
         raise IntegrityError(
@@ -89,6 +89,12 @@ def load_verified(data: bytes, expected_sha256: str, label: str) -> Any:
             f"{short_hash(expected_sha256)}, got {short_hash(actual)}); "
             "re-register the model or restore the file"
         )
+
+
+def load_verified(data: bytes, expected_sha256: str, label: str) -> Any:
+    """Unpickle joblib `data` only if its sha256 is `expected_sha256` (IntegrityError
+    otherwise)."""
+    verify_sha256(data, expected_sha256, label)
     import joblib
 
     try:
@@ -186,3 +192,20 @@ def warn_on_version_drift(label: str, registered_versions: dict[str, str | None]
             RegistryWarning,
             stacklevel=3,  # the caller of Registry.load
         )
+
+
+def check_sklearn_version(label: str, made_with: str | None, allow: bool) -> None:
+    """Refuse (RegistryError) a pickle made with another scikit-learn than the installed one,
+    before unpickling it; with ``allow``, warn as for any other version drift and go on."""
+    installed = package_version("scikit-learn")
+    if not made_with or not installed or made_with == installed:
+        return
+    if allow:
+        warn_on_version_drift(label, {"sklearn": made_with})
+        return
+    raise RegistryError(
+        f"{label} was made with scikit-learn {made_with} but {installed} is installed, "
+        f"and a pickle may not load or predict the same under another version: install it "
+        f"with `pip install scikit-learn=={made_with}`, or try anyway with "
+        "--allow-version-mismatch (setting registry.allow_version_mismatch)"
+    )

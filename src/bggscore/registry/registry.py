@@ -36,19 +36,23 @@ from bggscore.registry.integrity import (
     VerifyResult,
     check_model_kind,
     check_model_object,
+    check_sklearn_version,
     dump_artifact,
     environment_versions,
     load_verified,
     read_user_joblib,
     sha256_hex,
+    verify_sha256,
     warn_on_version_drift,
 )
+from bggscore.registry.pickles import unpickle
 from bggscore.registry.refs import ModelRef, check_alias, check_name, parse_ref
 from bggscore.registry.stores import Store, open_store
 from bggscore.stages import MODEL_TYPES
 
 ARTIFACT = "artifact.joblib"
 REGISTRATION = "registration.json"
+NATIVE = "bggscore"  # the `source` of a model registered here (not imported)
 CLAIM = ".claim"
 CHAMPION = "champion"
 # Each failed claim means another writer took that version; this only bounds a broken store.
@@ -102,6 +106,13 @@ class Registration(BaseModel):
     signature: list[Column] = Field(default_factory=list)
     output: dict[str, Any] = Field(default_factory=dict)
     experiment: str | None = None
+    # how the artifact is read: joblib.load (bggscore's own), or pickle.loads of the bytes
+    # an import copied as they were (production's pipeline.pkl)
+    format: Literal["joblib", "pickle"] = "joblib"
+    source: str = NATIVE  # "bggscore", or the URI of the folder it was imported from
+    imported: dict[str, Any] | None = None  # an imported model's original registration
+    code_paths: list[str] = Field(default_factory=list)  # its code's folders, for loading
+    proved: bool | None = None  # an import predicted on warehouse rows before registering
 
     @field_validator("training", "metrics", "output", mode="before")
     @classmethod
@@ -178,6 +189,27 @@ def _json_bytes(payload: Mapping[str, Any]) -> bytes:
 
 def _as_ref(ref: ModelRef | str) -> ModelRef:
     return ref if isinstance(ref, ModelRef) else parse_ref(ref)
+
+
+def is_production_registration(raw: Any) -> bool:
+    """A registration.json written by production (bgg-predictive-models): its own fields
+    (registered_at, original_experiment) and none of bggscore's (sha256)."""
+    return (
+        isinstance(raw, dict)
+        and "sha256" not in raw
+        and ("registered_at" in raw or "original_experiment" in raw)
+    )
+
+
+def _claim_bytes() -> bytes:
+    return _json_bytes(
+        {
+            "claimed_at": _now().isoformat(),
+            "claimed_by": default_user(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+    )
 
 
 SIGNATURE_FORM = 'a JSON list of {"name", "dtype", "source"} objects'
@@ -259,8 +291,16 @@ def _signature(model: object, signature: Iterable[Any] | None, label: str) -> li
 class Registry:
     """Models stored in one Store, addressed by ModelRef."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        code_paths: Iterable[str | Path] = (),
+        allow_version_mismatch: bool = False,
+    ) -> None:
         self.store = store
+        self.code_paths = [str(path) for path in code_paths]
+        self.allow_version_mismatch = allow_version_mismatch
 
     @property
     def uri(self) -> str:
@@ -318,12 +358,22 @@ class Registry:
 
     def _read_registration(self, model_type: str, name: str, version: int) -> Registration:
         key = f"{model_type}/{name}/v{version}/{REGISTRATION}"
+        raw = self._read_json(key)
         try:
-            registration = Registration.model_validate(self._read_json(key))
+            registration = Registration.model_validate(raw)
         except ValidationError as exc:
+            if is_production_registration(raw):
+                raise RegistryError(
+                    f"{self.store.uri_of(key)} is in production's registration format "
+                    "(bgg-predictive-models), not bggscore's: point registry.uri at a "
+                    f"bggscore registry and import these with `bggscore models import "
+                    f"{self.uri}`"
+                ) from exc
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "registration"
             raise RegistryError(
                 f"{self.store.uri_of(key)} is not a valid registration "
-                f"({exc.errors()[0]['msg']}); restore it from a backup"
+                f"({where}: {error['msg']}); restore it from a backup"
             ) from exc
         if (registration.model_type, registration.name, registration.version) != (
             model_type,
@@ -460,14 +510,7 @@ class Registry:
         """Take the next free version with an exclusive create; on a race try the next one."""
         taken = self._scan(model_type, name)[1]
         version = max(taken, default=0) + 1
-        claim = _json_bytes(
-            {
-                "claimed_at": _now().isoformat(),
-                "claimed_by": default_user(),
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-            }
-        )
+        claim = _claim_bytes()
         for _ in range(MAX_CLAIM_ATTEMPTS):
             if self.store.create_exclusive(f"{model_type}/{name}/v{version}/{CLAIM}", claim):
                 return version
@@ -538,6 +581,62 @@ class Registry:
         model = read_user_joblib(path)
         check_model_kind(model, model_type, f"the model in {path}")
         return self.register(model_type, name, model, **fields)
+
+    def find(self, model_type: str, name: str, version: int) -> Registration | None:
+        """The registration of exactly `model_type` `name`:`version`, or None."""
+        if not self.store.exists(f"{model_type}/{name}/v{version}/{REGISTRATION}"):
+            return None
+        return self._read_registration(model_type, name, version)
+
+    def owner(self, name: str) -> str | None:
+        """The model type `name` belongs to, or None when nothing has that name."""
+        return self._name_owner(check_name(name))
+
+    def add_imported(
+        self, registration: Registration, data: bytes, written: builtins.list[str]
+    ) -> None:
+        """Store a model made elsewhere at its own version number (an import keeps
+        production's numbers), appending each key written to `written` as it goes, so
+        that the caller can remove them if this or a later write of the import fails.
+        A version someone claimed, even without finishing, is refused."""
+        model_type, name = check_model_type(registration.model_type), registration.name
+        marker = f"_names/{check_name(name)}.json"
+        had_marker = self.store.exists(marker)
+        self._claim_name(name, model_type)
+        if not had_marker and self.store.exists(marker):
+            written.append(marker)
+        folder = f"{model_type}/{name}/v{registration.version}"
+        if not self.store.create_exclusive(f"{folder}/{CLAIM}", _claim_bytes()):
+            raise RegistryError(
+                f"{registration.label} is already taken in {self.uri} (a registration of it "
+                f"crashed or is running); `bggscore models verify` says what is there: if "
+                f"{self.store.uri_of(folder)} holds no {REGISTRATION}, delete it and retry"
+            )
+        written.append(f"{folder}/{CLAIM}")
+        for key, payload in (
+            (f"{folder}/{registration.artifact}", data),
+            (f"{folder}/{REGISTRATION}", registration.to_json()),
+        ):
+            written.append(key)  # first: a failed write may still leave a partial object
+            self.store.write_bytes(key, payload)
+
+    def artifact_file(self, registration: Registration) -> str:
+        """The store key of a version's artifact (for an import that restores it)."""
+        folder = f"{registration.model_type}/{registration.name}/v{registration.version}"
+        return f"{folder}/{registration.artifact}"
+
+    def artifact_intact(self, registration: Registration) -> bool:
+        """Whether the stored artifact is there and holds the registered bytes (sha256 and
+        size); nothing is unpickled. A store that cannot be read raises as usual."""
+        try:
+            data = self.store.read_bytes(self.artifact_file(registration))
+        except FileNotFoundError:
+            return False
+        return len(data) == registration.size_bytes and sha256_hex(data) == registration.sha256
+
+    def alias_file(self, model_type: str, name: str, alias: str) -> str:
+        """The store key of `name@alias` (for a caller that must restore it)."""
+        return f"{model_type}/{check_name(name)}/aliases/{check_alias(alias)}.json"
 
     def _write_status(self, registration: Registration, status: str) -> Registration:
         updated = registration.model_copy(update={"status": status})
@@ -629,9 +728,17 @@ class Registry:
             if cache_key in _CACHE:
                 return LoadedModel(registration, _CACHE[cache_key])
         data = self._read_artifact(registration)
-        model = load_verified(data, registration.sha256, registration.label)
-        warn_on_version_drift(registration.label, registration.versions)
-        check_model_object(model, f"artifact for {registration.label}")
+        label = registration.label
+        if registration.format == "pickle":
+            verify_sha256(data, registration.sha256, label)
+            # the version was read from the pickle itself: another one is refused up front
+            made_with = registration.versions.get("sklearn")
+            check_sklearn_version(label, made_with, self.allow_version_mismatch)
+            model = unpickle(data, label, [*registration.code_paths, *self.code_paths])
+        else:
+            model = load_verified(data, registration.sha256, label)
+            warn_on_version_drift(label, registration.versions)
+        check_model_object(model, f"artifact for {label}")
         with _CACHE_LOCK:
             _CACHE[cache_key] = model
         return LoadedModel(registration, model)
@@ -725,6 +832,18 @@ class Registry:
         )
 
 
-def open_registry(uri: str | None, home: Path) -> Registry:
-    """The registry at `uri` (a folder or gs://bucket/prefix); default `home / "registry"`."""
-    return Registry(open_store(uri, home))
+def open_registry(
+    uri: str | None,
+    home: Path,
+    *,
+    code_paths: Iterable[str | Path] = (),
+    allow_version_mismatch: bool = False,
+) -> Registry:
+    """The registry at `uri` (a folder or gs://bucket/prefix); default `home / "registry"`.
+
+    `code_paths` and `allow_version_mismatch` apply to imported pickles (`Registry.load`)."""
+    return Registry(
+        open_store(uri, home),
+        code_paths=code_paths,
+        allow_version_mismatch=allow_version_mismatch,
+    )

@@ -172,6 +172,11 @@ class LocalStore:
             self._path(key).unlink()
 
 
+CREDENTIALS_HINT = (
+    "run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS"
+)
+
+
 def _default_gcs_client() -> Any:
     try:
         # google-cloud-storage ships no py.typed; mypy then misses it in the google.cloud namespace
@@ -180,6 +185,8 @@ def _default_gcs_client() -> Any:
         raise RegistryError(
             "google-cloud-storage is not installed; install bggscore[gcs] to use a gs:// registry"
         ) from exc
+    # no credentials (DefaultCredentialsError) is raised here, and GCSStore._errors, which
+    # every client creation runs under, says so naming the gs:// URI
     return storage.Client()
 
 
@@ -215,11 +222,23 @@ class GCSStore:
 
     @contextlib.contextmanager
     def _errors(self, where: str) -> Iterator[None]:
-        """Map google.api_core errors: NotFound -> FileNotFoundError, others -> RegistryError."""
+        """Map google.api_core errors: NotFound -> FileNotFoundError, others -> RegistryError;
+        credentials that are missing or no longer refresh -> RegistryError saying how to log
+        in (a client factory may find out only here, when the client is first used)."""
         from google.api_core import exceptions as gexc
+        from google.auth import exceptions as auth
 
         try:
             yield
+        except auth.DefaultCredentialsError as exc:
+            raise RegistryError(
+                f"no Google credentials found for {where}", CREDENTIALS_HINT
+            ) from exc
+        except auth.RefreshError as exc:
+            raise RegistryError(
+                f"the Google credentials were refused or have expired for {where}",
+                CREDENTIALS_HINT,
+            ) from exc
         except gexc.NotFound as exc:
             raise FileNotFoundError(where) from exc
         except gexc.Forbidden as exc:

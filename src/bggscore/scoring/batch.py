@@ -7,15 +7,20 @@ transaction (bggscore.tasks.job), so a crash loses at most the batch in flight.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
+from bggscore.errors import UsageError
 from bggscore.modelset import ModelSet
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
 from bggscore.scoring.upstream import Produced, join_upstream
 from bggscore.stages import COMPLEXITY, GRAPH, MAIN, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
+
+if TYPE_CHECKING:
+    from bggscore.features import BaseCache  # imports scikit-learn
 
 
 def _state_rows(
@@ -38,6 +43,53 @@ def _state_rows(
         upstream_expr,
         pl.lit(run.job_id).alias("job_id"),
         pl.lit(run.score_ts, dtype=pl.Datetime("us", "UTC")).alias("score_ts"),
+    )
+
+
+INTERVAL_TYPES = ("complexity", "rating", "users_rated", "geek_rating")
+
+
+def _intervals(
+    frame: pl.DataFrame,
+    complexity: np.ndarray,
+    models: ModelSet,
+    n_draws: int,
+    run: RunInfo,
+    rng: np.random.Generator | None,
+    cache: BaseCache,
+) -> dict[str, np.ndarray]:
+    """Medians and 90% bounds: bggscore's own models draw from their posteriors
+    (scoring.intervals); imported scikit-learn pipelines by production's simulation
+    (scoring.simulate), seeded per game."""
+    from bggscore.scoring.frames import chain_reads, game_seeds, is_own, shared_frame
+
+    used = [t for t in INTERVAL_TYPES if t in models.models and t not in models.absent]
+    if models.geek_formula is not None and "geek_rating" in used:
+        used.remove("geek_rating")
+    own = [t for t in used if is_own(models.models[t].model)]
+    if len(own) == len(used):
+        from bggscore.scoring.intervals import draw_chain
+
+        return draw_chain(
+            frame, complexity, models, n_draws, rng or np.random.default_rng(), cache=cache
+        )
+    if own:
+        raise UsageError(
+            f"--intervals cannot mix bggscore's own models ({', '.join(own)}) with imported "
+            f"ones ({', '.join(t for t in used if t not in own)})",
+            "name models of one kind for complexity, rating, users_rated and geek_rating",
+        )
+    from bggscore.scoring.simulate import simulate_chain
+
+    loaded = [models.models[t] for t in used]
+    formula = models.geek_formula
+    return simulate_chain(
+        shared_frame(frame, loaded),
+        {t: models.models[t].model for t in used},
+        {t: chain_reads(models.models[t]) for t in used},
+        n_draws,
+        game_seeds(frame["game_id"].to_numpy(), run.model_fingerprint),
+        (formula.prior_rating, formula.prior_weight) if formula else None,
     )
 
 
@@ -106,6 +158,8 @@ def prepare_batch(
             held=held.get(COMPLEXITY),
             expand_embeddings=models.reads_embeddings(COMPLEXITY),
             stage=COMPLEXITY,
+            inputs=graph.inputs_of(COMPLEXITY),  # e.g. features.embeddings_table
+            embedding_width=models.embedding_width(COMPLEXITY),
         )
         frame = joined.frame
         if joined.waiting:
@@ -124,6 +178,8 @@ def prepare_batch(
             held=held.get(MAIN),
             expand_embeddings=models.reads_embeddings(MAIN),
             stage="--stage main",
+            inputs=graph.inputs_of(MAIN),  # e.g. features.embeddings_table
+            embedding_width=models.embedding_width(MAIN),
         )
         if joined.waiting:
             prepared.waiting[MAIN] = joined.waiting
@@ -177,11 +233,7 @@ def compute_batch(
         complexity = frame["predicted_complexity_raw"].to_numpy()
         extra = None
         if intervals:
-            from bggscore.scoring.intervals import draw_chain
-
-            extra = draw_chain(
-                frame, complexity, models, intervals, rng or np.random.default_rng(), cache=cache
-            )
+            extra = _intervals(frame, complexity, models, intervals, run, rng, cache)
         landing = score_main(frame, complexity, models, run, extra, cache)
         writes += [
             Write("ml_predictions_landing", landing),

@@ -20,21 +20,12 @@ import numpy as np
 import polars as pl
 
 from bggscore.errors import ConfigError, InputError
+from bggscore.stages import CHAIN_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from bggscore.registry import LoadedModel
-
-# chain column -> what it holds. Production's names and meanings first; the last is what
-# bggscore's own direct geek rating model reads.
-CHAIN_COLUMNS: dict[str, str] = {
-    "predicted_complexity": "the complexity model's prediction",
-    "predicted_rating": "the rating model's prediction",
-    "predicted_users_rated_log": "log1p of the reported users_rated count "
-    "(max(round(expm1(p)/50)*50, 25))",
-    "predicted_log_users_rated": "the users_rated model's raw log1p prediction",
-}
 
 
 def is_own(model: Any) -> bool:
@@ -106,3 +97,29 @@ class PandasFrames:
         for name in reads:
             out[name] = np.asarray(chain[name], dtype=np.float64)
         return out
+
+
+def shared_frame(frame: pl.DataFrame, models: list[LoadedModel]) -> pd.DataFrame:
+    """One production frame for several models (the simulation transforms it through each):
+    the warehouse and embedding columns of their signatures, in order of first appearance."""
+    columns: list[str] = []
+    for loaded in models:
+        for column in loaded.registration.signature:
+            if column.name not in CHAIN_COLUMNS and column.name not in columns:
+                columns.append(column.name)
+    _pandas()
+    return frame.select(columns).to_pandas()
+
+
+def game_seeds(game_ids: np.ndarray, fingerprint: str) -> np.ndarray:
+    """One seed per game from its id and the models' fingerprint (splitmix64), so a rerun,
+    or the same game in another batch, draws the same numbers."""
+    import hashlib
+
+    salt = np.uint64(int.from_bytes(hashlib.sha256(fingerprint.encode()).digest()[:8], "big"))
+    with np.errstate(over="ignore"):
+        z = game_ids.astype(np.uint64) ^ salt
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))

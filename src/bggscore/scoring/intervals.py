@@ -42,7 +42,7 @@ import polars as pl
 from bggscore.errors import UsageError
 from bggscore.scoring.chain import bayesian_geek_rating, users_rated_count
 from bggscore.scoring.outcomes import OUTCOMES
-from bggscore.warehouse.schemas import INTERVAL_OUTCOMES
+from bggscore.warehouse.schemas import INTERVAL_OUTCOMES, interval_columns
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -287,8 +287,8 @@ def draw_chain(
 ) -> dict[str, np.ndarray]:
     """Medians and 90% bounds of the chain's posterior predictive draws, per game.
 
-    Returns ``predicted_<x>`` (the median) and ``predicted_<x>_lower_90`` /
-    ``_upper_90`` (5th/95th percentiles) for complexity, rating, users_rated (the
+    Returns ``predicted_<x>`` (the median) and ``<x>_lower_90`` / ``<x>_upper_90``
+    (5th/95th percentiles, production's landing names) for complexity, rating, users_rated (the
     reported count, per draw) and geek_rating, as float64 arrays of ``len(frame)``.
     ``complexity`` (the point predictions the batch is scored with) is used as
     fixed when the model set has no complexity model. ``cache`` is the batch's
@@ -320,9 +320,10 @@ def draw_chain(
             run(i)
     result: dict[str, np.ndarray] = {}
     for k, outcome in enumerate(INTERVAL_OUTCOMES):
+        lower, upper = interval_columns(outcome)
         result[POINT_COLUMNS[outcome]] = out[k, 1]
-        result[f"predicted_{outcome}_lower_90"] = out[k, 0]
-        result[f"predicted_{outcome}_upper_90"] = out[k, 2]
+        result[lower] = out[k, 0]
+        result[upper] = out[k, 2]
     return result
 
 

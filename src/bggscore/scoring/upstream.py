@@ -7,6 +7,11 @@ state table and the upstream stage's table. A game missing an upstream output is
 out of the batch and reported as waiting on that stage; the stage records which
 upstream outputs it read (``<stage>:<job>|<stage>:<job>``), which is what
 detection's ``upstream`` reason compares.
+
+An input (``features.embeddings_table``) is read the same way, after the stages: its key
+part is ``<input>:<md5 of the vector>``, computed by the warehouse with the very
+expression detection uses. A game without a vector is left out and reported under the
+input's name (the tasks report those as ``missing_inputs``, not as waiting).
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from bggscore.errors import UsageError
-from bggscore.stages import COMPLEXITY, TEXT_EMBEDDINGS
+from bggscore.errors import InputError, UsageError
+from bggscore.stages import COMPLEXITY, EMBEDDINGS_INPUT, EMBEDDINGS_TABLE, TEXT_EMBEDDINGS
 from bggscore.warehouse.base import Warehouse
 
 EMBEDDING_PREFIX = "emb_"  # emb_0 .. emb_{d-1}: a description embedding, one column each
 TEXT_COLUMN = "description_embedding"  # the same embedding as one list column
+INPUT_COLUMN = "_input_embedding"  # the embeddings table's vector, until expanded
 
 
 def _complexity(wh: Warehouse, ids: list[int]) -> pl.DataFrame:
@@ -32,10 +38,25 @@ def _text(wh: Warehouse, ids: list[int]) -> pl.DataFrame:
     return wh.latest_text_embeddings(ids).rename({"text_job_id": "job"})
 
 
-# stage -> reads (game_id, its output columns, job) for a list of games
+def _embeddings_table(wh: Warehouse, ids: list[int]) -> pl.DataFrame:
+    rows = wh.input_embeddings(ids)
+    repeated = rows.filter(pl.col("game_id").is_duplicated())["game_id"]
+    if len(repeated):  # a table the warehouse fills: one row per game is its contract
+        table = wh.tables[EMBEDDINGS_INPUT.table]
+        raise InputError(
+            f"the embeddings table {table} ({EMBEDDINGS_INPUT.setting}) has more than one "
+            f"row for game {repeated[0]}",
+            "keep one embedding per game in it, then rerun",
+        )
+    return rows.rename({"embedding": INPUT_COLUMN, "input_hash": "job"})
+
+
+# stage or input -> reads (game_id, its output columns, job) for a list of games; an
+# input's "job" is the hash of its value, so its key part moves only when the value does
 READERS: dict[str, Callable[[Warehouse, list[int]], pl.DataFrame]] = {
     COMPLEXITY: _complexity,
     TEXT_EMBEDDINGS: _text,
+    EMBEDDINGS_TABLE: _embeddings_table,
 }
 
 
@@ -51,19 +72,42 @@ class Produced:
 class Joined:
     frame: pl.DataFrame  # the games that have every upstream output, with those columns
     upstream_key: pl.Series | None  # what each game's state row records (None: no upstream)
-    waiting: dict[str, list[int]] = field(default_factory=dict)  # upstream stage -> game ids
+    # upstream stage (or input: reported as missing_inputs, not waiting) -> game ids
+    waiting: dict[str, list[int]] = field(default_factory=dict)
 
 
-def expand_embedding(frame: pl.DataFrame) -> pl.DataFrame:
-    """``description_embedding`` as columns ``emb_0 .. emb_{d-1}`` (as production's models
-    read it)."""
+def expand_embedding(
+    frame: pl.DataFrame, column: str = TEXT_COLUMN, width: int | None = None
+) -> pl.DataFrame:
+    """``description_embedding`` (or another list column) as columns ``emb_0 ..
+    emb_{d-1}`` (as production's models read it); ``d`` is the longest list unless given."""
     if frame.is_empty():
         return frame
-    width = int(frame.select(pl.col(TEXT_COLUMN).list.len().max()).item() or 0)
+    if width is None:
+        width = int(frame.select(pl.col(column).list.len().max()).item() or 0)
+    frame = frame.drop([c for c in frame.columns if c.startswith(EMBEDDING_PREFIX)])
     return frame.with_columns(
-        pl.col(TEXT_COLUMN)
+        pl.col(column)
         .list.to_struct(fields=[f"{EMBEDDING_PREFIX}{i}" for i in range(width)])
         .struct.unnest()
+    )
+
+
+def check_width(wh: Warehouse, frame: pl.DataFrame, width: int | None, stage: str) -> None:
+    """Every vector of the embeddings table has the width the stage's models read: a
+    100-dimensional table read by a model of 64 columns would score with wrong numbers."""
+    lengths = frame[INPUT_COLUMN].list.len()
+    wrong = frame.filter(lengths != (width or 0))
+    if not len(wrong):
+        return
+    table = wh.tables[EMBEDDINGS_INPUT.table]
+    found = int(wrong[INPUT_COLUMN].list.len()[0])
+    raise InputError(
+        f"{stage}'s models read {width or 0} embedding columns (emb_*) but the embeddings in "
+        f"{table} ({EMBEDDINGS_INPUT.setting}) have {found} dimensions "
+        f"(game {wrong['game_id'][0]})",
+        "load embeddings of the width the models were trained on, or score with models "
+        "trained on these",
     )
 
 
@@ -76,10 +120,19 @@ def join_upstream(
     held: Mapping[str, set[int]] | None = None,
     expand_embeddings: bool = False,
     stage: str = "this stage",
+    inputs: tuple[str, ...] = (),
+    embedding_width: int | None = None,
 ) -> Joined:
-    """``frame`` with each upstream stage's outputs; games missing one are left out, and
-    so are those ``held`` names (upstream stage -> games whose output it must redo first)."""
-    if not upstream:
+    """``frame`` with each upstream stage's outputs, then each input's (``inputs``); games
+    missing one are left out, and so are those ``held`` names (upstream stage -> games
+    whose output it must redo first; input -> games without it, needed by an upstream
+    stage). ``embedding_width``: the ``emb_*`` columns the models read, which the
+    embeddings table's vectors must match."""
+    parts = (*upstream, *inputs)
+    held = held or {}
+    # held names the stage reads nothing of: inputs an upstream stage needs
+    apart = {name: ids for name, ids in held.items() if name not in parts and ids}
+    if not parts and not apart:
         return Joined(frame, None)
     produced = produced or {}
     joined = frame
@@ -87,7 +140,7 @@ def join_upstream(
     # outputs of this pass first: they are aligned with the batch's rows as they are
     for name in [u for u in upstream if u in produced]:
         joined = joined.with_columns(**produced[name].columns)
-    stored = [u for u in upstream if u not in produced]
+    stored = [u for u in parts if u not in produced]
     if stored and wh is None:  # `score --no-upload` has no warehouse handle to read
         raise UsageError(
             f"{stage} reads the stored output of {' and '.join(stored)} and cannot run "
@@ -97,26 +150,40 @@ def join_upstream(
     for name in stored:
         assert wh is not None
         rows = READERS[name](wh, ids).rename({"job": f"_job_{name}"})
+        # a column the batch already has (main re-reading what complexity read) is replaced
+        joined = joined.drop([c for c in rows.columns if c != "game_id" and c in joined.columns])
         joined = joined.join(rows, on="game_id", how="left")
     waiting: dict[str, list[int]] = {}
     keep = []
     for name in stored:
         ready = pl.col(f"_job_{name}").is_not_null()
-        if held and held.get(name):
+        if held.get(name):
             ready = ready & ~pl.col("game_id").is_in(list(held[name]))
+        keep.append(ready)
+    for ids_apart in apart.values():
+        keep.append(~pl.col("game_id").is_in(list(ids_apart)))
+    for name, ready in zip([*stored, *apart], keep, strict=True):
         missing = joined.filter(~ready)["game_id"]
         if len(missing):
             waiting[name] = missing.to_list()
-        keep.append(ready)
     if waiting:
         joined = joined.filter(pl.all_horizontal(keep))
-    for name in upstream:
+    for name in parts:
         job = pl.lit(produced[name].job_id) if name in produced else pl.col(f"_job_{name}")
         jobs.append(pl.concat_str(pl.lit(f"{name}:"), job))
-    # with_columns, not select: a key of literals alone must still cover every row
-    joined = joined.with_columns(pl.concat_str(jobs, separator="|").alias("_upstream_key"))
-    key = joined["_upstream_key"].alias("upstream_key")
-    joined = joined.drop(["_upstream_key", *(f"_job_{name}" for name in stored)])
-    if expand_embeddings and TEXT_EMBEDDINGS in upstream:
+    key = None
+    if jobs:
+        # with_columns, not select: a key of literals alone must still cover every row
+        joined = joined.with_columns(pl.concat_str(jobs, separator="|").alias("_upstream_key"))
+        key = joined["_upstream_key"].alias("upstream_key")
+        joined = joined.drop("_upstream_key")
+    joined = joined.drop([f"_job_{name}" for name in stored])
+    if EMBEDDINGS_TABLE in inputs:
+        if expand_embeddings:
+            assert wh is not None
+            check_width(wh, joined, embedding_width, stage)
+            joined = expand_embedding(joined, INPUT_COLUMN, embedding_width)
+        joined = joined.drop(INPUT_COLUMN)
+    elif expand_embeddings and TEXT_EMBEDDINGS in upstream:
         joined = expand_embedding(joined)
     return Joined(joined, key, waiting)

@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 from bggscore.detection import (
     StageChanges,
+    check_inputs,
     check_max_games,
     detect_stage,
     missing_ids,
+    missing_inputs,
     pending_upstream,
 )
 from bggscore.errors import UsageError
@@ -62,7 +64,10 @@ def detect_for_stages(
         # the warehouse first: on a new or mistyped home, `warehouse init` is the first step
         wh.require_tables(DETECTION_TABLES)
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
+        check_inputs(wh, graph, list(keys))
         missing = missing_ids(wh, selection)
+        # games without an input a stage needs: left out by detection, reported here
+        lacking = missing_inputs(wh, graph, list(keys), selection)
         found: dict[str, StageChanges] = {}
         for stage, key in keys.items():
             changes = detect_stage(wh, stage, key, selection, max_games, graph=graph)
@@ -75,6 +80,7 @@ def detect_for_stages(
         stages=[_as_result(changes) for changes in found.values()],
         missing_game_ids=missing,
         left_out=[s for s in graph.order(stages) if s not in keys],
+        missing_inputs=lacking,
     )
 
 
@@ -88,9 +94,11 @@ def explain_game(
     with open_warehouse(settings) as wh:
         wh.require_tables(DETECTION_TABLES)
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
+        check_inputs(wh, graph, list(keys))
         if not wh.existing_game_ids([game_id]):
             raise InputError(f"game {game_id} is not in the warehouse")
         info = wh.query(GAME_NAME_YEAR, {"id": game_id}).row(0, named=True)
+        lacking = missing_inputs(wh, graph, list(keys), selection).found
         stages_out: list[dict[str, Any]] = []
         reasons: dict[str, list[str]] = {}
         for stage, key in keys.items():
@@ -101,6 +109,9 @@ def explain_game(
             if pending and not row["reasons"]:
                 row["reasons"] = ["upstream"]
             row["upstream"]["pending"] = pending
+            row["missing_inputs"] = list(lacking.get(stage, {}))  # not scored until present
+            if row["missing_inputs"]:
+                row["reasons"] = []
             reasons[stage] = row["reasons"]
             stages_out.append(row)
     return ExplainResult(game_id, info["name"], info["year_published"], stages_out)

@@ -18,11 +18,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.detection import check_max_games, detect_stage, input_hash
+from bggscore.detection import (
+    check_inputs,
+    check_max_games,
+    detect_stage,
+    input_hash,
+    missing_inputs,
+)
 from bggscore.errors import RegistryError, UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import ModelSet, model_graph, open_settings_registry, resolve_models
-from bggscore.results import EmbedResult, Waiting
+from bggscore.results import EmbedResult, MissingInputs
 from bggscore.scoring.batch import Batch
 from bggscore.scoring.upstream import join_upstream
 from bggscore.stages import (
@@ -33,7 +39,7 @@ from bggscore.stages import (
     GRAPH,
     TEXT_EMBEDDINGS,
 )
-from bggscore.tasks.job import Job, held_upstream, warn_waiting
+from bggscore.tasks.job import Job, held_upstream, split_waiting, warn_missing, warn_waiting
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -102,6 +108,7 @@ class _EmbedJob:
         self.empty = 0
         self.holding: dict[str, set[int]] = {}
         self.capped: list[str] = []  # stages whose detection hit --max-games
+        self.missing = MissingInputs()  # games without an input a stage needs
 
     def models(self, stage: str, load: bool = True) -> ModelSet:
         return resolve_models(self.settings, self.registry, [stage], {}, load)
@@ -179,7 +186,11 @@ class _EmbedJob:
     ) -> Batch:
         rows_read = len(frame)
         joined = join_upstream(
-            self.wh, frame, self.graph.upstream(GAME_EMBEDDINGS), held=self.holding
+            self.wh,
+            frame,
+            self.graph.upstream(GAME_EMBEDDINGS),
+            held=self.holding,
+            inputs=self.graph.inputs_of(GAME_EMBEDDINGS),
         )
         frame = inputs = joined.frame
         waiting = {GAME_EMBEDDINGS: joined.waiting} if joined.waiting else {}
@@ -211,6 +222,11 @@ class _EmbedJob:
         return held_upstream(
             self.settings, self.registry, self.wh, self.graph, stage, running, {}, selection
         )
+
+    def held_or_missing(self, stage: str, selection: Selection) -> dict[str, set[int]]:
+        """``held``, and the games lacking an input the stage needs (a full pass)."""
+        lacking = self.missing.found.get(stage, {})
+        return {**self.held(stage, selection), **{n: set(ids) for n, ids in lacking.items()}}
 
     def ready(self, stage: str, ids: list[int]) -> list[int]:
         """Of a stage's detected games, those whose upstream outputs are current; the
@@ -253,7 +269,11 @@ def _embed_stage(
         if total:
             label = f"{stage}: {options.selection.describe()}"
             job.run_stage(
-                stage, options.selection, label, total, job.held(stage, options.selection)
+                stage,
+                options.selection,
+                label,
+                total,
+                job.held_or_missing(stage, options.selection),
             )
 
 
@@ -271,6 +291,9 @@ def run_embed(
     with open_warehouse(settings) as wh:
         wh.require_tables(TABLES)
         job = _EmbedJob(settings, options, console, wh)
+        # game embeddings read complexity, which may read the embeddings table
+        check_inputs(wh, job.graph, job.stages)
+        job.missing = missing_inputs(wh, job.graph, job.stages, options.selection)
         # registrations first (cheap, nothing unpickled): unknown models fail before work
         keys = {stage: job.models(stage, load=False).stage_key(stage) for stage in job.stages}
         labels = {MODEL_TYPE[s]: job.models(s, load=False).label(MODEL_TYPE[s]) for s in job.stages}
@@ -291,10 +314,11 @@ def run_embed(
         console.warn(
             f"{counted(job.empty, 'game')} had no usable description: embedded as zero vectors"
         )
-    waiting = Waiting.collect(job.job.waiting)
+    waiting = split_waiting(job.job.waiting, job.graph, job.missing)
     if waiting and not job.job.done_ids:
         reason = "waiting_on_upstream"  # nothing done: every game waits on another stage
     warn_waiting(console, waiting)
+    warn_missing(console, job.missing)
     return EmbedResult(
         job.job.job_id,
         {stage: job.stage_count(stage) for stage in job.stages},
@@ -305,4 +329,5 @@ def run_embed(
         described + (" (changed only)" if options.changed_only else ""),
         waiting_on=waiting,
         capped=job.capped,
+        missing_inputs=job.missing,
     )

@@ -20,7 +20,7 @@ import polars as pl
 
 from bggscore.detection import behind
 from bggscore.modelset import outside_keys
-from bggscore.results import Waiting
+from bggscore.results import MissingInputs, Waiting
 from bggscore.stages import GRAPH, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -269,6 +269,27 @@ def warn_waiting(console: Console, waiting: list[Waiting]) -> None:
             f"{stage}: {counted(games, 'game')} left out, waiting ({parts}): their upstream "
             f"output is missing or out of date; run {run} with the same selection first"
         )
+
+
+def split_waiting(
+    found: dict[tuple[str, str], list[int]], graph: StageGraph, missing: MissingInputs
+) -> list[Waiting]:
+    """The games stages left out for an upstream stage; those left out for want of an
+    input (the batch joins report them alike) go to ``missing`` instead."""
+    inputs = {source.name for source in graph.inputs}
+    rest = {}
+    for (stage, name), ids in found.items():
+        if name in inputs:
+            missing.add(stage, name, ids)
+        else:
+            rest[(stage, name)] = ids
+    return Waiting.collect(rest)
+
+
+def warn_missing(console: Console, missing: MissingInputs) -> None:
+    """One warning per input some games lack: how many, for which stages, what to do."""
+    for line in missing.warnings():
+        console.warn(line)
 
 
 def held_upstream(

@@ -19,11 +19,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from bggscore.detection import check_max_games, detect_stage, missing_ids
+from bggscore.detection import (
+    check_inputs,
+    check_max_games,
+    detect_stage,
+    missing_ids,
+    missing_inputs,
+)
 from bggscore.errors import UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import model_graph, open_settings_registry, resolve_models
-from bggscore.results import ScoreResult, Waiting
+from bggscore.results import ScoreResult
 from bggscore.scoring.batch import Batch, Prepared, compute_batch, prepare_batch
 from bggscore.scoring.chain import RunInfo
 from bggscore.scoring.frames import is_own
@@ -39,7 +45,14 @@ from bggscore.stages import (
     StageGraph,
     stage_choices,
 )
-from bggscore.tasks.job import Job, ReadAhead, held_upstream, warn_waiting
+from bggscore.tasks.job import (
+    Job,
+    ReadAhead,
+    held_upstream,
+    split_waiting,
+    warn_missing,
+    warn_waiting,
+)
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.queries import Selection
@@ -150,7 +163,10 @@ def run_score(
             )
         graph = model_graph(settings, registry, options.model_overrides)
         stages = graph.order(options.stages)
+        check_inputs(wh, graph, stages, {stage: plan.embedding_width(stage) for stage in stages})
         plan.check_columns(wh.feature_columns())
+        # games without an input a stage needs: reported, left out by detection and joins
+        missing_input = missing_inputs(wh, graph, stages, options.selection)
         missing = missing_ids(wh, options.selection)
         if missing:
             shown = ", ".join(str(i) for i in missing[:10])
@@ -179,14 +195,23 @@ def run_score(
         else:
             total = wh.count_features(options.selection)
             if total:
-                held = {s: job.held(s, options.selection, stages) for s in stages}
+                held = {
+                    s: {
+                        **job.held(s, options.selection, stages),
+                        **{n: set(ids) for n, ids in missing_input.found.get(s, {}).items()},
+                    }
+                    for s in stages
+                }
                 job.run_pass(stages, options.selection, f"scoring {described}", total, held)
             reason = None if total else "no_games"
         job.finish()
-    waiting = Waiting.collect(job.job.waiting)
+    waiting = split_waiting(job.job.waiting, graph, missing_input)
     if waiting and not job.job.done_ids:
         reason = "waiting_on_upstream"  # nothing done: every game waits on another stage
+    elif reason is None and missing_input and not job.job.done_ids:
+        reason = "missing_inputs"  # nothing done: no game has the input it needs
     warn_waiting(console, waiting)
+    warn_missing(console, missing_input)
     if reason == "no_games":
         console.info(f"no games in {described}: nothing to score")
     elif reason == "no_changes":
@@ -206,6 +231,7 @@ def run_score(
         geek_rating_mode=(
             None if MAIN not in options.stages else "formula" if plan.geek_formula else "model"
         ),
+        missing_inputs=missing_input,
     )
 
 

@@ -19,7 +19,13 @@ import polars as pl
 from bggscore.errors import WarehouseError
 from bggscore.stages import COMPLEXITY, DEFAULT_BATCH_SIZE, GAME_EMBEDDINGS, TEXT_EMBEDDINGS
 from bggscore.warehouse import queries
-from bggscore.warehouse.schemas import GAMES_FEATURES, RUNS, TABLES, TableSchema
+from bggscore.warehouse.schemas import (
+    EMBEDDINGS_INPUT,
+    GAMES_FEATURES,
+    RUNS,
+    TABLES,
+    TableSchema,
+)
 from bggscore.warehouse.sql import TableRef, Typed, append_new_sql, render, upsert_sql
 
 if TYPE_CHECKING:
@@ -53,6 +59,10 @@ class Warehouse(abc.ABC):
         names = ws.tables
         self.tables: dict[str, TableRef] = {}
         for logical in TABLES:
+            if logical == EMBEDDINGS_INPUT.logical:  # named whole by its own setting
+                project, dataset, table = settings.features.embeddings_parts()
+                self.tables[logical] = TableRef(table, dataset, project or ws.features_project)
+                continue
             if logical == "games_features":
                 dataset, project = ws.features_dataset, ws.features_project
             elif logical == "game_features_hash":
@@ -219,6 +229,31 @@ class Warehouse(abc.ABC):
         params = {"stage": TEXT_EMBEDDINGS, "game_ids": Typed(game_ids, "ARRAY<INT64>")}
         return self.query(queries.LATEST_TEXT_EMBEDDINGS, params)
 
+    def input_embeddings(self, game_ids: list[int]) -> pl.DataFrame:
+        """The embeddings table's vectors for these games (game_id, embedding, input_hash),
+        games without one left out."""
+        params = {"game_ids": Typed(game_ids, "ARRAY<INT64>")}
+        return self.query(queries.INPUT_EMBEDDINGS, params)
+
+    def missing_input_embeddings(self, selection: queries.Selection) -> list[int]:
+        """Games of the selection the embeddings table has no vector for."""
+        frame = self.query(queries.MISSING_INPUT_EMBEDDINGS, selection.params())
+        return frame["game_id"].to_list()
+
+    def input_embedding_widths(self) -> tuple[int, int | None, int | None] | None:
+        """(vectors, narrowest, widest) in the embeddings table; None when it is missing."""
+        if self._table_columns(self.tables[EMBEDDINGS_INPUT.logical]) is None:
+            return None
+        row = self.query(queries.INPUT_EMBEDDING_WIDTHS).row(0, named=True)
+        return int(row["n"]), row["lo"], row["hi"]
+
+    def kept_embedding_widths(self, game_ids: list[int]) -> dict[int, int]:
+        """width -> vectors of the embeddings table's games not in ``game_ids``: the rows
+        a load of these games leaves as they are (most common width first)."""
+        params = {"game_ids": Typed(game_ids, "ARRAY<INT64>")}
+        frame = self.query(queries.KEPT_EMBEDDING_WIDTHS, params)
+        return {int(width): int(n) for width, n in frame.select("width", "n").iter_rows()}
+
     def latest_game_embeddings(self, model_key: str) -> pl.DataFrame:
         params = {"stage": GAME_EMBEDDINGS, "model_key": model_key}
         return self.query(queries.LATEST_GAME_EMBEDDINGS, params).sort("game_id")
@@ -228,6 +263,10 @@ class Warehouse(abc.ABC):
         row = self.query(queries.STAGE_VERSION, {"stage": stage, "model_key": model_key})
         values = row.row(0, named=True)
         return int(values["n"]), f"{values['last_ts']}|{values['last_job']}"
+
+    def landing_rows(self, job_id: str) -> pl.DataFrame:
+        """One job's landing rows: game_id, name and the numeric predictions."""
+        return self.query(queries.landing_rows_sql(), {"job_id": Typed(job_id, "STRING")})
 
     def count_rows(self, logical: str) -> int | None:
         if self._table_columns(self.tables[logical]) is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bggscore.errors import UsageError
 from bggscore.stages import GRAPH, StageGraph
-from bggscore.warehouse.queries import SELECTION_WHERE
+from bggscore.warehouse.queries import SELECTION_WHERE, embedding_hash, embedding_present
 
 # a stage keyed on one column (Stage.input_column) compares its md5 with the recorded
 # input_hash; every other stage the warehouse feature hash. That column must be one of
@@ -28,15 +28,18 @@ def _input_hash(stage: str, graph: StageGraph) -> tuple[str, str] | None:
     return sql.format(column=column), recorded
 
 
-def _expected_upstream_sql(upstream: tuple[str, ...]) -> str:
-    """SQL for the upstream key a stage would record if it ran now (NULL if any is missing)."""
+def _expected_upstream_sql(upstream: tuple[str, ...], inputs: tuple[str, ...] = ()) -> str:
+    """SQL for the upstream key a stage would record if it ran now (NULL if any is missing):
+    each upstream stage's job (``u{i}``), then each input's vector hash (``e{k}``)."""
     parts = [f"CONCAT('{up}:', u{i}.job_id)" for i, up in enumerate(upstream)]
+    vectors = [embedding_hash(f"e{i}") for i in range(len(inputs))]  # e0: the first input's
+    parts += [f"CONCAT('{up}:', {vector})" for up, vector in zip(inputs, vectors, strict=True)]
     if not parts:
         return "CAST(NULL AS STRING)"
     return parts[0] if len(parts) == 1 else "CONCAT(" + ", '|', ".join(parts) + ")"
 
 
-def _upstream_moved_sql(upstream: tuple[str, ...]) -> str:
+def _upstream_moved_sql(upstream: tuple[str, ...]) -> str:  # stages, then inputs
     """Whether the recorded upstream key differs from the one the stage would record now.
 
     Compares ``s.upstream_key`` with the parts ``p{i}.part`` each upstream scan computed
@@ -78,28 +81,56 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
     only those rows are joined back for names and old/new values. Carrying names,
     keys and job ids through the full-table joins, or one full pass per reason, made
     detection several times slower.
+
+    A stage whose models read an input (``graph.inputs_of``) has one more part per input,
+    ``<input>:<md5 of the vector>``, computed for the selected games only; a game
+    lacking an input the stage needs (``graph.inputs_needed``: its own or an upstream
+    stage's) has no reason at all: it is reported apart (``missing_inputs``), not a change.
     """
     if stage not in graph.names:
         raise UsageError(f"unknown stage {stage!r}; choose from {', '.join(graph.names)}")
     upstream = graph.upstream(stage)
+    inputs = graph.inputs_of(stage)
+    others = [name for name in graph.inputs_needed(stage) if name not in inputs]
     keyed = _input_hash(stage, graph)
     text = keyed is not None
     new_hash, old_column = keyed or FEATURE_HASH
 
     # every fragment below is one of our constants; values are parameters
-    two = len(upstream) == 2  # compared by prefix, suffix and length: see _upstream_moved_sql
+    key_parts = (*upstream, *inputs)  # what the upstream key holds, in this order
+    count = len(key_parts)
+    two = count == 2  # compared by prefix, suffix and length: see _upstream_moved_sql
+    vector, present = embedding_hash("e"), embedding_present("e")  # an input's, in its scan
     parts = ""
-    for i, up in enumerate(upstream):
-        part = f"CONCAT('{up}:', job_id" + (", '|')" if i < len(upstream) - 1 else ")")
+    for i, up in enumerate(key_parts):
+        if up in upstream:
+            part = f"CONCAT('{up}:', job_id" + (", '|')" if i < count - 1 else ")")
+            scan = f"FROM scoring_state WHERE stage = @up_{i}"
+        else:  # an input: the hash of each selected game's vector
+            part = f"CONCAT('{up}:', {vector}" + (", '|')" if i < count - 1 else ")")
+            table = graph.input(up).table
+            scan = (
+                f"FROM {table} AS e WHERE {present} AND e.game_id IN (SELECT game_id FROM selected)"
+            )
         size = f", CHAR_LENGTH({part}) AS length" if two else ""
+        parts += f",\np{i} AS (SELECT game_id, {part} AS part{size} {scan})"
+    checks = [f"p{i}.game_id IS NOT NULL" for i in range(len(upstream), count)]
+    for i, up in enumerate(others):  # needed through an upstream stage: presence only
+        table = graph.input(up).table
         parts += (
-            f",\np{i} AS (SELECT game_id, {part} AS part{size} "
-            f"FROM scoring_state WHERE stage = @up_{i})"
+            f",\nx{i} AS (SELECT game_id FROM {table} AS e "
+            f"WHERE {present} AND e.game_id IN (SELECT game_id FROM selected))"
         )
-    part_joins = "".join(
-        f" LEFT JOIN p{i} ON p{i}.game_id = f.game_id" for i in range(len(upstream))
+        checks.append(f"x{i}.game_id IS NOT NULL")
+    part_joins = "".join(f" LEFT JOIN p{i} ON p{i}.game_id = f.game_id" for i in range(count))
+    part_joins += "".join(
+        f" LEFT JOIN x{i} ON x{i}.game_id = f.game_id" for i in range(len(others))
     )
-    upstream_moved = f"COALESCE({_upstream_moved_sql(upstream)}, FALSE)" if upstream else "FALSE"
+    # a game lacking an input has no reason (it is reported apart): every flag is gated
+    has_inputs = f", {' AND '.join(checks)} AS has_inputs" if checks else ""
+    gate = " AND s.has_inputs" if checks else ""
+    moved = _upstream_moved_sql(key_parts)
+    upstream_moved = f"COALESCE({moved}, FALSE)" if count else "FALSE"
     # rows without a recorded hash fall back to the seed's rule, last_updated > score_ts
     changed_hash = (
         "IF(s.feature_hash IS NULL, h.last_updated > s.score_ts, "
@@ -131,7 +162,7 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
         )
     state_columns = (
         "game_id, feature_hash, score_ts, model_key IS DISTINCT FROM @model_key AS model_moved"
-        + (", upstream_key" if upstream else "")
+        + (", upstream_key" if count else "")
         + (", CHAR_LENGTH(upstream_key) AS key_length" if two else "")
         + (", input_hash IS NOT NULL AS has_input_hash" if text else "")
     )
@@ -139,19 +170,34 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
         f" LEFT JOIN scoring_state AS u{i} ON u{i}.game_id = c.game_id AND u{i}.stage = @up_{i}"
         for i in range(len(upstream))
     )
+    for i, up in enumerate(inputs):  # each input's vector, for the games picked
+        table, alias = graph.input(up).table, f"e{i}"
+        joins += (
+            f" LEFT JOIN {table} AS {alias} ON {alias}.game_id = c.game_id"
+            f" AND {embedding_present(alias)}"
+        )
+    expected = _expected_upstream_sql(upstream, inputs)
+    flags = (
+        f"s.is_new{gate} AS is_new,\n"
+        f"    COALESCE(NOT s.is_new{gate} AND ({changed_hash}), FALSE) AS features,\n"
+        f"    s.model_moved{gate} AS model_moved, "
+        f"s.upstream_moved AND NOT s.is_new{gate} AS upstream_moved"
+        if checks
+        else "s.is_new,\n"
+        f"    COALESCE(NOT s.is_new AND ({changed_hash}), FALSE) AS features,\n"
+        "    s.model_moved, s.upstream_moved AND NOT s.is_new AS upstream_moved"
+    )
     return f"""
 WITH selected AS (SELECT f.game_id FROM games_features AS f WHERE {SELECTION_WHERE}),
 s AS (SELECT {state_columns} FROM scoring_state WHERE stage = @stage){parts},
 scored AS (
   SELECT f.game_id, s.game_id IS NULL AS is_new, s.feature_hash, s.score_ts,
     {"s.has_input_hash, " if text else ""}COALESCE(s.model_moved, FALSE) AS model_moved,
-    {upstream_moved} AS upstream_moved
+    {upstream_moved} AS upstream_moved{has_inputs}
   FROM selected AS f{part_joins} LEFT JOIN s ON s.game_id = f.game_id
 ),
 flagged AS (
-  SELECT s.game_id, s.score_ts, s.is_new,
-    COALESCE(NOT s.is_new AND ({changed_hash}), FALSE) AS features,
-    s.model_moved, s.upstream_moved AND NOT s.is_new AS upstream_moved{text_columns}
+  SELECT s.game_id, s.score_ts, {flags}{text_columns}
   FROM scored AS s LEFT JOIN game_features_hash AS h ON h.game_id = s.game_id
 ),
 reasons AS (
@@ -171,7 +217,7 @@ SELECT f.game_id, f.name, f.year_published,
   {new_hash} AS new_hash, st.{old_column} AS old_hash, h.last_updated,
   st.score_ts AS last_score_ts, st.job_id AS last_job_id, st.model_key AS old_model,
   st.upstream_key AS old_upstream,
-  {_expected_upstream_sql(upstream)} AS new_upstream,
+  {expected} AS new_upstream,
   c.reason_new, c.reason_features, c.reason_model, c.reason_upstream
 FROM picked AS c
 JOIN games_features AS f ON f.game_id = c.game_id

@@ -85,6 +85,15 @@ def load_games(
 ) -> LoadResult:
     """Upsert games and their hashes atomically; only new or changed games get a new
     ``last_updated``."""
+    writes, result = games_writes(warehouse, frame, now)
+    warehouse.write(writes)
+    return result
+
+
+def games_writes(
+    warehouse: Warehouse, frame: pl.DataFrame, now: datetime | None = None
+) -> tuple[list[Write], LoadResult]:
+    """The writes of a features load (games and hashes, committed together) and its counts."""
     now = now or datetime.now(timezone.utc)
     warehouse.require_tables(["games_features", "game_features_hash"])
     frame = GAMES_FEATURES.conform(frame).with_columns(feature_hashes(frame))
@@ -104,10 +113,8 @@ def load_games(
     new = int(merged.select(is_new.sum()).item())
     changed = int(merged.select(is_changed.sum()).item())
     hashes = merged.select("game_id", "name", "feature_hash", "last_updated")
-    warehouse.write(
-        [
-            Write("games_features", merged, "upsert"),
-            Write("game_features_hash", hashes, "upsert"),
-        ]
-    )
-    return LoadResult(len(merged), new, changed, len(merged) - new - changed)
+    writes = [
+        Write("games_features", merged, "upsert"),
+        Write("game_features_hash", hashes, "upsert"),
+    ]
+    return writes, LoadResult(len(merged), new, changed, len(merged) - new - changed)

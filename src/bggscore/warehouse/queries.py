@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bggscore.errors import UsageError
-from bggscore.stages import DEFAULT_END_YEAR, DEFAULT_START_YEAR
-from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
+from bggscore.stages import DEFAULT_END_YEAR, DEFAULT_START_YEAR, MAX_COUNT
+from bggscore.warehouse.schemas import GAMES_FEATURES, LANDING_PREDICTIONS, TABLES
 from bggscore.warehouse.sql import Typed, column_list
 from bggscore.wording import counted
 
@@ -16,19 +16,23 @@ SELECTION_WHERE = (
     "(@all_years OR (f.year_published >= @start_year AND f.year_published < @end_year) "
     "OR (@include_null_year AND f.year_published IS NULL)) "
     "AND (@include_null_year OR f.year_published IS NOT NULL) "
-    "AND (@all_ids OR f.game_id IN UNNEST(@game_ids))"
+    "AND (@all_ids OR f.game_id IN UNNEST(@game_ids)) "
+    # a game with no users_rated never passes a minimum (NULL >= n is not true)
+    "AND (@any_users_rated OR (f.users_rated IS NOT NULL AND f.users_rated >= @min_users_rated))"
 )
 
 
 @dataclass(frozen=True)
 class Selection:
-    """Games chosen by year range and/or explicit ids."""
+    """Games chosen by year range and/or explicit ids, and optionally by how many users
+    rated them (``min_users_rated``: production's rated-game backfill)."""
 
     start_year: int = DEFAULT_START_YEAR
     end_year: int = DEFAULT_END_YEAR
     all_years: bool = False
     game_ids: tuple[int, ...] | None = None
     include_null_year: bool = False
+    min_users_rated: int | None = None
 
     def __post_init__(self) -> None:
         if not self.all_years and self.start_year >= self.end_year:
@@ -36,10 +40,18 @@ class Selection:
                 f"--start-year {self.start_year} must be before --end-year {self.end_year} "
                 "(the end year is exclusive)"
             )
+        minimum = self.min_users_rated
+        if minimum is not None and not 0 <= minimum <= MAX_COUNT:
+            raise UsageError(
+                f"--min-users-rated {minimum} must be a whole number from 0 to {MAX_COUNT} "
+                "(a count of ratings, e.g. 25)"
+            )
 
     def params(self) -> dict[str, Any]:
-        # explicit ids bypass the year filter: asking for a game by id means that game
+        # explicit ids bypass the year and ratings filters: asking for a game by id means
+        # that game (the CLI refuses those flags beside ids)
         by_ids = self.game_ids is not None
+        any_users_rated = by_ids or self.min_users_rated is None
         return {
             "all_years": self.all_years or by_ids,
             "start_year": float(self.start_year),
@@ -47,15 +59,20 @@ class Selection:
             "include_null_year": self.include_null_year or by_ids,
             "all_ids": not by_ids,
             "game_ids": Typed(list(self.game_ids or ()), "ARRAY<INT64>"),
+            "any_users_rated": any_users_rated,
+            "min_users_rated": 0 if any_users_rated else self.min_users_rated,
         }
 
     def describe(self) -> str:
         if self.game_ids is not None:
             return counted(len(self.game_ids), "requested game id")
         unknown = " (with unknown years)" if self.include_null_year else ""
+        rated = (
+            f", users_rated >= {self.min_users_rated}" if self.min_users_rated is not None else ""
+        )
         if self.all_years:
-            return "all years" + unknown
-        return f"years {self.start_year}-{self.end_year - 1}{unknown}"
+            return "all years" + unknown + rated
+        return f"years {self.start_year}-{self.end_year - 1}{unknown}{rated}"
 
 
 # Columns computed from games_features where the data lives: reading a description's
@@ -141,6 +158,19 @@ LAST_RUNS = (
 )
 
 
+def landing_rows_sql() -> str:
+    """One job's landing rows (``compare``): game, name and every numeric prediction.
+
+    The table is partitioned by score_ts and clustered by game_id, not by job: BigQuery
+    scans these columns over the whole landing history to find one job's rows.
+    """
+    select = ", ".join(f"p.`{name}`" for name in ("game_id", "name", *LANDING_PREDICTIONS))
+    return (
+        f"SELECT {select} FROM ml_predictions_landing AS p "  # noqa: S608
+        "WHERE p.job_id = @job_id"
+    )
+
+
 def count_sql(logical: str) -> str:
     if logical not in TABLES:  # the name is formatted into the SQL: only our own names
         raise ValueError(f"unknown logical table {logical!r}")
@@ -169,4 +199,47 @@ LATEST_GAME_EMBEDDINGS = (
 STAGE_VERSION = (
     "SELECT COUNT(*) AS n, MAX(s.score_ts) AS last_ts, MAX(s.job_id) AS last_job "
     "FROM scoring_state AS s WHERE s.stage = @stage AND s.model_key = @model_key"
+)
+
+
+# -- the embeddings input (features.embeddings_table: game_id, embedding ARRAY<FLOAT64>) ----
+def embedding_present(alias: str) -> str:
+    """Whether a row of the embeddings table holds a vector (an empty one is none)."""
+    return f"ARRAY_LENGTH({alias}.embedding) > 0"
+
+
+def embedding_hash(alias: str) -> str:
+    """What a stage reading the table records of a game's vector (its upstream key part
+    `<input>:<md5>`): one expression, run by the engine both when scoring reads
+    the vectors and in detection, so reloading the same numbers changes nothing."""
+    return f"TO_HEX(MD5(TO_JSON_STRING({alias}.embedding)))"
+
+
+EMBEDDING_PRESENT = embedding_present("e")
+EMBEDDING_HASH = embedding_hash("e")
+
+# the vectors of some games, with the hash their key part records
+INPUT_EMBEDDINGS = (
+    f"SELECT e.game_id, e.embedding, {EMBEDDING_HASH} AS input_hash "  # noqa: S608
+    f"FROM embeddings_input AS e WHERE e.game_id IN UNNEST(@game_ids) AND {EMBEDDING_PRESENT}"
+)
+
+# selected games without a vector: reported (missing_inputs), never scored nor dropped silently
+MISSING_INPUT_EMBEDDINGS = (
+    "SELECT f.game_id FROM games_features AS f "  # noqa: S608
+    f"WHERE {SELECTION_WHERE} AND NOT EXISTS (SELECT e.game_id FROM embeddings_input AS e "
+    f"WHERE e.game_id = f.game_id AND {EMBEDDING_PRESENT}) ORDER BY f.game_id"
+)
+
+# how many vectors the table holds and their widths (a model reads exactly one width)
+INPUT_EMBEDDING_WIDTHS = (
+    "SELECT COUNT(*) AS n, MIN(ARRAY_LENGTH(e.embedding)) AS lo, "  # noqa: S608
+    f"MAX(ARRAY_LENGTH(e.embedding)) AS hi FROM embeddings_input AS e WHERE {EMBEDDING_PRESENT}"
+)
+
+# the widths of the vectors a load of these games keeps (those of every other game)
+KEPT_EMBEDDING_WIDTHS = (
+    "SELECT ARRAY_LENGTH(e.embedding) AS width, COUNT(*) AS n "  # noqa: S608
+    f"FROM embeddings_input AS e WHERE {EMBEDDING_PRESENT} "
+    "AND e.game_id NOT IN UNNEST(@game_ids) GROUP BY width ORDER BY n DESC, width"
 )

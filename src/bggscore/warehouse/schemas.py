@@ -134,8 +134,26 @@ GAME_FEATURES_HASH = TableSchema(
     owned=False,
 )
 
+# The description embeddings emb_* models read (features.embeddings_table): production's
+# `predictions.bgg_description_embeddings`, filled by the warehouse on BigQuery, by
+# `warehouse load --embeddings` in the embedded one. One row per game.
+EMBEDDINGS_INPUT = TableSchema(
+    "embeddings_input",
+    (("game_id", INT64), ("embedding", ARRAY_FLOAT64)),
+    key=("game_id",),
+    owned=False,
+)
+
 MODEL_COLUMNS_FOR = ("hurdle", "complexity", "rating", "users_rated", "geek_rating")
 INTERVAL_OUTCOMES = ("complexity", "rating", "users_rated", "geek_rating")
+
+
+def interval_columns(outcome: str) -> tuple[str, str]:
+    """An outcome's 90% bounds (5th, 95th percentile), named as in production's landing."""
+    return f"{outcome}_lower_90", f"{outcome}_upper_90"
+
+
+INTERVAL_COLUMNS = tuple(column for o in INTERVAL_OUTCOMES for column in interval_columns(o))
 
 
 def _model_columns(model: str) -> tuple[tuple[str, str], ...]:
@@ -159,11 +177,7 @@ ML_PREDICTIONS_LANDING = TableSchema(
         ("predicted_users_rated", FLOAT64),
         ("predicted_geek_rating", FLOAT64),
         *[col for model in MODEL_COLUMNS_FOR for col in _model_columns(model)],
-        *[
-            (f"predicted_{outcome}_{bound}_90", FLOAT64)
-            for outcome in INTERVAL_OUTCOMES
-            for bound in ("lower", "upper")
-        ],
+        *[(column, FLOAT64) for column in INTERVAL_COLUMNS],
         ("sample_status", STRING),
         ("training_cutoff_year", INT64),
         ("score_ts", TIMESTAMP),
@@ -176,6 +190,15 @@ ML_PREDICTIONS_LANDING = TableSchema(
     key=("job_id", "game_id"),
     partition_by_day="score_ts",
     cluster_by=("game_id",),
+)
+
+# The landing table's numeric predictions (what `compare` reads of a job): every FLOAT64
+# column but the game's year.
+LANDING_PREDICTIONS = tuple(
+    name
+    for name, kind in ML_PREDICTIONS_LANDING.columns
+    if kind == FLOAT64
+    if name != "year_published"
 )
 
 COMPLEXITY_PREDICTIONS = TableSchema(
@@ -283,6 +306,7 @@ TABLES: dict[str, TableSchema] = {
     for schema in (
         GAMES_FEATURES,
         GAME_FEATURES_HASH,
+        EMBEDDINGS_INPUT,
         ML_PREDICTIONS_LANDING,
         COMPLEXITY_PREDICTIONS,
         GAME_EMBEDDINGS,

@@ -1,0 +1,1 @@
+SELECT e.game_id, e.embedding, TO_HEX(MD5(TO_JSON_STRING(e.embedding))) AS input_hash FROM `bgg-data-warehouse`.`predictions`.`bgg_description_embeddings` AS e WHERE e.game_id IN UNNEST(@game_ids) AND ARRAY_LENGTH(e.embedding) > 0;

@@ -1,0 +1,1 @@
+MERGE INTO `bgg-data-warehouse`.`predictions`.`bgg_description_embeddings` AS t USING `bgg-predictive-models`.`raw`.`_bggscore_stage_00000000000000000000000000000000_0` AS b ON t.`game_id` = b.`game_id` WHEN MATCHED THEN UPDATE SET `embedding` = b.`embedding` WHEN NOT MATCHED THEN INSERT (`game_id`, `embedding`) VALUES (`b`.`game_id`, `b`.`embedding`);

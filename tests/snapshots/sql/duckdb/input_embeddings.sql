@@ -1,0 +1,1 @@
+SELECT e.game_id, e.embedding, MD5(CAST(TO_JSON(e.embedding) AS TEXT)) AS input_hash FROM "predictions"."bgg_description_embeddings" AS e WHERE e.game_id IN (SELECT UNNEST($game_ids)) AND ARRAY_LENGTH(e.embedding) > 0;

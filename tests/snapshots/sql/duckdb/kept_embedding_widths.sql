@@ -1,0 +1,1 @@
+SELECT ARRAY_LENGTH(e.embedding) AS width, COUNT(*) AS n FROM "predictions"."bgg_description_embeddings" AS e WHERE ARRAY_LENGTH(e.embedding) > 0 AND NOT e.game_id IN (SELECT UNNEST($game_ids)) GROUP BY width ORDER BY n DESC, width NULLS FIRST;
