@@ -64,6 +64,8 @@ class WorkerSpec:
     stages: tuple[str, ...]
     intervals: int
     blas_threads: int
+    code_paths: tuple[str, ...] = ()  # the registry's, for the user's own model code
+    allow_version_mismatch: bool = False
 
     @classmethod
     def of(
@@ -74,8 +76,11 @@ class WorkerSpec:
         stages: list[str],
         intervals: int,
         workers: int,
+        code_paths: Iterable[str] = (),
+        allow_version_mismatch: bool = False,
     ) -> WorkerSpec:
-        """``models`` may be registrations only (not loaded): references are enough."""
+        """``models`` may be registrations only (not loaded): references are enough; the
+        rest is how the registry was opened (``open_settings_registry``)."""
         refs = _refs(models)
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         return cls(
@@ -87,6 +92,8 @@ class WorkerSpec:
             tuple(stages),
             intervals,
             max(1, (cpus or 1) // workers),
+            tuple(code_paths),
+            allow_version_mismatch,
         )
 
     def load(self) -> ModelSet:
@@ -95,7 +102,12 @@ class WorkerSpec:
         from bggscore.modelset import ModelSet
         from bggscore.registry import open_registry
 
-        registry = open_registry(self.registry_uri, self.home)
+        registry = open_registry(
+            self.registry_uri,
+            self.home,
+            code_paths=self.code_paths,
+            allow_version_mismatch=self.allow_version_mismatch,
+        )
         models = {}
         for model_type, (label, sha256) in self.refs.items():
             loaded = registry.load(label, model_type)

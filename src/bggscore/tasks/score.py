@@ -362,7 +362,14 @@ class _Job:
         settings, options = self.settings, self.options
         plan = resolve_models(settings, self.registry, stages, options.model_overrides, False)
         spec = WorkerSpec.of(
-            settings.registry.uri, settings.home, plan, stages, options.intervals, options.workers
+            settings.registry.uri,
+            settings.home,
+            plan,
+            stages,
+            options.intervals,
+            options.workers,
+            self.registry.code_paths,
+            self.registry.allow_version_mismatch,
         )
         return ScoringPool(spec, options.workers)
 
