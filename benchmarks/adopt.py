@@ -159,7 +159,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"bggscore score --all-years --workers {workers}", flush=True)
         runs.append(score(home, adopted, workers))
     one, two = runs
-    print(f"bggscore score --intervals {draws} (at most the first {INTERVAL_GAMES:,} games)", flush=True)
+    print(
+        f"bggscore score --intervals {draws} (at most the first {INTERVAL_GAMES:,} games)",
+        flush=True,
+    )
     drawn = intervals(home, adopted, draws, workers=2)
     loop = loop_over_draws(home, adopted, draws) if drawn["available"] else None
     summary = {

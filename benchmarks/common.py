@@ -58,9 +58,9 @@ def run(
         stdout, stderr = out.read(), err.read()
     if proc.returncode:
         raise RuntimeError(f"bggscore {' '.join(args)} failed:\n{stderr[-2000:]}")
-    peak = usage.ru_maxrss / 1024
-    if sampler is not None:
-        peak = max(peak, sampler.stop())
+    # with ``tree`` the samples only: a child's ru_maxrss can hold this process's own RSS
+    # (the copy of its memory the child had until exec), which adopt.py's is not small
+    peak = sampler.stop() if sampler is not None else usage.ru_maxrss / 1024
     return Measured(elapsed, peak, stdout, stderr, usage.ru_utime + usage.ru_stime, busy)
 
 

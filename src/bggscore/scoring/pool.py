@@ -6,13 +6,14 @@ bytes; the worker runs the models (``batch.compute_batch``) and hands back the r
 write, as Arrow IPC too. The parent yields the batches in the order it read them, so
 commits, progress and the waiting report are those of one process.
 
-Workers are started with "spawn", not "fork": the parent has DuckDB's threads and the
-batch writer's thread running, and a forked child would inherit their locks mid-use.
-"spawn" starts a clean interpreter on every platform ("forkserver" would save a second
-of imports per worker, but exists only on Unix and starts its server from this process
-anyway). Each worker loads its models once, through the registry, so every artifact is
-sha256-checked in the process that unpickles it; the parent sends references (name,
-version and the sha256 it verified), never pickled models.
+Workers are started with "spawn", not "fork": the parent has DuckDB's threads, the batch
+reader and writer threads running, and a forked child would inherit their locks mid-use.
+"forkserver" would spare each worker its imports (~1.5 CPU-seconds: scikit-learn, pandas)
+but exists only on Unix and keeps a server process, with a process-wide preload list, for
+the parent's lifetime; "spawn" starts clean interpreters on every platform. Each worker
+loads its models once, through the registry, so every artifact is sha256-checked in the
+process that unpickles it: the parent sends references (name:version and the sha256 their
+registrations record, which the models it loads itself must match), never pickled models.
 """
 
 from __future__ import annotations
