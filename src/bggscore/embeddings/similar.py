@@ -204,6 +204,8 @@ def render_table(data: dict[str, Any], out: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from bggscore.console import print_whole
+
     # game names are data, not markup: "[redacted]" must show, "[/x]" must not crash
     table = Table(title=f"games like {escape(data['name'])} ({data['game_id']})")
     for column in ("game_id", "name", "year", "similarity"):
@@ -212,7 +214,7 @@ def render_table(data: dict[str, Any], out: Any) -> None:
         year = "" if item["year_published"] is None else str(item["year_published"])
         row = (str(item["game_id"]), escape(item["name"]), year, f"{item['similarity']:.3f}")
         table.add_row(*row)
-    out.print(table)
+    print_whole(out, table)
 
 
 def similar(
