@@ -664,7 +664,9 @@ ROWS = [
     row("similar-nothing", "similar", 2, "give a GAME_ID or --name"),
     row("similar-both", "similar 1 --name x", 2, "not both"),
     row("similar-neither-says-what-to-give", "similar", 2, '--name "part of a name"'),
-    row("similar-unknown-id", "similar 999999999", 2, "game 999999999 has no embedding"),
+    row("similar-unknown-id", "similar 999999999", 2, "game 999999999 is not in the warehouse"),
+    row("similar-empty-name", ("similar", "--name", ""), 2, "--name is empty"),
+    row("similar-blank-name", ("similar", "--name", " \t"), 2, "--name is empty"),
     row("similar-unknown-name", ("similar", "--name", "zzz no such"), 2, "no game named 'zzz"),
     row("similar-fresh", "similar 1", 2, "unknown game_embeddings model", fresh=True),
     # -- dispatch (a fake token and a local API: nothing may be sent) ----------------------
