@@ -533,6 +533,13 @@ ROWS = [
     ),
     row("score-game-id-0", "score --game-id 0", 2, "--game-id 0 is not a game id"),
     row("score-game-id-negative", "score --game-id=-7", 2, "--game-id -7 is not a game id"),
+    row("score-game-id-unknown", "score --game-id 999999999", 2, "game 999999999 is not in the"),
+    row(
+        "score-game-ids-all-unknown",
+        "score --game-id 999999998 --game-id 999999999",
+        2,
+        "none of the 2 requested game ids is in the warehouse: 999999998, 999999999",
+    ),
     row("score-ids-file-missing", "score --game-ids-file nope.txt", 2, "nope.txt not found"),
     row(
         "score-ids-file-superscript",
