@@ -26,6 +26,8 @@ from tests.support.github import FakeGitHub, start_fake_github
 from tests.support.output import assert_one_line_error
 from tests.support.state import files, table_counts
 
+from bggscore.warehouse.schemas import GAMES_FEATURES
+
 REPO = "phenrickson/bgg-predictive-models"
 FAKE_TOKEN = "ghp_BadInputs0123456789abcdefABCDEF012345"
 DISPATCH = ("dispatch", "e", "--repo", REPO)
@@ -329,6 +331,13 @@ ROWS = [
         files={"ids.parquet": _parquet(pl.DataFrame({"game_id": [1, 2]}))},
     ),
     row("load-nothing", "warehouse load", 2, "give a games_features export, --embeddings"),
+    row(
+        "load-no-rows",
+        "warehouse load empty.parquet",
+        2,
+        "empty.parquet holds no games",
+        files={"empty.parquet": _parquet(pl.DataFrame(schema=GAMES_FEATURES.polars_schema()))},
+    ),
     row(
         "load-embeddings-ragged",
         "warehouse load --embeddings v.parquet",
