@@ -147,3 +147,11 @@ def test_the_scan_catches_a_table_printed_directly() -> None:
         "render: print(t)",
         "render: t never printed whole",
     ]
+
+
+def test_score_table_shows_whole_model_labels(cli, embedded_home: Path) -> None:
+    rows = sql(embedded_home, f"SELECT game_id FROM {QUALIFIED['games_features']} LIMIT 1")
+    out, data = human_and_json(cli, "score", "--game-id", str(rows["game_id"][0]))
+
+    assert data["models"]
+    assert_whole(out, *data["models"].values())  # (the --json run is another job)
