@@ -26,6 +26,8 @@ from tests.support.github import FakeGitHub, start_fake_github
 from tests.support.output import assert_one_line_error
 from tests.support.state import files, table_counts
 
+from bggscore.warehouse.schemas import GAMES_FEATURES
+
 REPO = "phenrickson/bgg-predictive-models"
 FAKE_TOKEN = "ghp_BadInputs0123456789abcdefABCDEF012345"
 DISPATCH = ("dispatch", "e", "--repo", REPO)
@@ -330,6 +332,13 @@ ROWS = [
     ),
     row("load-nothing", "warehouse load", 2, "give a games_features export, --embeddings"),
     row(
+        "load-no-rows",
+        "warehouse load empty.parquet",
+        2,
+        "empty.parquet holds no games",
+        files={"empty.parquet": _parquet(pl.DataFrame(schema=GAMES_FEATURES.polars_schema()))},
+    ),
+    row(
         "load-embeddings-ragged",
         "warehouse load --embeddings v.parquet",
         2,
@@ -533,6 +542,13 @@ ROWS = [
     ),
     row("score-game-id-0", "score --game-id 0", 2, "--game-id 0 is not a game id"),
     row("score-game-id-negative", "score --game-id=-7", 2, "--game-id -7 is not a game id"),
+    row("score-game-id-unknown", "score --game-id 999999999", 2, "game 999999999 is not in the"),
+    row(
+        "score-game-ids-all-unknown",
+        "score --game-id 999999998 --game-id 999999999",
+        2,
+        "none of the 2 requested game ids is in the warehouse: 999999998, 999999999",
+    ),
     row("score-ids-file-missing", "score --game-ids-file nope.txt", 2, "nope.txt not found"),
     row(
         "score-ids-file-superscript",
@@ -664,7 +680,9 @@ ROWS = [
     row("similar-nothing", "similar", 2, "give a GAME_ID or --name"),
     row("similar-both", "similar 1 --name x", 2, "not both"),
     row("similar-neither-says-what-to-give", "similar", 2, '--name "part of a name"'),
-    row("similar-unknown-id", "similar 999999999", 2, "game 999999999 has no embedding"),
+    row("similar-unknown-id", "similar 999999999", 2, "game 999999999 is not in the warehouse"),
+    row("similar-empty-name", ("similar", "--name", ""), 2, "--name is empty"),
+    row("similar-blank-name", ("similar", "--name", " \t"), 2, "--name is empty"),
     row("similar-unknown-name", ("similar", "--name", "zzz no such"), 2, "no game named 'zzz"),
     row("similar-fresh", "similar 1", 2, "unknown game_embeddings model", fresh=True),
     # -- dispatch (a fake token and a local API: nothing may be sent) ----------------------

@@ -154,8 +154,15 @@ class Console:
 
 
 def print_whole(out: RichConsole, renderable: Any) -> None:
-    """Print a table whole: on a terminal at its width, elsewhere (a pipe, a log, cron) at
-    the table's natural width, where rich would squeeze it into 80 columns and cut cells."""
+    """Print a table whole, never a cell cut with "…": on a terminal at its width with long
+    cells folded onto more lines, elsewhere (a pipe, a log, cron) at the table's natural
+    width, where rich would squeeze it into 80 columns. Every table bggscore prints comes
+    through here (tests/cli/test_tables.py checks)."""
+    from rich.table import Table
+
+    if isinstance(renderable, Table):
+        for column in renderable.columns:
+            column.overflow = "fold"  # job ids and names are copied from here: fold, never cut
     if out.is_terminal:
         out.print(renderable)
         return

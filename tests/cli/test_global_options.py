@@ -131,3 +131,22 @@ def test_the_installed_command_reads_them_too(home: Path, tmp_path: Path) -> Non
             assert_one_line_error(result.stderr, "unknown game_embeddings model")
             assert str(other) in result.stderr
     assert (other / "warehouse.duckdb").is_file() and not home.exists()
+
+
+def test_an_unexpected_error_asks_for_debug_only_without_it(
+    cli, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("bggscore.settings.explain_settings", broken)
+    plain = cli("config", "show")
+    assert plain.exit_code == 1
+    assert_one_line_error(plain.stderr, "unexpected RuntimeError: a bug", "rerun with --debug")
+    assert "Traceback" not in plain.stderr
+    debug = cli("config", "show", "--debug")
+    assert debug.exit_code == 1
+    assert "Traceback" in debug.stderr
+    last = debug.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: unexpected RuntimeError: a bug")
+    assert "report it" in last and "--debug" not in last

@@ -246,12 +246,13 @@ def test_a_warm_process_needs_numpy_and_the_standard_library_only(cli, embedded_
         in_process = cli(*args)  # the app, answering from the same cache
         assert warm.stdout == in_process.stdout
     errors = (("similar", "999999999"), ("similar", "--name", "zzqqxx"))
-    for args in errors:
+    for args in errors:  # a game not in the index: the app asks the warehouse whether it exists
         warm, imported = bggscore_process(embedded_home, *args)
-        assert imported == []
+        assert "bggscore.warehouse" in imported
         in_process = cli(*args)
         assert (warm.returncode, warm.stdout) == (in_process.exit_code, "")
-        assert_one_line_error(warm.stderr.replace("imported: []", ""), args[-1])
+        said = [line for line in warm.stderr.splitlines() if not line.startswith("imported: ")]
+        assert_one_line_error("\n".join(said) + "\n", args[-1])
     # other flags and other commands go through the app
     for args in (("--debug", "similar", game), ("similar", game, "--top", "0")):
         _, imported = bggscore_process(embedded_home, *args)
@@ -293,11 +294,13 @@ def test_only_plain_similar_calls_skip_the_app(argv: list[str], expected: Any) -
 @pytest.mark.parametrize(
     ("args", "code", "needles"),
     [
-        (("999999999",), 2, ("game 999999999 has no embedding",)),
+        (("999999999",), 2, ("game 999999999 is not in the warehouse",)),
         (("--name", "Sxythe"), 2, ("no game named 'Sxythe'", "did you mean: Scythe")),
         (("--name", "zzqqxx"), 2, ("no game named 'zzqqxx'",)),
         ((str(SCYTHE), "--name", "Scythe"), 2, ("GAME_ID or --name",)),
         ((), 2, ("GAME_ID or --name",)),
+        (("--name", ""), 2, ("--name is empty",)),
+        (("--name", "  "), 2, ("--name is empty",)),
     ],
 )
 def test_unknown_games_are_clear_errors(
@@ -315,7 +318,49 @@ def test_game_without_a_year_has_no_embedding(cli, embedded_home: Path) -> None:
     no_year = sorted(game_ids(embedded_home, "year_published IS NULL"))[0]
     result = cli("similar", str(no_year))
     assert result.exit_code == 2
-    assert_one_line_error(result.stderr, f"game {no_year} has no embedding")
+    assert_one_line_error(
+        result.stderr,
+        f"game {no_year} (",
+        "is in the warehouse but has no game embedding yet",
+        f"run `bggscore score --game-id {no_year}`, then `bggscore embed --game-id {no_year}`",
+    )
+
+
+NEW_GAME = 9_000_001
+
+
+def test_an_unembedded_game_says_exactly_which_commands_embed_it(cli, embedded_home: Path) -> None:
+    """A game outside embed's default years: by id or by name, the error says it exists and
+    gives the commands; running them makes `similar` answer."""
+    games = sql(embedded_home, "SELECT * FROM analytics.games_features ORDER BY game_id LIMIT 1")
+    path = embedded_home.parent / "old.parquet"
+    games.with_columns(
+        game_id=pl.lit(NEW_GAME, pl.Int64), name=pl.lit("Qwxlor Quarry"), year_published=1971
+    ).write_parquet(path)
+    assert cli("warehouse", "load", str(path)).exit_code == 0
+    similar_json(cli, str(most_rated(embedded_home)))  # a warm cache: misses still ask
+
+    score_then_embed = (
+        f"run `bggscore score --game-id {NEW_GAME}`, then `bggscore embed --game-id {NEW_GAME}`"
+    )
+    for args in ((str(NEW_GAME),), ("--name", "qwxlor"), ("--name", "Qwxlor Quarry")):
+        result = cli("similar", *args)
+        assert result.exit_code == 2, args
+        assert_one_line_error(
+            result.stderr,
+            f"game {NEW_GAME} (Qwxlor Quarry) is in the warehouse but has no game embedding yet",
+            score_then_embed,
+        )
+        assert result.stdout == ""
+
+    assert cli("score", "--game-id", str(NEW_GAME)).exit_code == 0
+    result = cli("similar", "--name", "qwxlor")
+    assert result.exit_code == 2
+    assert_one_line_error(result.stderr, f"(run `bggscore embed --game-id {NEW_GAME}`)")
+    assert "bggscore score" not in result.stderr
+
+    assert cli("embed", "--game-id", str(NEW_GAME)).exit_code == 0
+    assert similar_json(cli, "--name", "qwxlor")["game_id"] == NEW_GAME
 
 
 @pytest.mark.parametrize("top", ["0", "-2"])

@@ -211,12 +211,15 @@ class ErrorHandlingGroup(TyperGroup):
             Console().error("interrupted; committed batches are kept, rerun to finish")
             sys.exit(130)
         except Exception as exc:
-            if _debug(ctx):
+            debug = _debug(ctx)
+            if debug:
                 traceback.print_exc()
-            Console().error(
-                _one_line(f"unexpected {type(exc).__name__}: {exc}")
-                + " (rerun with --debug for the traceback and report it)"
+            hint = (  # with --debug the traceback is already there: no "rerun with --debug"
+                "the traceback is above: report it"
+                if debug
+                else "rerun with --debug for the traceback and report it"
             )
+            Console().error(_one_line(f"unexpected {type(exc).__name__}: {exc}") + f" ({hint})")
             sys.exit(1)
 
 

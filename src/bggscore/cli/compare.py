@@ -94,7 +94,7 @@ def _render(out: Any, result: CompareResult) -> None:
     )
     columns = Table(title=f"predictions (tolerance {result.tolerance:g})")
     for name in ("column", "max |diff|", "mean |diff|", "differing", "one side null"):
-        columns.add_column(name, justify="left" if name == "column" else "right", overflow="fold")
+        columns.add_column(name, justify="left" if name == "column" else "right")
     for item in result.columns:
         columns.add_row(
             item.column,
@@ -110,7 +110,7 @@ def _render(out: Any, result: CompareResult) -> None:
         worst = Table(title=f"{which} most (diff = B - A)")
         for name in ("game_id", "name", "column", "a", "b", "diff"):
             left = name in ("name", "column")
-            worst.add_column(name, justify="left" if left else "right", overflow="fold")
+            worst.add_column(name, justify="left" if left else "right")
         for row in result.top:
             worst.add_row(
                 str(row["game_id"]),

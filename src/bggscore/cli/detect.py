@@ -23,7 +23,7 @@ from bggscore.cli.selection import (
     StartYearOption,
     build_selection,
 )
-from bggscore.console import Console
+from bggscore.console import Console, print_whole
 from bggscore.stages import stage_choices
 
 if TYPE_CHECKING:
@@ -127,7 +127,7 @@ def _render(out: Any, detection: DetectResult) -> None:
         counts = changes.by_reason
         games = f"{changes.count:,}" + (" (capped)" if changes.capped else "")
         table.add_row(changes.stage, games, *(f"{counts[r]:,}" for r in counts))
-    out.print(table)
+    print_whole(out, table)
     for changes in detection.stages:
         if not changes.count:
             continue
@@ -138,7 +138,7 @@ def _render(out: Any, detection: DetectResult) -> None:
             name = escape(row["name"] or "")  # game names are data, not markup
             year = _year(row["year_published"])
             detail.add_row(str(row["game_id"]), name, year, ", ".join(row["reasons"]))
-        out.print(detail)
+        print_whole(out, detail)
     if not detection.changed:
         out.print("nothing to score")
 

@@ -162,7 +162,7 @@ def _similar_from_cache(argv: list[str]) -> bool:
     args = _similar_args(argv)
     if args is None or any(key.endswith("_BGGSCORE_COMPLETE") for key in os.environ):
         return False
-    from bggscore.embeddings.similar import Inputs, answer, recall, render_table
+    from bggscore.embeddings.similar import Inputs, NotEmbedded, answer, recall, render_table
     from bggscore.errors import BggscoreError
 
     try:  # e.g. a working folder deleted under us: the app says what is wrong
@@ -180,6 +180,8 @@ def _similar_from_cache(argv: list[str]) -> bool:
                 args.get("name"),
                 args.get("top", 10),
             )
+        except NotEmbedded:  # the app asks the warehouse whether the game exists at all
+            return False
         except BggscoreError as exc:  # reported as the app's error handler does
             _error(" ".join(str(exc).split()))
             sys.exit(exc.exit_code)

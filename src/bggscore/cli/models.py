@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from bggscore.cli.common import JsonOption, state
-from bggscore.console import Console
+from bggscore.console import Console, print_whole
 from bggscore.errors import BggscoreError, IntegrityError, RegistryError, UsageError
 from bggscore.stages import (
     DEFAULT_TEST_YEAR,
@@ -119,7 +119,7 @@ def train(
                 f"{m['baseline_' + key]:.4f}",
                 "yes" if item["beats_baseline"] else "NO",
             )
-        out.print(table)
+        print_whole(out, table)
 
     console.result({"trained": report.trained, "failed": report.failed}, render)
     for item in report.trained:
@@ -185,7 +185,10 @@ def list_(
                 row["created_at"].isoformat(timespec="seconds"),
                 row["source"],
             )
-        out.print(table if rows else "no models registered yet: run `bggscore models train --all`")
+        if rows:
+            print_whole(out, table)
+        else:
+            out.print("no models registered yet: run `bggscore models train --all`")
 
     Console(json_mode=json, command="models list").result(
         {"registry": registry.uri, "models": rows}, render

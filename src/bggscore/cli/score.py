@@ -24,7 +24,7 @@ from bggscore.cli.selection import (
     build_selection,
     refuse_ignored_max_games,
 )
-from bggscore.console import Console
+from bggscore.console import Console, print_whole
 from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
     GRAPH,
@@ -171,6 +171,6 @@ def _render(out: Any, data: dict[str, Any]) -> None:
     table.add_column("model")
     for model_type, label in data["models"].items():
         table.add_row(model_type, label)
-    out.print(table)
+    print_whole(out, table)
     if data["output_location"]:
         out.print(f"landing rows also written to {data['output_location']}")

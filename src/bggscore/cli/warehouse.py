@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from bggscore.cli.common import JsonOption, state
-from bggscore.console import Console
+from bggscore.console import Console, print_whole
 
 app = typer.Typer(
     help="Create the warehouse tables, load features, show status.", no_args_is_help=True
@@ -124,7 +124,7 @@ def status(ctx: typer.Context, json: JsonOption = False) -> None:
         for info in data["tables"].values():
             rows = "missing" if info["rows"] is None else f"{info['rows']:,}"
             table.add_row(info["table"], rows)
-        out.print(table)
+        print_whole(out, table)
         if data["last_runs"]:
             runs = Table(title="last runs")
             for column in ("job_id", "command", "stage", "status", "games", "finished_at"):
@@ -136,7 +136,7 @@ def status(ctx: typer.Context, json: JsonOption = False) -> None:
                         for c in ("job_id", "command", "stage", "status", "games", "finished_at")
                     )
                 )
-            out.print(runs)
+            print_whole(out, runs)
         if any(info["rows"] is None for info in data["tables"].values()):
             out.print("some tables are missing: run `bggscore warehouse init`")
 

@@ -144,8 +144,19 @@ def check_query(game_id: int | None, name: str | None, top: int) -> None:
         raise UsageError("give a GAME_ID or --name, not both")
     if game_id is None and name is None:
         raise UsageError('give a GAME_ID or --name "part of a name"')
+    if name is not None and not name.strip():  # "" is part of every name: it would match one
+        raise UsageError('--name is empty: give part of a game\'s name, e.g. --name "catan"')
     if top <= 0:
         raise UsageError(f"--top must be positive, got {top}")
+
+
+class NotEmbedded(InputError):
+    """The game asked for is not in the index; the warehouse says why (`explain_miss`)."""
+
+    def __init__(self, message: str, hint: str | None, game_id: int | None, name: str | None):
+        super().__init__(message, hint)
+        self.game_id = game_id
+        self.name = name
 
 
 def find_game(index: Index, game_id: int | None, name: str | None) -> int:
@@ -154,9 +165,7 @@ def find_game(index: Index, game_id: int | None, name: str | None) -> int:
     if game_id is not None:
         rows = np.flatnonzero(index.ids == game_id)
         if not len(rows):
-            raise InputError(
-                f"game {game_id} has no embedding", "check the id, or run `bggscore embed`"
-            )
+            raise NotEmbedded(f"game {game_id} has no game embedding", None, game_id, None)
         return int(rows[0])
     assert name is not None
     row = index.names.find(name)
@@ -167,7 +176,36 @@ def find_game(index: Index, game_id: int | None, name: str | None) -> int:
     unique = list(dict.fromkeys(index.names.all()))
     close = difflib.get_close_matches(name, unique, n=5, cutoff=0.6)
     hint = f"did you mean: {', '.join(close)}?" if close else "try part of the name"
-    raise InputError(f"no game named {name!r}", hint)
+    raise NotEmbedded(f"no game named {name!r}", hint, None, name)
+
+
+def explain_miss(settings: Settings, miss: NotEmbedded) -> InputError:
+    """Why the game is not in the index: not in the warehouse, or not embedded yet (and
+    the commands that would embed it, whatever years `embed` defaults to)."""
+    from bggscore.stages import COMPLEXITY
+    from bggscore.warehouse import open_warehouse
+    from bggscore.warehouse.queries import GAME_BY_ID, GAME_BY_NAME, STAGE_STATE_OF_GAME
+
+    with open_warehouse(settings) as wh:
+        if miss.game_id is not None:
+            found = wh.query(GAME_BY_ID, {"game_id": miss.game_id})
+        else:
+            found = wh.query(GAME_BY_NAME, {"name": miss.name})
+        if found.is_empty():
+            if miss.game_id is None:
+                return miss  # no such name anywhere: the index's close matches stand
+            return InputError(
+                f"game {miss.game_id} is not in the warehouse",
+                "check the id, or load the game with `bggscore warehouse load FILE`",
+            )
+        game_id, name = int(found["game_id"][0]), str(found["name"][0])
+        state = {"stage": COMPLEXITY, "game_id": game_id}
+        scored = not wh.query(STAGE_STATE_OF_GAME, state).is_empty()
+    embed = f"`bggscore embed --game-id {game_id}`"
+    steps = f"run {embed}" if scored else f"run `bggscore score --game-id {game_id}`, then {embed}"
+    return InputError(
+        f"game {game_id} ({name}) is in the warehouse but has no game embedding yet", steps
+    )
 
 
 def neighbours(index: Index, row: int, top: int) -> list[dict[str, Any]]:
@@ -204,6 +242,8 @@ def render_table(data: dict[str, Any], out: Any) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from bggscore.console import print_whole
+
     # game names are data, not markup: "[redacted]" must show, "[/x]" must not crash
     table = Table(title=f"games like {escape(data['name'])} ({data['game_id']})")
     for column in ("game_id", "name", "year", "similarity"):
@@ -212,7 +252,7 @@ def render_table(data: dict[str, Any], out: Any) -> None:
         year = "" if item["year_published"] is None else str(item["year_published"])
         row = (str(item["game_id"]), escape(item["name"]), year, f"{item['similarity']:.3f}")
         table.add_row(*row)
-    out.print(table)
+    print_whole(out, table)
 
 
 def similar(

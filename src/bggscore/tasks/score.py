@@ -26,7 +26,7 @@ from bggscore.detection import (
     missing_ids,
     missing_inputs,
 )
-from bggscore.errors import UsageError
+from bggscore.errors import InputError, UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import model_graph, open_settings_registry, resolve_models
 from bggscore.results import ScoreResult
@@ -168,6 +168,8 @@ def run_score(
         # games without an input a stage needs: reported, left out by detection and joins
         missing_input = missing_inputs(wh, graph, stages, options.selection)
         missing = missing_ids(wh, options.selection)
+        if missing and len(missing) == len(options.selection.game_ids or ()):
+            raise _none_there(missing)  # as `detect-changes --explain` says of one id
         if missing:
             shown = ", ".join(str(i) for i in missing[:10])
             console.warn(
@@ -398,3 +400,14 @@ class _Job:
         if self.copy is not None:
             self.copy.finish()
         self.job.finish()
+
+
+def _none_there(missing: list[int]) -> InputError:
+    """Every requested id is missing: nothing to score is the user's input, not a result."""
+    load = "check the ids, or load the games with `bggscore warehouse load FILE`"
+    if len(missing) == 1:
+        return InputError(f"game {missing[0]} is not in the warehouse", load)
+    shown = ", ".join(str(i) for i in missing[:10]) + (", ..." if len(missing) > 10 else "")
+    return InputError(
+        f"none of the {len(missing)} requested game ids is in the warehouse: {shown}", load
+    )

@@ -11,7 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bggscore.embeddings.similar import Inputs, answer, check_query, recall
+from bggscore.embeddings.similar import (
+    Inputs,
+    NotEmbedded,
+    answer,
+    check_query,
+    explain_miss,
+    recall,
+)
 
 if TYPE_CHECKING:
     from bggscore.settings import Settings
@@ -31,9 +38,12 @@ def find_similar(
     check_query(game_id, name, top)
     inputs = Inputs.capture(config, overrides)
     cached = recall(inputs)
-    if cached is not None:
-        on_warnings(cached.warnings)
-        return answer(cached.index, cached.model, game_id, name, top)
-    from bggscore.embeddings.similar import similar
+    try:
+        if cached is not None:
+            on_warnings(cached.warnings)
+            return answer(cached.index, cached.model, game_id, name, top)
+        from bggscore.embeddings.similar import similar
 
-    return similar(settings(), game_id, name, top, inputs)
+        return similar(settings(), game_id, name, top, inputs)
+    except NotEmbedded as miss:  # the warehouse says whether it exists, and how to embed it
+        raise explain_miss(settings(), miss) from None

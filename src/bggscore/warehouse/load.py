@@ -52,6 +52,8 @@ def read_export(path: Path) -> pl.DataFrame:
     except Exception as exc:
         detail = str(exc).splitlines()[0][:120]
         raise InputError(f"{path} is not a readable parquet file ({detail})") from None
+    if frame.is_empty():  # loading nothing would look like success (an export that failed)
+        raise InputError(f"{path} holds no games", "pass a games_features export with its rows")
     return check_export(frame, str(path))
 
 

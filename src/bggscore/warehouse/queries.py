@@ -123,6 +123,17 @@ LATEST_COMPLEXITY = (
 
 COUNT_SELECTION = f"SELECT COUNT(*) AS n FROM games_features AS f WHERE {SELECTION_WHERE}"  # noqa: S608
 
+GAME_BY_ID = "SELECT f.game_id, f.name FROM games_features AS f WHERE f.game_id = @game_id"
+# as `similar` matches names: equal ignoring case, else the shortest containing the text
+GAME_BY_NAME = (
+    "SELECT f.game_id, f.name FROM games_features AS f "
+    "WHERE STRPOS(LOWER(f.name), LOWER(@name)) > 0 "
+    "ORDER BY CASE WHEN LOWER(f.name) = LOWER(@name) THEN 0 ELSE 1 END, LENGTH(f.name), f.game_id "
+    "LIMIT 1"
+)
+STAGE_STATE_OF_GAME = (
+    "SELECT s.game_id FROM scoring_state AS s WHERE s.stage = @stage AND s.game_id = @game_id"
+)
 EXISTING_IDS = "SELECT f.game_id FROM games_features AS f WHERE f.game_id IN UNNEST(@game_ids)"
 
 HASHES_FOR_IDS = (
