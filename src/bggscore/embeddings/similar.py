@@ -190,7 +190,7 @@ def explain_miss(settings: Settings, miss: NotEmbedded) -> InputError:
         if miss.game_id is not None:
             found = wh.query(GAME_BY_ID, {"game_id": miss.game_id})
         else:
-            found = wh.query(GAME_BY_NAME, {"name": miss.name})
+            found = wh.query(GAME_BY_NAME, {"name": miss.name, "limit": 1})
         if found.is_empty():
             if miss.game_id is None:
                 return miss  # no such name anywhere: the index's close matches stand

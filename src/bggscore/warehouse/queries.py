@@ -128,8 +128,8 @@ GAME_BY_ID = "SELECT f.game_id, f.name FROM games_features AS f WHERE f.game_id 
 GAME_BY_NAME = (
     "SELECT f.game_id, f.name FROM games_features AS f "
     "WHERE STRPOS(LOWER(f.name), LOWER(@name)) > 0 "
-    "ORDER BY CASE WHEN LOWER(f.name) = LOWER(@name) THEN 0 ELSE 1 END, LENGTH(f.name), f.game_id "
-    "LIMIT 1"
+    "ORDER BY LOWER(f.name) <> LOWER(@name), LENGTH(f.name), f.game_id "
+    "LIMIT @limit"
 )
 STAGE_STATE_OF_GAME = (
     "SELECT s.game_id FROM scoring_state AS s WHERE s.stage = @stage AND s.game_id = @game_id"
