@@ -1,0 +1,1 @@
+SELECT f.game_id, f.name FROM `bgg-data-warehouse`.`analytics`.`games_features` AS f WHERE INSTR(LOWER(f.name), LOWER(@name)) > 0 ORDER BY LOWER(f.name) <> LOWER(@name), LENGTH(f.name), f.game_id LIMIT @limit;

@@ -1,0 +1,1 @@
+SELECT s.game_id FROM `bgg-predictive-models`.`raw`.`bggscore_scoring_state` AS s WHERE s.stage = @stage AND s.game_id = @game_id;

@@ -1,0 +1,1 @@
+SELECT f.game_id, f.name FROM "analytics"."games_features" AS f WHERE STRPOS(LOWER(f.name), LOWER($name)) > 0 ORDER BY LOWER(f.name) <> LOWER($name) NULLS FIRST, CASE TYPEOF(f.name) WHEN 'BLOB' THEN OCTET_LENGTH(CAST(f.name AS BLOB)) ELSE LENGTH(CAST(f.name AS TEXT)) END NULLS FIRST, f.game_id NULLS FIRST LIMIT $limit;
