@@ -183,3 +183,16 @@ def test_intervals_refuse_mixed_model_kinds(
     monkeypatch.setattr(frames, "is_own", lambda model: model is rating)
     with pytest.raises(UsageError, match=r"cannot mix bggscore's own models \(rating\)"):
         _landing(scored["frame"], scored["models"], 50)
+
+
+def test_a_pipeline_predicting_nan_writes_nothing(scored: dict[str, Any]) -> None:
+    broken = LoadedModel(scored["models"].models["complexity"].registration, _NaN())
+    with pytest.raises(RegistryError, match=r"predicted 1 non-finite value\(s\) \(games \d+\)"):
+        score_complexity(scored["frame"], ModelSet({"complexity": broken}, None), RUN)
+
+
+class _NaN:
+    def predict(self, X: Any) -> Any:
+        values = np.full(len(X), 2.5)
+        values[0] = np.nan
+        return values

@@ -81,7 +81,16 @@ def model_output(
             "check the model's inputs with `bggscore models show "
             f"{loaded.registration.label}` against the warehouse's games_features",
         ) from exc
-    return np.asarray(values, dtype=np.float64).reshape(len(X))
+    out = np.asarray(values, dtype=np.float64).reshape(len(X))
+    bad = ~np.isfinite(out)
+    if bad.any():  # NaN/inf never reach a table
+        games = inputs["game_id"].filter(pl.Series(bad)).head(5).to_list()
+        raise RegistryError(
+            f"{loaded.registration.label} predicted {int(bad.sum())} non-finite value(s) "
+            f"(games {', '.join(map(str, games))}); nothing of this batch was written",
+            "check how the model's pipeline handles missing inputs for those games",
+        )
+    return out
 
 
 def bayesian_geek_rating(
