@@ -6,6 +6,7 @@ transaction (bggscore.tasks.job), so a crash loses at most the batch in flight.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -133,6 +134,24 @@ class Prepared:
     waiting: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # stage -> upstream
 
 
+@dataclass(frozen=True)
+class Picks:
+    """Which games of a pass each stage scores, when one pass reads the features once for
+    several stages that changed on different games (``score --changed-only``): each
+    stage's own detected games (``own``), and those of ``follow`` that an earlier stage of
+    the pass scores in the same batch (their upstream output moves with it). A stage
+    missing from ``own`` scores every game of the batch."""
+
+    own: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    follow: Mapping[str, frozenset[int]] = field(default_factory=dict)
+
+    def rows(self, stage: str, frame: pl.DataFrame, scored: set[int]) -> pl.DataFrame:
+        if stage not in self.own:
+            return frame
+        wanted = set(self.own[stage]) | (set(self.follow.get(stage, ())) & scored)
+        return frame.filter(pl.col("game_id").is_in(list(wanted)))
+
+
 def prepare_batch(
     wh: Warehouse | None,
     frame: pl.DataFrame,
@@ -141,19 +160,23 @@ def prepare_batch(
     stages: list[str],
     graph: StageGraph = GRAPH,
     held: dict[str, dict[str, set[int]]] | None = None,
+    picks: Picks | None = None,
 ) -> Prepared:
     """Each stage's games joined with what it reads of earlier stages (``join_upstream``):
     stored outputs are read here; an output this pass computes (complexity before main)
     is only named here (its job id) and joined by ``compute_batch``. Games missing one
     are not scored by that stage (nor by later ones) and are reported as waiting; so are
-    the games ``held`` names (stage -> upstream stage -> games it must redo first)."""
+    the games ``held`` names (stage -> upstream stage -> games it must redo first). With
+    ``picks``, each stage scores only the games it picks."""
     held = held or {}
+    picks = picks or Picks()
     prepared = Prepared(len(frame))
     produced: dict[str, Produced] = {}
+    scored: set[int] = set()
     if COMPLEXITY in stages:
         joined = join_upstream(
             wh,
-            frame,
+            picks.rows(COMPLEXITY, frame, scored),
             graph.upstream(COMPLEXITY),
             held=held.get(COMPLEXITY),
             expand_embeddings=models.reads_embeddings(COMPLEXITY),
@@ -161,18 +184,22 @@ def prepare_batch(
             inputs=graph.inputs_of(COMPLEXITY),  # e.g. features.embeddings_table
             embedding_width=models.embedding_width(COMPLEXITY),
         )
-        frame = joined.frame
         if joined.waiting:
             prepared.waiting[COMPLEXITY] = joined.waiting
-        prepared.frames[COMPLEXITY], prepared.keys[COMPLEXITY] = frame, joined.upstream_key
-        if frame.is_empty():  # every game of the batch waits on an upstream stage
-            return prepared
+        prepared.frames[COMPLEXITY], prepared.keys[COMPLEXITY] = joined.frame, joined.upstream_key
+        scored = set(joined.frame["game_id"].to_list())
         # computed from these very rows by compute_batch: only its job id is known yet
-        produced[COMPLEXITY] = Produced({}, run.job_id)
+        # (with picks, for the games complexity scores; main reads the others' stored)
+        produced[COMPLEXITY] = Produced({}, run.job_id, frozenset(scored) if picks.own else None)
+        if COMPLEXITY not in picks.own:
+            # without picks main scores the games complexity scores, as complexity read them
+            frame = joined.frame
+            if frame.is_empty():  # every game of the batch waits on an upstream stage
+                return prepared
     if MAIN in stages:
         joined = join_upstream(
             wh,
-            frame,
+            picks.rows(MAIN, frame, scored),
             graph.upstream(MAIN),
             produced=produced,
             held=held.get(MAIN),
@@ -206,27 +233,27 @@ def compute_batch(
     cache = BaseCache()  # models sharing a feature base build it once for this batch
     if COMPLEXITY in stages:
         frame = prepared.frames[COMPLEXITY]
-        if frame.is_empty():
+        done[COMPLEXITY] = []
+        if frame.is_empty() and MAIN not in prepared.frames:
             return Batch([], {stage: [] for stage in stages}, rows, None, waiting)
-        complexity_rows = score_complexity(frame, models, run, cache)
-        writes += [
-            Write("complexity_predictions", complexity_rows),
-            Write(
-                "scoring_state",
-                _state_rows(
-                    frame, COMPLEXITY, models.stage_key(COMPLEXITY), prepared.keys[COMPLEXITY], run
+        if not frame.is_empty():
+            complexity_rows = score_complexity(frame, models, run, cache)
+            key = models.stage_key(COMPLEXITY)
+            writes += [
+                Write("complexity_predictions", complexity_rows),
+                Write(
+                    "scoring_state",
+                    _state_rows(frame, COMPLEXITY, key, prepared.keys[COMPLEXITY], run),
+                    "upsert",
                 ),
-                "upsert",
-            ),
-        ]
-        done[COMPLEXITY] = frame["game_id"].to_list()
+            ]
+            done[COMPLEXITY] = frame["game_id"].to_list()
     if MAIN in stages:
         frame = prepared.frames[MAIN]
         if complexity_rows is not None:  # what this batch just computed, by game
-            computed = complexity_rows.select(
-                "game_id", "predicted_complexity", "predicted_complexity_raw"
-            )
-            frame = frame.join(computed, on="game_id", how="left", maintain_order="left")
+            frame = _with_computed(frame, complexity_rows)
+            if not frame["game_id"].equals(prepared.frames[COMPLEXITY]["game_id"]):
+                cache = BaseCache()  # a cache's blocks are of one frame's rows
         if frame.is_empty():
             return Batch(writes, {**done, MAIN: []}, rows, None, waiting)
         # the complexity model's own value, as production chains it (clipped only in its table)
@@ -245,3 +272,19 @@ def compute_batch(
         ]
         done[MAIN] = frame["game_id"].to_list()
     return Batch(writes, done, rows, landing, waiting)
+
+
+COMPLEXITY_OUTPUTS = ("predicted_complexity", "predicted_complexity_raw")
+
+
+def _with_computed(frame: pl.DataFrame, complexity_rows: pl.DataFrame) -> pl.DataFrame:
+    """Main's rows with the complexity this batch computed, where it did; the others keep
+    the stored complexity their batch read (a pass that picks games per stage)."""
+    computed = complexity_rows.select("game_id", *COMPLEXITY_OUTPUTS)
+    stored = [c for c in COMPLEXITY_OUTPUTS if c in frame.columns]
+    if not stored:
+        return frame.join(computed, on="game_id", how="left", maintain_order="left")
+    joined = frame.join(computed, on="game_id", how="left", maintain_order="left", suffix="_now")
+    return joined.with_columns(pl.coalesce(f"{c}_now", c).alias(c) for c in stored).drop(
+        [f"{c}_now" for c in stored]
+    )

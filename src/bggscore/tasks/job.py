@@ -28,8 +28,9 @@ from bggscore.wording import counted
 
 if TYPE_CHECKING:
     from bggscore.console import Console
+    from bggscore.detection import StageChanges
     from bggscore.registry import Registry
-    from bggscore.scoring.batch import Batch
+    from bggscore.scoring.batch import Batch, Picks
     from bggscore.settings import Settings
 
 
@@ -290,6 +291,41 @@ def warn_missing(console: Console, missing: MissingInputs) -> None:
     """One warning per input some games lack: how many, for which stages, what to do."""
     for line in missing.warnings():
         console.warn(line)
+
+
+def plan_picks(
+    graph: StageGraph,
+    stages: list[str],
+    found: dict[str, StageChanges],
+    missing: MissingInputs,
+    max_games: int,
+    ready: Callable[[str, list[int], list[str]], list[int]],
+) -> Picks | None:
+    """What each stage scores in one pass over the union of what they detected, all
+    detected before any was scored: its own games, and the games an earlier stage of the
+    pass rescores in the same batch (their upstream output moves, which detection after
+    that stage would find). ``ready(stage, ids, stages)`` keeps the games whose other
+    upstream outputs are current (recording the others as waiting). None when a stage
+    was capped, or following would take one past ``max_games``: then each stage is
+    detected after the last one wrote, and scored in a pass of its own, as before."""
+    from bggscore.scoring.batch import Picks
+
+    if len(stages) < 2 or any(changes.capped for changes in found.values()):
+        return None
+    own: dict[str, set[int]] = {stage: set(found[stage].game_ids) for stage in stages}
+    extra: dict[str, set[int]] = {}
+    for stage in stages:
+        earlier = [u for u in graph.upstream(stage) if u in own]
+        lacking = {i for ids in missing.found.get(stage, {}).values() for i in ids}
+        extra[stage] = {i for u in earlier for i in own[u]} - own[stage] - lacking
+        if len(own[stage]) + len(extra[stage]) > max_games:
+            return None
+    picked, follow = {}, {}
+    for stage in stages:
+        kept = set(ready(stage, sorted(own[stage] | extra[stage]), stages))
+        picked[stage] = frozenset(own[stage] & kept)
+        follow[stage] = frozenset(extra[stage] & kept)
+    return Picks(picked, follow)
 
 
 def held_upstream(

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from bggscore.detection import (
+    StageChanges,
     check_inputs,
     check_max_games,
     detect_stage,
@@ -29,8 +30,8 @@ from bggscore.detection import (
 from bggscore.errors import InputError, UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import model_graph, open_settings_registry, resolve_models
-from bggscore.results import ScoreResult
-from bggscore.scoring.batch import Batch, Prepared, compute_batch, prepare_batch
+from bggscore.results import MissingInputs, ScoreResult
+from bggscore.scoring.batch import Batch, Picks, Prepared, compute_batch, prepare_batch
 from bggscore.scoring.chain import RunInfo
 from bggscore.scoring.frames import is_own
 from bggscore.stages import (
@@ -49,6 +50,7 @@ from bggscore.tasks.job import (
     Job,
     ReadAhead,
     held_upstream,
+    plan_picks,
     split_waiting,
     warn_missing,
     warn_waiting,
@@ -178,21 +180,7 @@ def run_score(
         labels = plan.labels()
         job = _Job(settings, options, console, wh, registry, graph)
         if options.changed_only:
-            for stage in stages:
-                key = plan.stage_key(stage)
-                found = detect_stage(
-                    wh, stage, key, options.selection, options.max_games, graph=graph
-                )
-                if found.capped:
-                    job.capped.append(stage)
-                    console.warn(
-                        f"{stage}: more than {options.max_games:,} games need scoring; "
-                        "scoring the first ones (new, then oldest); rerun to continue"
-                    )
-                ids = job.ready(stage, sorted(found.game_ids), stages)
-                if ids:
-                    label = f"{stage}: {counted(len(ids), 'changed game')}"
-                    job.run_pass([stage], Selection(game_ids=tuple(ids)), label)
+            _score_changed(wh, job, plan, stages, missing_input, console)
             reason = None if job.scored_ids else "no_changes"
         else:
             total = wh.count_features(options.selection)
@@ -235,6 +223,48 @@ def run_score(
         ),
         missing_inputs=missing_input,
     )
+
+
+def _score_changed(
+    wh: Warehouse,
+    job: _Job,
+    plan: ModelSet,
+    stages: list[str],
+    missing_input: MissingInputs,
+    console: Console,
+) -> None:
+    """Score what changed. Every stage is detected before any is scored: when none is
+    capped, one pass reads the features once for all of them, each stage scoring the
+    games it picks (``_Job.picks``); else each is detected after the last one wrote and
+    scored in a pass of its own."""
+    options = job.options
+
+    def detect(stage: str) -> StageChanges:
+        key = plan.stage_key(stage)
+        return detect_stage(wh, stage, key, options.selection, options.max_games, graph=job.graph)
+
+    found = {stage: detect(stage) for stage in stages}
+    picks = job.picks(stages, found, missing_input)
+    if picks is not None:
+        chosen = [*picks.own.values(), *picks.follow.values()]
+        ids = sorted({i for games in chosen for i in games})
+        if ids:
+            label = f"scoring {counted(len(ids), 'changed game')}"
+            job.run_pass(stages, Selection(game_ids=tuple(ids)), label, picks=picks)
+        return
+    for index, stage in enumerate(stages):
+        # the first stage's detection stands; later ones see what earlier passes wrote
+        changes = found[stage] if index == 0 else detect(stage)
+        if changes.capped:
+            job.capped.append(stage)
+            console.warn(
+                f"{stage}: more than {options.max_games:,} games need scoring; "
+                "scoring the first ones (new, then oldest); rerun to continue"
+            )
+        ids = job.ready(stage, sorted(changes.game_ids), stages)
+        if ids:
+            label = f"{stage}: {counted(len(ids), 'changed game')}"
+            job.run_pass([stage], Selection(game_ids=tuple(ids)), label)
 
 
 class _Job:
@@ -287,6 +317,13 @@ class _Job:
         skip = {i for waiting in held.values() for i in waiting}
         return [i for i in ids if i not in skip]
 
+    def picks(
+        self, stages: list[str], found: dict[str, StageChanges], missing: MissingInputs
+    ) -> Picks | None:
+        """What each stage scores in one pass over what they all detected (plan_picks)."""
+        limit = self.options.max_games
+        return plan_picks(self.graph, stages, found, missing, limit, self.ready)
+
     def _start(self) -> RunInfo:
         if self.run is None:
             # every model of the run is loaded, so checked (sha256), before the first write;
@@ -313,6 +350,7 @@ class _Job:
         label: str,
         total: int | None = None,
         held: dict[str, dict[str, set[int]]] | None = None,
+        picks: Picks | None = None,
     ) -> None:
         options = self.options
         try:
@@ -335,7 +373,9 @@ class _Job:
                 frames = self.wh.read_features(selection, columns, size, with_hash=True)
 
                 def prepare(frame: pl.DataFrame) -> Prepared:
-                    return prepare_batch(self.wh, frame, models, run, stages, self.graph, held)
+                    return prepare_batch(
+                        self.wh, frame, models, run, stages, self.graph, held, picks
+                    )
 
                 # this thread computes batch k (or workers do) while one reads and joins k+1
                 # (every warehouse read) and another commits k-1

@@ -32,7 +32,7 @@ from google.cloud import bigquery
 
 from bggscore.errors import WarehouseError
 from bggscore.warehouse.base import Warehouse
-from bggscore.warehouse.schemas import TABLES, TableSchema
+from bggscore.warehouse.schemas import STAGE_PARTITIONS, TABLES, TableSchema
 from bggscore.warehouse.sql import TableRef, Typed
 
 if TYPE_CHECKING:
@@ -200,6 +200,7 @@ def translated(action: str) -> Iterator[None]:
 class BigQueryWarehouse(Warehouse):
     dialect = "bigquery"
     engine = "bigquery"
+    bounds_as_variables = True
 
     def __init__(self, settings: Settings, client_factory: ClientFactory | None = None) -> None:
         super().__init__(settings)
@@ -273,9 +274,10 @@ class BigQueryWarehouse(Warehouse):
             raise ValueError(f"no staging table for {unknown}: stage frames through write()")
         # No EXCEPTION handler: when a statement fails and there is none, BigQuery fails
         # the query and rolls the transaction back itself, and the error reaches us as is.
-        script = "\n".join(
-            ["BEGIN TRANSACTION;", *(f"{sql};" for sql, _ in statements), "COMMIT TRANSACTION;"]
-        )
+        # a script's DECLAREs (the write's partition bounds) come before anything else
+        declared = [f"{sql};" for sql, _ in statements if sql.startswith("DECLARE ")]
+        rest = [f"{sql};" for sql, _ in statements if not sql.startswith("DECLARE ")]
+        script = "\n".join([*declared, "BEGIN TRANSACTION;", *rest, "COMMIT TRANSACTION;"])
         params: dict[str, Any] = {}
         for _, statement_params in statements:
             for key, value in statement_params.items():
@@ -355,10 +357,34 @@ class BigQueryWarehouse(Warehouse):
                 table.time_partitioning = bigquery.TimePartitioning(
                     type_=bigquery.TimePartitioningType.DAY, field=schema.partition_by_day
                 )
+            if schema.partition_by_range:  # the state table: one partition per stage
+                table.range_partitioning = bigquery.RangePartitioning(
+                    field=schema.partition_by_range,
+                    range_=bigquery.PartitionRange(start=0, end=STAGE_PARTITIONS, interval=1),
+                )
             if schema.cluster_by:
                 table.clustering_fields = list(schema.cluster_by)
             table.labels = dict(LABELS)
             self.client.create_table(table, exists_ok=True)
+
+    # -- migration (warehouse/migrate.py) -------------------------------------------------
+    def _copy_table(self, source: TableRef, target: TableRef) -> None:
+        """A copy job (no bytes billed): ``target`` replaced by ``source``, layout and all."""
+        config = bigquery.CopyJobConfig(
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE, labels=dict(LABELS)
+        )
+        with translated(f"copying {source} to {target}"):
+            job = self.client.copy_table(
+                _table_id(source),
+                _table_id(target),
+                job_config=config,
+                location=self.settings.warehouse.location,
+            )
+            job.result()
+
+    def _drop_table(self, ref: TableRef) -> None:
+        with translated(f"deleting {ref}"):
+            self.client.delete_table(_table_id(ref), not_found_ok=True)
 
     def _add_columns(self, ref: TableRef, schema: TableSchema, names: list[str]) -> None:
         kinds = dict(schema.columns)
