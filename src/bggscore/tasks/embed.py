@@ -42,8 +42,10 @@ from bggscore.stages import (
 )
 from bggscore.tasks.job import (
     Job,
+    SharedFeatures,
     held_upstream,
     plan_picks,
+    read_features,
     split_waiting,
     warn_missing,
     warn_waiting,
@@ -79,6 +81,7 @@ class EmbedOptions:
     max_games: int = DEFAULT_MAX_GAMES
     batch_size: int = DEFAULT_EMBED_BATCH_SIZE
     fresh: tuple[str, ...] = ()  # stages the caller just ran (`run`): their outputs are current
+    features: SharedFeatures | None = None  # what `run` reads once for all its steps
 
 
 def _as_list_column(name: str, vectors: np.ndarray) -> pl.Series:
@@ -149,8 +152,8 @@ class _EmbedJob:
         columns = {"game_id", "name", "year_published"}
         for stage in stages:
             columns.update(_warehouse_columns(loaded[stage]))
-        frames = self.wh.read_features(
-            selection, sorted(columns), self.options.batch_size, with_hash=True
+        frames = read_features(
+            self.wh, self.options.features, selection, sorted(columns), self.options.batch_size
         )
 
         def batch(frame: pl.DataFrame) -> Batch:

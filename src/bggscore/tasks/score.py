@@ -49,8 +49,10 @@ from bggscore.stages import (
 from bggscore.tasks.job import (
     Job,
     ReadAhead,
+    SharedFeatures,
     held_upstream,
     plan_picks,
+    read_features,
     split_waiting,
     warn_missing,
     warn_waiting,
@@ -94,6 +96,7 @@ class ScoreOptions:
     max_games: int = DEFAULT_MAX_GAMES
     fresh: tuple[str, ...] = ()  # stages the caller just ran (`run`): their outputs are current
     workers: int = 1  # > 1: predictions in that many processes (scoring.pool)
+    features: SharedFeatures | None = None  # what `run` reads once for all its steps
 
 
 def batch_size(given: int, explicit: bool, models: ModelSet, total: int, workers: int) -> int:
@@ -370,7 +373,7 @@ class _Job:
                 total = total if total is not None else len(selection.game_ids or ())
                 explicit = "batch_size" in self.settings.scoring.model_fields_set
                 size = batch_size(options.batch_size, explicit, models, total, options.workers)
-                frames = self.wh.read_features(selection, columns, size, with_hash=True)
+                frames = read_features(self.wh, options.features, selection, columns, size)
 
                 def prepare(frame: pl.DataFrame) -> Prepared:
                     return prepare_batch(

@@ -442,8 +442,9 @@ class Warehouse(abc.ABC):
             if bounds is None or column is None or unbounded:
                 return [(append_new_sql(schema, staged), {})]
             if variables:
-                declared = [(sql, {}) for sql in declare_bounds_sql(schema, staged, bounds)]
-                return [*declared, (append_new_sql(schema, staged, bounds, True), {})]
+                script = [*declare_bounds_sql(schema, staged, bounds)]
+                script.append(append_new_sql(schema, staged, bounds, True))
+                return [(sql, {}) for sql in script]
             params: dict[str, Any] = {}
             if frame is not None:
                 low, high = frame[column].min(), frame[column].max()
@@ -453,11 +454,8 @@ class Warehouse(abc.ABC):
         if name is None or schema.partition_by_range is None:
             return [(sql, {}) for sql in self.upsert_statements(schema, staged)]
         if variables:
-            declared = (declare_partitions_sql(schema, staged, name), {})
-            return [
-                declared,
-                *((sql, {}) for sql in self.upsert_statements(schema, staged, name, True)),
-            ]
+            merge = self.upsert_statements(schema, staged, name, True)
+            return [(sql, {}) for sql in [declare_partitions_sql(schema, staged, name), *merge]]
         params = {}
         if frame is not None:
             values = frame[schema.partition_by_range].unique().sort().to_list()
