@@ -351,6 +351,14 @@ def test_init_creates_only_owned_tables_with_partitioning_and_clustering(warehou
     assert (embedding.field_type, embedding.mode) == ("FLOAT64", "REPEATED")
     runs = created["bggscore_runs"].args[0]
     assert runs.time_partitioning is None and runs.clustering_fields is None
+    # the state table: one integer partition per stage, so a stage's MERGE bills its own
+    state = created["bggscore_scoring_state"].args[0]
+    assert state.range_partitioning.field == "stage_partition"
+    assert (state.range_partitioning.range_.start, state.range_partitioning.range_.end) == (
+        0,
+        4000,
+    )
+    assert state.clustering_fields == ["stage", "game_id"] and state.time_partitioning is None
     dataset = client.create_dataset.call_args.args[0]
     assert (dataset.project, dataset.dataset_id, dataset.location) == (ML, "raw", "EU")
 

@@ -74,6 +74,8 @@ class MigrateResult:
 def migrate(wh: Warehouse, dry_run: bool = False, drop_old: bool = False) -> MigrateResult:
     """Plan the migration of ``wh`` to the current layout and, unless ``dry_run``, run it."""
     found = wh.schema_version()
+    if found is None and wh.engine == "bigquery" and _kept_table(wh) is not None:
+        found = 1  # a migration stopped after the old table was moved aside
     if found is None:
         raise WarehouseError(
             f"warehouse {wh.location} has no bggscore tables to migrate",
@@ -88,6 +90,11 @@ def migrate(wh: Warehouse, dry_run: bool = False, drop_old: bool = False) -> Mig
     return MigrateResult(
         wh.location, wh.engine, found, WAREHOUSE_SCHEMA_VERSION, dry_run, steps, kept
     )
+
+
+def _kept_table(wh: Warehouse) -> dict[str, str] | None:
+    state = wh.tables["scoring_state"]
+    return wh._table_columns(_ref(wh, state.table + KEPT_SUFFIX))
 
 
 def _stages(wh: Warehouse, table: str | None = None) -> list[str]:
