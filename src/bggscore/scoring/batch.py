@@ -6,7 +6,6 @@ transaction (bggscore.tasks.job), so a crash loses at most the batch in flight.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -16,6 +15,7 @@ import polars as pl
 from bggscore.errors import UsageError
 from bggscore.modelset import ModelSet
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
+from bggscore.scoring.picks import Picks
 from bggscore.scoring.upstream import Produced, join_upstream
 from bggscore.stages import COMPLEXITY, GRAPH, MAIN, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
@@ -132,24 +132,6 @@ class Prepared:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)  # stage -> games it scores
     keys: dict[str, pl.Series | None] = field(default_factory=dict)  # stage -> upstream_key
     waiting: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # stage -> upstream
-
-
-@dataclass(frozen=True)
-class Picks:
-    """Which games of a pass each stage scores, when one pass reads the features once for
-    several stages that changed on different games (``score --changed-only``): each
-    stage's own detected games (``own``), and those of ``follow`` that an earlier stage of
-    the pass scores in the same batch (their upstream output moves with it). A stage
-    missing from ``own`` scores every game of the batch."""
-
-    own: Mapping[str, frozenset[int]] = field(default_factory=dict)
-    follow: Mapping[str, frozenset[int]] = field(default_factory=dict)
-
-    def rows(self, stage: str, frame: pl.DataFrame, scored: set[int]) -> pl.DataFrame:
-        if stage not in self.own:
-            return frame
-        wanted = set(self.own[stage]) | (set(self.follow.get(stage, ())) & scored)
-        return frame.filter(pl.col("game_id").is_in(list(wanted)))
 
 
 def prepare_batch(

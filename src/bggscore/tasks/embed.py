@@ -30,7 +30,8 @@ from bggscore.errors import RegistryError, UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import ModelSet, model_graph, open_settings_registry, resolve_models
 from bggscore.results import EmbedResult, MissingInputs
-from bggscore.scoring.batch import Batch, Picks
+from bggscore.scoring.batch import Batch
+from bggscore.scoring.picks import Picks
 from bggscore.scoring.upstream import TEXT_COLUMN, Produced, join_upstream
 from bggscore.stages import (
     DEFAULT_EMBED_BATCH_SIZE,

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from bggscore.console import Console
     from bggscore.detection import StageChanges
     from bggscore.registry import Registry
-    from bggscore.scoring.batch import Batch, Picks
+    from bggscore.scoring.batch import Batch
+    from bggscore.scoring.picks import Picks
     from bggscore.settings import Settings
 
 
@@ -388,7 +389,7 @@ def plan_picks(
     upstream outputs are current (recording the others as waiting). None when a stage
     was capped, or following would take one past ``max_games``: then each stage is
     detected after the last one wrote, and scored in a pass of its own, as before."""
-    from bggscore.scoring.batch import Picks
+    from bggscore.scoring.picks import Picks
 
     if len(stages) < 2 or any(changes.capped for changes in found.values()):
         return None

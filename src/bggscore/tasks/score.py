@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from bggscore.detection import (
@@ -31,9 +31,6 @@ from bggscore.errors import InputError, UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import model_graph, open_settings_registry, resolve_models
 from bggscore.results import MissingInputs, ScoreResult
-from bggscore.scoring.batch import Batch, Picks, Prepared, compute_batch, prepare_batch
-from bggscore.scoring.chain import RunInfo
-from bggscore.scoring.frames import is_own
 from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_GAMES,
@@ -65,8 +62,13 @@ from bggscore.wording import counted
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    import numpy as np
+
     from bggscore.console import Console
     from bggscore.modelset import ModelSet
+    from bggscore.scoring.batch import Batch, Prepared
+    from bggscore.scoring.chain import RunInfo
+    from bggscore.scoring.picks import Picks
     from bggscore.scoring.pool import ScoringPool
     from bggscore.settings import Settings
 
@@ -105,6 +107,8 @@ def batch_size(given: int, explicit: bool, models: ModelSet, total: int, workers
     small enough that each worker gets several batches of the selection."""
     if explicit:
         return given
+    from bggscore.scoring.frames import is_own
+
     if not all(is_own(m.model) for m in models.models.values()):
         given = min(given, PANDAS_BATCH_SIZE)
     if workers > 1:
@@ -246,7 +250,11 @@ def _score_changed(
         key = plan.stage_key(stage)
         return detect_stage(wh, stage, key, options.selection, options.max_games, graph=job.graph)
 
-    found = {stage: detect(stage) for stage in stages}
+    found: dict[str, StageChanges] = {}
+    for stage in stages:
+        found[stage] = detect(stage)
+        if found[stage].count:
+            job.preload()  # the models load while the warehouse detects the next stage
     picks = job.picks(stages, found, missing_input)
     if picks is not None:
         chosen = [*picks.own.values(), *picks.follow.values()]
@@ -288,7 +296,18 @@ class _Job:
         self.job = Job(wh, console, "score", graph.order(options.stages), options.upload)
         self.run: RunInfo | None = None
         self.copy = ParquetCopy(options.output) if options.output else None
-        self.rng = np.random.default_rng()
+        self._rng: np.random.Generator | None = None
+        self._preloading: threading.Thread | None = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The run's random numbers (interval draws), made on first use: a run with
+        nothing to score never imports numpy or the scoring code."""
+        if self._rng is None:
+            import numpy as np
+
+            self._rng = np.random.default_rng()
+        return self._rng
 
     @property
     def scored_ids(self) -> set[int]:
@@ -327,7 +346,32 @@ class _Job:
         limit = self.options.max_games
         return plan_picks(self.graph, stages, found, missing, limit, self.ready)
 
+    def preload(self) -> None:
+        """Import the scoring code and load (sha256 first) the run's models on a second
+        thread, once detection has found something to score: the next stage's detection
+        runs in the warehouse meanwhile. Whatever fails here fails again, with its own
+        message, where the models are loaded for the pass."""
+        if self._preloading is not None:
+            return
+        settings, options, registry = self.settings, self.options, self.registry
+
+        def load() -> None:
+            import bggscore.scoring.batch  # noqa: F401 - numpy and the chain, imported once
+
+            with contextlib.suppress(Exception):
+                resolve_models(settings, registry, options.stages, options.model_overrides)
+
+        self._preloading = threading.Thread(target=load, name="bggscore-preload", daemon=True)
+        self._preloading.start()
+
+    def _preloaded(self) -> None:
+        if self._preloading is not None:
+            self._preloading.join()
+
     def _start(self) -> RunInfo:
+        from bggscore.scoring.chain import RunInfo
+
+        self._preloaded()
         if self.run is None:
             # every model of the run is loaded, so checked (sha256), before the first write;
             # one fingerprint covers them all
@@ -355,6 +399,9 @@ class _Job:
         held: dict[str, dict[str, set[int]]] | None = None,
         picks: Picks | None = None,
     ) -> None:
+        from bggscore.scoring.batch import compute_batch, prepare_batch
+
+        self._preloaded()
         options = self.options
         try:
             with contextlib.ExitStack() as stack:

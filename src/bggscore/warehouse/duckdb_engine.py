@@ -102,6 +102,17 @@ def open_duckdb(path: Path, timeout: float, connect: Connect = duckdb.connect) -
             ) from None
 
 
+class _ArrowStream:
+    """A polars frame as DuckDB registers it: through ``__arrow_c_stream__`` (a new stream
+    each time DuckDB scans it), so staging a write needs no pyarrow."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self.frame.__arrow_c_stream__(requested_schema)
+
+
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     engine = "duckdb"
@@ -197,9 +208,11 @@ class DuckDBWarehouse(Warehouse):
             if pending:
                 yield pa.Table.from_batches(pending)
 
-    def _commit(
-        self, staged: dict[str, pa.Table], statements: list[tuple[str, dict[str, Any]]]
-    ) -> None:
+    def _staged(self, frame: pl.DataFrame) -> Any:
+        # registered through the Arrow C stream interface: no pyarrow import for a write
+        return _ArrowStream(frame)
+
+    def _commit(self, staged: dict[str, Any], statements: list[tuple[str, dict[str, Any]]]) -> None:
         for name, table in staged.items():
             self.con.register(name, table)
         try:
