@@ -57,8 +57,8 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "k": "a key column of the schema (schema.key), quoted",
     },
     ("warehouse/sql.py", "upsert_sql"): {
-        "_partition_filter(schema, partitions)": "the schema's partition column, quoted, "
-        "IN UNNEST of a parameter name checked as an identifier",
+        "_partition_filter(schema, partitions, variables)": "the schema's partition column, "
+        "quoted, IN UNNEST of a parameter or variable name checked as an identifier",
         "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
         "column_list(schema.names)": "the schema's own column names, quoted",
         "column_list(schema.names, 'b')": "the schema's own column names, quoted",
@@ -77,6 +77,17 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
         "column_list(schema.names)": "the schema's own column names, quoted",
         "column_list(schema.names, 'b')": "the schema's own column names, quoted",
+        "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
+    },
+    ("warehouse/sql.py", "declare_bounds_sql"): {
+        "since": "a variable name from bound_params, checked as an identifier",
+        "until": "a variable name from bound_params, checked as an identifier",
+        "column": "the schema's partitioning column (schema.partition_by_day), quoted",
+        "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
+    },
+    ("warehouse/sql.py", "declare_partitions_sql"): {
+        "_value(name, True)": "a variable name from partition_param, checked as an identifier",
+        "column": "the schema's partition column (schema.partition_by_range), quoted",
         "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
     },
     ("warehouse/sql.py", "copy_with_partition_sql"): {

@@ -109,6 +109,10 @@ class _ArrowStream:
     def __init__(self, frame: pl.DataFrame) -> None:
         self.frame = frame
 
+    @property
+    def column_names(self) -> list[str]:  # as a pyarrow Table names them
+        return self.frame.columns
+
     def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
         return self.frame.__arrow_c_stream__(requested_schema)
 
