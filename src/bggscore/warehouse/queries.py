@@ -7,7 +7,12 @@ from typing import Any
 
 from bggscore.errors import UsageError
 from bggscore.stages import DEFAULT_END_YEAR, DEFAULT_START_YEAR, MAX_COUNT
-from bggscore.warehouse.schemas import GAMES_FEATURES, LANDING_PREDICTIONS, TABLES
+from bggscore.warehouse.schemas import (
+    GAMES_FEATURES,
+    LANDING_PREDICTIONS,
+    TABLES,
+    interval_columns,
+)
 from bggscore.warehouse.sql import Typed, column_list
 from bggscore.wording import counted
 
@@ -284,12 +289,21 @@ LINEAGE: dict[str, tuple[str, tuple[str, ...], str | None]] = {
 }
 
 
+def _known(logical: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """Columns of our own schema for ``logical`` (they are formatted into SQL): checked."""
+    unknown = sorted(set(columns) - set(TABLES[logical].names))
+    if unknown:
+        raise ValueError(f"not {logical} columns: {unknown}")
+    return columns
+
+
 def lineage_sql(logical: str) -> str:
     """Per job of a window, its games grouped by what differs from each game's previous row
     of the same table: none (``is_new``), the feature hash, the model, the upstream value."""
     if logical not in LINEAGE:
         raise ValueError(f"no lineage for {logical!r}")
     ts, models, upstream = LINEAGE[logical]
+    _known(logical, (ts, *models, *((upstream,) if upstream else ())))
     model = " OR ".join(f"t.`{m}` IS DISTINCT FROM LAG(t.`{m}`) OVER g" for m in models)
     moved = f"t.`{upstream}` IS DISTINCT FROM LAG(t.`{upstream}`) OVER g" if upstream else "FALSE"
     return (
@@ -305,9 +319,16 @@ def lineage_sql(logical: str) -> str:
     )
 
 
+LANDING = "ml_predictions_landing"
 # the outcomes the report follows, as landing names them
 REPORT_OUTCOMES = ("complexity", "rating", "users_rated", "geek_rating")
-REPORT_POINTS = tuple(f"predicted_{o}" for o in REPORT_OUTCOMES)
+REPORT_POINTS = (
+    "predicted_complexity",
+    "predicted_rating",
+    "predicted_users_rated",
+    "predicted_geek_rating",
+)
+REPORT_BOUNDS = tuple(column for outcome in REPORT_OUTCOMES for column in interval_columns(outcome))
 
 
 MOVE_COLUMNS = ("job_id", "game_id", "name", "feature_hash", "model_fingerprint", *REPORT_POINTS)
@@ -315,6 +336,7 @@ MOVE_COLUMNS = ("job_id", "game_id", "name", "feature_hash", "model_fingerprint"
 
 def moves_sql() -> str:
     """One job's landing rows of games scored before, beside each game's previous row."""
+    _known(LANDING, MOVE_COLUMNS)
     now = ", ".join(f"w.`{c}`" for c in ("game_id", "name", *REPORT_POINTS))
     own = ", ".join(f"t.`{c}`" for c in MOVE_COLUMNS)
     lags = ", ".join(
@@ -340,10 +362,9 @@ ACTUAL_COLUMNS = ("average_weight", "num_weights", "average_rating", "users_rate
 
 def predictions_as_of_sql() -> str:
     """Each game's newest landing row scored at or before @as_of, with its actuals."""
-    bounds = [f"{o}_{side}_90" for o in REPORT_OUTCOMES for side in ("lower", "upper")]
-    predicted = ", ".join(
-        f"p.`{c}`" for c in ("game_id", "name", "year_published", *REPORT_POINTS, *bounds)
-    )
+    shown = _known(LANDING, ("game_id", "name", "year_published", *REPORT_POINTS, *REPORT_BOUNDS))
+    _known(GAMES_FEATURES.logical, ACTUAL_COLUMNS)
+    predicted = ", ".join(f"p.`{c}`" for c in shown)
     actual = ", ".join(f"f.`{c}` AS `actual_{c}`" for c in ACTUAL_COLUMNS)
     return (
         f"SELECT {predicted}, {actual} FROM ml_predictions_landing AS p "  # noqa: S608
@@ -364,8 +385,10 @@ MAP_POINTS = (
 JOB_MODEL_COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
     "complexity_predictions": {"complexity": ("complexity_model_name", "complexity_model_version")},
     "ml_predictions_landing": {
-        kind: (f"{kind}_model_name", f"{kind}_model_version")
-        for kind in ("hurdle", "rating", "users_rated", "geek_rating")
+        "hurdle": ("hurdle_model_name", "hurdle_model_version"),
+        "rating": ("rating_model_name", "rating_model_version"),
+        "users_rated": ("users_rated_model_name", "users_rated_model_version"),
+        "geek_rating": ("geek_rating_model_name", "geek_rating_model_version"),
     },
     "description_embeddings": {"text_embeddings": ("embedding_model", "embedding_version")},
     "game_embeddings": {"game_embeddings": ("embedding_model", "embedding_version")},
@@ -376,6 +399,6 @@ def job_models_sql(logical: str) -> str:
     """The distinct model names and versions of one job's rows in a history table."""
     if logical not in JOB_MODEL_COLUMNS:
         raise ValueError(f"no model columns for {logical!r}")
-    names = [c for pair in JOB_MODEL_COLUMNS[logical].values() for c in pair]
+    names = _known(logical, tuple(c for pair in JOB_MODEL_COLUMNS[logical].values() for c in pair))
     select = ", ".join(f"t.`{c}`" for c in names)
     return f"SELECT DISTINCT {select} FROM {logical} AS t WHERE t.job_id = @job_id"  # noqa: S608
