@@ -185,6 +185,17 @@ def test_the_page_is_self_contained_and_escapes_names(
     assert [p["game_id"] for p in points] == [p["game_id"] for p in doc["map"]["points"]]
 
 
+def test_every_chart_is_valid_vega_lite(cli, report_home: Path, report_demo: ReportDemo) -> None:
+    from bggscore.report import charts
+
+    doc = _report(cli, "--game-id", str(report_demo.data["similar"]["game_id"]))
+    specs = charts.specs(doc, validate=True)  # altair checks each against Vega-Lite's schema
+    assert list(specs) == ALL_CHARTS
+    for name, spec in specs.items():
+        assert spec["datasets"], name
+        assert all(rows for rows in spec["datasets"].values()), name
+
+
 def test_github_outputs_name_the_page_and_its_artifact(
     cli, report_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -10,7 +10,9 @@ from bggscore.cli.common import JsonOption, state
 from bggscore.console import Console
 from bggscore.stages import MAX_DEMO_GAMES
 
-app = typer.Typer(help="Seed a demo warehouse and run the pipeline on it.")
+app = typer.Typer(
+    help="Seed a demo warehouse, run the pipeline on it and write a report of the runs."
+)
 
 
 @app.callback(invoke_without_command=True)

@@ -41,13 +41,21 @@ def report(
     ] = None,
     game_id: Annotated[
         list[int] | None,
-        typer.Option("--game-id", help="Also show this game's neighbours on the map (repeat)."),
+        typer.Option(
+            "--game-id",
+            metavar="N",
+            help="Also show this game's neighbours, and mark them on the map (repeat).",
+        ),
     ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Write one HTML page of a scoring job, for people: what it scored and why, what moved,
-    how good the predictions are against the actuals (and a mean predictor), how sure the
-    intervals are, and where games sit on the game-embedding map.
+    """Write one self-contained HTML page about a scoring job and the runs around it.
+
+    Five sections: what the job scored, by stage and reason, and the runs over time; what
+    moved since each game's previous score; how good the predictions are against the
+    warehouse's actuals (beside a mean predictor; with intervals, their coverage by year);
+    how sure the intervals are; and where games sit on the game-embedding map (with each
+    --game-id's neighbours).
 
     The page needs no network (the charts' scripts and data are inside it) and opens from
     a CI artifact, an email or a laptop offline. --json prints the numbers behind every
