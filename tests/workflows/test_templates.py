@@ -367,10 +367,10 @@ def test_pipeline_gates_on_success_and_changed(
 
 
 def test_pipeline_embeds_text_before_games(docs: dict[str, Any]) -> None:
-    kinds = [
-        call[call.index("--kind") + 1] for call in run_job(docs[PIPELINE], "embed", FULL="false")
-    ]
+    calls = run_job(docs[PIPELINE], "embed", FULL="false")
+    kinds = [call[call.index("--kind") + 1] for call in calls if call[1] == "embed"]
     assert kinds == ["text", "game"]
+    assert [call[1] for call in calls] == ["embed", "embed", "report"]
 
 
 def test_pipeline_detect_output_feeds_the_gates(docs: dict[str, Any]) -> None:
@@ -820,3 +820,28 @@ def test_readme_explains_install_secrets_and_depth() -> None:
         "scripts/lint-workflows",
     ):
         assert needle in text, needle
+
+
+# -- the report artifact ----------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "job_id"), [(PIPELINE, "embed"), ("embed.yml", "games")])
+def test_the_report_is_uploaded_under_the_name_its_summary_gives(
+    name: str, job_id: str, docs: dict[str, Any]
+) -> None:
+    """`bggscore report`'s step summary names the artifact after the page's file name (its
+    name without .html): the upload must use that name, after the last embedding."""
+    calls = bggscore_calls(docs[name], job_id)
+    (report,) = [call for call in calls if call[1] == "report"]
+    assert calls[-1] == report  # after the embeddings: the page shows their runs too
+    page = report[report.index("--output") + 1]
+    upload = next(
+        step
+        for step in jobs(docs[name])[job_id]["steps"]
+        if step.get("uses", "").startswith("actions/upload-artifact@")
+    )
+    assert upload["with"]["path"] == page
+    assert upload["with"]["name"] == Path(page).stem
+    assert upload["with"]["if-no-files-found"] == "error"
+    from bggscore.results import ReportResult
+
+    summary = ReportResult(page, 1, [], {"run": {"job": None}, "good": {"outcomes": []}}).summary()
+    assert f"artifacts as `{upload['with']['name']}`" in summary
