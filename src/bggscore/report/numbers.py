@@ -165,7 +165,7 @@ def moved_section(moves: pl.DataFrame | None, top: int = TOP_MOVES) -> dict[str,
     the games whose prediction changed most (old and new values; users_rated ranked on its
     log scale). None: a job that wrote no predictions."""
     if moves is None or moves.is_empty():
-        empty = {"changed": 0, "mean_abs_change": None, "top": []}
+        empty: dict[str, Any] = {"changed": 0, "mean_abs_change": None, "top": []}
         return {
             "rescored": 0,
             "by_reason": dict.fromkeys(REASONS, 0),
@@ -374,7 +374,8 @@ def sure_section(predictions: pl.DataFrame, top: int = LEAST_SURE) -> dict[str, 
     bin of users_rated), and per outcome the games with the widest intervals."""
     frame = actuals(predictions)
     edges = list(RATING_EDGES)
-    by_ratings, least = [], {}
+    by_ratings: list[dict[str, Any]] = []
+    least: dict[str, list[dict[str, Any]]] = {}
     bounded_games = 0
     for outcome in REPORT_OUTCOMES:
         rows = frame.select(

@@ -18,6 +18,8 @@ from typing import Any
 from bggscore.report.numbers import REASONS
 
 BUNDLE_FORMAT = "bggscore-vega-bundle 1"
+# what the bundle's snippet does: the three libraries as globals, for the page's script
+GLOBALS = "window.vegaEmbed = vegaEmbed; window.vega = vega; window.vegaLite = vegaLite;"
 SECTIONS = (
     ("run", "1. The run"),
     ("moved", "2. What moved"),
@@ -83,7 +85,7 @@ def bundle(vl_version: str | None = None) -> str:
     path = _bundle_file(vl_version)
     script = _read_bundle(path) if path is not None else None
     if script is None:
-        script = vl_convert.javascript_bundle(vl_version=vl_version)
+        script = vl_convert.javascript_bundle(GLOBALS, vl_version=vl_version)
         if path is not None:
             _write_bundle(path, script)
     if "</script" in script.lower():  # would end the inline script early
