@@ -105,7 +105,8 @@ def _bundle_file(vl_version: str | None) -> Path | None:
         made_by = version("vl-convert-python")
     except PackageNotFoundError:
         return None  # no version to key the file on: make the bundle every time
-    key = hashlib.sha256(f"{BUNDLE_FORMAT}|{made_by}|{vl_version}".encode()).hexdigest()[:24]
+    made = f"{BUNDLE_FORMAT}|{made_by}|{vl_version}|{GLOBALS}"
+    key = hashlib.sha256(made.encode()).hexdigest()[:24]
     return folder.parent / "report" / f"vega-bundle-{key}.js"
 
 
