@@ -330,8 +330,15 @@ def least_sure(section: dict[str, Any]) -> Any:
 def game_map(section: dict[str, Any], asked: list[int], highlighted: list[int]) -> Any:
     """The map; ``asked`` (the --game-id games) named, they and ``highlighted`` ringed."""
     marked = set(highlighted) | set(asked)
+    xs = [p["x"] for p in section["points"] if p["x"] is not None]
+    middle = (min(xs) + max(xs)) / 2 if xs else 0.0
     points = [
-        {**point, "marked": point["game_id"] in marked, "asked": point["game_id"] in asked}
+        {
+            **point,
+            "marked": point["game_id"] in marked,
+            "asked": point["game_id"] in asked,
+            "right": (point["x"] or 0.0) > middle,  # its name goes to its left
+        }
         for point in section["points"]
     ]
     colour = alt.param(
@@ -359,17 +366,19 @@ def game_map(section: dict[str, Any], asked: list[int], highlighted: list[int]) 
     layers = [dots]
     if marked:
         chosen = base.transform_filter("datum.marked")
-        named = base.transform_filter("datum.asked")
+        named = base.transform_filter("datum.asked && !datum.right")
+        named_left = base.transform_filter("datum.asked && datum.right")
         layers.append(
             chosen.mark_point(size=120, color="#e45756", strokeWidth=2).encode(
                 x=alt.X("x:Q"), y=alt.Y("y:Q"), tooltip=tooltip
             )
         )
-        layers.append(
-            named.mark_text(align="left", dx=8, dy=-8, fontSize=12, fontWeight="bold").encode(
-                x=alt.X("x:Q"), y=alt.Y("y:Q"), text=alt.Text("name:N")
+        for where, align, dx in ((named, "left", 8), (named_left, "right", -8)):
+            layers.append(
+                where.mark_text(align=align, dx=dx, dy=-8, fontSize=12, fontWeight="bold").encode(
+                    x=alt.X("x:Q"), y=alt.Y("y:Q"), text=alt.Text("name:N")
+                )
             )
-        )
     return (
         alt.layer(*layers, title=f"{section['shown']:,} of {section['games']:,} games")
         .properties(width=2 * WIDTH + 60, height=420)
