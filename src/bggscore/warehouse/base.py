@@ -52,6 +52,9 @@ class Warehouse(abc.ABC):
 
     dialect: ClassVar[str]
     engine: ClassVar[str]
+    # a writer takes a stage lease in the warehouse (bggscore.lease): the home's file lock
+    # cannot see another machine; an embedded warehouse is one machine's file
+    uses_lease: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -74,6 +77,10 @@ class Warehouse(abc.ABC):
     # -- engine primitives -------------------------------------------------------------
     @abc.abstractmethod
     def _run(self, sql: str, params: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def _run_count(self, sql: str, params: dict[str, Any]) -> int:
+        """Run one DML statement; how many rows it inserted, updated or deleted."""
 
     @abc.abstractmethod
     def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
@@ -127,6 +134,9 @@ class Warehouse(abc.ABC):
 
     def execute(self, canonical: str, params: dict[str, Any] | None = None) -> None:
         self._run(self.render(canonical), params or {})
+
+    def execute_count(self, canonical: str, params: dict[str, Any] | None = None) -> int:
+        return self._run_count(self.render(canonical), params or {})
 
     # -- schema -------------------------------------------------------------------------
     def managed_tables(self) -> list[TableSchema]:
