@@ -29,11 +29,23 @@ from bggscore.settings import Settings, WarehouseSettings
 from bggscore.warehouse import lease as lease_module
 from bggscore.warehouse import queries
 from bggscore.warehouse.lease import Lease
+from bggscore.warehouse.schemas import LEASES
 
 # the emulator (in this process) reads DuckDB results in a way DuckDB 2 warns about
 pytestmark = pytest.mark.filterwarnings("ignore:Arrow output on a DB-API result:UserWarning")
 REPO = Path(__file__).resolve().parents[1]
-warehouse = engine_fixture(ensure_schema=True)
+engine = engine_fixture(ensure_schema=True)
+
+
+@pytest.fixture
+def warehouse(engine: Any) -> Any:
+    """Either engine, with the lease table (the embedded warehouse never makes one: its
+    writers share a file lock) so the one SQL is checked on both."""
+    if not engine.uses_lease:
+        engine._create_table(engine.tables["leases"], LEASES)
+    return engine
+
+
 bq = faults.bq  # a BigQuery home in the emulator, 500 demo games
 START = datetime(2026, 12, 1, 6, 0, tzinfo=timezone.utc)
 

@@ -22,6 +22,7 @@ from bggscore.warehouse import queries
 from bggscore.warehouse.schemas import (
     EMBEDDINGS_INPUT,
     GAMES_FEATURES,
+    LEASES,
     RUNS,
     TABLES,
     TableSchema,
@@ -140,8 +141,9 @@ class Warehouse(abc.ABC):
 
     # -- schema -------------------------------------------------------------------------
     def managed_tables(self) -> list[TableSchema]:
-        """Tables this engine creates on `init`: all on DuckDB; only bggscore's on BigQuery."""
-        return list(TABLES.values())
+        """Tables this engine creates on `init`: all on DuckDB (but the stage lease: one
+        machine's file needs none); only bggscore's on BigQuery."""
+        return [t for t in TABLES.values() if self.uses_lease or t.logical != LEASES.logical]
 
     def ensure_schema(self) -> list[str]:
         """Create missing tables and add missing columns; safe to repeat. Returns what changed."""

@@ -146,9 +146,8 @@ def _held(row: dict[str, Any]) -> LockedError:
     return LockedError(
         f"{row['stage']} is already running on {row['holder']} since {since} "
         f"(bggscore {row['command']}, job {row['job_id']})",
-        f"it will finish on its own (`bggscore run --wait` queues behind it); if that run "
-        f"was stopped, "
-        f"its lease expires at {until}",
+        f"it will finish on its own; `bggscore run --wait` queues behind it; if that run "
+        f"was stopped, its lease expires at {until}",
     )
 
 
