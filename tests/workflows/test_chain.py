@@ -89,9 +89,8 @@ def delivered(request: Recorded, root: str) -> Delivered:
             "client_payload": body["client_payload"],
             "repository": {"full_name": repository},
         }
-        return Delivered(
-            template, "repository_dispatch", event, repository, body["client_payload"]["bggscore_hops"]
-        )
+        hops = body["client_payload"]["bggscore_hops"]
+        return Delivered(template, "repository_dispatch", event, repository, hops)
     match = re.fullmatch(r"/repos/([^/]+/[^/]+)/actions/workflows/([^/]+)/dispatches", request.path)
     assert match, request.path
     event = {

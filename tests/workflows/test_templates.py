@@ -786,7 +786,8 @@ def test_notify_builds_the_result_as_data(name: str, docs: dict[str, Any], tmp_p
     assert call[call.index("--repo") + 1] == "owner/warehouse"
     result = json.loads((tmp_path / "sent.json").read_text(encoding="utf-8"))
     assert result == {"games_scored": 3, "games_embedded": 2}
-    for override in ({"GAMES_SCORED": '3,"x":1'}, {"GAMES_EMBEDDED": ""}, {"WAREHOUSE_REPO": "a b"}):
+    bad = ({"GAMES_SCORED": '3,"x":1'}, {"GAMES_EMBEDDED": ""}, {"WAREHOUSE_REPO": "a b"})
+    for override in bad:
         code, calls, _ = run_script(step["run"], tmp_path, {**env, **override})
         assert code != 0 and calls == [], override
 
@@ -832,7 +833,15 @@ if [ "$3" = install ]; then
 fi
 """
 WHEEL_SHA = "a" * 64
-LOCK = "scikit-learn==1.9.1 \\\n    --hash=sha256:" + "b" * 64 + "\nnumpy==2.5.5 \\\n    --hash=sha256:" + "c" * 64 + "\nhttpx==0.28.1 \\\n    --hash=sha256:" + "d" * 64 + "\n"  # noqa: E501
+LOCK = (
+    "scikit-learn==1.9.1 \\\n    --hash=sha256:"
+    + "b" * 64
+    + "\nnumpy==2.5.5 \\\n    --hash=sha256:"
+    + "c" * 64
+    + "\nhttpx==0.28.1 \\\n    --hash=sha256:"
+    + "d" * 64
+    + "\n"
+)  # noqa: E501
 
 
 def install_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -861,7 +870,9 @@ def play_install(docs: dict[str, Any], tmp: Path, env: dict[str, str]) -> tuple[
 
 
 @needs_bash
-def test_install_takes_the_wheel_and_the_lock_by_sha256(docs: dict[str, Any], tmp_path: Path) -> None:
+def test_install_takes_the_wheel_and_the_lock_by_sha256(
+    docs: dict[str, Any], tmp_path: Path
+) -> None:
     code, calls = play_install(docs, tmp_path, install_env(tmp_path))
     assert code == 0
     pip, check, version = calls
@@ -908,7 +919,7 @@ def test_your_model_lock_wins_over_bggscores(docs: dict[str, Any], tmp_path: Pat
         encoding="utf-8",
     )
     env = install_env(tmp_path, PIN_MODEL_REQUIREMENTS="requirements/models.txt")
-    code, calls = play_install(docs, tmp_path, env)
+    code, _ = play_install(docs, tmp_path, env)
     assert code == 0
     installed = (tmp_path / "installed.txt").read_text(encoding="utf-8")
     assert "scikit-learn==1.9.1" not in installed and "numpy==2.5.5" not in installed
