@@ -397,8 +397,10 @@ def _hops(value: Any, path: str) -> int:
         return int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
+    text = shown(value)
+    text = f"'{text}'" if text == value else text  # a plain word, quoted as repr would
     raise InputError(
-        f"the triggering event's {HOPS_KEY} is {shown(value)}, not a hop count",
+        f"the triggering event's {HOPS_KEY} is {text}, not a hop count",
         f"refusing to guess how deep this chain is; see {path}",
     )
 

@@ -241,7 +241,7 @@ def test_bad_event_file_is_an_input_error(cli, gh_env: Path, monkeypatch, tmp_pa
     monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
     result = cli("dispatch", "e", "--repo", REPO)
     assert result.exit_code == 2
-    assert_one_line_error(result.stderr, "bggscore_hops is many, not a hop count")
+    assert_one_line_error(result.stderr, "bggscore_hops is 'many', not a hop count")
 
 
 # -- no-op does not cascade -----------------------------------------------------------------
