@@ -841,7 +841,7 @@ LOCK = (
     + "\nhttpx==0.28.1 \\\n    --hash=sha256:"
     + "d" * 64
     + "\n"
-)  # noqa: E501
+)
 
 
 def install_env(tmp: Path, **extra: str) -> dict[str, str]:
