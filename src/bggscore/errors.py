@@ -46,6 +46,10 @@ class WarehouseError(BggscoreError):
     exit_code = 1
 
 
+class ConcurrentUpdateError(WarehouseError):
+    """BigQuery aborted a statement because another one changed the table meanwhile."""
+
+
 class RegistryError(BggscoreError):
     """Unknown model, bad reference, or an artifact that fails its checks."""
 

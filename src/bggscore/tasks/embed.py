@@ -42,6 +42,7 @@ from bggscore.stages import (
 from bggscore.tasks.job import Job, held_upstream, split_waiting, warn_missing, warn_waiting
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.lease import stage_lease
 from bggscore.warehouse.queries import Selection
 from bggscore.wording import counted
 
@@ -284,7 +285,10 @@ def run_embed(
     home's lock (``lock=False``: the caller holds it)."""
     check_max_games(options.max_games)
     if lock:
-        with pipeline_lock(settings.home, "embed"):
+        with (
+            pipeline_lock(settings.home, "embed"),
+            stage_lease(settings, "embed", options.stages),
+        ):
             return run_embed(settings, options, console, lock=False)
     started = time.monotonic()
     described = options.selection.describe()

@@ -23,6 +23,7 @@ from bggscore.modelset import outside_keys
 from bggscore.results import MissingInputs, Waiting
 from bggscore.stages import GRAPH, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.lease import current as current_lease
 from bggscore.warehouse.queries import Selection
 from bggscore.wording import counted
 
@@ -174,8 +175,13 @@ class Job:
     def start(self) -> tuple[str, datetime]:
         """The job id and timestamp, recording the run on first call."""
         if self.job_id is None or self.started_at is None:
-            self.started_at = datetime.now(timezone.utc)
-            self.job_id = new_job_id(self.started_at)
+            started_at = datetime.now(timezone.utc)
+            job_id = new_job_id(started_at)
+            lease = current_lease()
+            if self.upload and lease is not None and self.wh.uses_lease:
+                # before the first write: another machine may be writing these stages
+                lease.take(self.wh, job_id, on_wait=self.console.info)
+            self.started_at, self.job_id = started_at, job_id
             if self.upload:
                 self._record("running")
         return self.job_id, self.started_at
@@ -196,6 +202,7 @@ class Job:
     ) -> None:
         """Commit each batch as it comes, in order (``score --workers``: computed
         elsewhere), one transaction each."""
+        lease = current_lease()  # here: `committed` runs on the writer's thread
         with self.console.progress(label, total) as advance:
 
             def committed(done: Batch) -> None:
@@ -207,6 +214,8 @@ class Job:
                     for name, waiting in upstream.items():
                         self.waiting.setdefault((stage, name), []).extend(waiting)
                 advance(done.rows)
+                if lease is not None and self.wh.uses_lease:
+                    lease.renew_if_due(self.wh)
 
             writer = BatchWriter(self.wh, committed) if self.upload else None
             try:

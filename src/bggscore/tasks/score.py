@@ -55,6 +55,7 @@ from bggscore.tasks.job import (
 )
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.lease import stage_lease
 from bggscore.warehouse.queries import Selection
 from bggscore.wording import counted
 
@@ -145,7 +146,10 @@ def run_score(
     stage in graph order, under the home's lock (``lock=False``: the caller holds it)."""
     check_max_games(options.max_games)
     if lock and options.upload:
-        with pipeline_lock(settings.home, "score"):
+        with (
+            pipeline_lock(settings.home, "score"),
+            stage_lease(settings, "score", options.stages),
+        ):
             return run_score(settings, options, console, lock=False)
     started = time.monotonic()
     registry = open_settings_registry(settings)

@@ -156,6 +156,11 @@ class DuckDBWarehouse(Warehouse):
         with _enough_memory():
             self.con.execute(sql, _params(sql, params))
 
+    def _run_count(self, sql: str, params: dict[str, Any]) -> int:
+        with _enough_memory():
+            row = self.con.execute(sql, _params(sql, params)).fetchone()
+        return int(row[0]) if row else 0
+
     def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
         with _enough_memory():
             relation = self.con.sql(sql, params=_params(sql, params))
