@@ -64,3 +64,19 @@ def test_the_report_draws_every_section_offline(
     # the screenshot is the page drawn: many colours, a good share off the background
     assert drawn["width"] >= 1000 and drawn["height"] > 2000, drawn
     assert drawn["share"] > 0.05 and drawn["colours"] > 100, drawn
+
+
+def test_without_chromium_the_reason_to_skip_says_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.support import browser
+
+    monkeypatch.setattr(browser.shutil, "which", lambda name: None)
+    found, why = browser.ensure_chromium()
+    assert found is None and "no apt-get" in why
+    monkeypatch.setattr(
+        browser.shutil, "which", lambda name: "/usr/bin/apt-get" if name == "apt-get" else None
+    )
+    monkeypatch.setattr(browser.os, "geteuid", lambda: 1000)
+    found, why = browser.ensure_chromium()
+    assert found is None and "needs root" in why
