@@ -162,7 +162,7 @@ class Warehouse(abc.ABC):
         return changed
 
     def missing_tables(self, logicals: list[str] | None = None) -> list[str]:
-        wanted = logicals or list(TABLES)
+        wanted = logicals or [t for t in TABLES if self.uses_lease or t != LEASES.logical]
         return [str(self.tables[t]) for t in wanted if self._table_columns(self.tables[t]) is None]
 
     def require_tables(self, logicals: list[str]) -> None:
