@@ -18,6 +18,7 @@ from bggscore.errors import UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import stage_plan, warn_left_out
 from bggscore.results import EmbedResult, RunResult, ScoreResult
+from bggscore.runstatus import tracking
 from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EMBED_BATCH_SIZE,
@@ -28,6 +29,7 @@ from bggscore.stages import (
 )
 from bggscore.tasks.embed import EmbedOptions, run_embed
 from bggscore.tasks.score import ScoreOptions, run_score
+from bggscore.warehouse import require_warehouse
 from bggscore.warehouse.queries import Selection
 
 if TYPE_CHECKING:
@@ -121,7 +123,15 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
     if options.dispatch_event:  # fail before the work, not after it
         _check_dispatch(settings, options)
     started = time.monotonic()
-    with pipeline_lock(settings.home, "run", wait=options.wait):
+    require_warehouse(settings)  # a mistyped home: no folder, no lock file left
+
+    def queued(holder: str) -> None:
+        console.info(f"waiting for {holder} to finish (--wait)")
+
+    with (
+        pipeline_lock(settings.home, "run", wait=options.wait, on_wait=queued),
+        tracking(settings.home, "run") as tracker,
+    ):
         graph, stages = _runnable_stages(settings, options, console)
         done: list[ScoreResult | EmbedResult] = []
         # the earlier steps' stages, left current: no need to check them again (a capped
@@ -129,6 +139,7 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
         ran: list[str] = []
         for command, group in steps(graph, stages):
             console.info(f"{command}: {', '.join(group)}")
+            tracker.step(f"{command}: {', '.join(group)}")
             step = _step(command, settings, options, group, list(ran), console)
             done.append(step)
             ran += [stage for stage in group if stage not in step.capped]

@@ -254,3 +254,27 @@ KEPT_EMBEDDING_WIDTHS = (
     f"FROM embeddings_input AS e WHERE {EMBEDDING_PRESENT} "
     "AND e.game_id NOT IN UNNEST(@game_ids) GROUP BY width ORDER BY n DESC, width"
 )
+
+
+# -- `warehouse check`: state and outputs that disagree ----------------------------------------
+def state_without_output_sql(output: str) -> str:
+    """A stage's state rows whose game has no row in the stage's output table for the job
+    the state names: detection takes those games for scored, yet their output is gone."""
+    if output not in TABLES:  # the name is formatted into the SQL: only our own names
+        raise ValueError(f"unknown logical table {output!r}")
+    return (
+        "SELECT COUNT(*) AS n, MIN(s.game_id) AS example FROM scoring_state AS s "  # noqa: S608
+        f"LEFT JOIN {output} AS o ON o.job_id = s.job_id AND o.game_id = s.game_id "
+        "WHERE s.stage = @stage AND o.game_id IS NULL"
+    )
+
+
+def repeated_keys_sql(logical: str) -> str:
+    """Keys a one-row-per-key table holds more than once (each write would then fail)."""
+    if logical not in TABLES or "game_id" not in TABLES[logical].key:
+        raise ValueError(f"no logical table keyed by game {logical!r}")
+    key = ", ".join(f"t.`{name}`" for name in TABLES[logical].key)  # the schema's own names
+    return (
+        f"SELECT COUNT(*) AS n, MIN(r.game_id) AS example FROM (SELECT {key} "  # noqa: S608
+        f"FROM {logical} AS t GROUP BY {key} HAVING COUNT(*) > 1) AS r"
+    )
