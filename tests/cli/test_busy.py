@@ -15,13 +15,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.support.output import assert_one_line_error, parse_json
+from tests.support.permissions import run_unprivileged, shared_folder
 from tests.support.state import files, table_counts
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -278,71 +277,35 @@ def test_a_mistyped_home_is_left_as_it_was(cli, tmp_path: Path, command: str) ->
 
 
 # -- a read-only home ------------------------------------------------------------------------------
-def read_only_runner(home: Path) -> list[str]:
-    """How to run bggscore so that the home's permissions apply: as ourselves, or, as root
-    (which ignores them), as nobody."""
-    if os.geteuid() != 0:
-        return [sys.executable]
-    if shutil.which("setpriv") is None:
-        pytest.skip("root ignores permissions, and setpriv is not there to drop them")
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
-
-
-@pytest.fixture
-def read_only_home(demo_run) -> Iterator[Path]:  # type: ignore[no-untyped-def]
-    # under /tmp itself: pytest's own folders are private to their owner
-    root = Path(tempfile.mkdtemp(prefix="bggscore-read-only-"))
-    home = root / "home"
-    shutil.copytree(demo_run.home, home)
-    shutil.rmtree(home / "cache", ignore_errors=True)  # similar must build its index
-    for path in [home, *home.rglob("*")]:
-        path.chmod(0o555 if path.is_dir() else 0o444)
-    (root / "work").mkdir()
-    root.chmod(0o777)
-    (root / "work").chmod(0o777)
-    try:
-        yield home
-    finally:
+def test_reading_commands_work_on_a_read_only_home(demo_run) -> None:  # type: ignore[no-untyped-def]
+    with shared_folder() as root:
+        home = root / "home"
+        shutil.copytree(demo_run.home, home)
+        shutil.rmtree(home / "cache", ignore_errors=True)  # similar must build its index
         for path in [home, *home.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        shutil.rmtree(root)
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        before = (table_counts(home), files(home))
+        stamp = (home / "warehouse.duckdb").stat().st_mtime_ns
+        game = a_game(home)
 
-
-def test_reading_commands_work_on_a_read_only_home(read_only_home: Path) -> None:
-    before = (table_counts(read_only_home), files(read_only_home))
-    stamp = (read_only_home / "warehouse.duckdb").stat().st_mtime_ns
-    runner = read_only_runner(read_only_home)
-    work = read_only_home.parent / "work"
-    env = bggscore_env(read_only_home) | {"HOME": str(work), "XDG_CACHE_HOME": str(work)}
-
-    def bggscore(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*runner, "-m", "bggscore", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=work,
-            timeout=300,
-        )
-
-    game = a_game(read_only_home)
-    status = bggscore("warehouse", "status", "--json")
-    assert status.returncode == 0, status.stderr
-    assert parse_json(status.stdout)["games"] == 2000
-    for args in (
-        ("detect-changes", "--json"),
-        ("detect-changes", "--explain", game),
-        ("similar", game, "--json"),
-        ("warehouse", "check"),
-        ("models", "list"),
-        ("config", "show"),
-    ):
-        result = bggscore(*args)
-        assert result.returncode == 0, (args, result.stderr)
-    assert len(parse_json(bggscore("similar", game, "--json").stdout)["neighbours"]) == 10
-    # a writer says what stops it, in one line
-    score = bggscore("score")
-    assert score.returncode == 1
-    assert_one_line_error(score.stderr, "cannot create the lock in", "Permission denied")
-    assert (table_counts(read_only_home), files(read_only_home)) == before
-    assert (read_only_home / "warehouse.duckdb").stat().st_mtime_ns == stamp
+        status = run_unprivileged(home, "warehouse", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        assert parse_json(status.stdout)["games"] == 2000
+        for args in (
+            ("detect-changes", "--json"),
+            ("detect-changes", "--explain", game),
+            ("warehouse", "check"),
+            ("models", "list"),
+            ("config", "show"),
+        ):
+            result = run_unprivileged(home, *args)
+            assert result.returncode == 0, (args, result.stderr)
+        similar = run_unprivileged(home, "similar", game, "--json")
+        assert similar.returncode == 0, similar.stderr
+        assert len(parse_json(similar.stdout)["neighbours"]) == 10
+        # a writer says what stops it, in one line
+        score = run_unprivileged(home, "score")
+        assert score.returncode == 1
+        assert_one_line_error(score.stderr, "cannot create the lock in", "Permission denied")
+        assert (table_counts(home), files(home)) == before
+        assert (home / "warehouse.duckdb").stat().st_mtime_ns == stamp
