@@ -132,12 +132,12 @@ def busy_status(settings: Any, busy: Any) -> dict[str, Any]:
 
 @app.command()
 def status(ctx: typer.Context, json: JsonOption = False) -> None:
-    """Row counts of every table and the last runs; while a run writes the warehouse
-    (which nothing else can read then), that run's progress.
+    """Row counts of every table and the last runs, or a running job's progress.
 
-    Opens the warehouse for reading only, so it works on a read-only home. A `score`,
-    `embed` or `run` keeps its progress in <home>/run-status.json, which this reads
-    (`run` in --json) while that run holds the warehouse.
+    Opens the warehouse for reading only, so it works on a read-only home. While another
+    process writes the embedded warehouse (nothing else can read it then), it says who, and
+    the progress a `score`, `embed` or `run` keeps in <home>/run-status.json (replaced after
+    every committed batch, marked finished at the end; the `run` key of --json).
     """
     from bggscore.errors import WarehouseBusy
     from bggscore.runstatus import read_status
