@@ -157,9 +157,12 @@ class Console:
         yield advance
 
     @contextmanager
-    def steps(self, total: int, lines: bool = True) -> Iterator[Callable[[str], None]]:
+    def steps(
+        self, total: int, lines: bool = True, first: str = ""
+    ) -> Iterator[Callable[[str], None]]:
         """Yield ``step(label)`` for work of ``total`` steps, each call starting the next:
-        a bar naming the step on a terminal, otherwise a line per step (none: ``lines``)."""
+        a bar naming the step on a terminal (``first`` until the first step), otherwise a
+        line per step (none: ``lines``)."""
         if not (self.interactive and not self.quiet):
             yield self.info if lines else (lambda label: None)
             return
@@ -180,7 +183,7 @@ class Console:
             TimeElapsedColumn(),
         )
         with Progress(*columns, console=self.err, transient=False) as bar:
-            task = bar.add_task("", total=total)
+            task = bar.add_task(escape(first), total=total)
             begun = False
 
             def step(label: str) -> None:

@@ -65,15 +65,23 @@ def release(holder: subprocess.Popen[str]) -> None:
         holder.stdout.close()
 
 
-def a_game(home: Path) -> str:
-    """An embedded game (read-only: the home may be read-only)."""
+def read(home: Path, query: str) -> str:
+    """One value (read-only: the home may be read-only)."""
     import duckdb
 
     con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
     try:
-        return str(con.execute("SELECT MIN(game_id) FROM raw.game_embeddings").fetchone()[0])  # type: ignore[index]
+        return str(con.execute(query).fetchone()[0])  # type: ignore[index]
     finally:
         con.close()
+
+
+def a_game(home: Path) -> str:
+    return read(home, "SELECT MIN(game_id) FROM raw.game_embeddings")
+
+
+def a_landing_job(home: Path) -> str:
+    return read(home, "SELECT MIN(job_id) FROM raw.ml_predictions_landing")
 
 
 # -- a real `score` running in another process ---------------------------------------------------
@@ -137,8 +145,10 @@ def test_status_answers_within_2s_while_a_score_runs(cli, embedded_home: Path) -
 
         # --wait: one line saying whom it waits for, then the answer once the run ended
         waited = cli("detect-changes", "--wait", "--json")
-        assert score.poll() is not None, "detect-changes --wait returned before the run ended"
         assert waited.exit_code == 0, waited.stderr
+        # it read the warehouse once the score had let go of it: every batch committed
+        committed = status_file(embedded_home)
+        assert committed is not None and committed["pass"]["done"] == 1951
         (waiting,) = waited.stderr.strip().splitlines()
         assert f"waiting for bggscore score (pid {score.pid}" in waiting
         assert parse_json(waited.stdout)["command"] == "detect-changes"
@@ -287,6 +297,7 @@ def test_reading_commands_work_on_a_read_only_home(demo_run) -> None:  # type: i
         before = (table_counts(home), files(home))
         stamp = (home / "warehouse.duckdb").stat().st_mtime_ns
         game = a_game(home)
+        job = a_landing_job(home)
 
         status = run_unprivileged(home, "warehouse", "status", "--json")
         assert status.returncode == 0, status.stderr
@@ -296,6 +307,8 @@ def test_reading_commands_work_on_a_read_only_home(demo_run) -> None:  # type: i
             ("detect-changes", "--explain", game),
             ("warehouse", "check"),
             ("models", "list"),
+            ("models", "show", "rating"),
+            ("compare", job, job, "--json"),
             ("config", "show"),
         ):
             result = run_unprivileged(home, *args)

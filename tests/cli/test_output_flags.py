@@ -161,7 +161,7 @@ def test_models_train_shows_progress_on_a_terminal(embedded_home: Path) -> None:
     assert code == 0, shown
     text = ANSI.sub("", shown)
     assert "reading the games" in text and "training complexity" in text
-    assert "2/2" in text  # a bar over the steps, finished
+    assert "1/1" in text  # a bar over the models, finished
     assert not STAMPED.search(text)  # a bar, not log lines
 
 

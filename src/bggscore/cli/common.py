@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from bggscore.console import Console
+from bggscore.console import configure as configure_console
 from bggscore.errors import BggscoreError, EnvironmentProblem, UsageError
 from bggscore.stages import MAX_WORKERS
 
@@ -188,6 +189,7 @@ class ErrorHandlingGroup(TyperGroup):
             # the root: global options may follow the command name (not while completing a
             # shell word: Click's completion reads the words as typed)
             if parent is None and not extra.get("resilient_parsing"):
+                configure_console()  # this invocation's -q/--no-color, once parsed (cli.main)
                 args = hoist_global_options(self, list(args))
             return super().make_context(info_name, args, parent=parent, **extra)
         except USAGE_ERRORS as exc:  # the global options

@@ -89,7 +89,7 @@ def train(
     outcomes = list(TRAINABLE) if all_ else list(outcome or [])
     text_options = {"window": window, "min_count": min_count, "dim": dim or 100}
     settings = state(ctx).settings()
-    with console.steps(len(outcomes) + 1) as step:  # reading the games, then each model
+    with console.steps(len(outcomes), first="reading the games") as step:  # one per model
         report = train_models(
             settings,
             outcomes,

@@ -76,8 +76,6 @@ def train_models(
 
         check_name(name)
     registry = open_settings_registry(settings)
-    if on_step:
-        on_step("reading the games")
     frame = read_training_frame(settings, max_games)
     names = {t: default_name(settings, t) for t in TRAINABLE}
     if name is not None:
