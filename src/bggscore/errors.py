@@ -62,6 +62,10 @@ class EnvironmentProblem(BggscoreError):
     exit_code = 1
 
 
+class ConcurrentUpdateError(WarehouseError):
+    """BigQuery aborted a statement because another one changed the table meanwhile."""
+
+
 class RegistryError(BggscoreError):
     """Unknown model, bad reference, or an artifact that fails its checks."""
 

@@ -99,6 +99,7 @@ class TableNames(Group):
     description_embeddings: str = "description_embeddings"
     scoring_state: str = "bggscore_scoring_state"
     runs: str = "bggscore_runs"
+    leases: str = "bggscore_leases"
 
     @field_validator("*")
     @classmethod
@@ -121,6 +122,13 @@ class WarehouseSettings(Group):
         ge=64,
         le=2**44 - 1,  # DuckDB counts the limit in bytes, in 64 bits
         description="DuckDB buffer pool in MiB (it spills to disk beyond this)",
+    )
+    lease_minutes: float = Field(
+        30.0,
+        ge=1,
+        le=10080,
+        description="BigQuery: how long a run's stage lease lasts unrenewed (a stopped "
+        "run's stages are free again after this)",
     )
     tables: TableNames = TableNames()
 

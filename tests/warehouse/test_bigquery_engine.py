@@ -324,8 +324,9 @@ def test_init_creates_only_owned_tables_with_partitioning_and_clustering(warehou
         "description_embeddings",
         "bggscore_scoring_state",
         "bggscore_runs",
+        "bggscore_leases",
     }
-    assert len(changed) == 6
+    assert len(changed) == 7
     landing_call = created["ml_predictions_landing"]
     landing = landing_call.args[0]
     assert landing.project == ML and landing.dataset_id == "raw"

@@ -94,11 +94,12 @@ def load(
 
 
 def collect_status(wh: Any) -> dict[str, Any]:
-    from bggscore.warehouse.schemas import TABLES
+    from bggscore.warehouse.schemas import LEASES, TABLES
 
     tables = {
         logical: {"table": str(wh.tables[logical]), "rows": wh.count_rows(logical)}
         for logical in TABLES
+        if wh.uses_lease or logical != LEASES.logical  # an embedded warehouse has none
     }
     runs = wh.last_runs(10).to_dicts()
     return {

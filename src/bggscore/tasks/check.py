@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from bggscore.errors import BggscoreError, EnvironmentProblem
 from bggscore.stages import GRAPH, STATE_TABLE
 from bggscore.warehouse import open_warehouse
-from bggscore.warehouse.schemas import EMBEDDINGS_INPUT, TABLES
+from bggscore.warehouse.schemas import EMBEDDINGS_INPUT, LEASES, TABLES
 from bggscore.wording import counted
 
 if TYPE_CHECKING:
@@ -98,6 +98,8 @@ def _check_tables(wh: Warehouse, result: CheckResult) -> list[str]:
     present = []
     owned = {schema.logical for schema in wh.managed_tables() if schema.owned}
     for logical, schema in TABLES.items():
+        if logical == LEASES.logical and not wh.uses_lease:  # an embedded warehouse has none
+            continue
         ref = str(wh.tables[logical])
         columns = wh.table_columns(logical)
         if columns is None:

@@ -43,6 +43,7 @@ from bggscore.stages import (
 from bggscore.tasks.job import Job, held_upstream, split_waiting, warn_missing, warn_waiting
 from bggscore.warehouse import open_warehouse, require_warehouse
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.lease import stage_lease
 from bggscore.warehouse.queries import Selection
 from bggscore.wording import counted
 
@@ -286,7 +287,11 @@ def run_embed(
     check_max_games(options.max_games)
     if lock:
         require_warehouse(settings)  # a mistyped home: no folder, no lock file left
-        with pipeline_lock(settings.home, "embed"), tracking(settings.home, "embed"):
+        with (
+            pipeline_lock(settings.home, "embed"),
+            stage_lease(settings, "embed", options.stages),
+            tracking(settings.home, "embed"),
+        ):
             return run_embed(settings, options, console, lock=False)
     started = time.monotonic()
     described = options.selection.describe()

@@ -24,6 +24,7 @@ from bggscore.results import MissingInputs, Waiting
 from bggscore.runstatus import current as current_run
 from bggscore.stages import GRAPH, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.lease import current as current_lease
 from bggscore.warehouse.queries import Selection
 from bggscore.wording import counted
 
@@ -178,8 +179,13 @@ class Job:
     def start(self) -> tuple[str, datetime]:
         """The job id and timestamp, recording the run on first call."""
         if self.job_id is None or self.started_at is None:
-            self.started_at = datetime.now(timezone.utc)
-            self.job_id = new_job_id(self.started_at)
+            started_at = datetime.now(timezone.utc)
+            job_id = new_job_id(started_at)
+            lease = current_lease()
+            if self.upload and lease is not None and self.wh.uses_lease:
+                # before the first write: another machine may be writing these stages
+                lease.take(self.wh, job_id, on_wait=self.console.info)
+            self.started_at, self.job_id = started_at, job_id
             if self.upload:
                 self._record("running")
             if self.tracker is not None:
@@ -205,6 +211,7 @@ class Job:
         tracker = self.tracker
         if tracker is not None:
             tracker.start_pass(label, total)
+        lease = current_lease()  # here: `committed` runs on the writer's thread
         with self.console.progress(label, total) as advance:
 
             def committed(done: Batch) -> None:
@@ -218,6 +225,8 @@ class Job:
                 advance(done.rows)
                 if tracker is not None:
                     tracker.advance(done.rows, len(self.done_ids))
+                if lease is not None and self.wh.uses_lease:
+                    lease.renew_if_due(self.wh)
 
             writer = BatchWriter(self.wh, committed) if self.upload else None
             try:

@@ -8,6 +8,7 @@ Consecutive stages of one command run as one step of that command (one job id).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from bggscore.stages import (
 from bggscore.tasks.embed import EmbedOptions, run_embed
 from bggscore.tasks.score import ScoreOptions, run_score
 from bggscore.warehouse import require_warehouse
+from bggscore.warehouse.lease import stage_lease
 from bggscore.warehouse.queries import Selection
 
 if TYPE_CHECKING:
@@ -128,12 +130,12 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
     def queued(holder: str) -> None:
         console.info(f"waiting for {holder} to finish (--wait)")
 
-    with (
-        pipeline_lock(settings.home, "run", wait=options.wait, on_wait=queued),
-        tracking(settings.home, "run") as tracker,
-    ):
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(pipeline_lock(settings.home, "run", wait=options.wait, on_wait=queued))
+        tracker = stack.enter_context(tracking(settings.home, "run"))
         graph, stages = _runnable_stages(settings, options, console)
         done: list[ScoreResult | EmbedResult] = []
+        stack.enter_context(stage_lease(settings, "run", stages, wait=options.wait))
         # the earlier steps' stages, left current: no need to check them again (a capped
         # stage may have left games behind, so it is checked like any other)
         ran: list[str] = []

@@ -56,6 +56,7 @@ from bggscore.tasks.job import (
 )
 from bggscore.warehouse import open_warehouse, require_warehouse
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.lease import stage_lease
 from bggscore.warehouse.queries import Selection
 from bggscore.wording import counted
 
@@ -147,7 +148,11 @@ def run_score(
     check_max_games(options.max_games)
     if lock and options.upload:
         require_warehouse(settings)  # a mistyped home: no folder, no lock file left
-        with pipeline_lock(settings.home, "score"), tracking(settings.home, "score"):
+        with (
+            pipeline_lock(settings.home, "score"),
+            stage_lease(settings, "score", options.stages),
+            tracking(settings.home, "score"),
+        ):
             return run_score(settings, options, console, lock=False)
     started = time.monotonic()
     registry = open_settings_registry(settings)

@@ -22,6 +22,7 @@ from bggscore.warehouse import queries
 from bggscore.warehouse.schemas import (
     EMBEDDINGS_INPUT,
     GAMES_FEATURES,
+    LEASES,
     RUNS,
     TABLES,
     TableSchema,
@@ -52,6 +53,9 @@ class Warehouse(abc.ABC):
 
     dialect: ClassVar[str]
     engine: ClassVar[str]
+    # a writer takes a stage lease in the warehouse (bggscore.lease): the home's file lock
+    # cannot see another machine; an embedded warehouse is one machine's file
+    uses_lease: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -74,6 +78,10 @@ class Warehouse(abc.ABC):
     # -- engine primitives -------------------------------------------------------------
     @abc.abstractmethod
     def _run(self, sql: str, params: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def _run_count(self, sql: str, params: dict[str, Any]) -> int:
+        """Run one DML statement; how many rows it inserted, updated or deleted."""
 
     @abc.abstractmethod
     def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
@@ -128,10 +136,14 @@ class Warehouse(abc.ABC):
     def execute(self, canonical: str, params: dict[str, Any] | None = None) -> None:
         self._run(self.render(canonical), params or {})
 
+    def execute_count(self, canonical: str, params: dict[str, Any] | None = None) -> int:
+        return self._run_count(self.render(canonical), params or {})
+
     # -- schema -------------------------------------------------------------------------
     def managed_tables(self) -> list[TableSchema]:
-        """Tables this engine creates on `init`: all on DuckDB; only bggscore's on BigQuery."""
-        return list(TABLES.values())
+        """Tables this engine creates on `init`: all on DuckDB (but the stage lease: one
+        machine's file needs none); only bggscore's on BigQuery."""
+        return [t for t in TABLES.values() if self.uses_lease or t.logical != LEASES.logical]
 
     def ensure_schema(self) -> list[str]:
         """Create missing tables and add missing columns; safe to repeat. Returns what changed."""

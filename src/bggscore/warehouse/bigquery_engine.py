@@ -30,7 +30,7 @@ from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.cloud import bigquery
 
-from bggscore.errors import WarehouseError
+from bggscore.errors import ConcurrentUpdateError, WarehouseError
 from bggscore.warehouse.base import Warehouse
 from bggscore.warehouse.schemas import TABLES, TableSchema
 from bggscore.warehouse.sql import TableRef, Typed
@@ -170,6 +170,11 @@ def warehouse_error(exc: BaseException, action: str) -> WarehouseError:
             "check warehouse.features_project, warehouse.ml_project and the dataset settings, "
             "or run `bggscore warehouse init`",
         )
+    if isinstance(exc, api_exceptions.BadRequest) and "concurrent update" in _reason(exc):
+        # another job changed the table meanwhile; BigQuery rolled this one back
+        return ConcurrentUpdateError(
+            f"BigQuery aborted a statement while {action}: {_reason(exc)}", "retry"
+        )
     if isinstance(exc, api_exceptions.BadRequest):
         return WarehouseError(f"BigQuery rejected the request while {action}: {_reason(exc)}")
     if isinstance(exc, UNREACHABLE):
@@ -200,6 +205,7 @@ def translated(action: str) -> Iterator[None]:
 class BigQueryWarehouse(Warehouse):
     dialect = "bigquery"
     engine = "bigquery"
+    uses_lease = True
 
     def __init__(self, settings: Settings, client_factory: ClientFactory | None = None) -> None:
         super().__init__(settings)
@@ -231,6 +237,12 @@ class BigQueryWarehouse(Warehouse):
     def _run(self, sql: str, params: dict[str, Any]) -> None:
         with translated("running a query"):
             self._query(sql, params).result()
+
+    def _run_count(self, sql: str, params: dict[str, Any]) -> int:
+        with translated("running a query"):
+            job = self._query(sql, params)
+            job.result()
+        return int(job.num_dml_affected_rows or 0)
 
     def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
         with translated("running a query"):

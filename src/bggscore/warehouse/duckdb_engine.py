@@ -234,6 +234,11 @@ class DuckDBWarehouse(Warehouse):
         with _guarded(self.path):
             self.con.execute(sql, _params(sql, params))
 
+    def _run_count(self, sql: str, params: dict[str, Any]) -> int:
+        with _guarded(self.path):
+            row = self.con.execute(sql, _params(sql, params)).fetchone()
+        return int(row[0]) if row else 0
+
     def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
         with _guarded(self.path):
             relation = self.con.sql(sql, params=_params(sql, params))

@@ -169,6 +169,38 @@ LAST_RUNS = (
 )
 
 
+# The stage lease (BigQuery: a run on another machine). Times are parameters: the
+# holder's clock decides expiry, so tests can move it; leases last minutes, not seconds.
+LEASE_HOLDERS = (
+    "SELECT l.stage, l.holder, l.job_id, l.command, l.acquired_at, l.expires_at "
+    "FROM leases AS l WHERE l.stage IN UNNEST(@lease_stages) ORDER BY l.stage"
+)
+
+# All the stages or none, in one statement: the source is empty while any of them is held
+# by another live lease. Two machines racing: BigQuery aborts one MERGE (concurrent update).
+TAKE_LEASE = (
+    "MERGE leases AS t "
+    "USING (SELECT stage FROM UNNEST(@lease_stages) AS stage WHERE NOT EXISTS ("
+    "SELECT l.stage FROM leases AS l WHERE l.stage IN UNNEST(@lease_stages) "
+    "AND l.job_id <> @lease_job AND l.expires_at >= @lease_now)) AS s "
+    "ON t.stage = s.stage "
+    "WHEN MATCHED THEN UPDATE SET holder = @lease_holder, job_id = @lease_job, "
+    "command = @lease_command, acquired_at = @lease_now, expires_at = @lease_expires "
+    "WHEN NOT MATCHED THEN INSERT (stage, holder, job_id, command, acquired_at, expires_at) "
+    "VALUES (s.stage, @lease_holder, @lease_job, @lease_command, @lease_now, @lease_expires)"
+)
+
+RENEW_LEASE = "UPDATE leases SET expires_at = @lease_expires WHERE job_id = @lease_job"
+
+RELEASE_LEASE = "DELETE FROM leases WHERE job_id = @lease_job"
+
+# The runs a stopped holder left `running`, closed when its expired lease is taken over.
+CLOSE_STALE_RUNS = (
+    "UPDATE runs SET status = @failed, message = @message, finished_at = @lease_now "
+    "WHERE job_id IN UNNEST(@stale_jobs) AND status = @running"
+)
+
+
 def landing_rows_sql() -> str:
     """One job's landing rows (``compare``): game, name and every numeric prediction.
 
