@@ -888,6 +888,16 @@ ROWS = [
         "--tolerance -1.0 must be 0 or more",
     ),
     row("compare-fresh-job", "compare some-job some-job", 1, "no warehouse at", fresh=True),
+    # -- report ----------------------------------------------------------------------------
+    row("report-unknown-job", "report --job nope", 2, "job 'nope' is not in raw.bggscore_runs"),
+    row("report-job-and-since", "report --job a --since 2026-01-01", 2, "not both"),
+    row("report-since-text", "report --since yesterday", 2, "--since 'yesterday' is not a date"),
+    row("report-since-future", "report --since 2999-01-01", 2, "is in the future"),
+    row("report-not-html", "report --output page.txt", 2, "must end in .html"),
+    row("report-no-folder", "report --output nowhere/page.html", 2, "folder nowhere does not"),
+    row("report-a-folder", "report --output .", 2, "is a folder"),
+    row("report-unknown-game", "report --game-id 999999999", 2, "not in the warehouse"),
+    row("report-fresh", "report", 1, "no warehouse at", fresh=True),
     # -- demo ------------------------------------------------------------------------------
     row("demo-bigquery", "demo --games 10", 2, "runs only on the embedded duckdb", env=BIGQUERY),
     row("refresh-bigquery", "demo refresh", 2, "runs only on the embedded duckdb", env=BIGQUERY),

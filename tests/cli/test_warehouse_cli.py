@@ -147,7 +147,8 @@ def test_help_does_not_import_heavy_modules() -> None:
     code = (
         "import sys; from bggscore.cli.main import app; "
         "from typer.testing import CliRunner; CliRunner().invoke(app, ['--help']); "
-        "heavy = [m for m in ('sklearn', 'google.cloud.bigquery', 'duckdb', 'polars') "
+        "heavy = [m for m in ('sklearn', 'google.cloud.bigquery', 'duckdb', 'polars', "
+        "'altair', 'vl_convert') "
         "if m in sys.modules]; print(heavy)"
     )
     out = subprocess.run(

@@ -46,13 +46,17 @@ VARIABLES = {
 }
 SECRETS = {"BGGSCORE_DISPATCH_TOKEN": TOKEN, "GITHUB_TOKEN": TOKEN}
 # what detect-changes and `bggscore run` would write to $GITHUB_OUTPUT on a busy day
+# the report reads BigQuery too: stubbed like the scoring (tests/report draws real ones)
+REPORT = {"report": "bggscore-report.html", "job_id": "job-1"}
 BUSY = {
     "detect": {"changed": "true", "count": "7"},
     "run": {"games_scored": "5", "games_embedded": "2", "job_ids": "job-1"},
+    "report": REPORT,
 }
 QUIET = {
     "detect": {"changed": "false", "count": "0"},
     "run": {"games_scored": "0", "games_embedded": "0", "job_ids": ""},
+    "report": REPORT,
 }
 DATAFORM_CALL = {"ml_repo": ML}  # the `with:` of the notify-ml job in dataform.yml
 

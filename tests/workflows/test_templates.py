@@ -421,8 +421,9 @@ def test_one_detect_job_gates_everything(name: str, job_id: str, docs: dict[str,
 def test_pipeline_runs_the_stages_as_bggscore_run_orders_them(docs: dict[str, Any]) -> None:
     """One `bggscore run`: the stage graph decides the order (text embeddings first when the
     models read them), not the template."""
-    (call,) = bggscore_calls(docs[PIPELINE], "run")
+    call, report = bggscore_calls(docs[PIPELINE], "run")
     assert call[:2] == ["bggscore", "run"] and "--stage" not in call
+    assert report[:2] == ["bggscore", "report"]
 
 
 def test_pipeline_detect_output_feeds_the_gates(docs: dict[str, Any]) -> None:
@@ -992,3 +993,28 @@ def test_readme_explains_install_secrets_and_depth() -> None:
         "scripts/lint-workflows",
     ):
         assert needle in text, needle
+
+
+# -- the report artifact ----------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "job_id"), [(PIPELINE, "run"), ("embed.yml", "games")])
+def test_the_report_is_uploaded_under_the_name_its_summary_gives(
+    name: str, job_id: str, docs: dict[str, Any]
+) -> None:
+    """`bggscore report`'s step summary names the artifact after the page's file name (its
+    name without .html): the upload must use that name, after the last stage ran."""
+    calls = bggscore_calls(docs[name], job_id)
+    (report,) = [call for call in calls if call[1] == "report"]
+    assert calls[-1] == report and calls[-2][1] == "run"  # the page shows this run too
+    page = report[report.index("--output") + 1]
+    upload = next(
+        step
+        for step in jobs(docs[name])[job_id]["steps"]
+        if step.get("uses", "").startswith("actions/upload-artifact@")
+    )
+    assert upload["with"]["path"] == page
+    assert upload["with"]["name"] == Path(page).stem
+    assert upload["with"]["if-no-files-found"] == "error"
+    from bggscore.results import ReportResult
+
+    summary = ReportResult(page, 1, [], {"run": {"job": None}, "good": {"outcomes": []}}).summary()
+    assert f"artifacts as `{upload['with']['name']}`" in summary

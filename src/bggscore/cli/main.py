@@ -25,6 +25,7 @@ def _build_app() -> "typer.Typer":
     from bggscore.cli import compare as compare_cmd
     from bggscore.cli import config as config_cmd
     from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
+    from bggscore.cli import report as report_cmd
     from bggscore.cli import run as run_cmd
     from bggscore.cli.common import AppState, ErrorHandlingGroup, flag_overrides
 
@@ -46,6 +47,7 @@ def _build_app() -> "typer.Typer":
     app.command()(dispatch.dispatch)
     app.command("run")(run_cmd.run)
     app.command("compare")(compare_cmd.compare)
+    app.command("report")(report_cmd.report)
     app.add_typer(demo.app, name="demo")
     app.add_typer(config_cmd.app, name="config")
 

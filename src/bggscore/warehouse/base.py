@@ -290,6 +290,56 @@ class Warehouse(abc.ABC):
             return pl.DataFrame(schema=RUNS.polars_schema())
         return self.query(queries.LAST_RUNS, {"limit": limit})
 
+    # -- the report's reads (`bggscore report`) ------------------------------------------
+    def report_runs(self, since: datetime, until: datetime, commands: list[str]) -> pl.DataFrame:
+        """The runs of these commands that started in [since, until], oldest first."""
+        params = {"since": since, "until": until, "commands": Typed(commands, "ARRAY<STRING>")}
+        return self.query(queries.REPORT_RUNS, params)
+
+    def report_job(self, job_id: str) -> dict[str, Any] | None:
+        """One job's runs row, or None when the runs table has no such job."""
+        frame = self.query(queries.REPORT_JOB, {"job_id": Typed(job_id, "STRING")})
+        return frame.row(0, named=True) if len(frame) else None
+
+    def latest_job(self, command: str, since: datetime) -> str | None:
+        """The newest successful job of ``command`` since then that did something."""
+        params = {
+            "command": command,
+            "status": "success",
+            "min_games": 0,
+            "since": since,
+            "limit": 1,
+        }
+        frame = self.query(queries.LATEST_JOB, params)
+        return str(frame["job_id"][0]) if len(frame) else None
+
+    def lineage(self, logical: str, since: datetime, until: datetime) -> pl.DataFrame:
+        """Per job of the window: games by what differs from their previous row (flags
+        is_new, features, model, upstream; ``games``)."""
+        return self.query(queries.lineage_sql(logical), {"since": since, "until": until})
+
+    def moves(self, job_id: str) -> pl.DataFrame:
+        """A job's landing rows of games scored before, with their previous row's values."""
+        return self.query(queries.moves_sql(), {"job_id": Typed(job_id, "STRING")})
+
+    def predictions_as_of(self, as_of: datetime) -> pl.DataFrame:
+        """Each game's newest landing row at ``as_of``, with the actuals (``actual_*``)."""
+        return self.query(queries.predictions_as_of_sql(), {"as_of": as_of})
+
+    def job_models(self, logical: str, job_id: str) -> dict[str, str]:
+        """Model type -> ``name:version`` of one job's rows in a history table."""
+        frame = self.query(queries.job_models_sql(logical), {"job_id": Typed(job_id, "STRING")})
+        found: dict[str, str] = {}
+        for kind, (name, version) in queries.JOB_MODEL_COLUMNS[logical].items():
+            pairs = frame.select(name, version).drop_nulls(name).unique().sort(name, version)
+            if len(pairs):
+                found[kind] = ", ".join(f"{n}:{v}" if v is not None else n for n, v in pairs.rows())
+        return found
+
+    def map_points(self) -> pl.DataFrame:
+        """Every game's current 2-D embedding coordinates (game_id, name, coordinates_2d)."""
+        return self.query(queries.MAP_POINTS, {"stage": GAME_EMBEDDINGS})
+
     # -- integrity (`warehouse check`) --------------------------------------------------
     def table_columns(self, logical: str) -> dict[str, str] | None:
         """A table's columns and their types as the engine names them; None if missing."""
