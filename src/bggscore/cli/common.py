@@ -297,6 +297,7 @@ READ_ONLY = (
     "models show",
     "models verify",
     "config show",
+    "report",  # its page is written whole or not at all
 )
 BATCHES = "interrupted; committed batches are kept, rerun to finish"
 
