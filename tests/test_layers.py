@@ -60,6 +60,7 @@ LAYERS: list[tuple[str, dict[str, tuple[str, ...]]]] = [
                 "bggscore.warehouse",
                 "bggscore.dispatch",
                 "bggscore.locking",
+                "bggscore.runstatus",  # a run's progress, beside its lock
                 "bggscore.hashing",
                 "bggscore.demo",  # the synthetic catalogue (the demo command is tasks.demo)
             ),

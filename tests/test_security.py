@@ -112,6 +112,18 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
     ("warehouse/queries.py", "count_sql"): {
         "logical": "checked against schemas.TABLES first; render() maps it to a TableRef",
     },
+    ("warehouse/queries.py", "state_without_output_sql"): {
+        "output": "checked against schemas.TABLES first; render() maps it to a TableRef",
+    },
+    ("warehouse/queries.py", "repeated_keys_sql"): {
+        "logical": "checked against schemas.TABLES first; render() maps it to a TableRef",
+        "name": "a key column of the schema (TableSchema.key), quoted",
+    },
+    ("warehouse/duckdb_engine.py", "_read_whole_sql"): {
+        "_quote(schema)": "a schema name read from DuckDB's own catalogue (duckdb_tables()), "
+        "quoted: `warehouse check` reads every table the file holds",
+        "_quote(table)": "a table name read from DuckDB's own catalogue, quoted",
+    },
     ("warehouse/duckdb_engine.py", "DuckDBWarehouse._create_table"): {
         "_quote(ref.dataset)": "a validated dataset name (settings.DATASET_RE), quoted",
         "_qualified(ref)": "a TableRef of validated names, each quoted",

@@ -225,11 +225,14 @@ def repository_dispatch(
     check_repo(repo)
     check_event_type(event_type)
     _reject_guard_keys(payload, "--payload")
-    client_payload = {**payload, **guard.payload()}
+    added = guard.payload()
+    client_payload = {**payload, **added}
     if len(client_payload) > MAX_PAYLOAD_KEYS:
+        fit = MAX_PAYLOAD_KEYS - len(added)
         raise UsageError(
-            f"client_payload would have {len(client_payload)} top-level keys; GitHub accepts "
-            f"at most {MAX_PAYLOAD_KEYS}, {len(GUARD_KEYS)} of them {' and '.join(GUARD_KEYS)}",
+            f"the payload has {len(payload)} top-level keys and at most {fit} fit: GitHub "
+            f"accepts {MAX_PAYLOAD_KEYS} in client_payload and bggscore adds "
+            f"{' and '.join(added)} (client_payload would have {len(client_payload)})",
             "nest related values in one key with --payload-json",
         )
     _check_size(client_payload, "client_payload")

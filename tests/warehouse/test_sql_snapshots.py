@@ -72,6 +72,13 @@ def snapshot_cases(wh: Warehouse) -> dict[str, list[str]]:
     add("features_with_hash", [wh.render(queries.features_sql(FEATURE_COLUMNS, with_hash=True))])
     add("count_runs", [wh.render(queries.count_sql("runs"))])
     add("landing_rows", [wh.render(queries.landing_rows_sql())])
+    # `warehouse check`: state rows without their output row, games held twice
+    for stage in DETECTION_STAGES:
+        output = GRAPH.get(stage).writes[0]
+        sql = queries.state_without_output_sql(output)
+        add(f"state_without_output_{stage.replace('-', '_')}", [wh.render(sql)])
+    for logical in ("games_features", "game_features_hash", "scoring_state"):
+        add(f"repeated_keys_{logical}", [wh.render(queries.repeated_keys_sql(logical))])
     # `bggscore report`'s reads
     for logical in queries.LINEAGE:
         add(f"lineage_{logical}", [wh.render(queries.lineage_sql(logical))])

@@ -26,7 +26,7 @@ def demo(
             help=f"Games in the synthetic catalogue (at most {MAX_DEMO_GAMES:,}).",
         ),
     ] = 20_000,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (0 or more).")] = 0,
     force: Annotated[
         bool,
         typer.Option(help="Also into a home holding data or models the demo did not make."),
@@ -62,7 +62,7 @@ def demo(
 def refresh(
     ctx: typer.Context,
     fraction: Annotated[float, typer.Option(help="Share of games that change.")] = 0.02,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed (0 or more).")] = 1,
     force: Annotated[
         bool, typer.Option(help="Also in a warehouse whose games the demo did not make.")
     ] = False,

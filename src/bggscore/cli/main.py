@@ -81,6 +81,18 @@ def _build_app() -> "typer.Typer":
             ),
         ] = None,
         debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+        quiet: Annotated[
+            bool,
+            typer.Option(
+                "-q",
+                "--quiet",
+                help="No progress or info lines; warnings, errors and the result stay.",
+            ),
+        ] = False,
+        no_color: Annotated[
+            bool,
+            typer.Option("--no-color", help="No colours or styles [env: NO_COLOR]."),
+        ] = False,
         allow_version_mismatch: Annotated[
             bool,
             typer.Option(
@@ -99,6 +111,9 @@ def _build_app() -> "typer.Typer":
         Settings come from flags, then BGGSCORE_* environment variables (use __ for
         nesting, e.g. BGGSCORE_WAREHOUSE__ENGINE), then bggscore.toml, then defaults.
         """
+        from bggscore.console import configure
+
+        configure(quiet=quiet, no_color=no_color)
         ctx.obj = AppState(
             config=config,
             overrides=flag_overrides(
@@ -202,7 +217,7 @@ def _similar_from_cache(argv: list[str]) -> bool:
     except BrokenPipeError:  # the reader stopped early (`| head`): the work is done
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except KeyboardInterrupt:
-        _error("interrupted; committed batches are kept, rerun to finish")
+        _error("interrupted; nothing was changed")
         sys.exit(130)
     return True
 

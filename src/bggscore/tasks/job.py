@@ -21,6 +21,7 @@ import polars as pl
 from bggscore.detection import behind
 from bggscore.modelset import outside_keys
 from bggscore.results import MissingInputs, Waiting
+from bggscore.runstatus import current as current_run
 from bggscore.stages import GRAPH, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.lease import current as current_lease
@@ -171,6 +172,9 @@ class Job:
         self.stage_counts = dict.fromkeys(stages, 0)
         # (stage, the upstream stage it waits on) -> games it left out for that
         self.waiting: dict[tuple[str, str], list[int]] = {}
+        # the run's status document (<home>/run-status.json), when this job is part of one:
+        # captured here, as the writer thread that commits batches has a context of its own
+        self.tracker = current_run()
 
     def start(self) -> tuple[str, datetime]:
         """The job id and timestamp, recording the run on first call."""
@@ -184,6 +188,8 @@ class Job:
             self.started_at, self.job_id = started_at, job_id
             if self.upload:
                 self._record("running")
+            if self.tracker is not None:
+                self.tracker.job(self.job_id)
         return self.job_id, self.started_at
 
     def run_pass(
@@ -202,6 +208,9 @@ class Job:
     ) -> None:
         """Commit each batch as it comes, in order (``score --workers``: computed
         elsewhere), one transaction each."""
+        tracker = self.tracker
+        if tracker is not None:
+            tracker.start_pass(label, total)
         lease = current_lease()  # here: `committed` runs on the writer's thread
         with self.console.progress(label, total) as advance:
 
@@ -214,6 +223,8 @@ class Job:
                     for name, waiting in upstream.items():
                         self.waiting.setdefault((stage, name), []).extend(waiting)
                 advance(done.rows)
+                if tracker is not None:
+                    tracker.advance(done.rows, len(self.done_ids))
                 if lease is not None and self.wh.uses_lease:
                     lease.renew_if_due(self.wh)
 

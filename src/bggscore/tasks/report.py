@@ -133,7 +133,7 @@ def gather(
     """Every number the page shows, read from the warehouse (the ``--json`` document's body)."""
     now = now or datetime.now(timezone.utc)
     near = _neighbours(settings, options)  # its own warehouse handle, before ours
-    with open_warehouse(settings) as wh:
+    with open_warehouse(settings, read_only=True) as wh:  # reads only: a read-only home too
         wh.require_tables(_tables())
         job = _pick_job(wh, options, now)
         if job is None and options.since is None:

@@ -30,6 +30,7 @@ from bggscore.errors import InputError, UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import model_graph, open_settings_registry, resolve_models
 from bggscore.results import ScoreResult
+from bggscore.runstatus import tracking
 from bggscore.scoring.batch import Batch, Prepared, compute_batch, prepare_batch
 from bggscore.scoring.chain import RunInfo
 from bggscore.scoring.frames import is_own
@@ -53,7 +54,7 @@ from bggscore.tasks.job import (
     warn_missing,
     warn_waiting,
 )
-from bggscore.warehouse import open_warehouse
+from bggscore.warehouse import open_warehouse, require_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.lease import stage_lease
 from bggscore.warehouse.queries import Selection
@@ -146,9 +147,11 @@ def run_score(
     stage in graph order, under the home's lock (``lock=False``: the caller holds it)."""
     check_max_games(options.max_games)
     if lock and options.upload:
+        require_warehouse(settings)  # a mistyped home: no folder, no lock file left
         with (
             pipeline_lock(settings.home, "score"),
             stage_lease(settings, "score", options.stages),
+            tracking(settings.home, "score"),
         ):
             return run_score(settings, options, console, lock=False)
     started = time.monotonic()

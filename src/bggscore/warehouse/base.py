@@ -340,6 +340,31 @@ class Warehouse(abc.ABC):
         """Every game's current 2-D embedding coordinates (game_id, name, coordinates_2d)."""
         return self.query(queries.MAP_POINTS, {"stage": GAME_EMBEDDINGS})
 
+    # -- integrity (`warehouse check`) --------------------------------------------------
+    def table_columns(self, logical: str) -> dict[str, str] | None:
+        """A table's columns and their types as the engine names them; None if missing."""
+        return self._table_columns(self.tables[logical])
+
+    def expected_type(self, kind: str) -> str | None:
+        """How the engine names a schema type in ``table_columns`` (None: not compared)."""
+        return None
+
+    def unreadable_tables(self) -> list[tuple[str, str]]:
+        """Tables whose stored data cannot be read back whole (table, what the engine
+        said); engines without a file of their own have none."""
+        return []
+
+    def state_without_output(self, stage: str, output: str) -> tuple[int, int | None]:
+        """A stage's state rows whose output row (same job, same game) is missing: how
+        many, and one of their games."""
+        row = self.query(queries.state_without_output_sql(output), {"stage": stage}).row(0)
+        return int(row[0]), row[1]
+
+    def repeated_keys(self, logical: str) -> tuple[int, int | None]:
+        """Keys held more than once in a one-row-per-key table: how many, one game's id."""
+        row = self.query(queries.repeated_keys_sql(logical)).row(0)
+        return int(row[0]), row[1]
+
     # -- writes -------------------------------------------------------------------------
     def write(self, writes: list[Write]) -> None:
         """Commit several tables' rows atomically (all or nothing)."""

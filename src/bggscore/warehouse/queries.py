@@ -434,3 +434,27 @@ def job_models_sql(logical: str) -> str:
     names = _known(logical, tuple(c for pair in JOB_MODEL_COLUMNS[logical].values() for c in pair))
     select = ", ".join(f"t.`{c}`" for c in names)
     return f"SELECT DISTINCT {select} FROM {logical} AS t WHERE t.job_id = @job_id"  # noqa: S608
+
+
+# -- `warehouse check`: state and outputs that disagree ----------------------------------------
+def state_without_output_sql(output: str) -> str:
+    """A stage's state rows whose game has no row in the stage's output table for the job
+    the state names: detection takes those games for scored, yet their output is gone."""
+    if output not in TABLES:  # the name is formatted into the SQL: only our own names
+        raise ValueError(f"unknown logical table {output!r}")
+    return (
+        "SELECT COUNT(*) AS n, MIN(s.game_id) AS example FROM scoring_state AS s "  # noqa: S608
+        f"LEFT JOIN {output} AS o ON o.job_id = s.job_id AND o.game_id = s.game_id "
+        "WHERE s.stage = @stage AND o.game_id IS NULL"
+    )
+
+
+def repeated_keys_sql(logical: str) -> str:
+    """Keys a one-row-per-key table holds more than once (each write would then fail)."""
+    if logical not in TABLES or "game_id" not in TABLES[logical].key:
+        raise ValueError(f"no logical table keyed by game {logical!r}")
+    key = ", ".join(f"t.`{name}`" for name in TABLES[logical].key)  # the schema's own names
+    return (
+        f"SELECT COUNT(*) AS n, MIN(r.game_id) AS example FROM (SELECT {key} "  # noqa: S608
+        f"FROM {logical} AS t GROUP BY {key} HAVING COUNT(*) > 1) AS r"
+    )
