@@ -401,18 +401,35 @@ def production_sizes(measured: Measured, days: int, old_year: bool) -> dict[str,
 
 def staging_sizes(scenario: Scenario) -> dict[str, TableSize]:
     """The tables loaded in a scenario, at their measured width; rows scaled to
-    production's, but a runs row is one row anywhere."""
-    from bggscore.warehouse.schemas import RUNS
+    production's, but a runs row is one row anywhere. A staging table of several frames
+    (one partition each) is billed per partition."""
+    import pyarrow.compute as pc
+
+    from bggscore.warehouse.bigquery_engine import FRAME_COLUMN
 
     out = {}
     for sent in scenario.sent:
         if sent.kind != "load" or sent.rows is None:
             continue
-        rows = sent.rows.num_rows
-        if sent.rows.column_names != RUNS.names:
-            rows = round(rows * scenario.scale)
-        out[sent.destination] = TableSize(arrow_column_bytes(sent.rows), rows=rows)
+        if FRAME_COLUMN not in sent.rows.column_names:
+            out[sent.destination] = _staged(sent.rows, scenario.scale)
+            continue
+        frames = sent.rows.column(FRAME_COLUMN)
+        parts = {
+            int(value): _staged(sent.rows.filter(pc.equal(frames, value)), scenario.scale)
+            for value in pc.unique(frames).to_pylist()
+        }
+        columns = {name: 0.0 for name in sent.rows.column_names}
+        out[sent.destination] = TableSize(columns, range_column=FRAME_COLUMN, parts=parts)
     return out
+
+
+def _staged(rows: Any, scale: float) -> TableSize:
+    from bggscore.warehouse.schemas import RUNS
+
+    present = {name for name in rows.column_names if rows.column(name).null_count < rows.num_rows}
+    count = rows.num_rows if present <= set(RUNS.names) else round(rows.num_rows * scale)
+    return TableSize(arrow_column_bytes(rows), rows=count)
 
 
 # -- billing ---------------------------------------------------------------------------------

@@ -41,9 +41,14 @@ class TableSize:
     rows: int = 0
     partition_column: str | None = None
     days: dict[int, int] = field(default_factory=dict)
+    # integer-range partitioned (a staging table of several frames): value -> partition
+    range_column: str | None = None
+    parts: dict[int, TableSize] = field(default_factory=dict)
 
     @property
     def total_rows(self) -> int:
+        if self.range_column:
+            return sum(part.total_rows for part in self.parts.values())
         return sum(self.days.values()) if self.partition_column else self.rows
 
     def rows_between(self, days: set[int] | None) -> int:
@@ -52,9 +57,17 @@ class TableSize:
             return self.total_rows
         return sum(rows for ago, rows in self.days.items() if ago in days)
 
-    def bytes(self, columns: Iterable[str], days: set[int] | None) -> float:
-        width = sum(self.columns.get(name, 0.0) for name in columns)
-        return width * self.rows_between(days)
+    def bytes(self, columns: Iterable[str], keep: set[int] | None) -> float:
+        """The bytes of these columns over the partitions kept (None: every one)."""
+        names = list(columns)
+        if self.range_column:
+            return sum(
+                part.bytes(names, None)
+                for value, part in self.parts.items()
+                if keep is None or value in keep
+            )
+        width = sum(self.columns.get(name, 0.0) for name in names)
+        return width * self.rows_between(keep)
 
 
 def value_bytes(value: Any) -> int:
@@ -247,9 +260,15 @@ class Biller:
             }
             used: dict[str, set[str]] = {alias: set() for alias in tables}
             for column in scope.columns:
+                if _select_of(column) is not scope.expression:
+                    continue  # sqlglot lists a nested derived table's columns here too
                 alias = column.table or self._owner(column.name, tables)
                 if alias in used:
                     used[alias].add(column.name)
+                elif alias and alias not in scope.sources:  # correlated: an outer table's
+                    outer = _outer_source(scope, alias)
+                    if isinstance(outer, exp.Table):
+                        reads.setdefault(_name(outer), Read()).columns.add(column.name)
             for join in scope.expression.args.get("joins") or []:
                 for ident in join.args.get("using") or []:  # JOIN ... USING (col)
                     for alias, table in tables.items():
@@ -288,6 +307,8 @@ class Biller:
         """The partitions (days ago) a constant filter on the partition column keeps;
         None: no such filter, every partition."""
         size = self.sizes.get(name)
+        if size is not None and size.range_column and condition is not None:
+            return self._range_pruned(size.range_column, alias, condition, params)
         if size is None or not size.partition_column or condition is None:
             return None
         low: date | None = None
@@ -309,6 +330,28 @@ class Biller:
             if (low is None or day >= low) and (high is None or day <= high):
                 keep.add(ago)
         return keep
+
+    def _range_pruned(
+        self, column: str, alias: str, condition: Any, params: dict[str, Any]
+    ) -> set[int] | None:
+        """The integer partitions an equality with a constant keeps."""
+        from sqlglot import exp
+
+        for part in _conjuncts(condition):
+            if not isinstance(part, exp.EQ):
+                continue
+            for side, other in ((part.this, part.expression), (part.expression, part.this)):
+                if not (isinstance(side, exp.Column) and side.name == column):
+                    continue
+                if side.table not in ("", alias):
+                    continue
+                if isinstance(other, exp.Literal) and not other.is_string:
+                    return {int(other.this)}
+                if isinstance(other, exp.Parameter) and isinstance(
+                    params.get(other.this.name), int
+                ):
+                    return {int(params[other.this.name])}
+        return None
 
     def _bounds(
         self, part: Any, alias: str, column: str, params: dict[str, Any]
@@ -402,6 +445,25 @@ def _conditions(select: Any) -> list[Any]:
         if on is not None:
             out.append(on)
     return out
+
+
+def _outer_source(scope: Any, alias: str) -> Any:
+    parent = scope.parent
+    while parent is not None:
+        if alias in parent.sources:
+            return parent.sources[alias]
+        parent = parent.parent
+    return None
+
+
+def _select_of(node: Any) -> Any:
+    """The SELECT a column belongs to: its nearest enclosing one."""
+    from sqlglot import exp
+
+    parent = node.parent
+    while parent is not None and not isinstance(parent, exp.Select):
+        parent = parent.parent
+    return parent
 
 
 def _inside_subquery(node: Any, root: Any) -> bool:

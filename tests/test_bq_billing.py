@@ -7,7 +7,6 @@ from datetime import date, datetime, timezone
 
 import pyarrow as pa
 import pytest
-
 from benchmarks.bq_billing import MIB, MINIMUM, Biller, TableSize, arrow_column_bytes
 
 TODAY = date(2026, 6, 30)
@@ -120,3 +119,33 @@ def test_arrow_sizes_follow_bigquery_data_sizes() -> None:
         }
     )
     assert arrow_column_bytes(table) == {"n": 4.0, "s": 2.5, "v": 8.0, "b": 1.0}
+
+
+def test_columns_belong_to_their_own_select(biller: Biller) -> None:
+    # the derived table's unqualified columns are the staged table's, not the landing's;
+    # a correlated reference reads the outer table's column
+    sql = (
+        "SELECT b.game_id FROM (SELECT game_id, stage, job_id FROM `p.d._stage_0`) AS b "
+        "WHERE NOT EXISTS (SELECT 1 FROM `p.d.landing` AS t WHERE t.game_id = b.game_id "
+        "AND t.score_ts >= (SELECT MIN(s.score_ts) FROM (SELECT score_ts, predicted "
+        "FROM `p.d.landing`) AS s))"
+    )
+    (statement,) = biller.job(sql, {})
+    assert statement.tables[LANDING] == (8 + 8 + 8) * 2_000_000  # game_id, score_ts, predicted
+    correlated = (
+        "SELECT g.game_id FROM `p.d.games` AS g WHERE EXISTS "
+        "(SELECT 1 FROM `p.d.state` AS s WHERE s.game_id = g.game_id AND g.name = s.stage)"
+    )
+    (statement,) = biller.job(correlated, {})
+    assert statement.tables[GAMES] == 28 * 1_000_000
+
+
+def test_a_staging_table_of_frames_bills_only_the_frame_read() -> None:
+    big = TableSize({"game_id": 8.0, "x": 100.0}, rows=1_000_000)
+    small = TableSize({"game_id": 8.0}, rows=10)
+    names = {"game_id": 0.0, "x": 0.0, "_frame": 0.0}  # what the table has; parts: widths
+    staged = TableSize(names, range_column="_frame", parts={0: small, 1: big})
+    biller = Biller({"p.d.s": staged}, TODAY)
+    assert billed(biller, "SELECT game_id FROM `p.d.s` WHERE _frame = 0") == MINIMUM
+    assert billed(biller, "SELECT game_id, x FROM `p.d.s` WHERE _frame = 1") == 108_000_000
+    assert billed(biller, "SELECT game_id FROM `p.d.s`") == max(MINIMUM, 8 * 1_000_010)

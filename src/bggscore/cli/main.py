@@ -97,6 +97,10 @@ def _build_app() -> "typer.Typer":
         Settings come from flags, then BGGSCORE_* environment variables (use __ for
         nesting, e.g. BGGSCORE_WAREHOUSE__ENGINE), then bggscore.toml, then defaults.
         """
+        from bggscore.warehouse.command import begin_command, end_command
+
+        begin_command(ctx.invoked_subcommand)  # labels its BigQuery jobs; shares metadata
+        ctx.call_on_close(end_command)
         ctx.obj = AppState(
             config=config,
             overrides=flag_overrides(

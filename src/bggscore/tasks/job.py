@@ -164,6 +164,10 @@ class Job:
     ) -> None:
         self.wh, self.console, self.command, self.upload = wh, console, command, upload
         self.stages = stages
+        # the id the run gets when it starts; every job sent meanwhile (detection, even
+        # on a no-op) is labelled with it
+        self.planned_id = wh.new_run_id()
+        wh.label_jobs(stage=",".join(stages), command=wh.job_labels["command"] or command)
         self.job_id: str | None = None
         self.started_at: datetime | None = None
         self.done_ids: set[int] = set()
@@ -175,7 +179,7 @@ class Job:
         """The job id and timestamp, recording the run on first call."""
         if self.job_id is None or self.started_at is None:
             self.started_at = datetime.now(timezone.utc)
-            self.job_id = new_job_id(self.started_at)
+            self.job_id = self.planned_id
             if self.upload:
                 self._record("running")
         return self.job_id, self.started_at
@@ -196,7 +200,10 @@ class Job:
     ) -> None:
         """Commit each batch as it comes, in order (``score --workers``: computed
         elsewhere), one transaction each."""
-        with self.console.progress(label, total) as advance:
+        with (
+            self.wh.labelled(stage=",".join(stages)),
+            self.console.progress(label, total) as advance,
+        ):
 
             def committed(done: Batch) -> None:
                 ids = {i for stage_ids in done.stage_ids.values() for i in stage_ids}

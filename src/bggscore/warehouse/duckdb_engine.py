@@ -157,6 +157,7 @@ class DuckDBWarehouse(Warehouse):
             self.con.execute(sql, _params(sql, params))
 
     def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
+        self.note_read(None)
         with _enough_memory():
             relation = self.con.sql(sql, params=_params(sql, params))
             # through the Arrow C stream: the same frame as via pyarrow, without importing
@@ -168,6 +169,7 @@ class DuckDBWarehouse(Warehouse):
     ) -> Iterator[pa.Table]:
         import pyarrow as pa
 
+        self.note_read(None)
         # a cursor of its own, so writes between batches don't end the stream
         cursor = self.con.cursor()
         with contextlib.closing(cursor), _enough_memory():
