@@ -437,15 +437,27 @@ def _staged(rows: Any, scale: float) -> TableSize:
 class Bill:
     total: float
     statements: list[tuple[str, Statement]]  # (the job's SQL, one of its statements)
+    largest_job: float = 0.0  # what the byte cap is checked against
 
 
 def bill(scenario: Scenario, sizes: dict[str, TableSize], today: Any) -> Bill:
     biller = Biller({**sizes, **staging_sizes(scenario)}, today)
     statements = []
+    largest = 0.0
     for sent in scenario.sent:
         if sent.kind in ("query", "script"):
-            statements += [(sent.sql, s) for s in biller.job(sent.sql, sent.params)]
-    return Bill(sum(s.bytes for _, s in statements), statements)
+            job = [(sent.sql, s) for s in biller.job(sent.sql, sent.params)]
+            largest = max(largest, sum(s.bytes for _, s in job))
+            statements += job
+    return Bill(sum(s.bytes for _, s in statements), statements, largest)
+
+
+def default_cap(measured: Measured, sizes: dict[str, TableSize]) -> float:
+    """The engine's default maximum_bytes_billed for a catalogue of production's size."""
+    from bggscore.warehouse.bigquery_engine import CAP_FLOOR, CAP_PER_CATALOGUE
+
+    features = sizes[measured.physical["games_features"]]
+    return max(CAP_FLOOR, CAP_PER_CATALOGUE * features.bytes(features.columns, None))
 
 
 def plan_bill(measured: Measured, sizes: dict[str, TableSize], today: Any) -> float:
@@ -498,14 +510,18 @@ def report(
     billed: dict[str, dict[str, float]] = {s.name: {} for s in scenarios}
     plan: dict[str, float] = {}
     detail: dict[str, Bill] = {}
+    caps = []
     for label, days, old_year in histories:
         sizes = production_sizes(measured, days, old_year)
+        largest = (0.0, "")
         for scenario in scenarios:
             found = bill(scenario, sizes, today)
             billed[scenario.name][label] = found.total
+            largest = max(largest, (found.largest_job, scenario.name))
             if label == "1 year":
                 detail[scenario.name] = found
         plan[label] = plan_bill(measured, sizes, today)
+        caps.append((label, default_cap(measured, sizes), *largest))
 
     rows = []
     for s in scenarios:
@@ -545,7 +561,26 @@ def report(
         top = sorted(detail["daily run"].statements, key=lambda x: -x[1].bytes)[:12]
         rows = [[describe(sql, s), f"{s.bytes / GB:.3f}"] for sql, s in top]
         print(table("daily run at 1 year: the statements billing most", ["statement", "GB"], rows))
+    rows = [
+        [label, f"{cap / GB:.2f}", f"{job / GB:.2f} ({name})", f"{cap / job:.1f}x"]
+        for label, cap, job, name in caps
+    ]
+    print(
+        table(
+            "the default byte cap (4x the catalogue) against the largest job",
+            ["history", "cap GB", "largest job GB", "headroom"],
+            rows,
+        )
+    )
     targets = check_targets(scenarios, billed, histories)
+    within = all(job <= cap for _, cap, job, _ in caps)
+    targets.append(
+        {
+            "target": "no job of these runs reaches the default cap",
+            "measured": f"{min(cap / job for _, cap, job, _ in caps):.1f}x headroom at least",
+            "result": "pass" if within else "MISS",
+        }
+    )
     print(
         table(
             "targets (issue 15)",
@@ -569,6 +604,8 @@ def report(
             for s in scenarios
         ],
         "plan_gb_billed": {k: round(v / GB, 4) for k, v in plan.items()},
+        "default_cap_gb": {label: round(cap / GB, 3) for label, cap, _, _ in caps},
+        "largest_job_gb": {label: round(job / GB, 3) for label, _, job, _ in caps},
         "targets": targets,
     }
 
