@@ -473,7 +473,12 @@ def plan_bill(measured: Measured, sizes: dict[str, TableSize], today: Any) -> fl
 
 def describe(sql: str, statement: Statement) -> str:
     """A short name for a statement: its kind and the tables it bills."""
-    tables = ", ".join(sorted(name.split(".")[-1] for name in statement.tables))
+    from bggscore.warehouse.bigquery_engine import STAGING_PREFIX
+
+    short = [name.split(".")[-1] for name in statement.tables]
+    tables = ", ".join(
+        sorted("(staged rows)" if n.startswith(STAGING_PREFIX) else n for n in short)
+    )
     head = " ".join(sql.split())[:38]
     return f"{statement.kind}: {tables} [{head}...]"
 

@@ -149,9 +149,7 @@ def test_run_after_changes_touches_only_what_changed(cli, embedded_home: Path) -
     assert not run_json(cli, "--all-years")["games_scored"]
 
 
-def test_dry_run_counts_what_a_run_would_write_and_writes_nothing(
-    cli, embedded_home: Path
-) -> None:
+def test_dry_run_counts_what_a_run_would_write_and_writes_nothing(cli, embedded_home: Path) -> None:
     mechanic = sorted(game_ids(embedded_home, IN_RANGE))[0]
     reload_games(cli, embedded_home, [mechanic], mechanics=BRIBERY)
     before = written(embedded_home)

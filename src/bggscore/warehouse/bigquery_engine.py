@@ -279,7 +279,10 @@ class BigQueryWarehouse(Warehouse):
         given = self.settings.warehouse.maximum_bytes_billed
         if given is not None:
             return given
-        features = self._table(self.tables[GAMES_FEATURES.logical])
+        try:
+            features = self._table(self.tables[GAMES_FEATURES.logical])
+        except WarehouseError:  # no right to its metadata: the query will say what it needs
+            features = None
         embeddings = self._meta.get(_table_id(self.tables[EMBEDDINGS_INPUT.logical]))
         catalogue = sum(int(t.num_bytes or 0) for t in (features, embeddings) if t is not None)
         return max(CAP_FLOOR, MINIMUM_BYTES_BILLED, CAP_PER_CATALOGUE * catalogue)
