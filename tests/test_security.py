@@ -133,9 +133,19 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "_qualified(ref)": "a TableRef of validated names, each quoted",
         "_quote(name)": "a column name of our own TableSchema, quoted",
     },
-    ("warehouse/bigquery_engine.py", "BigQueryWarehouse._commit"): {
+    ("warehouse/bigquery_engine.py", "BigQueryWarehouse._stage_and_run"): {
         "sql": "statements already rendered by Warehouse.render from canonical SQL; their "
         "values travel as query parameters",
+    },
+    ("warehouse/bigquery_engine.py", "_rows_source"): {
+        "name": "a column of the staged frame, conformed to our own TableSchema, quoted",
+        "parameter": "the constant ROWS_PARAMETER: the rows travel as that parameter",
+    },
+    ("warehouse/bigquery_engine.py", "_frame_source"): {
+        "name": "a column of the staged frame, conformed to our own TableSchema, quoted",
+        "int(index)": "the frame's position in the write (an int we number), not a value",
+        "staging": "_quoted(TableRef) of the staging table the engine names (validated "
+        "project and dataset, a uuid), each part quoted",
     },
     ("warehouse/detection_sql.py", "_expected_upstream_sql"): {
         "up": "a stage or input name from the stage graph (bggscore.stages)",

@@ -138,7 +138,8 @@ def detect_stage(
     }
     for i, upstream in enumerate(graph.upstream(stage)):
         params[f"up_{i}"] = upstream
-    frame = wh.query(detection_sql(stage, graph), params)
+    with wh.labelled(stage=stage):
+        frame = wh.query(detection_sql(stage, graph), params)
     capped = len(frame) > max_games
     return StageChanges(stage, model_key, frame.head(max_games), capped, max_games)
 

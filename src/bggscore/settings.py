@@ -63,6 +63,8 @@ PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DATASET_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 CONFIG_FILE = "bggscore.toml"
+# BigQuery bills at least 10 MiB for each table a query reads: a lower cap fails every query
+MINIMUM_BYTES_BILLED = 10 * 2**20
 
 
 def check_identifier(value: str, pattern: re.Pattern[str], what: str) -> str:
@@ -129,6 +131,13 @@ class WarehouseSettings(Group):
         le=10080,
         description="BigQuery: how long a run's stage lease lasts unrenewed (a stopped "
         "run's stages are free again after this)",
+    )
+    maximum_bytes_billed: int | None = Field(
+        None,
+        ge=MINIMUM_BYTES_BILLED,
+        le=2**63 - 1,
+        description="BigQuery: the most bytes one query job may bill (it fails, billing "
+        "nothing, beyond); default 4x the catalogue's size, at least 1 GiB",
     )
     tables: TableNames = TableNames()
 

@@ -406,3 +406,44 @@ def check_workers(value: int | None) -> int | None:
             "(1 runs the models in this process)"
         )
     return value
+
+
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Read and compute as usual, write nothing: print what each read bills "
+        "(BigQuery's own dry run; the read then runs, and is billed) and the rows each "
+        "table would get.",
+    ),
+]
+
+
+@contextlib.contextmanager
+def dry_run_ledger(enabled: bool) -> Iterator[Any]:
+    """``--dry-run``: warehouses count their writes instead of making them (the ledger)."""
+    from bggscore.warehouse.command import dry_run
+
+    with dry_run(enabled) as ledger:
+        yield ledger
+
+
+def report_dry_run(console: Console, data: dict[str, Any], ledger: Any, render: Any) -> None:
+    """A dry run's result: the command's document with what it read and would write."""
+    from bggscore.wording import counted
+
+    found = ledger.as_dict()
+
+    def rendered(out: Any) -> None:
+        render(out)
+        out.print("dry run: nothing was written")
+        for read in found["reads"]:
+            size = read["bytes"]
+            billed = "n/a (not BigQuery)" if size is None else f"{size:,} bytes"
+            out.print(f"  read ({read['stage'] or 'checks'}): {billed}")
+        if found["bytes"] is not None:
+            out.print(f"  reads bill {found['bytes']:,} bytes in all")
+        for table, rows in found["writes"].items():
+            out.print(f"  would write {counted(rows, 'row')} to {table}")
+
+    console.result({**data, "dry_run": found}, rendered)

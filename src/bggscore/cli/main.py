@@ -114,6 +114,11 @@ def _build_app() -> "typer.Typer":
         from bggscore.console import configure
 
         configure(quiet=quiet, no_color=no_color)
+
+        from bggscore.warehouse.command import begin_command, end_command
+
+        begin_command(ctx.invoked_subcommand)  # labels its BigQuery jobs; shares metadata
+        ctx.call_on_close(end_command)
         ctx.obj = AppState(
             config=config,
             overrides=flag_overrides(

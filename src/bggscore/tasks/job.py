@@ -166,6 +166,10 @@ class Job:
     ) -> None:
         self.wh, self.console, self.command, self.upload = wh, console, command, upload
         self.stages = stages
+        # the id the run gets when it starts; every job sent meanwhile (detection, even
+        # on a no-op) is labelled with it
+        self.planned_id = wh.new_run_id()
+        wh.label_jobs(stage=",".join(stages), command=wh.job_labels["command"] or command)
         self.job_id: str | None = None
         self.started_at: datetime | None = None
         self.done_ids: set[int] = set()
@@ -180,7 +184,7 @@ class Job:
         """The job id and timestamp, recording the run on first call."""
         if self.job_id is None or self.started_at is None:
             started_at = datetime.now(timezone.utc)
-            job_id = new_job_id(started_at)
+            job_id = self.planned_id
             lease = current_lease()
             if self.upload and lease is not None and self.wh.uses_lease:
                 # before the first write: another machine may be writing these stages
@@ -212,7 +216,10 @@ class Job:
         if tracker is not None:
             tracker.start_pass(label, total)
         lease = current_lease()  # here: `committed` runs on the writer's thread
-        with self.console.progress(label, total) as advance:
+        with (
+            self.wh.labelled(stage=",".join(stages)),
+            self.console.progress(label, total) as advance,
+        ):
 
             def committed(done: Batch) -> None:
                 ids = {i for stage_ids in done.stage_ids.values() for i in stage_ids}

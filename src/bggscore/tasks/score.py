@@ -327,6 +327,8 @@ class _Job:
                 # with --workers the processes start first, loading the models while this
                 # process loads them too
                 pool = stack.enter_context(self._pool(stages)) if options.workers > 1 else None
+                # the pass's jobs (its reads too, on the reader thread) name its stages
+                stack.enter_context(self.wh.labelled(stage=",".join(stages)))
                 # inside the try: a later pass whose model fails to load (e.g. its sha256
                 # check) must still mark the run started by an earlier pass as failed
                 run = self._start()

@@ -2,6 +2,8 @@
 
 ``open_warehouse(settings)`` is the one factory; engines are imported lazily so
 ``bggscore --help`` never loads the BigQuery client.
+
+``command.COMMAND`` is what the CLI tells the warehouses about the command it runs.
 """
 
 from __future__ import annotations

@@ -9,7 +9,9 @@ of the canonical SQL in ``queries.py``.
 from __future__ import annotations
 
 import abc
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
@@ -19,6 +21,7 @@ import polars as pl
 from bggscore.errors import WarehouseError
 from bggscore.stages import COMPLEXITY, DEFAULT_BATCH_SIZE, GAME_EMBEDDINGS, TEXT_EMBEDDINGS
 from bggscore.warehouse import queries
+from bggscore.warehouse.command import COMMAND
 from bggscore.warehouse.schemas import (
     EMBEDDINGS_INPUT,
     GAMES_FEATURES,
@@ -74,6 +77,47 @@ class Warehouse(abc.ABC):
             else:
                 dataset, project = ws.ml_dataset, ws.ml_project
             self.tables[logical] = TableRef(getattr(names, logical), dataset, project)
+        # what the jobs this warehouse sends are labelled with (BigQuery's job labels):
+        # the command, the stage(s) being worked on and the run's job id; until a run
+        # names its own, an id of this session, so a command that writes nothing (a
+        # no-op) is still one id
+        now = datetime.now(timezone.utc)
+        self.job_labels: dict[str, str] = {
+            "command": COMMAND.name or "",
+            "stage": "",
+            "job_id": f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
+        }
+        self._session_id_taken = False
+
+    def note_read(self, billed: int | None) -> None:
+        """In a ``--dry-run``, record a read (what it bills; None where unknown)."""
+        if COMMAND.dry_run is not None:
+            COMMAND.dry_run.reads.append((self.job_labels.get("stage") or "", billed))
+
+    # -- job labels ----------------------------------------------------------------------
+    def new_run_id(self) -> str:
+        """A run's job id, labelling the jobs sent from now on: the session's own for the
+        first run of this warehouse (so the jobs before it carry it too), then new ones."""
+        if self._session_id_taken:
+            now = datetime.now(timezone.utc)
+            self.job_labels["job_id"] = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self._session_id_taken = True
+        return self.job_labels["job_id"]
+
+    def label_jobs(self, **values: str) -> None:
+        """Label the jobs sent from now on (``command``, ``stage``, ``job_id``)."""
+        self.job_labels.update(values)
+
+    @contextmanager
+    def labelled(self, **values: str) -> Iterator[None]:
+        """Label the jobs sent inside the block, then restore the labels."""
+        before = dict(self.job_labels)
+        self.job_labels.update(values)
+        try:
+            yield
+        finally:
+            self.job_labels.clear()
+            self.job_labels.update(before)
 
     # -- engine primitives -------------------------------------------------------------
     @abc.abstractmethod
@@ -367,7 +411,12 @@ class Warehouse(abc.ABC):
 
     # -- writes -------------------------------------------------------------------------
     def write(self, writes: list[Write]) -> None:
-        """Commit several tables' rows atomically (all or nothing)."""
+        """Commit several tables' rows atomically (all or nothing); in a ``--dry-run``,
+        count them instead."""
+        if COMMAND.dry_run is not None:
+            for item in writes:
+                COMMAND.dry_run.write(str(self.tables[item.logical]), len(item.frame))
+            return
         staged: dict[str, pa.Table] = {}
         statements: list[tuple[str, dict[str, Any]]] = []
         refs: dict[str, TableRef] = {}

@@ -240,6 +240,7 @@ class DuckDBWarehouse(Warehouse):
         return int(row[0]) if row else 0
 
     def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
+        self.note_read(None)
         with _guarded(self.path):
             relation = self.con.sql(sql, params=_params(sql, params))
             # through the Arrow C stream: the same frame as via pyarrow, without importing
@@ -251,6 +252,7 @@ class DuckDBWarehouse(Warehouse):
     ) -> Iterator[pa.Table]:
         import pyarrow as pa
 
+        self.note_read(None)
         # a cursor of its own, so writes between batches don't end the stream
         cursor = self.con.cursor()
         with contextlib.closing(cursor), _guarded(self.path):
