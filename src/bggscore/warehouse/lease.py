@@ -136,6 +136,9 @@ class Lease:
 
     def release(self, wh: Warehouse) -> None:
         if self.held:
+            assert self.job_id is not None
+            # labelled as the run's own jobs, though it may be another connection's
+            wh.label_jobs(job_id=self.job_id, stage=",".join(self.stages))
             wh.execute(queries.RELEASE_LEASE, {"lease_job": self.job_id})
             self.job_id = None
 
@@ -164,9 +167,11 @@ def stage_lease(
     """The scope of one writing command: jobs inside take the lease when they first write
     (``Job.start``), and it is released on the way out, success or failure. A scope inside
     another (``run`` calling ``score``) is the outer one."""
+    from bggscore.warehouse.command import COMMAND
+
     outer = _current.get()
-    if outer is not None or settings.warehouse.engine != "bigquery":
-        yield outer
+    if outer is not None or settings.warehouse.engine != "bigquery" or COMMAND.dry_run:
+        yield outer  # a --dry-run writes nothing, so it holds nothing
         return
     lease = Lease(settings, command, stages, wait)
     token = _current.set(lease)
