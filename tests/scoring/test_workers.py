@@ -31,7 +31,6 @@ from bggscore.errors import IntegrityError
 from bggscore.modelset import GeekFormula, ModelSet
 from bggscore.scoring.batch import Batch, Prepared, compute_batch
 from bggscore.scoring.chain import RunInfo
-from bggscore.scoring.upstream import Produced
 from bggscore.scoring.pool import (
     ScoringPool,
     WorkerSpec,
@@ -41,6 +40,7 @@ from bggscore.scoring.pool import (
     encode_prepared,
     unread_columns,
 )
+from bggscore.scoring.upstream import Produced
 from bggscore.stages import PANDAS_BATCH_SIZE, WORKER_BATCH_SIZE
 from bggscore.tasks.score import batch_size
 from bggscore.warehouse.base import Write

@@ -208,8 +208,10 @@ def decode_prepared(header: dict[str, Any], buffers: list[bytes]) -> Prepared:
             source = header["subset_of"][stage]
             prepared.subset_of[stage] = source
             rows = prepared.frames[source]
-            frame = rows if len(rows) == len(frame) else rows.filter(
-                pl.col("game_id").is_in(frame["game_id"])
+            frame = (
+                rows
+                if len(rows) == len(frame)
+                else rows.filter(pl.col("game_id").is_in(frame["game_id"]))
             )
         prepared.frames[stage], prepared.keys[stage] = frame, key
     return prepared

@@ -145,9 +145,9 @@ def join_upstream(
     # outputs of this pass first: they are aligned with the batch's rows as they are
     for name in [u for u in upstream if u in produced]:
         joined = joined.with_columns(**produced[name].columns)
-    reuse = {name: key for name, key in (reuse or {}).items() if name in inputs}
-    for name, key in reuse.items():
-        joined = joined.with_columns(key.alias(f"_job_{name}"))
+    reuse = {name: part for name, part in (reuse or {}).items() if name in inputs}
+    for name, part in reuse.items():
+        joined = joined.with_columns(part.alias(f"_job_{name}"))
     stored = [u for u in parts if u not in produced]
     to_read = [u for u in stored if u not in reuse]
     if to_read and wh is None:  # `score --no-upload` has no warehouse handle to read
