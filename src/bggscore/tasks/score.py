@@ -296,12 +296,16 @@ class _Job:
 
     def _start(self) -> RunInfo:
         if self.run is None:
-            # every model of the run is loaded, so checked (sha256), before the first write;
-            # one fingerprint covers them all
+            # every model of the run is checked (sha256) before the first write, and loaded
+            # here unless workers load them; one fingerprint covers them all
             options = self.options
+            load = options.workers == 1
             models = resolve_models(
-                self.settings, self.registry, options.stages, options.model_overrides
+                self.settings, self.registry, options.stages, options.model_overrides, load
             )
+            if not load:
+                for loaded in models.models.values():
+                    self.registry.check(loaded.registration)
             job_id, now = self.job.start()
             self.run = RunInfo(
                 job_id,
@@ -324,8 +328,8 @@ class _Job:
         options = self.options
         try:
             with contextlib.ExitStack() as stack:
-                # with --workers the processes start first, loading the models while this
-                # process loads them too
+                # with --workers the processes start first and load the models; this
+                # process only reads their registrations (and checks their sha256)
                 pool = stack.enter_context(self._pool(stages)) if options.workers > 1 else None
                 # the pass's jobs (its reads too, on the reader thread) name its stages
                 stack.enter_context(self.wh.labelled(stage=",".join(stages)))
@@ -333,11 +337,12 @@ class _Job:
                 # check) must still mark the run started by an earlier pass as failed
                 run = self._start()
                 models = resolve_models(
-                    self.settings, self.registry, stages, options.model_overrides
+                    self.settings, self.registry, stages, options.model_overrides, pool is None
                 )
                 if pool is not None:
                     pool.expect(models)
-                columns = sorted({"game_id", "name", "year_published", *models.read_columns()})
+                reads = pool.reads().columns if pool is not None else models.read_columns()
+                columns = sorted({"game_id", "name", "year_published", *reads})
                 total = total if total is not None else len(selection.game_ids or ())
                 explicit = "batch_size" in self.settings.scoring.model_fields_set
                 size = batch_size(options.batch_size, explicit, models, total, options.workers)
