@@ -18,7 +18,16 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-LINTED = ["src", "tests", "benchmarks", "dev.py", "scripts/gen-command-reference"]
+LINTED = [
+    "src",
+    "tests",
+    "benchmarks",
+    "dev.py",
+    "scripts/gen-command-reference",
+    "scripts/lock-requirements",
+    "scripts/check-action-pins",
+    "scripts/check-dist",
+]
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 
@@ -60,6 +69,8 @@ def main(argv: list[str]) -> int:
             [str(BIN / "mypy")],
             ["bash", "scripts/lint-workflows"],
             [str(BIN / "python"), "scripts/gen-command-reference", "--check"],
+            # the sdist and wheel release.yml would publish: built and checked, never uploaded
+            [str(BIN / "python"), "scripts/check-dist"],
             [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", *rest],
         ):
             code = run(step, env)

@@ -11,12 +11,13 @@ printed as a table and written to benchmarks/results/summary.json.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import adopt, detect, embed, score, startup
+from benchmarks import adopt, bigquery_cost, detect, embed, score, startup
 from benchmarks.common import save, table
 
 
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> dict:
         "embed": embed.main(quick + sized),
         "adopt": adopt.main(quick + sized),
     }
+    if importlib.util.find_spec("bqemulator") is not None:  # the dev extra's emulator
+        results["bigquery_cost"] = bigquery_cost.main(quick)
     s, d, e, a = results["score"], results["detect"], results["embed"], results["adopt"]
     intervals = [r for r in s["rows"] if r["draws"]]
     rows = [
@@ -57,6 +60,14 @@ def main(argv: list[str] | None = None) -> dict:
         ["production's pipelines: 2 workers / 1 worker", a["two_over_one_workers"]],
         ["production's pipelines: peak RSS, process tree (MiB)", a["peak_rss_mib"]],
     ]
+    if "bigquery_cost" in results:
+        runs = {r["name"]: r for r in results["bigquery_cost"]["scenarios"]}
+        daily, noop = runs["daily run"], runs["no-op run"]
+        rows += [
+            ["BigQuery daily run: jobs", daily["jobs"]],
+            ["BigQuery daily run: GB billed at 1 year", daily["gb_billed"]["1 year"]],
+            ["BigQuery no-op run: GB billed at 1 year", noop["gb_billed"]["1 year"]],
+        ]
     print(table("headline figures", ["figure", "value"], rows))
     print(f"saved {save('summary', results)}")
     return results

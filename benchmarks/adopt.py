@@ -57,13 +57,15 @@ def predict_seconds(home: Path, adopted: Adopted) -> dict[str, Any]:
     as production chains them; only the calls are timed."""
     models = adopted.models
     timed = dict.fromkeys(models, 0.0)
+    cpu_timed = [0.0]  # the calls' CPU time, every thread (BLAS/OpenMP ones too)
     games = 0
 
     def call(model_type: str, frame: Any) -> Any:
-        started = time.perf_counter()  # wall, as the runs below are measured
+        started, cpu = time.perf_counter(), time.process_time()  # wall, as the runs below
         model = models[model_type]
         out = model.predict_proba(frame)[:, 1] if model_type == "hurdle" else model.predict(frame)
         timed[model_type] += time.perf_counter() - started
+        cpu_timed[0] += time.process_time() - cpu
         return out
 
     started, cpu, busy = time.perf_counter(), time.process_time(), busy_seconds()
@@ -82,9 +84,12 @@ def predict_seconds(home: Path, adopted: Adopted) -> dict[str, Any]:
             del df, chained
     wall = time.perf_counter() - started
     others = max(0.0, busy_seconds() - busy - (time.process_time() - cpu)) / wall
+    seconds = sum(timed.values())
     return {
         "games": games,
-        "seconds": sum(timed.values()),
+        "seconds": seconds,
+        "cpu_seconds": cpu_timed[0],
+        "cores": round(cpu_timed[0] / seconds, 2),  # > 1: BLAS/OpenMP threads at work
         "by_model": timed,
         "others_cores": round(others, 2),
     }
@@ -101,6 +106,7 @@ def score(home: Path, adopted: Adopted, workers: int, extra: list[str] | None = 
         "cpu_seconds": round(measured.cpu_seconds, 2),
         "others_cores": round(measured.others_cores, 2),  # what other processes kept busy
         "games_per_second": round(result["games_scored"] / measured.seconds, 1),
+        "cores": round(measured.cpu_seconds / measured.seconds, 2),  # its CPU s per wall s
         "peak_rss_mib": round(measured.peak_rss_mib),
     }
 
@@ -182,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
             "the five predict calls only",
             f"{predicted['games']:,}",
             round(predicted["seconds"], 2),
-            "",
+            round(predicted["cpu_seconds"], 2),
             f"{predict_rate:,.0f}",
             "",
             predicted["others_cores"],
@@ -211,6 +217,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(
         f"\n1 worker's wall / the predict calls: {summary['wall_over_predict']}x (target <= 1.15)"
         f"; predict calls by model: {by_model}"
+        f"\ncores kept busy (CPU s / wall s): the predict calls {predicted['cores']}, "
+        f"1 worker {one['cores']}, 2 workers {two['cores']}"
         f"\n2 workers / 1 worker throughput: {summary['two_over_one_workers']}x (target >= 1.5)"
         f"\npeak RSS of the process tree: {summary['peak_rss_mib']:,} MiB (target <= 2,048)"
         f"\n{two['games_per_second']:,.0f} games/s is {summary['vs_web_service']:,}x the old "

@@ -125,7 +125,7 @@ def demo_home(games: int, seed: int = 0) -> Path:
         shutil.rmtree(home.parent)
     home.mkdir(parents=True)
     print(f"  building a demo home of {games:,} games (cached in {home.parent})", flush=True)
-    run(["demo", "--games", str(games), "--seed", str(seed)], home)
+    run(["demo", "--games", str(games), "--seed", str(seed), "--no-report"], home)
     (home / "ready").write_text("ok")
     return home
 

@@ -4,10 +4,13 @@
     python benchmarks/simulate.py --draws 200 --loop-games 50
 
 On production-shaped pipelines (tests/support/production.py, fitted on the real sample):
-simulate_chain's games/s; the same rows through Python loops over draws as production
-runs them (per-draw column replacement in the scaled matrix, its fast path; and a full
-transform per draw, its slow path and the tests' reference); and point prediction
-(production's /predict_games chain) for scale. Figures only: nothing is asserted.
+simulate_chain's games/s; simulate_chain as it was before it was made faster
+(tests/support/simulate_before.py: same numbers, probes per chunk, five sorts); the same
+rows through Python loops over draws as production runs them (per-draw column replacement
+in the scaled matrix, its fast path; and a full transform per draw, its slow path and the
+tests' reference); and point prediction (production's /predict_games chain) for scale,
+with the ratio `score --intervals` would see (point, then intervals, per game). Figures
+only: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         production_predict_games,
         sample_production,
     )
+    from tests.support.simulate_before import simulate_before
     from tests.support.simulation import production_simulate_reference
     from threadpoolctl import threadpool_limits
 
@@ -96,6 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         fast_small = timed(
             simulate_chain, small, models, CHAIN, args.draws, seeds[: len(small)], None
         )
+        before = timed(simulate_before, frame, models, CHAIN, args.draws, seeds, None)
         columns = timed(column_loop, frame, models, args.draws)
         slow = timed(
             production_simulate_reference,
@@ -111,12 +116,18 @@ def main(argv: list[str] | None = None) -> dict:
         "games": n,
         "draws": args.draws,
         "simulate_games_per_second": round(n / fast),
+        "before_games_per_second": round(n / before),
         "column_loop_games_per_second": round(n / columns),
         "transform_loop_games_per_second": round(len(small) / slow, 1),
         "point_games_per_second": round(n / point),
+        "vs_before": round(before / fast, 1),
         "vs_column_loop": round(columns / fast, 1),
         "vs_transform_loop": round((slow / len(small)) / (fast_small / len(small)), 1),
         "point_over_simulate": round(fast / point, 1),
+        # score --intervals runs the point chain, then the simulation: its throughput over
+        # the point path's, counting the five predict calls only (no reading, no writing)
+        "intervals_over_point": round(point / (point + fast), 3),
+        "intervals_over_point_before": round(point / (point + before), 3),
     }
     for key, value in figures.items():
         print(f"{key:>32}: {value:,}")

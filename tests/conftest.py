@@ -193,11 +193,14 @@ class DemoRun:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
-    """`bggscore demo --games 2000 --json` in a fresh home, run ONCE: six models trained,
-    every game scored and embedded. Tests never use `home` directly: they copy it."""
+    """`bggscore demo --games 2000 --no-report --json` in a fresh home, run ONCE: six models
+    trained, every game scored and embedded. Tests never use `home` directly: they copy it."""
     root = tmp_path_factory.mktemp("demo-run")
     path = root / "home"
-    first = run_cli_in(path, root, "demo", "--games", str(EMBED_DEMO_GAMES), "--json")
+    # the first half of the demo: its day of changes and report are tests/report's
+    first = run_cli_in(
+        path, root, "demo", "--games", str(EMBED_DEMO_GAMES), "--no-report", "--json"
+    )
     return DemoRun(path, first)
 
 

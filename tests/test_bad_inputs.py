@@ -45,6 +45,15 @@ def _parquet(frame: pl.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _games(ids: list[int]) -> pl.DataFrame:
+    """A games_features export of these ids, every other column empty."""
+    frame = pl.DataFrame(
+        {name: [None] * len(ids) for name in GAMES_FEATURES.names},
+        schema=GAMES_FEATURES.polars_schema(),
+    )
+    return frame.with_columns(game_id=pl.Series(ids, dtype=pl.Int64), name=pl.lit("x"))
+
+
 def _joblib(model: object) -> bytes:
     import joblib
 
@@ -331,6 +340,22 @@ ROWS = [
         files={"ids.parquet": _parquet(pl.DataFrame({"game_id": [1, 2]}))},
     ),
     row("load-nothing", "warehouse load", 2, "give a games_features export, --embeddings"),
+    row(
+        "load-negative-game-id",
+        "warehouse load neg.parquet",
+        2,
+        "neg.parquet: 1 row(s) have a game_id below 1 (e.g. -7)",
+        files={"neg.parquet": _parquet(_games([5, -7]))},
+    ),
+    row(
+        "load-embeddings-negative-game-id",
+        "warehouse load --embeddings neg.parquet",
+        2,
+        "neg.parquet: 1 row(s) have a game_id below 1",
+        files={
+            "neg.parquet": _parquet(pl.DataFrame({"game_id": [3, 0], "embedding": [[1.0], [2.0]]}))
+        },
+    ),
     row(
         "load-no-rows",
         "warehouse load empty.parquet",
@@ -863,6 +888,16 @@ ROWS = [
         "--tolerance -1.0 must be 0 or more",
     ),
     row("compare-fresh-job", "compare some-job some-job", 1, "no warehouse at", fresh=True),
+    # -- report ----------------------------------------------------------------------------
+    row("report-unknown-job", "report --job nope", 2, "job 'nope' is not in raw.bggscore_runs"),
+    row("report-job-and-since", "report --job a --since 2026-01-01", 2, "not both"),
+    row("report-since-text", "report --since yesterday", 2, "--since 'yesterday' is not a date"),
+    row("report-since-future", "report --since 2999-01-01", 2, "is in the future"),
+    row("report-not-html", "report --output page.txt", 2, "must end in .html"),
+    row("report-no-folder", "report --output nowhere/page.html", 2, "folder nowhere does not"),
+    row("report-a-folder", "report --output .", 2, "is a folder"),
+    row("report-unknown-game", "report --game-id 999999999", 2, "not in the warehouse"),
+    row("report-fresh", "report", 1, "no warehouse at", fresh=True),
     # -- demo ------------------------------------------------------------------------------
     row("demo-bigquery", "demo --games 10", 2, "runs only on the embedded duckdb", env=BIGQUERY),
     row("refresh-bigquery", "demo refresh", 2, "runs only on the embedded duckdb", env=BIGQUERY),
@@ -870,6 +905,8 @@ ROWS = [
     row("refresh-fraction-0", "demo refresh --fraction 0", 2, "got 0.0"),
     row("refresh-fraction-nan", "demo refresh --fraction nan", 2, "got nan"),
     row("refresh-fresh", "demo refresh", 1, "no warehouse at", fresh=True),
+    # -- warehouse check -------------------------------------------------------------------
+    row("check-fresh", "warehouse check", 1, "no warehouse at", fresh=True),
 ]
 
 # Click rejects these while parsing, before any bggscore code runs; its error is one line
@@ -910,6 +947,8 @@ CLICK_ROWS = [
         id="demo-games-huge",
     ),
     pytest.param(("demo", "refresh", "--fraction", "x"), "'--fraction'", id="refresh-fraction"),
+    pytest.param(("demo", "--seed", "-1"), "'--seed': Input should be greater", id="demo-seed"),
+    pytest.param(("demo", "refresh", "--seed", "-1"), "'--seed'", id="refresh-seed"),
 ]
 
 

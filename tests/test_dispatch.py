@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.github import EVENTS, FakeGitHub, closed_port_url
+from tests.support.github import EVENTS, FakeGitHub, closed_port_url, raw_server
 
 from bggscore import __version__
 from bggscore.dispatch import (
@@ -205,8 +206,48 @@ def test_unreachable_api_is_retried_then_one_line() -> None:
     error = send_error(GitHubClient(url, TOKEN, sleep=waits.append, max_wait=3))
     assert str(error).startswith(f"could not reach {url}: ")
     assert str(error).endswith("(3 attempts); check the network or BGGSCORE_GITHUB_API_URL")
-    assert waits == [1.0, 2.0]
+    # each attempt keeps a second of the 3 s for itself (less what the refusals took)
+    assert waits[0] == 1.0 and 0.5 < waits[1] <= 1.0 and len(waits) == 2
     assert_clean(error)
+
+
+@pytest.mark.parametrize("behaviour", ["silent", "trickle"])
+def test_max_wait_bounds_the_wall_time_under_a_hanging_server(behaviour: str) -> None:
+    """httpx's timeouts bound each read: a server trickling a byte at a time kept one request
+    open far past them. --max-wait bounds the whole call."""
+    with raw_server(behaviour) as server:
+        client = GitHubClient(server.url, TOKEN, max_wait=2.0, timeout=15.0)
+        started = time.monotonic()
+        error = send_error(client)
+        elapsed = time.monotonic() - started
+    assert elapsed <= 2.0 + 1.0, elapsed
+    assert server.posts == 1  # sent once, and never again
+    assert "no answer within --max-wait 2 s" in str(error)
+    assert "it may have reached GitHub" in str(error)
+    assert_clean(error)
+
+
+def test_a_server_that_accepts_slowly_receives_one_post() -> None:
+    """The request is sent, the answer comes after the read timeout: the dispatch arrived,
+    and a retry would have delivered it twice."""
+    with raw_server("late", delay=1.5) as server:
+        client = GitHubClient(server.url, TOKEN, max_wait=10.0, timeout=0.5)
+        error = send_error(client)
+        time.sleep(1.6)  # past the late answer: a retry would have come by now
+        assert server.posts == 1
+    assert "it may have reached GitHub, so it was not sent again" in str(error)
+
+
+def test_the_deadline_leaves_no_thread_that_keeps_the_process_alive() -> None:
+    import threading
+
+    with raw_server("silent") as server:
+        client = GitHubClient(server.url, TOKEN, max_wait=0.5)
+        with pytest.raises(DispatchError):
+            client.send(make_request())
+        workers = [t for t in threading.enumerate() if t.name == "bggscore-dispatch"]
+        assert workers and all(t.daemon for t in workers)  # still waiting, and abandoned
+        client.close()
 
 
 # -- GitHub's errors, mocked ----------------------------------------------------------------
@@ -293,8 +334,9 @@ def test_5xx_gives_up_after_the_retries() -> None:
 def test_total_wait_is_capped() -> None:
     client, script, waits = make_client(httpx.Response(500), max_wait=5)
     send_error(client)
-    assert waits == [1.0, 2.0, 2.0]  # the third backoff (4 s) is cut to what is left
-    assert sum(waits) == 5
+    # the third backoff (4 s) is cut to what is left once the next attempt has its second
+    assert waits[:2] == [1.0, 2.0] and 0.5 < waits[2] <= 1.0
+    assert sum(waits) <= 5 - 1
     assert script.calls == 4
 
 
@@ -359,7 +401,7 @@ def test_rate_limit_reset_beyond_max_wait_fails_without_waiting() -> None:
 
 def test_secondary_limit_without_headers_waits_a_minute() -> None:
     limited = httpx.Response(403, json={"message": "You have exceeded a secondary rate limit."})
-    client, script, waits = make_client(limited)
+    client, script, waits = make_client(limited, max_wait=62)
     error = send_error(client)
     assert waits == [60.0]
     assert script.calls == 2
@@ -385,11 +427,31 @@ def test_network_errors_are_retried_then_reported() -> None:
     assert_clean(error)
 
 
-def test_a_timeout_then_success() -> None:
-    client, _, waits = make_client(httpx.ReadTimeout(""), httpx.Response(204))
+def test_a_connect_timeout_then_success() -> None:
+    client, script, waits = make_client(httpx.ConnectTimeout(""), httpx.Response(204))
     with client:
         assert client.send(make_request()).attempts == 2
-    assert waits == [1.0]
+    assert (script.calls, waits) == (2, [1.0])
+
+
+@pytest.mark.parametrize(
+    "sent_then_lost",
+    [
+        httpx.ReadTimeout("timed out"),
+        httpx.WriteTimeout("timed out"),
+        httpx.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx.ReadError("connection reset by peer"),
+    ],
+)
+def test_a_post_that_may_have_arrived_is_never_sent_again(sent_then_lost: Exception) -> None:
+    """A read timeout after the request went out: GitHub may have started the run, so a
+    second POST could start it twice."""
+    client, script, waits = make_client(sent_then_lost, httpx.Response(204))
+    error = send_error(client)
+    assert (script.calls, waits) == (1, [])
+    assert "it may have reached GitHub, so it was not sent again" in str(error)
+    assert "check the Actions runs of octo/ml" in str(error)
+    assert_clean(error)
 
 
 def test_other_statuses_and_redirects_are_not_followed() -> None:
@@ -445,7 +507,9 @@ def test_event_type_rejected(event_type: str) -> None:
 def test_ten_top_level_keys_count_the_loop_guard() -> None:
     eight = {f"k{i}": "v" for i in range(8)}
     assert len(repository_dispatch("o/r", "e", eight, LOCAL).body["client_payload"]) == 10
-    with pytest.raises(UsageError, match="11 top-level keys; GitHub accepts at most 10"):
+    with pytest.raises(
+        UsageError, match="has 9 top-level keys and at most 8 fit: GitHub accepts 10"
+    ):
         repository_dispatch("o/r", "e", {**eight, "k8": "v"}, LOCAL)
 
 

@@ -35,6 +35,8 @@ PACKAGE = SRC / "bggscore"
 LAYERS: list[tuple[str, dict[str, tuple[str, ...]]]] = [
     ("cli", {"cli": ("bggscore.cli", "bggscore.__main__")}),
     ("tasks", {"tasks": ("bggscore.tasks",)}),
+    # the report's numbers, charts and page (only `report` and the demo's tour use it)
+    ("report", {"report": ("bggscore.report",)}),
     # training may import scoring and embeddings (the serving code it evaluates with and
     # the embedders it fits); scoring and embeddings never import training
     ("training", {"training": ("bggscore.training",)}),
@@ -58,6 +60,7 @@ LAYERS: list[tuple[str, dict[str, tuple[str, ...]]]] = [
                 "bggscore.warehouse",
                 "bggscore.dispatch",
                 "bggscore.locking",
+                "bggscore.runstatus",  # a run's progress, beside its lock
                 "bggscore.hashing",
                 "bggscore.demo",  # the synthetic catalogue (the demo command is tasks.demo)
             ),

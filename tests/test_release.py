@@ -183,6 +183,10 @@ def test_wheel_installs_and_runs_the_demo_in_a_fresh_venv(
     assert "games most like" in demo.stdout, demo.stdout
     assert len(neighbours) >= 3, demo.stdout
     assert (work / ".bggscore" / "warehouse.duckdb").is_file()
+    # it ends with the report of its runs, drawn with the installed wheel's altair/vl-convert
+    page = work / ".bggscore" / "report.html"
+    assert f"report: {page}" in demo.stdout or "report: .bggscore/report.html" in demo.stdout
+    assert page.is_file() and page.stat().st_size > 500_000
     with capsys.disabled():
         shown = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in timings.items())
         print(f"\nfresh venv: {shown}")

@@ -115,17 +115,68 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "name": "game_id, name and schemas.LANDING_PREDICTIONS: the landing schema's own "
         "column names, quoted",
     },
+    # `bggscore report`: identifiers from queries.py's own constants (LINEAGE, MOVE_COLUMNS,
+    # REPORT_POINTS, REPORT_BOUNDS, ACTUAL_COLUMNS, JOB_MODEL_COLUMNS), each checked against
+    # our TableSchema by queries._known before it is formatted in
+    ("warehouse/queries.py", "lineage_sql"): {
+        "m": "a model column of LINEAGE[logical], checked against the table's schema",
+        "upstream": "the upstream column of LINEAGE[logical], checked against the schema",
+        "ts": "the timestamp column of LINEAGE[logical], checked against the schema",
+        "model": "the OR of the fragments above",
+        "moved": "the fragment above, or FALSE",
+        "logical": "a key of LINEAGE, checked; render() maps it to a TableRef",
+    },
+    ("warehouse/queries.py", "moves_sql"): {
+        "c": "a column of MOVE_COLUMNS (landing's own), checked against the schema",
+        "now": "the landing columns above, quoted",
+        "own": "the landing columns above, quoted",
+        "lags": "LAG() of the landing columns above, quoted",
+        "before": "the aliases previous_<column> of the columns above",
+    },
+    ("warehouse/queries.py", "predictions_as_of_sql"): {
+        "c": "a landing or games_features column (REPORT_POINTS, REPORT_BOUNDS, "
+        "ACTUAL_COLUMNS), checked against the schemas",
+        "predicted": "the landing columns above, quoted",
+        "actual": "the games_features columns above, quoted",
+    },
+    ("warehouse/queries.py", "job_models_sql"): {
+        "c": "a model column of JOB_MODEL_COLUMNS[logical], checked against the schema",
+        "select": "the columns above, quoted",
+        "logical": "a key of JOB_MODEL_COLUMNS, checked; render() maps it to a TableRef",
+    },
     ("warehouse/queries.py", "count_sql"): {
         "logical": "checked against schemas.TABLES first; render() maps it to a TableRef",
+    },
+    ("warehouse/queries.py", "state_without_output_sql"): {
+        "output": "checked against schemas.TABLES first; render() maps it to a TableRef",
+    },
+    ("warehouse/queries.py", "repeated_keys_sql"): {
+        "logical": "checked against schemas.TABLES first; render() maps it to a TableRef",
+        "name": "a key column of the schema (TableSchema.key), quoted",
+    },
+    ("warehouse/duckdb_engine.py", "_read_whole_sql"): {
+        "_quote(schema)": "a schema name read from DuckDB's own catalogue (duckdb_tables()), "
+        "quoted: `warehouse check` reads every table the file holds",
+        "_quote(table)": "a table name read from DuckDB's own catalogue, quoted",
     },
     ("warehouse/duckdb_engine.py", "DuckDBWarehouse._create_table"): {
         "_quote(ref.dataset)": "a validated dataset name (settings.DATASET_RE), quoted",
         "_qualified(ref)": "a TableRef of validated names, each quoted",
         "_quote(n)": "a column name of our own TableSchema, quoted",
     },
-    ("warehouse/bigquery_engine.py", "BigQueryWarehouse._commit"): {
+    ("warehouse/bigquery_engine.py", "BigQueryWarehouse._stage_and_run"): {
         "sql": "statements already rendered by Warehouse.render from canonical SQL; their "
         "values travel as query parameters",
+    },
+    ("warehouse/bigquery_engine.py", "_rows_source"): {
+        "name": "a column of the staged frame, conformed to our own TableSchema, quoted",
+        "parameter": "the constant ROWS_PARAMETER: the rows travel as that parameter",
+    },
+    ("warehouse/bigquery_engine.py", "_frame_source"): {
+        "name": "a column of the staged frame, conformed to our own TableSchema, quoted",
+        "int(index)": "the frame's position in the write (an int we number), not a value",
+        "staging": "_quoted(TableRef) of the staging table the engine names (validated "
+        "project and dataset, a uuid), each part quoted",
     },
     ("warehouse/detection_sql.py", "_expected_upstream_sql"): {
         "up": "a stage or input name from the stage graph (bggscore.stages)",
@@ -404,6 +455,12 @@ def canonical_queries() -> dict[str, str]:
         found[f"count_sql({logical})"] = queries.count_sql(logical)
     found["landing_rows_sql()"] = queries.landing_rows_sql()
     found["landing_rows_sql(bounded)"] = queries.landing_rows_sql(bounded=True)
+    for logical in queries.LINEAGE:
+        found[f"lineage_sql({logical})"] = queries.lineage_sql(logical)
+    for logical in queries.JOB_MODEL_COLUMNS:
+        found[f"job_models_sql({logical})"] = queries.job_models_sql(logical)
+    found["moves_sql()"] = queries.moves_sql()
+    found["predictions_as_of_sql()"] = queries.predictions_as_of_sql()
     for stage in GRAPH.names:
         found[f"detection_sql({stage})"] = detection_sql(stage)
     # with models reading emb_* from the embeddings table (an input of the graph)

@@ -32,17 +32,33 @@ def _default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+# the global options `-q/--quiet` and `--no-color`, set once per invocation (cli.main)
+_GLOBAL = {"quiet": False, "no_color": False}
+
+
+def configure(*, quiet: bool = False, no_color: bool = False) -> None:
+    """What every Console of this invocation does: ``quiet`` drops progress and info lines
+    (warnings, errors and the result stay); ``no_color`` (also NO_COLOR) prints no styles."""
+    _GLOBAL.update(quiet=quiet, no_color=no_color)
+
+
+def _no_color() -> bool:
+    # https://no-color.org: NO_COLOR set and not empty
+    return _GLOBAL["no_color"] or bool(os.environ.get("NO_COLOR"))
+
+
 class Console:
     """Renders results, messages and progress in the mode the caller is in."""
 
     def __init__(
-        self, *, json_mode: bool = False, quiet: bool = False, command: str | None = None
+        self, *, json_mode: bool = False, quiet: bool | None = None, command: str | None = None
     ) -> None:
         self.json_mode = json_mode
         self.command = command  # versions the documents `result` prints (bggscore.results)
-        self.quiet = quiet
-        self.err = RichConsole(stderr=True, highlight=False, soft_wrap=True)
-        self.out = RichConsole(highlight=False, soft_wrap=True)
+        self.quiet = _GLOBAL["quiet"] if quiet is None else quiet
+        plain: dict[str, Any] = {"color_system": None} if _no_color() else {}
+        self.err = RichConsole(stderr=True, highlight=False, soft_wrap=True, **plain)
+        self.out = RichConsole(highlight=False, soft_wrap=True, **plain)
         self.interactive = self.err.is_terminal and not json_mode
 
     # messages (stderr, so stdout stays clean for --json and --format ids)
@@ -61,10 +77,16 @@ class Console:
             self._plain(f"warning: {message}")
 
     def error(self, message: str) -> None:
+        """The one line a failure prints (and, in GitHub Actions, its annotation)."""
         if self.err.is_terminal:
             self.err.print(f"[bold red]error:[/] {escape(message)}")
         else:
             print(f"error: {message}", file=sys.stderr, flush=True)
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            # the runner reads workflow commands on stderr as on stdout; stdout may be --json
+            print(
+                f"::error title=bggscore::{annotation_text(message)}", file=sys.stderr, flush=True
+            )
 
     def _plain(self, message: str) -> None:
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -134,6 +156,47 @@ class Console:
 
         yield advance
 
+    @contextmanager
+    def steps(
+        self, total: int, lines: bool = True, first: str = ""
+    ) -> Iterator[Callable[[str], None]]:
+        """Yield ``step(label)`` for work of ``total`` steps, each call starting the next:
+        a bar naming the step on a terminal (``first`` until the first step), otherwise a
+        line per step (none: ``lines``)."""
+        if not (self.interactive and not self.quiet):
+            yield self.info if lines else (lambda label: None)
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        columns = (
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=self.err, transient=False) as bar:
+            task = bar.add_task(escape(first), total=total)
+            begun = False
+
+            def step(label: str) -> None:
+                nonlocal begun
+                if begun:
+                    bar.advance(task, 1)
+                begun = True
+                bar.update(task, description=escape(label))
+
+            yield step
+            if begun:  # the last step is done too (not reached when it failed)
+                bar.advance(task, 1)
+
     # GitHub Actions
     def github_outputs(self, values: dict[str, Any]) -> None:
         """Append ``key=value`` lines to $GITHUB_OUTPUT when running in Actions."""
@@ -151,6 +214,11 @@ class Console:
 
     def step_summary(self, markdown: str) -> None:
         _append_to("GITHUB_STEP_SUMMARY", markdown.rstrip() + "\n\n")
+
+
+def annotation_text(message: str) -> str:
+    """A workflow command's message, escaped as GitHub's runner unescapes it."""
+    return message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def print_whole(out: RichConsole, renderable: Any) -> None:

@@ -147,7 +147,8 @@ def detect_stage(
     for i, upstream in enumerate(graph.upstream(stage)):
         params[f"up_{i}"] = upstream
         params[f"up_partition_{i}"] = stage_partition(upstream)
-    frame = wh.query(detection_sql(stage, graph), params)
+    with wh.labelled(stage=stage):
+        frame = wh.query(detection_sql(stage, graph), params)
     capped = len(frame) > max_games
     changes = StageChanges(stage, model_key, frame.head(max_games), capped, max_games)
     keyed = graph.get(stage).input_column is not None

@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +53,7 @@ GUARD_KEYS = (HOPS_KEY, ORIGIN_KEY)
 DEFAULT_MAX_HOPS = 4
 DEFAULT_MAX_WAIT = 60.0
 DEFAULT_RETRIES = 5
+ATTEMPT_BUDGET = 1.0  # seconds kept for each attempt: no wait eats the time of the next POST
 RATE_LIMIT_WAIT = 60.0  # GitHub: without a header, wait at least a minute after a rate limit
 # as in bggscore.settings.GITHUB_VARIABLES (the one that wins first); named in messages
 TOKEN_VARIABLES = ("BGGSCORE_GITHUB__TOKEN", "BGGSCORE_GITHUB_TOKEN", "GITHUB_TOKEN")
@@ -83,6 +85,23 @@ def redact(text: str, token: str | None) -> str:
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+PLAIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,199}")
+# what markdown (the step summary) or HTML would read as markup, and `:` so that no wrapped
+# line can start a workflow command (`::add-mask::`); escaped as JSON escapes characters
+MARKUP = str.maketrans({ch: f"\\u{ord(ch):04x}" for ch in "`<>[]()!*_|#&:"})
+
+
+def shown(value: Any, limit: int = 100) -> str:
+    """A value from the triggering event as it may be echoed: itself when it is a plain name
+    (``owner/repo``), else one escaped line (JSON escapes, markup escaped, cut at ``limit``):
+    never a line break, a control character or markup that a log or a summary would obey."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    if PLAIN_RE.fullmatch(text):
+        return text
+    cut = text[:limit] + ("…" if len(text) > limit else "")
+    return json.dumps(cut, ensure_ascii=True).translate(MARKUP)
 
 
 # -- arguments ------------------------------------------------------------------------------
@@ -206,11 +225,14 @@ def repository_dispatch(
     check_repo(repo)
     check_event_type(event_type)
     _reject_guard_keys(payload, "--payload")
-    client_payload = {**payload, **guard.payload()}
+    added = guard.payload()
+    client_payload = {**payload, **added}
     if len(client_payload) > MAX_PAYLOAD_KEYS:
+        fit = MAX_PAYLOAD_KEYS - len(added)
         raise UsageError(
-            f"client_payload would have {len(client_payload)} top-level keys; GitHub accepts "
-            f"at most {MAX_PAYLOAD_KEYS}, {len(GUARD_KEYS)} of them {' and '.join(GUARD_KEYS)}",
+            f"the payload has {len(payload)} top-level keys and at most {fit} fit: GitHub "
+            f"accepts {MAX_PAYLOAD_KEYS} in client_payload and bggscore adds "
+            f"{' and '.join(added)} (client_payload would have {len(client_payload)})",
             "nest related values in one key with --payload-json",
         )
     _check_size(client_payload, "client_payload")
@@ -366,19 +388,22 @@ def read_trigger(env: Mapping[str, str]) -> Trigger:
         event_name=event_name,
         event_type=action if is_repository_dispatch and isinstance(action, str) else None,
         incoming_hops=_hops(carried.get(HOPS_KEY), path),
-        incoming_origin=origin if isinstance(origin, str) else None,
+        incoming_origin=origin if isinstance(origin, str) and origin.strip() else None,
     )
 
 
 def _hops(value: Any, path: str) -> int:
-    if value is None:
+    # a workflow_dispatch input left blank (a manual run) is "" : no chain yet
+    if value is None or (isinstance(value, str) and not value.strip()):
         return 0
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
+    text = shown(value)
+    text = f"'{text}'" if text == value else text  # a plain word, quoted as repr would
     raise InputError(
-        f"the triggering event's {HOPS_KEY} is {value!r}, not a hop count",
+        f"the triggering event's {HOPS_KEY} is {text}, not a hop count",
         f"refusing to guess how deep this chain is; see {path}",
     )
 
@@ -412,7 +437,8 @@ def loop_guard(
             f"loop guard: this run was triggered by {matched[0]} (--unless-event)",
         )
     if hops > max_hops:
-        came_from = f" from {trigger.incoming_origin}" if trigger.incoming_origin else ""
+        # the origin came with the event: echoed only as one escaped line
+        came_from = f" from {shown(trigger.incoming_origin)}" if trigger.incoming_origin else ""
         return Guard(
             hops,
             origin,
@@ -501,14 +527,29 @@ class Sent:
     waited: float
 
 
+@dataclass
+class Attempt:
+    """One POST: GitHub's answer, or why there is none and whether the request may have
+    reached GitHub anyway (``unsure``: it was sent, or may have been, and no answer came)."""
+
+    response: httpx.Response | None = None
+    problem: str | None = None
+    unsure: bool = False
+    retryable: bool = True
+    seconds: float = 0.0
+
+
 class GitHubClient:
     """POSTs dispatches with retries; the only place the token is used.
 
-    Retries 5xx, 429, secondary rate limits (403 with ``Retry-After`` or
-    ``x-ratelimit-remaining: 0``) and network errors with exponential backoff, honouring
-    ``Retry-After`` / ``x-ratelimit-reset``, for at most ``max_retries`` retries and
-    ``max_wait`` seconds of waiting in all. A wait GitHub asks for that does not fit in what
-    is left is not started: the error says when to retry.
+    ``max_wait`` bounds the whole call: every request (connecting, sending, reading the
+    answer, however slowly it trickles in) and every wait between attempts. A POST is sent
+    again only when it surely did not reach GitHub: the connection could not be made, or
+    GitHub answered 5xx, 429 or a secondary rate limit (403 with ``Retry-After`` or
+    ``x-ratelimit-remaining: 0``). After a request went out and no answer came (a read
+    timeout, a dropped connection, the deadline), it is never resent: a dispatch that arrived
+    twice starts the next stage twice. Waits honour ``Retry-After`` / ``x-ratelimit-reset``;
+    one GitHub asks for that does not fit in what is left is not started.
     """
 
     def __init__(
@@ -538,6 +579,7 @@ class GitHubClient:
         self._clock = clock or time.time
         self.max_wait = max_wait
         self.max_retries = max_retries
+        self.timeout = timeout
 
     def __repr__(self) -> str:
         return f"GitHubClient({self.api_url!r})"
@@ -553,37 +595,78 @@ class GitHubClient:
         self.close()
 
     def send(self, request: DispatchRequest) -> Sent:
-        """Send ``request``; a 2xx answer is success, anything else a DispatchError."""
-        import httpx
-
-        waited = 0.0
+        """Send ``request`` within ``max_wait`` seconds in all; a 2xx answer is success,
+        anything else a DispatchError."""
+        spent = 0.0  # requests and waits: what max_wait bounds
+        waited = 0.0  # the waits alone, for messages
         attempt = 0
         while True:
             attempt += 1
-            response: httpx.Response | None = None
-            network: str | None = None
-            retryable = True
-            try:
-                response = self._http.post(
-                    self.api_url + request.path,
-                    json=request.body,
-                    headers=request_headers(self._token),
-                )
-            except httpx.TransportError as exc:  # connection refused, DNS, timeouts, resets
-                network = _one_line(str(exc)) or type(exc).__name__
-            except httpx.HTTPError as exc:
-                network = _one_line(f"{type(exc).__name__}: {exc}")
-                retryable = False
-            # errors are raised here, after the except blocks, so they carry no __context__
+            # a first attempt always gets its moment, even with --max-wait 0
+            budget = max(self.max_wait - spent, ATTEMPT_BUDGET if attempt == 1 else 0.0)
+            tried = self._post(request, budget)
+            spent += tried.seconds
+            response = tried.response
+            # errors are raised here, outside any except block, so they carry no __context__
             if response is not None and response.is_success:
                 return Sent(response.status_code, attempt, waited)
-            wait, asked = self._wait_for(response, attempt) if retryable else (None, False)
-            left = self.max_wait - waited
+            if tried.unsure:
+                raise self._unsure(request, tried.problem or "no answer", attempt)
+            wait, asked = self._wait_for(response, attempt) if tried.retryable else (None, False)
+            # what is left for waiting once the next attempt has its moment
+            left = self.max_wait - spent - ATTEMPT_BUDGET
             if wait is None or attempt > self.max_retries or left <= 0 or (asked and wait > left):
-                raise self._failure(request, response, network, attempt, waited, wait, left)
+                raise self._failure(request, response, tried.problem, attempt, waited, wait, left)
             wait = min(wait, left)
             self._sleep(wait)
             waited += wait
+            spent += wait
+
+    def _post(self, request: DispatchRequest, budget: float) -> Attempt:
+        """One POST that returns within ``budget`` seconds, answer or not. It runs in a
+        daemon thread: httpx's timeouts bound each read, not the request, so a server that
+        trickles its answer could otherwise hold it for ever. A thread still waiting at the
+        deadline is abandoned (its own timeouts end it; it never keeps the process alive)."""
+        import httpx
+
+        tried = Attempt()
+        limit = max(budget, 0.001)
+        timeout = httpx.Timeout(min(self.timeout, limit), connect=min(self.timeout, 5.0, limit))
+
+        def post() -> None:
+            try:
+                tried.response = self._http.post(
+                    self.api_url + request.path,
+                    json=request.body,
+                    headers=request_headers(self._token),
+                    timeout=timeout,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # no connection, so nothing was sent: safe to try again
+                tried.problem = _one_line(str(exc)) or type(exc).__name__
+            except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+                # refused before sending; trying again would fail the same way
+                tried.problem = _one_line(f"{type(exc).__name__}: {exc}")
+                tried.retryable = False
+            except httpx.TransportError as exc:  # read/write timeouts, resets, a cut answer
+                tried.problem = _one_line(str(exc)) or type(exc).__name__
+                tried.unsure = True
+            except Exception as exc:  # anything else: the request may be out
+                tried.problem = type(exc).__name__
+                tried.unsure = True
+
+        started = time.monotonic()
+        worker = threading.Thread(target=post, name="bggscore-dispatch", daemon=True)
+        worker.start()
+        worker.join(limit)
+        tried.seconds = time.monotonic() - started
+        if worker.is_alive():
+            return Attempt(
+                problem=f"no answer within --max-wait {self.max_wait:g} s",
+                unsure=True,
+                seconds=tried.seconds,
+            )
+        return tried
 
     # -- retry policy --
     def _wait_for(self, response: httpx.Response | None, attempt: int) -> tuple[float | None, bool]:
@@ -623,6 +706,18 @@ class GitHubClient:
         return None
 
     # -- messages --
+    def _unsure(self, request: DispatchRequest, problem: str, attempts: int) -> DispatchError:
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        error = DispatchError(
+            f"no answer from {self.api_url} to the {request.kind} for {request.repo} "
+            f"({problem}; {tries}): it may have reached GitHub, so it was not sent again",
+            f"check the Actions runs of {request.repo} before dispatching by hand",
+        )
+        error.message = redact(error.message, self._token)
+        error.hint = redact(error.hint, self._token) if error.hint else None
+        error.args = (error.message,)
+        return error
+
     def _failure(
         self,
         request: DispatchRequest,

@@ -46,6 +46,26 @@ class WarehouseError(BggscoreError):
     exit_code = 1
 
 
+class WarehouseBusy(WarehouseError):
+    """Another process is writing the embedded warehouse, which DuckDB lets no other
+    process open meanwhile, not even to read (``pid``: the writer, when DuckDB says)."""
+
+    def __init__(self, message: str, hint: str | None = None, pid: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.pid = pid
+
+
+class EnvironmentProblem(BggscoreError):
+    """The user's files or machine, not bggscore: a damaged warehouse file, a file that
+    cannot be read or written, memory exhausted. The message says what to do."""
+
+    exit_code = 1
+
+
+class ConcurrentUpdateError(WarehouseError):
+    """BigQuery aborted a statement because another one changed the table meanwhile."""
+
+
 class RegistryError(BggscoreError):
     """Unknown model, bad reference, or an artifact that fails its checks."""
 

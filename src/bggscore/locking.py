@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,9 +51,14 @@ def _holder(path: Path) -> str:
 
 @contextmanager
 def pipeline_lock(
-    home: Path, command: str, wait: bool = False, timeout: float | None = None
+    home: Path,
+    command: str,
+    wait: bool = False,
+    timeout: float | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
-    """Hold the home's lock for the block; fail at once (or wait) when it is taken."""
+    """Hold the home's lock for the block; fail at once (or wait) when it is taken.
+    ``on_wait`` is told once who holds it, when waiting begins."""
     try:
         home.mkdir(parents=True, exist_ok=True)
         path = home / LOCK_NAME
@@ -65,6 +70,7 @@ def pipeline_lock(
         ) from None
     try:
         deadline = None if timeout is None else time.monotonic() + timeout
+        told = False
         while not _try_lock(handle):
             if not wait or (deadline is not None and time.monotonic() >= deadline):
                 queue = "; `bggscore run --wait` queues behind it" if command == "run" else ""
@@ -72,6 +78,9 @@ def pipeline_lock(
                     f"{_holder(path)} is already running in {home}",
                     f"it will finish on its own{queue}",
                 )
+            if on_wait is not None and not told:
+                on_wait(_holder(path))
+                told = True
             time.sleep(0.5)
         handle.seek(0)
         handle.truncate()

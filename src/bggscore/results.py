@@ -560,3 +560,52 @@ def games_processed(doc: Mapping[str, Any]) -> int | None:
     else:
         value = doc.get("games_total")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass
+class ReportResult(Result):
+    """`report`: where the page went, and the numbers behind each of its pictures."""
+
+    command: ClassVar[str] = "report"
+    output: str
+    size_bytes: int
+    charts: list[str]  # the chart ids the page draws
+    numbers: dict[str, Any]  # the page's data: window, run, runs, moved, good, sure, map, ...
+
+    @property
+    def job_id(self) -> str | None:
+        job = self.numbers["run"]["job"]
+        return job["job_id"] if job else None
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "output": self.output,
+            "size_bytes": self.size_bytes,
+            "charts": self.charts,
+            **self.numbers,
+        }
+
+    def outputs(self) -> dict[str, Any]:
+        return {"report": self.output, "job_id": self.job_id or ""}
+
+    def summary(self) -> str:
+        """Names the file and the artifact the workflow templates upload it as (the file's
+        name without its suffix), then the metrics."""
+        name = self.output.replace("\\", "/").rsplit("/", 1)[-1]
+        artifact = name.rsplit(".", 1)[0]
+        job = f"job `{self.job_id}`" if self.job_id else "no job"
+        rows = [
+            [
+                item["outcome"],
+                item["games"],
+                _number(item["rmse"]),
+                _number(item["mean_rmse"]),
+                "" if item["coverage"] is None else f"{item['coverage']:.1%}",
+            ]
+            for item in self.numbers["good"]["outcomes"]
+        ]
+        return (
+            f"### bggscore report\n\n`{name}` ({self.size_bytes / 1e6:.1f} MB, {job}): in this "
+            f"run's artifacts as `{artifact}`; it opens offline in any browser.\n\n"
+            + markdown_table(["outcome", "games", "rmse", "mean's rmse", "coverage"], rows)
+        )

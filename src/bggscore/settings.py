@@ -63,6 +63,8 @@ PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 DATASET_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 TABLE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,1023}$")
 CONFIG_FILE = "bggscore.toml"
+# BigQuery bills at least 10 MiB for each table a query reads: a lower cap fails every query
+MINIMUM_BYTES_BILLED = 10 * 2**20
 
 
 def check_identifier(value: str, pattern: re.Pattern[str], what: str) -> str:
@@ -99,6 +101,7 @@ class TableNames(Group):
     description_embeddings: str = "description_embeddings"
     scoring_state: str = "bggscore_scoring_state"
     runs: str = "bggscore_runs"
+    leases: str = "bggscore_leases"
 
     @field_validator("*")
     @classmethod
@@ -121,6 +124,20 @@ class WarehouseSettings(Group):
         ge=64,
         le=2**44 - 1,  # DuckDB counts the limit in bytes, in 64 bits
         description="DuckDB buffer pool in MiB (it spills to disk beyond this)",
+    )
+    lease_minutes: float = Field(
+        30.0,
+        ge=1,
+        le=10080,
+        description="BigQuery: how long a run's stage lease lasts unrenewed (a stopped "
+        "run's stages are free again after this)",
+    )
+    maximum_bytes_billed: int | None = Field(
+        None,
+        ge=MINIMUM_BYTES_BILLED,
+        le=2**63 - 1,
+        description="BigQuery: the most bytes one query job may bill (it fails, billing "
+        "nothing, beyond); default 4x the catalogue's size, at least 1 GiB",
     )
     tables: TableNames = TableNames()
 

@@ -149,6 +149,33 @@ def test_run_after_changes_touches_only_what_changed(cli, embedded_home: Path) -
     assert not run_json(cli, "--all-years")["games_scored"]
 
 
+def test_dry_run_counts_what_a_run_would_write_and_writes_nothing(cli, embedded_home: Path) -> None:
+    mechanic = sorted(game_ids(embedded_home, IN_RANGE))[0]
+    reload_games(cli, embedded_home, [mechanic], mechanics=BRIBERY)
+    before = written(embedded_home)
+
+    data = run_json(cli, "--dry-run")
+
+    assert written(embedded_home) == before  # nothing, not even a runs row
+    assert step(data, "score")["stages"] == {"complexity": 1, "main": 1}
+    dry = data["dry_run"]
+    assert dry["written"] is False
+    assert dry["bytes"] is None  # DuckDB bills nothing: no estimate
+    assert dry["writes"]["raw.ml_predictions_landing"] == 1
+    assert dry["writes"]["raw.complexity_predictions"] == 1
+    # complexity and main state in the score step, then both embedding stages (the game's
+    # text did not change, but its features did: the game embedding waits on nothing)
+    assert dry["writes"]["raw.bggscore_scoring_state"] >= 2
+    assert dry["writes"]["raw.bggscore_runs"] == 4  # running and success, per step
+    assert {read["stage"] for read in dry["reads"]} >= {"complexity", "main"}
+    human = cli("run", "--dry-run")
+    assert human.exit_code == 0, human.stderr
+    assert "dry run: nothing was written" in human.stdout
+    assert "would write 1 row to raw.ml_predictions_landing" in human.stdout
+    assert written(embedded_home) == before
+    assert cli("run", "--dry-run", "--dispatch", "x", "--dispatch-repo", "o/r").exit_code == 2
+
+
 def test_stages_always_run_in_dependency_order(cli, unscored_home: Path) -> None:
     in_range = game_ids(unscored_home, IN_RANGE)
     data = run_json(cli, "--stage", "text-embeddings", "--stage", "complexity")

@@ -1,7 +1,8 @@
 """`bggscore demo`: seed, train, score, embed and show neighbours, end to end; safe to repeat.
 
-The first run is the session's `demo_run` (`bggscore demo --games 2000 --json` in a fresh
-home, shared with the embed tests); each test here works on its own copy of that home.
+The first run is the session's `demo_run` (`bggscore demo --games 2000 --no-report --json` in a
+fresh home, shared with the embed tests); each test here works on its own copy of that home.
+The demo's second half (a day of changes and the report) is tested in tests/report.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ def test_second_demo_run_reuses_the_models(cli, embedded_home: Path) -> None:
     registry = registry_files(embedded_home)
     before = {logical: len(embedding_rows(embedded_home, logical)) for logical in EMBEDDING_TABLES}
 
-    again = cli("demo", "--games", str(EMBED_DEMO_GAMES), "--json")
+    again = cli("demo", "--games", str(EMBED_DEMO_GAMES), "--no-report", "--json")
     assert again.exit_code == 0, again.stderr
     assert "Traceback" not in again.stderr
     assert "models already registered" in again.stderr

@@ -77,6 +77,8 @@ def test_forced_demo_adds_to_an_export_and_does_not_claim_it(cli, export_home: P
     real = features(export_home)
 
     forced = cli("demo", "--games", "300", "--force", "--json")
+    # no day of changes in a catalogue the demo did not make: the real games stay as they are
+    assert "no day of changes" in forced.stderr
 
     assert forced.exit_code == 0, forced.stderr
     assert "warning: --force: adding the demo" in forced.stderr

@@ -11,6 +11,7 @@ one-line error; a `--changed-only` rerun then completes with every invariant tru
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -180,9 +181,9 @@ def test_failed_staging_load_in_batch_two_lands_nothing_of_it(
     landing_loads = []
 
     def load(self: BigQueryWarehouse, ref: Any, table: Any, schema: Any) -> None:
-        # a batch stages complexity rows, their state, landing rows, their state: fail the
-        # third load of batch 2 (two staging tables already exist, one never will)
-        if table.column_names == TABLES["ml_predictions_landing"].names:
+        # a batch stages complexity rows, their state, landing rows and their state in one
+        # staging table, with one load: fail batch 2's (its staging table already exists)
+        if set(TABLES["ml_predictions_landing"].names) <= set(table.column_names):
             landing_loads.append(ref.table)
             if len(landing_loads) == 2:
                 raise api_exceptions.ServiceUnavailable("injected: load job backend error")
@@ -222,3 +223,137 @@ def test_failed_statement_in_batch_two_script_rolls_the_whole_batch_back(
     assert len(landing_statements) == 2  # batches 3 and 4 were never written
     job = _assert_only_first_batch(bq, failed)
     _assert_rerun_completes(bq, job)
+
+
+# -- guard rails: the byte cap and job labels -------------------------------------------------
+LABEL_VALUE = re.compile(r"^[a-z0-9_-]{1,63}$")
+TABLE_REF = re.compile(r"`[^`]+`\.`[^`]+`\.`[^`]+`")
+
+
+@dataclass
+class Sent:
+    kind: str  # query | dry_run | load
+    sql: str
+    config: Any
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[Sent]:
+    """Every job config the real client is given (the emulator ignores caps and labels)."""
+    from google.cloud import bigquery
+
+    found: list[Sent] = []
+    real_query, real_load = bigquery.Client.query, bigquery.Client.load_table_from_file
+
+    def query(self: Any, sql: str, job_config: Any = None, **kwargs: Any) -> Any:
+        kind = "dry_run" if job_config is not None and job_config.dry_run else "query"
+        found.append(Sent(kind, sql, job_config))
+        return real_query(self, sql, job_config=job_config, **kwargs)
+
+    def load(self: Any, file: Any, destination: Any, *args: Any, **kwargs: Any) -> Any:
+        found.append(Sent("load", str(destination), kwargs.get("job_config")))
+        return real_load(self, file, destination, *args, **kwargs)
+
+    monkeypatch.setattr(bigquery.Client, "query", query)
+    monkeypatch.setattr(bigquery.Client, "load_table_from_file", load)
+    return found
+
+
+def test_every_job_carries_the_byte_cap_and_labels_naming_command_stage_and_run(
+    bq: BigQueryHome, sent: list[Sent]
+) -> None:
+    first = bq.cli("score", "--all-years", "--json")
+    assert first.exit_code == 0, first.stderr
+    scored = list(sent)
+    embedded = bq.cli("run", "--all-years", "--json")  # the embeddings, then nothing left
+    assert embedded.exit_code == 0, embedded.stderr
+    both = list(sent)
+    sent.clear()
+    noop = bq.cli("run", "--all-years", "--json")
+    assert noop.exit_code == 0, noop.stderr
+    assert json.loads(noop.stdout)["skipped_reason"] == "no_changes"
+
+    for job in [*both, *sent]:  # score, then run: scripts, loads, runs rows, reads
+        labels = job.config.labels
+        assert set(labels) == {"tool", "command", "stage", "job_id"}, job.sql[:80]
+        assert all(LABEL_VALUE.match(value) for value in labels.values()), labels
+        if job.kind != "load":
+            assert job.config.maximum_bytes_billed >= 2**30, job.sql[:80]  # the floor
+    # the score run: every job labelled with its command and its job id, writes too
+    job_id = json.loads(first.stdout)["job_id"]
+    assert {j.config.labels["command"] for j in scored} == {"score"}
+    assert {j.config.labels["job_id"] for j in scored} == {job_id.lower()}
+    stages = {j.config.labels["stage"] for j in scored if j.kind == "load"}
+    assert stages == {"complexity_main"}  # the one pass of both stages
+    # a no-op sends only detection, each query labelled with its stage and a run id
+    assert all(j.kind == "query" for j in sent)
+    assert {j.config.labels["command"] for j in sent} == {"run"}
+    assert {j.config.labels["stage"] for j in sent} == {
+        "complexity",
+        "main",
+        "text-embeddings",
+        "game-embeddings",
+    }
+    assert "none" not in {j.config.labels["job_id"] for j in sent}
+
+
+def test_a_job_over_the_byte_cap_fails_in_one_line_and_writes_nothing(
+    bq: BigQueryHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google.api_core import exceptions as api_exceptions
+    from google.cloud import bigquery
+
+    real_query = bigquery.Client.query
+
+    def query(self: Any, sql: str, job_config: Any = None, **kwargs: Any) -> Any:
+        # as BigQuery refuses: every table a query reads bills at least 10 MiB
+        needed = 10 * 2**20 * len(set(TABLE_REF.findall(sql)))
+        cap = job_config.maximum_bytes_billed if job_config is not None else None
+        if cap is not None and needed > cap:
+            message = f"Query exceeded limit for bytes billed: {cap}. {needed} or higher required."
+            raise api_exceptions.BadRequest(
+                message, errors=[{"reason": "bytesBilledLimitExceeded", "message": message}]
+            )
+        return real_query(self, sql, job_config=job_config, **kwargs)
+
+    monkeypatch.setattr(bigquery.Client, "query", query)
+    monkeypatch.setenv("BGGSCORE_WAREHOUSE__MAXIMUM_BYTES_BILLED", str(10 * 2**20))
+
+    failed = bq.cli("score", "--changed-only", "--all-years", "--json")
+
+    assert failed.exit_code == 1
+    assert failed.stdout == ""
+    line = assert_one_line_error(
+        failed.stderr, "warehouse.maximum_bytes_billed", "BGGSCORE_WAREHOUSE__MAXIMUM_BYTES_BILLED"
+    )
+    assert "nothing was written" in line
+    monkeypatch.setattr(bigquery.Client, "query", real_query)
+    for logical in ("ml_predictions_landing", "complexity_predictions", "scoring_state", "runs"):
+        assert bq.query(f"SELECT COUNT(*) AS n FROM {logical}")["n"][0] == 0, logical
+
+
+def test_dry_run_prices_each_read_counts_the_writes_and_writes_nothing(
+    bq: BigQueryHome, sent: list[Sent]
+) -> None:
+    result = bq.cli("score", "--all-years", "--dry-run", "--json")
+    jobs = list(sent)  # what the command sent (not the checks below)
+
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    dry = document["dry_run"]
+    assert dry["written"] is False
+    in_range = len(bq.in_range())
+    assert dry["writes"][f"{bq_table(bq, 'ml_predictions_landing')}"] == in_range
+    assert dry["writes"][f"{bq_table(bq, 'scoring_state')}"] == 2 * in_range  # two stages
+    reads = [j for j in jobs if j.kind == "query" and not j.sql.startswith("BEGIN")]
+    priced = [j for j in jobs if j.kind == "dry_run"]
+    assert len(priced) == len(dry["reads"]) == len(reads)  # every read priced first
+    assert [j.sql for j in priced] == [j.sql for j in reads]
+    assert not [j for j in jobs if j.kind == "load" or j.sql.startswith(("BEGIN", "MERGE"))]
+    for logical in ("ml_predictions_landing", "complexity_predictions", "scoring_state", "runs"):
+        assert bq.query(f"SELECT COUNT(*) AS n FROM {logical}")["n"][0] == 0, logical
+
+
+def bq_table(bq: BigQueryHome, logical: str) -> str:
+    with bq.warehouse() as wh:
+        return str(wh.tables[logical])

@@ -545,6 +545,10 @@ def test_another_sklearn_is_refused_unless_allowed(
     clear_cache()
     with pytest.raises(RegistryError, match=r"pip install scikit-learn==1\.7\.0"):
         open_registry(None, home).load("complexity-v2026")
+    # checked without loading (the parent of `score --workers`): the same refusal
+    stored = open_registry(None, home).resolve("complexity-v2026")
+    with pytest.raises(RegistryError, match=r"pip install scikit-learn==1\.7\.0"):
+        open_registry(None, home).check(stored)
     clear_cache()
     with pytest.warns(RegistryWarning, match="scikit-learn 1.7.0"):
         open_registry(None, home, allow_version_mismatch=True).load("complexity-v2026")

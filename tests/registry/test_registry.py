@@ -442,6 +442,21 @@ def test_a_flipped_byte_is_refused_before_unpickling(registry: Registry) -> None
     assert UNPICKLED == []
 
 
+def test_check_verifies_an_artifact_without_unpickling_it(registry: Registry) -> None:
+    UNPICKLED.clear()
+    clear_cache()
+    registration = register(registry, "rating", Tripwire("genuine"))
+    registry.check(registration)  # intact: passes, and nothing ran
+    assert UNPICKLED == []
+    key = artifact_key(registration)
+    data = bytearray(registry.store.read_bytes(key))
+    data[len(data) // 2] ^= 0x01
+    registry.store.write_bytes(key, bytes(data))
+    with pytest.raises(IntegrityError, match="failed its sha256 check"):
+        registry.check(registration)
+    assert UNPICKLED == []
+
+
 def test_a_substituted_valid_pickle_is_never_unpickled(registry: Registry, tmp_path: Path) -> None:
     UNPICKLED.clear()
     first = register(registry, "rating", Tripwire("genuine"))

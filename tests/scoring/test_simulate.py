@@ -14,6 +14,7 @@ from sklearn.linear_model import ARDRegression, BayesianRidge, LogisticRegressio
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from tests.support.production import ProductionModels, production_frame
+from tests.support.simulate_before import simulate_before
 from tests.support.simulation import production_simulate_reference
 
 from bggscore.errors import InputError, UsageError
@@ -145,7 +146,7 @@ def test_production_pipelines_take_the_analytic_path(prod, monkeypatch) -> None:
     def refuse(*args: Any) -> None:
         raise AssertionError("a per-draw transform on an affine preprocessor")
 
-    monkeypatch.setattr(Posterior, "_per_draw", refuse)
+    monkeypatch.setattr(Posterior, "per_draw", refuse)
     result = simulate_chain(frame, models, CHAIN, 30, np.arange(len(frame)), None)
     assert np.isfinite(result["rating_upper_90"]).all()
 
@@ -155,7 +156,7 @@ def test_the_per_draw_fallback_gives_the_same_draws(synthetic, held_out, monkeyp
     normals = standard_normals(np.arange(50), 30)
     chain = ChainPosteriors.from_models(synthetic, CHAIN, None)
     fast = chain.draws(frame, normals)
-    monkeypatch.setattr(Posterior, "_linearised", lambda *args: None)
+    monkeypatch.setattr(Posterior, "affine", lambda *args: None)
     _assert_draws_equal(chain.draws(frame, normals), fast)
 
 
@@ -164,10 +165,9 @@ def test_a_non_affine_chain_column_falls_back_to_per_draw_transforms(held_out) -
     train = make_truth(2000, seed=3)
     models = fit_chain(train, rating_first=FunctionTransformer(log_complexity))
     frame = held_out[FEATURES].head(40)
-    values = {"predicted_complexity": np.full((40, 5), 2.0)}
     chain = ChainPosteriors.from_models(models, CHAIN, None)
-    assert chain.posteriors["rating"]._linearised(frame, values, (40, 5)) is None
-    assert chain.posteriors["users_rated"]._linearised(frame, values, (40, 5)) is not None
+    assert chain.posteriors["rating"].affine(frame) is None
+    assert chain.posteriors["users_rated"].affine(frame) is not None
     ref = production_simulate_reference(frame, models, CHAIN, 25, None)
     _assert_draws_equal(chain.draws(frame, ref.normals), ref.draws)
 
@@ -178,6 +178,179 @@ def test_the_reference_normals_are_standard_normal(synthetic, held_out) -> None:
     for i in range(4):
         values = ref.normals[:, i].ravel()
         assert abs(values.mean()) < 0.05 and abs(values.std() - 1) < 0.05, i
+
+
+# -- the faster path keeps the previous numbers ---------------------------------------------
+def _non_affine(train_seed: int = 3) -> dict[str, Pipeline]:
+    return fit_chain(
+        make_truth(2000, seed=train_seed), rating_first=FunctionTransformer(log_complexity)
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "formula", "rows", "draws"),
+    [
+        ("production", None, 60, 200),
+        ("production", FORMULA, 60, 200),
+        ("synthetic", None, 300, 400),
+        ("synthetic", FORMULA, 300, 400),
+        ("non-affine", None, 30, 40),
+    ],
+)
+def test_the_results_equal_the_previous_implementation(
+    prod, synthetic, held_out, case, formula, rows, draws
+) -> None:
+    """Stacked transforms, shared offsets, four sorts and small chunks change no number:
+    the same seeds give what simulate_chain gave before it was made faster (a0c78a8)."""
+    if case == "production":
+        frame, models = prod[0].head(rows), prod[1]
+    else:
+        frame = held_out[FEATURES].head(rows)
+        models = synthetic if case == "synthetic" else _non_affine()
+    if formula:
+        models = without_geek(models)
+    seeds = np.random.default_rng(7).integers(0, 2**63, rows, dtype=np.uint64)
+    before = simulate_before(frame, models, CHAIN, draws, seeds, formula)
+    for chunk in (13 * draws, simulate.CHUNK_ELEMENTS):
+        now = simulate_chain(frame, models, CHAIN, draws, seeds, formula, chunk_elements=chunk)
+        assert set(now) == set(before)
+        for column, values in before.items():
+            np.testing.assert_allclose(now[column], values, rtol=1e-12, atol=0, err_msg=column)
+
+
+def _counting(calls: list[int]) -> FunctionTransformer:
+    def count(X: pd.DataFrame) -> pd.DataFrame:
+        calls.append(len(X))
+        return X
+
+    return FunctionTransformer(count)
+
+
+def _wrapped(pipeline: Pipeline, step: Any) -> Pipeline:
+    """The fitted pipeline with ``step`` after its preprocessor (nothing refitted)."""
+    return Pipeline([("preprocessor", pipeline[0]), ("extra", step), ("model", pipeline[-1])])
+
+
+def _spread(n: int, k: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(n, k)).round().astype(int))
+
+
+def test_each_model_transforms_a_batch_in_one_call(synthetic, held_out) -> None:
+    """The preprocessors' fixed cost per call is paid once per model and batch, not once
+    per chunk and probe: 800 games in chunks of 7 are 4 transform calls in all (every row,
+    the slope probes, one row in CHECK_EVERY at the joint probe)."""
+    calls: dict[str, list[int]] = {t: [] for t in synthetic}
+    models = {t: _wrapped(m, _counting(calls[t])) for t, m in synthetic.items()}
+    frame = held_out[FEATURES].head(800)
+    simulate_chain(frame, models, CHAIN, 50, np.arange(800), None, chunk_elements=7 * 50)
+    probes = simulate.PROBE_ROWS
+    checked = max(probes, 800 // simulate.CHECK_EVERY)
+    assert checked > probes  # both counts below are pinned
+    assert calls == {
+        "complexity": [800],
+        "rating": [800 + checked + probes],
+        "users_rated": [800 + checked + probes],
+        "geek_rating": [800 + checked + 3 * probes],
+    }
+
+
+SHARED_CALLS: list[int] = []
+
+
+def count_shared(X: pd.DataFrame) -> pd.DataFrame:
+    SHARED_CALLS.append(len(X))
+    return X
+
+
+def test_byte_identical_preprocessors_probe_the_batch_once(synthetic, held_out) -> None:
+    """rating and users_rated fitted on the same frame have the same preprocessor: the
+    batch goes through it once for both, and the numbers stay those of the previous code."""
+    step = FunctionTransformer(count_shared)  # picklable: both pipelines pickle alike
+    models = {
+        **synthetic,
+        "rating": _wrapped(synthetic["rating"], step),
+        "users_rated": _wrapped(synthetic["users_rated"], step),
+    }
+    frame = held_out[FEATURES].head(100)
+    SHARED_CALLS.clear()
+    result = simulate_chain(frame, models, CHAIN, 50, np.arange(100), None)
+    assert SHARED_CALLS == [100 + 64 + 64]
+    before = simulate_before(frame, models, CHAIN, 50, np.arange(100, dtype=np.uint64), None)
+    for column, values in before.items():
+        np.testing.assert_allclose(result[column], values, rtol=1e-12, err_msg=column)
+
+
+def test_a_chain_column_bent_in_rare_rows_is_seen_in_checked_rows(
+    synthetic, held_out, monkeypatch
+) -> None:
+    """Slopes come from PROBE_ROWS rows, but one row in CHECK_EVERY is checked at the joint
+    probe (every row with CHECK_EVERY = 1): a chain column squared only where f0 is
+    extreme, in one such row outside the slope probes, sends the model to per-draw
+    transforms, whose draws match production's loop."""
+
+    def squared_where_extreme(X: pd.DataFrame) -> pd.DataFrame:
+        extreme = X["f0"] > 3.0  # scaled f0
+        return X.assign(
+            predicted_complexity=np.where(
+                extreme, X["predicted_complexity"] ** 2, X["predicted_complexity"]
+            )
+        )
+
+    models = {
+        **synthetic,
+        "rating": _wrapped(synthetic["rating"], FunctionTransformer(squared_where_extreme)),
+    }
+    clean = held_out[FEATURES].head(1000)
+    n = len(clean)
+    probes = _spread(n, simulate.PROBE_ROWS)
+    checked = _spread(n, max(simulate.PROBE_ROWS, n // simulate.CHECK_EVERY))
+    rating = ChainPosteriors.from_models(models, CHAIN, None).posteriors["rating"]
+    assert rating.affine(clean) is not None  # no row of the held-out games is extreme
+    for bent, check_every in [
+        (set(checked) - set(probes), None),
+        (set(range(n)) - set(checked), 1),
+    ]:
+        if check_every:
+            monkeypatch.setattr(simulate, "CHECK_EVERY", check_every)
+        frame = clean.copy()
+        frame.iloc[min(bent), 0] = 8.0
+        assert rating.affine(frame.iloc[probes]) is not None  # the slope probes alone
+        assert rating.affine(frame) is None
+    frame = frame.head(300)  # keeps the bent row
+    chain = ChainPosteriors.from_models(models, CHAIN, None)
+    ref = production_simulate_reference(frame, models, CHAIN, 20, None)
+    _assert_draws_equal(chain.draws(frame, ref.normals), ref.draws)
+
+
+def test_the_per_draw_path_stacks_draws_into_few_calls(held_out, monkeypatch) -> None:
+    calls: list[int] = []
+    base = _non_affine()
+    models = {**base, "rating": _wrapped(base["rating"], _counting(calls))}
+    monkeypatch.setattr(simulate, "STACK_ROWS", 100)
+    simulate_chain(held_out[FEATURES].head(20), models, CHAIN, 30, np.arange(20), None)
+    # the probe call (2 x 20 + 20 rows), then 30 draws of 20 rows, 5 draws per call
+    assert calls == [60] + [100] * 6
+
+
+def test_nan_from_a_preprocessor_counts_games_not_stacked_rows(synthetic, held_out) -> None:
+    def nan_where_big(X: pd.DataFrame) -> pd.DataFrame:
+        return X.assign(f1=np.where(X["f1"] > 1.0, np.nan, X["f1"]))
+
+    models = {
+        **synthetic,
+        "rating": _wrapped(synthetic["rating"], FunctionTransformer(nan_where_big)),
+    }
+    frame = held_out[FEATURES].head(40)
+    scaler = synthetic["rating"][0].named_steps["scaler"]
+    column = list(scaler.feature_names_in_).index("f1")
+    big = int(((frame["f1"] - scaler.mean_[column]) / scaler.scale_[column] > 1.0).sum())
+    assert 0 < big < 40
+    with pytest.raises(InputError) as raised:
+        simulate_chain(frame, models, CHAIN, 10, np.arange(40), None)
+    assert raised.value.message == (
+        f"the rating model's preprocessor left NaN in {big} of 40 games: its pipeline "
+        "cannot score them"
+    )
 
 
 # -- calibration ---------------------------------------------------------------------------

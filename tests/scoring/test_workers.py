@@ -29,7 +29,7 @@ from tests.support.state import read
 
 from bggscore.errors import IntegrityError
 from bggscore.modelset import GeekFormula, ModelSet
-from bggscore.scoring.batch import Batch, Prepared
+from bggscore.scoring.batch import Batch, Prepared, compute_batch
 from bggscore.scoring.chain import RunInfo
 from bggscore.scoring.pool import (
     ScoringPool,
@@ -40,6 +40,7 @@ from bggscore.scoring.pool import (
     encode_prepared,
     unread_columns,
 )
+from bggscore.scoring.upstream import Produced
 from bggscore.stages import PANDAS_BATCH_SIZE, WORKER_BATCH_SIZE
 from bggscore.tasks.score import batch_size
 from bggscore.warehouse.base import Write
@@ -82,9 +83,13 @@ def assert_same_rows(home: Path, one: str, two: str) -> None:
 
 
 def test_two_workers_write_what_one_process_writes(demo_home: Path, cli) -> None:
+    from bggscore.registry import registry as loaded
+
     one = score(cli)
     state_one = state_rows(demo_home, {one["job_id"]: "run"})
+    loaded.clear_cache()
     two = score(cli, "--workers", "2")
+    assert not loaded._CACHE  # the workers unpickled the models, this process none
     assert two["games_scored"] == one["games_scored"] == 2940
     assert two["stages"] == one["stages"]
     assert_same_rows(demo_home, one["job_id"], two["job_id"])
@@ -129,6 +134,78 @@ def test_production_pipelines_in_workers_score_as_production(
     assert landing["game_id"].to_list() == expected["game_id"].tolist()
     for column in ("predicted_hurdle_prob", "predicted_rating", "predicted_geek_rating"):
         assert np.max(np.abs(landing[column].to_numpy() - expected[column].to_numpy())) <= 1e-9
+
+
+def test_main_reads_the_embeddings_complexity_read_and_shares_its_frame(
+    demo_home: Path, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bggscore.modelset import model_graph, open_settings_registry, resolve_models
+    from bggscore.scoring.batch import prepare_batch
+    from bggscore.scoring.upstream import join_upstream
+    from bggscore.settings import load_settings
+    from bggscore.stages import COMPLEXITY, EMBEDDINGS_TABLE, MAIN, SCORE_STAGES
+    from bggscore.warehouse import open_warehouse
+    from bggscore.warehouse.queries import Selection
+
+    adopted = adopt(demo_home, tmp_path / "production")
+    for command in adopted.commands:
+        assert cli(*command).exit_code == 0
+    for name, value in adopted.env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    registry = open_settings_registry(settings)
+    graph = model_graph(settings, registry, {})
+    stages = graph.order(list(SCORE_STAGES))
+    models = resolve_models(settings, registry, stages, {}, load=False)  # registrations
+    with open_warehouse(settings) as wh:
+        columns = sorted({"game_id", "name", "year_published", *models.read_columns()})
+        frame = next(iter(wh.read_features(Selection(all_years=True), columns, 500, True)))
+        reads = []
+        vectors = wh.input_embeddings
+        monkeypatch.setattr(wh, "input_embeddings", lambda ids: reads.append(ids) or vectors(ids))
+        prepared = prepare_batch(wh, frame, models, RUN, stages, graph)
+        assert len(reads) == 1  # once a batch, for both stages
+        assert prepared.subset_of == {MAIN: COMPLEXITY}
+        shared = prepared.frames[COMPLEXITY]
+        assert_frame_equal(prepared.frames[MAIN], shared)
+        assert len(shared) == 500 and "emb_99" in shared.columns
+        # what main would get reading and expanding the vectors again
+        again = join_upstream(
+            wh,
+            shared,
+            graph.upstream(MAIN),
+            produced={COMPLEXITY: Produced({}, RUN.job_id)},
+            expand_embeddings=True,
+            inputs=graph.inputs_of(MAIN),
+            embedding_width=models.embedding_width(MAIN),
+        )
+    assert len(reads) == 2
+    assert_frame_equal(again.frame, prepared.frames[MAIN])
+    key = prepared.keys[MAIN]
+    assert key is not None and again.upstream_key is not None
+    assert key.to_list() == again.upstream_key.to_list()
+    assert key.str.contains(f"{EMBEDDINGS_TABLE}:").all()
+    # the stages share one pandas conversion of the batch, and score as with one each
+    conversions = []
+    to_pandas = pl.DataFrame.to_pandas
+
+    def counted(self: pl.DataFrame, *args: object, **kwargs: object) -> object:
+        conversions.append(self.width)
+        return to_pandas(self, *args, **kwargs)
+
+    try:
+        loaded = resolve_models(settings, registry, stages, {})
+        apart = Prepared(prepared.rows, dict(prepared.frames), dict(prepared.keys))
+        expected = compute_batch(apart, loaded, RUN, stages)
+        assert len(conversions) == 0  # counting starts below
+        monkeypatch.setattr(pl.DataFrame, "to_pandas", counted)
+        batch = compute_batch(prepared, loaded, RUN, stages)
+    finally:
+        for name in [m for m in sys.modules if m == "src" or m.startswith("src.")]:
+            del sys.modules[name]
+    assert len(conversions) == 1
+    assert batch.landing is not None and expected.landing is not None
+    assert_frame_equal(batch.landing, expected.landing)
 
 
 def test_intervals_in_workers_are_those_of_one_process(
@@ -326,6 +403,20 @@ def test_batches_cross_as_arrow_and_come_back_equal() -> None:
     assert back.keys["main"] is None
     assert back.keys["complexity"] is not None
     assert back.keys["complexity"].to_list() == key.to_list()
+    # a stage's frame that is an earlier one's rows travels as its game ids only
+    subset = Prepared(3, {"complexity": frame, "main": frame.tail(1)}, {"main": key.tail(1)})
+    subset.subset_of = {"main": "complexity"}
+    header, buffers = encode_prepared(subset)
+    assert header["subset_of"] == {"main": "complexity"}
+    assert len(buffers[1]) < len(buffers[0])
+    back = decode_prepared(header, [bytes(b) for b in buffers])
+    assert back.subset_of == {"main": "complexity"}
+    assert_frame_equal(back.frames["main"], frame.tail(1))
+    assert back.keys["main"] is not None and back.keys["main"].to_list() == ["complexity:job"]
+    subset.frames["main"], subset.keys["main"] = frame, key  # every row: the very frame
+    header, buffers = encode_prepared(subset)
+    back = decode_prepared(header, [bytes(b) for b in buffers])
+    assert back.frames["main"] is back.frames["complexity"]
     # a column no model reads stays behind
     header, buffers = encode_prepared(prepared, frozenset({"categories"}))
     back = decode_prepared(header, [bytes(b) for b in buffers])

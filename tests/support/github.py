@@ -1,8 +1,8 @@
 """A real GitHub stand-in: an HTTP server on 127.0.0.1 that records what reaches it.
 
 The ``github`` fixture (loaded by tests/conftest.py) gives each test its own server;
-``closed_port_url`` is an address where nothing listens. ``EVENTS`` holds the GitHub
-Actions event payloads the dispatch tests read.
+``closed_port_url`` is an address where nothing listens; ``raw_server`` answers late,
+slowly or never. ``EVENTS`` holds the GitHub Actions event payloads the dispatch tests read.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,3 +97,80 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@dataclass
+class RawServer:
+    """A bare socket server on 127.0.0.1 that reads each request whole, counts it, and then
+    answers late, slowly or never (``behaviour``): what httpx's per-read timeouts miss."""
+
+    url: str
+    posts: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+def _read_request(conn: Any) -> bool:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return False
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = conn.recv(4096)
+        if not chunk:
+            return False
+        body += chunk
+    return True
+
+
+@contextmanager
+def raw_server(behaviour: str, delay: float = 0.0) -> Iterator[RawServer]:
+    """``silent``: never answers; ``trickle``: one byte of a 204 every 0.2 s, never ending;
+    ``late``: a whole 204 after ``delay`` seconds."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.05)
+    server = RawServer(url=f"http://127.0.0.1:{listener.getsockname()[1]}")
+
+    def handle(conn: Any) -> None:
+        with conn:
+            if not _read_request(conn):
+                return
+            server.posts += 1
+            if behaviour == "late":
+                server.stop.wait(delay)
+                conn.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+                return
+            status = b"HTTP/1.1 204 No Content\r\nX-Slow: " + b"a" * 10_000
+            for byte in status:
+                if behaviour != "trickle" or server.stop.wait(0.2):
+                    break
+                conn.sendall(bytes([byte]))
+            server.stop.wait()
+
+    def serve() -> None:
+        while not server.stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # the accept timeout: look at stop again
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop.set()
+        thread.join()
+        listener.close()

@@ -47,18 +47,28 @@ COUNT_SQL = (
     "AND (@all_ids OR f.game_id IN UNNEST(@game_ids)) "
     "AND (@any_users_rated OR (NOT f.users_rated IS NULL AND f.users_rated >= @min_users_rated))"
 )
+STATE_COLUMNS = (
+    "`stage`, `game_id`, `feature_hash`, `model_key`, `upstream_key`, `job_id`, `score_ts`, "
+    "`input_hash`, `stage_partition`"
+)
+EMBEDDING_COLUMNS = (
+    "`game_id`, `name`, `year_published`, `embedding`, `embedding_8`, `embedding_16`, "
+    "`embedding_32`, `embedding_model`, `embedding_version`, `embedding_dim`, `algorithm`, "
+    "`created_ts`, `job_id`, `coordinates_2d`, `feature_hash`"
+)
+STAGED = "`bgg-predictive-models`.`raw`.`_bggscore_stage_cccc_rows`"
 WRITE_SCRIPT = (
     # the partitions the staged rows fall in, as script variables: constants that bound
     # the MERGE to the stages written and the duplicate check to the days written
     "DECLARE partitions_0 ARRAY<INT64> DEFAULT (SELECT ARRAY_AGG(DISTINCT b.`stage_partition`) "
-    "FROM `bgg-predictive-models`.`raw`.`_bggscore_stage_aaaa_0` AS b);\n"
+    f"FROM (SELECT {STATE_COLUMNS} FROM {STAGED} WHERE `_bggscore_frame` = 0) AS b);\n"
     "DECLARE since_1 TIMESTAMP DEFAULT (SELECT MIN(b.`created_ts`) "
-    "FROM `bgg-predictive-models`.`raw`.`_bggscore_stage_bbbb_1` AS b);\n"
+    f"FROM (SELECT {EMBEDDING_COLUMNS} FROM {STAGED} WHERE `_bggscore_frame` = 1) AS b);\n"
     "DECLARE until_1 TIMESTAMP DEFAULT (SELECT MAX(b.`created_ts`) "
-    "FROM `bgg-predictive-models`.`raw`.`_bggscore_stage_bbbb_1` AS b);\n"
+    f"FROM (SELECT {EMBEDDING_COLUMNS} FROM {STAGED} WHERE `_bggscore_frame` = 1) AS b);\n"
     "BEGIN TRANSACTION;\n"
     "MERGE INTO `bgg-predictive-models`.`raw`.`bggscore_scoring_state` AS t "
-    "USING `bgg-predictive-models`.`raw`.`_bggscore_stage_aaaa_0` AS b "
+    f"USING (SELECT {STATE_COLUMNS} FROM {STAGED} WHERE `_bggscore_frame` = 0) AS b "
     "ON t.`stage_partition` IN UNNEST(partitions_0) "
     "AND t.`stage` = b.`stage` AND t.`game_id` = b.`game_id` "
     "WHEN MATCHED THEN UPDATE SET `feature_hash` = b.`feature_hash`, "
@@ -79,14 +89,14 @@ WRITE_SCRIPT = (
     "`b`.`embedding_8`, `b`.`embedding_16`, `b`.`embedding_32`, `b`.`embedding_model`, "
     "`b`.`embedding_version`, `b`.`embedding_dim`, `b`.`algorithm`, `b`.`created_ts`, "
     "`b`.`job_id`, `b`.`coordinates_2d`, `b`.`feature_hash` "
-    "FROM `bgg-predictive-models`.`raw`.`_bggscore_stage_bbbb_1` AS b "
+    f"FROM (SELECT {EMBEDDING_COLUMNS} FROM {STAGED} WHERE `_bggscore_frame` = 1) AS b "
     "WHERE NOT EXISTS(SELECT 1 FROM `bgg-predictive-models`.`raw`.`game_embeddings` AS t "
     "WHERE t.`created_ts` >= since_1 AND t.`created_ts` <= until_1 "
     "AND t.`job_id` = b.`job_id` AND t.`game_id` = b.`game_id`);\n"
     "COMMIT TRANSACTION;"
 )
-STAGE_0 = f"{ML}.raw._bggscore_stage_aaaa_0"
-STAGE_1 = f"{ML}.raw._bggscore_stage_bbbb_1"
+STAGING = f"{ML}.raw._bggscore_stage_cccc_rows"
+CAP_FLOOR = 2**30
 
 
 @pytest.fixture
@@ -147,7 +157,13 @@ def test_read_sends_rendered_sql_with_typed_parameters(warehouse, client) -> Non
         bigquery.ScalarQueryParameter("any_users_rated", "BOOL", True),
         bigquery.ScalarQueryParameter("min_users_rated", "INT64", 0),
     ]
-    assert config.labels == {"tool": "bggscore"}
+    assert config.labels == {
+        "tool": "bggscore",
+        "command": "none",
+        "stage": "none",
+        "job_id": warehouse.job_labels["job_id"].lower(),
+    }
+    assert config.maximum_bytes_billed == CAP_FLOOR
     assert client.query.call_args.kwargs["location"] == "EU"
     result.to_arrow.assert_called_once_with(create_bqstorage_client=False)
 
@@ -239,7 +255,16 @@ def test_only_used_parameters_are_sent() -> None:
 
 
 # -- writes ----------------------------------------------------------------------------
-def test_write_loads_parquet_then_runs_one_transaction(warehouse, client, fixed_ids) -> None:
+def two_frames() -> list[Write]:
+    return [
+        Write("scoring_state", make_scoring_state([1, 2]), "upsert"),
+        Write("game_embeddings", make_game_embeddings([1, 2]), "append"),
+    ]
+
+
+def test_a_write_loads_its_frames_in_one_parquet_load_then_runs_one_transaction(
+    warehouse, client, fixed_ids
+) -> None:
     loaded: dict[str, pa.Table] = {}
 
     def load(buffer: io.BytesIO, destination: str, **kwargs: Any) -> Any:
@@ -247,41 +272,86 @@ def test_write_loads_parquet_then_runs_one_transaction(warehouse, client, fixed_
         return client.load_table_from_file.return_value
 
     client.load_table_from_file.side_effect = load
-    state = make_scoring_state([1, 2])
-    embeddings = make_game_embeddings([1, 2])
+    writes = two_frames()
+    state, embeddings = writes[0].frame, writes[1].frame
 
-    warehouse.write(
-        [Write("scoring_state", state, "upsert"), Write("game_embeddings", embeddings, "append")]
-    )
+    warehouse.write(writes)
 
-    # staging tables: created with an expiry, then loaded from Parquet with an exact schema
+    # one staging table, created with an expiry, loaded from Parquet with an exact schema:
+    # every frame's columns and the frame each row belongs to
     created = [call.args[0] for call in client.create_table.call_args_list]
-    assert [t.table_id for t in created] == ["_bggscore_stage_aaaa_0", "_bggscore_stage_bbbb_1"]
-    assert all(t.expires > datetime.now(timezone.utc) for t in created)
-    assert [call.args[1] for call in client.load_table_from_file.call_args_list] == [
-        STAGE_0,
-        STAGE_1,
-    ]
+    assert [t.table_id for t in created] == ["_bggscore_stage_cccc_rows"]
+    assert created[0].expires > datetime.now(timezone.utc)
+    assert [call.args[1] for call in client.load_table_from_file.call_args_list] == [STAGING]
     config = client.load_table_from_file.call_args.kwargs["job_config"]
     assert config.source_format == bigquery.SourceFormat.PARQUET
     assert config.write_disposition == bigquery.WriteDisposition.WRITE_TRUNCATE
     assert config.parquet_options.enable_list_inference is True
-    assert config.labels == {"tool": "bggscore"}
+    assert set(config.labels) == {"tool", "command", "stage", "job_id"}
     embedding = next(f for f in config.schema if f.name == "embedding")
     assert (embedding.field_type, embedding.mode) == ("FLOAT64", "REPEATED")
-    assert [f.name for f in config.schema] == TABLES["game_embeddings"].names
+    names = [f.name for f in config.schema]
+    assert set(names) == {
+        *TABLES["scoring_state"].names,
+        *TABLES["game_embeddings"].names,
+        "_bggscore_frame",
+    }
+    rows = pl.from_arrow(loaded[STAGING])
+    assert rows["_bggscore_frame"].to_list() == [0, 0, 1, 1]
     assert (
-        pl.from_arrow(loaded[STAGE_1])["embedding"].to_list() == embeddings["embedding"].to_list()
+        rows.filter(pl.col("_bggscore_frame") == 0)["stage"].to_list() == state["stage"].to_list()
+    )
+    assert (
+        rows.filter(pl.col("_bggscore_frame") == 1)["embedding"].to_list()
+        == embeddings["embedding"].to_list()
     )
     client.load_table_from_file.return_value.result.assert_called()
 
-    # one script over the staging tables, then the staging tables go
+    # one script reading each frame's rows, then the staging table goes
     assert client.query.call_count == 1
     script, config = sent(client)
     assert script == WRITE_SCRIPT
     assert config.query_parameters == []
-    assert [call.args for call in client.delete_table.call_args_list] == [(STAGE_0,), (STAGE_1,)]
+    assert config.maximum_bytes_billed == CAP_FLOOR
+    assert [call.args for call in client.delete_table.call_args_list] == [(STAGING,)]
     assert all(call.kwargs == {"not_found_ok": True} for call in client.delete_table.call_args_list)
+
+
+def test_a_small_frame_travels_as_one_parameterised_statement(warehouse, client) -> None:
+    started = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    warehouse.record_run("job-1", "score", "complexity", "running", 0, started)
+
+    client.create_table.assert_not_called()  # no staging table, no load job
+    client.load_table_from_file.assert_not_called()
+    client.query.assert_called_once()
+    sql, config = sent(client)
+    assert not sql.startswith("BEGIN")  # one statement is atomic by itself
+    assert sql.startswith(
+        "MERGE INTO `bgg-predictive-models`.`raw`.`bggscore_runs` AS t USING "
+        "(SELECT r.`job_id`, r.`command`, r.`stage`, r.`status`, r.`games`, r.`started_at`, "
+        "r.`finished_at`, r.`message`, r.`source_environment` "
+        "FROM UNNEST(@bggscore_rows) AS r) AS b ON t.`job_id` = b.`job_id`"
+    )
+    (rows,) = config.query_parameters
+    assert (rows.name, rows.array_type) == ("bggscore_rows", "STRUCT")
+    (row,) = rows.values
+    assert row.struct_types == dict(TABLES["runs"].columns)
+    assert row.struct_values["job_id"] == "job-1"
+    assert row.struct_values["games"] == 0
+    assert row.struct_values["started_at"] == started
+    assert config.maximum_bytes_billed == CAP_FLOOR
+
+
+def test_a_large_or_array_frame_is_staged(warehouse, client, fixed_ids) -> None:
+    warehouse.write([Write("scoring_state", make_scoring_state(list(range(1, 1_200))), "upsert")])
+    assert client.load_table_from_file.call_count == 1
+    script = sent(client)[0]
+    assert script.startswith("DECLARE partitions_0 ")  # the stages written, then the MERGE
+    assert "\nBEGIN TRANSACTION;\nMERGE INTO" in script
+
+    client.reset_mock()
+    warehouse.write([Write("game_embeddings", make_game_embeddings([1]), "append")])
+    assert client.load_table_from_file.call_count == 1  # arrays never travel as parameters
 
 
 def test_failing_script_raises_one_line_and_still_drops_staging(
@@ -293,31 +363,31 @@ def test_failing_script_raises_one_line_and_still_drops_staging(
     )
 
     with pytest.raises(WarehouseError) as caught:
-        warehouse.write([Write("scoring_state", make_scoring_state([1]), "upsert")])
+        warehouse.write(two_frames())
 
     text = one_line(caught.value)
     assert "committing the write transaction" in text
     assert "must match at most one source row" in text
-    client.delete_table.assert_called_once_with(STAGE_0, not_found_ok=True)
+    client.delete_table.assert_called_once_with(STAGING, not_found_ok=True)
 
 
 def test_failing_load_never_runs_the_script(warehouse, client, fixed_ids) -> None:
     client.load_table_from_file.return_value.result.side_effect = api_exceptions.Forbidden(
-        "Access Denied: Table raw._bggscore_stage_aaaa_0: Permission bigquery.tables.updateData"
+        "Access Denied: Table raw._bggscore_stage_cccc_rows: Permission bigquery.tables.updateData"
     )
 
     with pytest.raises(WarehouseError) as caught:
-        warehouse.write([Write("scoring_state", make_scoring_state([1]), "upsert")])
+        warehouse.write(two_frames())
 
     assert "refused access" in one_line(caught.value)
     assert "roles" in str(caught.value)
     client.query.assert_not_called()  # the targets were never touched
-    client.delete_table.assert_called_once_with(STAGE_0, not_found_ok=True)
+    client.delete_table.assert_called_once_with(STAGING, not_found_ok=True)
 
 
 def test_staging_cleanup_failure_does_not_hide_the_result(warehouse, client, fixed_ids) -> None:
     client.delete_table.side_effect = api_exceptions.ServiceUnavailable("try later")
-    warehouse.write([Write("scoring_state", make_scoring_state([1]), "upsert")])
+    warehouse.write(two_frames())
     client.query.assert_called_once()
 
 
@@ -336,8 +406,9 @@ def test_init_creates_only_owned_tables_with_partitioning_and_clustering(warehou
         "description_embeddings",
         "bggscore_scoring_state",
         "bggscore_runs",
+        "bggscore_leases",
     }
-    assert len(changed) == 6
+    assert len(changed) == 7
     landing_call = created["ml_predictions_landing"]
     landing = landing_call.args[0]
     assert landing.project == ML and landing.dataset_id == "raw"
@@ -452,3 +523,134 @@ def test_google_errors_become_one_line_warehouse_errors(
 
     assert words in one_line(caught.value)
     assert caught.value.__cause__ is exc
+
+
+# -- guard rails -----------------------------------------------------------------------
+def test_every_query_job_carries_the_cap_derived_from_the_catalogue(settings, client) -> None:
+    features = bigquery.Table(f"{FEATURES}.analytics.games_features")
+    features._properties["numBytes"] = str(3 * 2**30)  # a 3 GiB catalogue
+    client.get_table.return_value = features
+    warehouse = BigQueryWarehouse(settings, client_factory=lambda: client)
+
+    warehouse.execute("SELECT 1")
+    warehouse.write([Write("runs", make_runs_row(), "upsert")])
+
+    caps = [call.kwargs["job_config"].maximum_bytes_billed for call in client.query.call_args_list]
+    assert caps == [12 * 2**30, 12 * 2**30]  # 4x the catalogue
+    client.get_table.assert_called_once_with(f"{FEATURES}.analytics.games_features")
+
+
+def test_a_small_catalogue_gets_the_floor_and_the_setting_wins(tmp_path: Path, client) -> None:
+    def cap(**warehouse: Any) -> int:
+        settings = Settings(
+            home=tmp_path,
+            warehouse=WarehouseSettings(
+                engine="bigquery", features_project=FEATURES, ml_project=ML, **warehouse
+            ),
+        )
+        return BigQueryWarehouse(settings, client_factory=lambda: client).maximum_bytes_billed()
+
+    client.get_table.side_effect = api_exceptions.NotFound("no catalogue yet")
+    assert cap() == 2**30
+    assert cap(maximum_bytes_billed=50 * 2**20) == 50 * 2**20
+
+
+def test_a_cap_below_bigquerys_minimum_is_refused(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="greater than or equal to 10485760"):
+        WarehouseSettings(maximum_bytes_billed=1000)
+
+
+def test_a_job_over_the_cap_is_one_line_naming_the_setting(warehouse, client) -> None:
+    message = "Query exceeded limit for bytes billed: 1073741824. 5368709120 or higher required."
+    client.query.return_value.result.side_effect = api_exceptions.BadRequest(
+        message, errors=[{"reason": "bytesBilledLimitExceeded", "message": message}]
+    )
+
+    with pytest.raises(WarehouseError) as caught:
+        warehouse.count_features(Selection(all_years=True))
+
+    text = one_line(caught.value)
+    assert "warehouse.maximum_bytes_billed" in text
+    assert "BGGSCORE_WAREHOUSE__MAXIMUM_BYTES_BILLED" in text
+    assert "5368709120 or higher required" in text
+    assert "nothing was written" in text
+    assert caught.value.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("given", "label"),
+    [
+        ("20261202T042518Z-ab12cd34", "20261202t042518z-ab12cd34"),
+        ("text-embeddings,game-embeddings", "text-embeddings_game-embeddings"),
+        ("Warehouse Load!", "warehouse_load_"),
+        ("é" * 70, "_" * 63),
+        ("", "none"),
+    ],
+)
+def test_labels_follow_bigquerys_rules(given: str, label: str) -> None:
+    labels = bigquery_engine.job_labels({"command": given, "stage": given, "job_id": given})
+    assert labels == {"tool": "bggscore", "command": label, "stage": label, "job_id": label}
+
+
+def test_labels_follow_the_stage_being_worked_on(warehouse, client) -> None:
+    with warehouse.labelled(stage="main", command="score"):
+        warehouse.execute("SELECT 1")
+    warehouse.execute("SELECT 2")
+    first, second = (call.kwargs["job_config"].labels for call in client.query.call_args_list)
+    assert (first["stage"], first["command"]) == ("main", "score")
+    assert (second["stage"], second["command"]) == ("none", "none")
+    assert first["job_id"] == second["job_id"] == warehouse.job_labels["job_id"].lower()
+
+
+def test_table_metadata_is_fetched_once_per_command(settings, client) -> None:
+    from bggscore.warehouse.command import begin_command, end_command
+
+    def table(table_id: str) -> bigquery.Table:
+        logical = "scoring_state" if table_id.endswith("state") else "games_features"
+        return bigquery.Table(table_id, schema=bigquery_engine.bigquery_schema(TABLES[logical]))
+
+    client.get_table.side_effect = table
+    begin_command("run")
+    try:
+        for _ in range(2):  # `run` opens a warehouse per step
+            with BigQueryWarehouse(settings, client_factory=lambda: client) as wh:
+                wh.require_tables(["games_features", "scoring_state"])
+                wh.feature_columns()
+                assert wh.job_labels["command"] == "run"
+    finally:
+        end_command()
+    fetched = [call.args[0] for call in client.get_table.call_args_list]
+    assert sorted(fetched) == [
+        f"{FEATURES}.analytics.games_features",
+        f"{ML}.raw.bggscore_scoring_state",
+    ]
+
+
+def test_a_dry_run_prices_reads_and_counts_writes(warehouse, client) -> None:
+    from bggscore.warehouse.command import dry_run
+
+    client.query.return_value.total_bytes_processed = 123_456
+    result = client.query.return_value.result.return_value
+    result.to_arrow.return_value = pa.table({"n": pa.array([3], pa.int64())})
+
+    with dry_run(True) as ledger:
+        assert warehouse.count_features(Selection(all_years=True)) == 3
+        warehouse.write([Write("scoring_state", make_scoring_state([1, 2]), "upsert")])
+
+    priced, ran = (call.kwargs["job_config"] for call in client.query.call_args_list)
+    assert (priced.dry_run, priced.use_query_cache) == (True, False)
+    assert not ran.dry_run
+    assert ledger is not None
+    assert ledger.reads == [("", 123_456)]
+    assert ledger.writes == {f"{ML}.raw.bggscore_scoring_state": 2}
+    client.load_table_from_file.assert_not_called()
+    client.create_table.assert_not_called()
+
+
+def make_runs_row() -> pl.DataFrame:
+    now = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    return TABLES["runs"].conform(
+        pl.DataFrame({"job_id": ["j"], "stage": ["main"], "started_at": [now]})
+    )

@@ -72,6 +72,20 @@ def snapshot_cases(wh: Warehouse) -> dict[str, list[str]]:
     add("count_runs", [wh.render(queries.count_sql("runs"))])
     add("landing_rows", [wh.render(queries.landing_rows_sql())])
     add("landing_rows_bounded", [wh.render(queries.landing_rows_sql(bounded=True))])
+    # `warehouse check`: state rows without their output row, games held twice
+    for stage in DETECTION_STAGES:
+        output = GRAPH.get(stage).writes[0]
+        sql = queries.state_without_output_sql(output)
+        add(f"state_without_output_{stage.replace('-', '_')}", [wh.render(sql)])
+    for logical in ("games_features", "game_features_hash", "scoring_state"):
+        add(f"repeated_keys_{logical}", [wh.render(queries.repeated_keys_sql(logical))])
+    # `bggscore report`'s reads
+    for logical in queries.LINEAGE:
+        add(f"lineage_{logical}", [wh.render(queries.lineage_sql(logical))])
+    for logical in queries.JOB_MODEL_COLUMNS:
+        add(f"job_models_{logical}", [wh.render(queries.job_models_sql(logical))])
+    add("moves", [wh.render(queries.moves_sql())])
+    add("predictions_as_of", [wh.render(queries.predictions_as_of_sql())])
     for stage in DETECTION_STAGES:
         add(f"detection_{stage.replace('-', '_')}", [wh.render(detection_sql(stage))])
     # with models reading emb_* from the embeddings table: complexity's key is the vector's

@@ -1,8 +1,11 @@
-"""The GitHub Actions templates in workflows/: parsed, never grepped.
+"""The GitHub Actions templates in workflows/ (and the project's release.yml): parsed, never
+grepped.
 
-Checks the chain (order, needs, if: gates evaluated over every outcome), triggers, concurrency,
-permissions, pinning, that no `${{ }}` reaches a `run:` script, the workflow_run depth, and runs
-the `run:` scripts themselves under bash with a stub `bggscore` to see what they would call.
+Checks the chain (order, needs, if: gates evaluated over every outcome), triggers, concurrency
+(no pending run of one workflow can be cancelled by another's), permissions, pinning, what is
+installed and how, that no `${{ }}` reaches a `run:` script, the workflow_run depth, and runs
+the `run:` scripts themselves under bash with stubs to see what they would call. The chain
+played end to end with the real CLI is in test_chain.py.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.actions import evaluate
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to parse the workflow templates")
 
@@ -36,7 +40,9 @@ WAREHOUSE = "warehouse-notify.yml"
 ML_SIDE = (PIPELINE, COMPLEXITY, MAIN, EMBED)
 TEMPLATES = (*ML_SIDE, WAREHOUSE)
 
+RELEASE = REPO / ".github" / "workflows" / "release.yml"
 SHA_USES = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
+PINS = ("PIN_WHEEL_URL", "PIN_WHEEL_SHA256", "PIN_LOCK_URL", "PIN_LOCK_SHA256")
 MAX_WORKFLOW_RUN_DEPTH = 3  # GitHub: A -> B -> C -> D runs; a fifth workflow never starts
 
 
@@ -120,41 +126,6 @@ def bggscore_calls(doc: dict[str, Any], job_id: str) -> list[list[str]]:
     return found
 
 
-# -- a tiny evaluator for the if: gates -----------------------------------------------------
-TOKEN = re.compile(
-    r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<op>==|!=|&&|\|\||!|\(|\))"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*))"
-)
-
-
-def evaluate(expression: str, context: dict[str, Any]) -> bool:
-    """Evaluate a GitHub `if:` expression made of paths, strings, ==, !=, &&, || and !.
-
-    GitHub adds `success() &&` to an `if:` that has no status function; the callers check the
-    explicit part. Missing paths read as '' (GitHub's null compares equal to '').
-    """
-    text = expression.strip()
-    if text.startswith("${{") and text.endswith("}}"):
-        text = text[3:-2]
-    python: list[str] = []
-    position = 0
-    while position < len(text.rstrip()):
-        match = TOKEN.match(text, position)
-        assert match, f"cannot read {text[position:]!r} in {expression!r}"
-        position = match.end()
-        if match["str"] is not None:
-            python.append(repr(match["str"][1:-1].replace("''", "'")))
-        elif match["op"] is not None:
-            python.append({"&&": " and ", "||": " or ", "!": " not "}.get(match["op"], match["op"]))
-        else:
-            name = match["name"]
-            assert "(" not in text[position : position + 1], f"function call in {expression!r}"
-            literals = {"true": "True", "false": "False", "null": "None"}
-            python.append(literals.get(name, repr(context.get(name, ""))))
-    # Only repr() literals, and/or/not, ==, != and parentheses reach eval (built above).
-    return bool(eval("".join(python), {"__builtins__": {}}, {}))
-
-
 def test_the_evaluator_reads_github_expressions() -> None:
     context = {"needs.a.result": "success", "needs.a.outputs.changed": "false"}
     assert evaluate("needs.a.result == 'success'", context)
@@ -208,40 +179,96 @@ def test_job_permissions_are_least_privilege(name: str, docs: dict[str, Any]) ->
         assert permissions == expected, f"{name}:{job_id}"
 
 
+def concurrency(doc: dict[str, Any]) -> dict[str, Any] | None:
+    value = doc.get("concurrency")
+    return {"group": value} if isinstance(value, str) else value
+
+
+def cancelled_pending(arrivals: list[tuple[str, dict[str, Any] | None]]) -> list[int]:
+    """GitHub's rule for pending runs: ``arrivals`` are (workflow, its concurrency) in the
+    order their runs start while one run of every group is busy; returns the indexes of the
+    runs GitHub cancels. Without `queue: max` a group keeps one pending run and a newer run
+    cancels it; with it every pending run waits its turn (up to 100)."""
+    pending: dict[str, list[int]] = {}
+    cancelled = []
+    for index, (_, settings) in enumerate(arrivals):
+        if settings is None:
+            continue  # no group: the run starts at once, nothing to cancel
+        group = pending.setdefault(settings["group"], [])
+        if settings.get("queue") == "max":
+            assert len(group) < 100
+        elif group:
+            cancelled.append(group.pop())
+        group.append(index)
+    return cancelled
+
+
+def test_the_rule_sees_a_pending_run_cancelled_by_another_workflow() -> None:
+    shared = {"group": "g", "cancel-in-progress": False}
+    # before: the embed run carrying the scoring's games waits, a cron start of complexity
+    # scoring arrives and cancels it
+    assert cancelled_pending([("embed.yml", shared), ("score-complexity.yml", shared)]) == [0]
+    queued = {**shared, "queue": "max"}
+    assert cancelled_pending([("embed.yml", queued), ("score-complexity.yml", queued)]) == []
+
+
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_concurrency_never_cancels_a_running_job(name: str, docs: dict[str, Any]) -> None:
-    concurrency = docs[name]["concurrency"]
-    assert concurrency["group"]
-    assert concurrency["cancel-in-progress"] is False
+    settings = concurrency(docs[name])
+    if settings is not None:
+        assert settings["cancel-in-progress"] is False
     for job_id, job in jobs(docs[name]).items():
         if "concurrency" in job:
             assert job["concurrency"].get("cancel-in-progress") is False, f"{name}:{job_id}"
 
 
-def test_the_ml_side_shares_one_concurrency_group(docs: dict[str, Any]) -> None:
-    """One scoring stage at a time across both forms: no double scoring, no stage races."""
-    groups = {docs[name]["concurrency"]["group"] for name in ML_SIDE}
+def test_the_writers_share_one_group_that_keeps_every_pending_run(docs: dict[str, Any]) -> None:
+    """One group across every ML workflow that writes (the only lock between workflows on
+    runners that share nothing), with `queue: max`: any mix of starts cancels nothing."""
+    groups = {concurrency(docs[name])["group"] for name in ML_SIDE}  # type: ignore[index]
     assert groups == {"bggscore-scoring"}
-    assert docs[WAREHOUSE]["concurrency"]["group"] not in groups
+    assert all(concurrency(docs[name])["queue"] == "max" for name in ML_SIDE)  # type: ignore[index]
+    # the warehouse side writes nothing: no group, so no notification can be dropped
+    assert concurrency(docs[WAREHOUSE]) is None
+    starts = [*ML_SIDE, EMBED, COMPLEXITY, MAIN, PIPELINE, WAREHOUSE, WAREHOUSE, EMBED]
+    assert cancelled_pending([(name, concurrency(docs[name])) for name in starts]) == []
 
 
-@pytest.mark.parametrize("name", TEMPLATES)
-def test_every_action_is_pinned_to_a_commit_sha(name: str, docs: dict[str, Any]) -> None:
-    lines = (WORKFLOWS / name).read_text(encoding="utf-8").splitlines()
-    for job_id, index, step in steps(docs[name]):
+def test_release_runs_one_at_a_time_and_is_never_cancelled() -> None:
+    settings = concurrency(yaml.safe_load(RELEASE.read_text(encoding="utf-8")))
+    assert settings == {"group": "release", "cancel-in-progress": False, "queue": "max"}
+
+
+ALL_WORKFLOWS = [WORKFLOWS / name for name in TEMPLATES] + [RELEASE]
+
+
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_commit_sha(path: Path) -> None:
+    """Every `uses:` a 40-hex commit with a `# vX.Y.Z` comment (scripts/check-action-pins
+    resolves each comment's tag on GitHub and compares)."""
+    name = path.name
+    text = path.read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    lines = text.splitlines()
+    for raw in lines:
+        if re.match(r"\s*(-\s+)?uses:", raw):
+            assert re.search(r"uses: [^@\s]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$", raw) or (
+                "uses: ./" in raw
+            ), raw
+    for job_id, index, step in steps(doc):
         if "uses" not in step:
             continue
         uses = step["uses"]
         assert SHA_USES.match(uses), f"{name}:{job_id}[{index}] {uses} is not pinned to a SHA"
         line = next(raw for raw in lines if raw.strip().endswith(uses) or f"{uses} #" in raw)
         assert re.search(r"@[0-9a-f]{40} # v\d+\.\d+\.\d+$", line), f"no version comment: {line}"
-    for job_id, job in jobs(docs[name]).items():
+    for job_id, job in jobs(doc).items():
         assert "uses" not in job or job["uses"].startswith("./"), f"{name}:{job_id}"
 
 
 def test_each_action_has_one_sha_everywhere(docs: dict[str, Any]) -> None:
     seen: dict[str, set[str]] = {}
-    for doc in docs.values():
+    for doc in [*docs.values(), yaml.safe_load(RELEASE.read_text(encoding="utf-8"))]:
         for _, _, step in steps(doc):
             if "uses" in step:
                 action, sha = step["uses"].split("@")
@@ -256,7 +283,7 @@ def test_no_expression_inside_any_run_script(name: str, docs: dict[str, Any]) ->
         if "run" in step:
             assert "${{" not in step["run"], f"{name}:{job_id}[{index}] expands ${{{{ }}}} in run"
     for path, value in walk(docs[name]):
-        if "run" in path and isinstance(value, str):
+        if path[-1:] == ("run",) and isinstance(value, str):  # a script (`run` is also a job)
             assert "${{" not in value, f"{name}:{'.'.join(map(str, path))}"
 
 
@@ -289,27 +316,54 @@ def test_google_auth_is_keyless_and_from_vars(name: str, docs: dict[str, Any]) -
             assert given["service_account"].startswith("${{ vars.")
 
 
+def install_steps(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (job_id, step)
+        for job_id, _, step in steps(doc)
+        if any(t[:4] == ["python", "-m", "pip", "install"] for t in commands(step.get("run", "")))
+    ]
+
+
 @pytest.mark.parametrize("name", TEMPLATES)
-def test_bggscore_comes_from_pypi_at_a_pinned_version(name: str, docs: dict[str, Any]) -> None:
+def test_nothing_is_installed_by_bare_name(name: str, docs: dict[str, Any]) -> None:
+    """Every pip install takes requirement files (the wheel by URL and sha256, hashed locks)
+    with --require-hashes; no package name is ever resolved from an index unchecked."""
     doc = docs[name]
-    assert re.fullmatch(r"\d+\.\d+\.\d+", doc["env"]["BGGSCORE_VERSION"])
     for job_id, job in jobs(doc).items():
-        installs = [
-            tokens
-            for step in job.get("steps", [])
-            for tokens in commands(step.get("run", ""))
-            if tokens[:4] == ["python", "-m", "pip", "install"]
-        ]
+        installs = [s for j, s in install_steps(doc) if j == job_id]
         if bggscore_calls(doc, job_id):
-            assert installs, f"{name}:{job_id} runs bggscore without installing it"
-        for tokens in installs:
-            specs = [t for t in tokens if t.startswith("bggscore")]
-            assert specs and all(
-                re.fullmatch(r"bggscore(\[gcs\])?==\$\{BGGSCORE_VERSION\}", s) for s in specs
-            ), tokens
+            assert len(installs) == 1, f"{name}:{job_id} runs bggscore without installing it"
+        for step in installs:
+            for tokens in commands(step["run"]):
+                if tokens[:4] != ["python", "-m", "pip", "install"]:
+                    continue
+                assert "--require-hashes" in tokens and "--no-deps" in tokens, tokens
+                rest = [t for t in tokens[4:] if not t.startswith("-")]
+                assert rest == ['"${locks[@]}"'] or rest == ["${locks[@]}"], tokens
         for step in job.get("steps", []):
             if step.get("uses", "").startswith("actions/checkout@"):
                 assert step.get("with", {}).get("persist-credentials") is False
+
+
+def test_every_install_step_is_the_same(docs: dict[str, Any]) -> None:
+    scripts = {step["run"] for doc in docs.values() for _, step in install_steps(doc)}
+    assert len(scripts) == 1
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_the_pins_are_template_inputs_outside_the_settings_prefix(
+    name: str, docs: dict[str, Any]
+) -> None:
+    from bggscore.settings import unknown_variables
+
+    env = docs[name]["env"]
+    assert set(PINS) | {"PIN_MODEL_REQUIREMENTS"} <= set(env)
+    assert env["PIN_WHEEL_URL"].endswith("-py3-none-any.whl")
+    assert "BGGSCORE_VERSION" not in env
+    # every BGGSCORE_ variable a template sets is a setting: no command warns about it
+    assert unknown_variables({k: "x" for k in env}) == []
+    first = docs[PIPELINE]["env"]
+    assert {k: env[k] for k in PINS} == {k: first[k] for k in PINS}
 
 
 @pytest.mark.parametrize("name", TEMPLATES)
@@ -334,10 +388,9 @@ def test_pipeline_triggers(docs: dict[str, Any]) -> None:
 
 def test_pipeline_chain_order(docs: dict[str, Any]) -> None:
     pipeline = jobs(docs[PIPELINE])
-    assert job_order(docs[PIPELINE]) == ["detect", "score", "embed", "notify"]
-    assert needs(pipeline["score"]) == ["detect"]
-    assert "score" in needs(pipeline["embed"])
-    assert "embed" in needs(pipeline["notify"])
+    assert job_order(docs[PIPELINE]) == ["detect", "run", "notify"]
+    assert needs(pipeline["run"]) == ["detect"]
+    assert "run" in needs(pipeline["notify"])
 
 
 def outcomes(previous: str) -> Iterator[dict[str, Any]]:
@@ -351,26 +404,26 @@ def outcomes(previous: str) -> Iterator[dict[str, Any]]:
                 }
 
 
-@pytest.mark.parametrize(
-    ("job_id", "previous"), [("score", "detect"), ("embed", "score"), ("notify", "embed")]
-)
-def test_pipeline_gates_on_success_and_changed(
-    job_id: str, previous: str, docs: dict[str, Any]
-) -> None:
-    condition = jobs(docs[PIPELINE])[job_id]["if"]
-    for context in outcomes(previous):
-        expected = context[f"needs.{previous}.result"] == "success" and (
+@pytest.mark.parametrize(("name", "job_id"), [(PIPELINE, "run"), (COMPLEXITY, "complexity")])
+def test_one_detect_job_gates_everything(name: str, job_id: str, docs: dict[str, Any]) -> None:
+    """In either form the work starts only when detect succeeded and found something (or a
+    manual run asked for the whole range); every later job needs the one before."""
+    condition = jobs(docs[name])[job_id]["if"]
+    for context in outcomes("detect"):
+        expected = context["needs.detect.result"] == "success" and (
             context["needs.detect.outputs.changed"] == "true"
             or context["needs.detect.outputs.full"] == "true"
         )
         assert evaluate(condition, context) is expected, (job_id, context)
+    assert job_order(docs[name])[0] == "detect"
 
 
-def test_pipeline_embeds_text_before_games(docs: dict[str, Any]) -> None:
-    kinds = [
-        call[call.index("--kind") + 1] for call in run_job(docs[PIPELINE], "embed", FULL="false")
-    ]
-    assert kinds == ["text", "game"]
+def test_pipeline_runs_the_stages_as_bggscore_run_orders_them(docs: dict[str, Any]) -> None:
+    """One `bggscore run`: the stage graph decides the order (text embeddings first when the
+    models read them), not the template."""
+    call, report = bggscore_calls(docs[PIPELINE], "run")
+    assert call[:2] == ["bggscore", "run"] and "--stage" not in call
+    assert report[:2] == ["bggscore", "report"]
 
 
 def test_pipeline_detect_output_feeds_the_gates(docs: dict[str, Any]) -> None:
@@ -391,52 +444,46 @@ def test_split_root_triggers(docs: dict[str, Any]) -> None:
     assert on["schedule"][0]["cron"]
 
 
-def test_split_main_follows_complexity_by_workflow_run(docs: dict[str, Any]) -> None:
-    run = triggers(docs[MAIN])["workflow_run"]
-    assert run["workflows"] == [docs[COMPLEXITY]["name"]]
-    assert run["types"] == ["completed"]
-    assert run["branches"]
+@pytest.mark.parametrize("name", [MAIN, EMBED])
+def test_later_stages_start_only_by_workflow_dispatch(name: str, docs: dict[str, Any]) -> None:
+    """No workflow_run: the hop count survives every edge, and nothing runs on another
+    workflow's context (zizmor's dangerous-triggers exception is gone)."""
+    on = triggers(docs[name])
+    assert set(on) == {"workflow_dispatch"}
+    inputs = on["workflow_dispatch"]["inputs"]
+    assert {"bggscore_hops", "bggscore_origin", "upstream_games"} <= set(inputs)
+    for key in ("bggscore_hops", "bggscore_origin", "upstream_games"):
+        assert inputs[key]["default"] == "" and inputs[key]["required"] is False
+    assert "zizmor: ignore" not in (WORKFLOWS / name).read_text(encoding="utf-8")
 
 
-def test_split_main_runs_only_after_a_successful_upstream(docs: dict[str, Any]) -> None:
-    condition = jobs(docs[MAIN])["main"]["if"]
-    assert "github.event.workflow_run.conclusion == 'success'" in condition
-    base = {
-        "github.event_name": "workflow_run",
-        "github.event.workflow_run.event": "repository_dispatch",
-        "github.event.workflow_run.head_repository.full_name": "o/ml",
-        "github.repository": "o/ml",
-    }
-    for conclusion in ("success", "failure", "cancelled", "skipped", "timed_out", "neutral"):
-        context = {**base, "github.event.workflow_run.conclusion": conclusion}
-        assert evaluate(condition, context) is (conclusion == "success"), conclusion
-    fork = {**base, "github.event.workflow_run.conclusion": "success"}
-    assert not evaluate(
-        condition, {**fork, "github.event.workflow_run.head_repository.full_name": "x/y"}
-    )
-    assert not evaluate(condition, {**fork, "github.event.workflow_run.event": "pull_request"})
-    assert evaluate(condition, {"github.event_name": "workflow_dispatch"})
+SPLIT_STAGES = {COMPLEXITY: ["text-embeddings", "complexity"], MAIN: ["main"],
+                EMBED: ["game-embeddings"]}  # fmt: skip
 
 
-def test_split_stages_run_in_dependency_order(docs: dict[str, Any]) -> None:
-    """complexity -> main -> text embeddings -> game embeddings -> notify, across files."""
+def test_split_stages_follow_the_stage_graph(docs: dict[str, Any]) -> None:
+    """text embeddings -> complexity -> main -> game embeddings: a valid order of the stage
+    graph whatever the models read (text reads nothing, game embeddings read the rest)."""
+    from bggscore.stages import GRAPH
+
     sequence = []
     for name in split_workflow_order(docs):
         for job_id in job_order(docs[name]):
-            for call in run_job(docs[name], job_id, FULL="false"):
-                if call[1] == "score":
-                    sequence.append(call[call.index("--stage") + 1])
-                elif call[1] == "embed":
-                    sequence.append(call[call.index("--kind") + 1])
-                elif call[1] == "dispatch" and "--workflow" not in call:
-                    sequence.append(f"dispatch {call[2]}")
-    assert sequence == ["complexity", "main", "text", "game", "dispatch predictions_complete"]
+            for step in jobs(docs[name])[job_id].get("steps", []):
+                if step.get("id") == "run":  # `args=(--stage ... )`, then `bggscore run`
+                    stages = re.findall(r"--stage ([a-z-]+)", step["run"])
+                    assert stages == SPLIT_STAGES[name], name
+                    sequence += stages
+    assert sequence == ["text-embeddings", "complexity", "main", "game-embeddings"]
+    assert sorted(sequence) == sorted(GRAPH.names)
+    for index, stage in enumerate(sequence):
+        assert set(GRAPH.upstream(stage)) <= set(sequence[:index]), stage
 
 
 def test_split_jobs_gate_on_the_previous_job(docs: dict[str, Any]) -> None:
     for name, job_id, previous in [
+        (COMPLEXITY, "handoff", "complexity"),
         (MAIN, "handoff", "main"),
-        (EMBED, "games", "text"),
         (EMBED, "notify", "games"),
     ]:
         job = jobs(docs[name])[job_id]
@@ -447,16 +494,17 @@ def test_split_jobs_gate_on_the_previous_job(docs: dict[str, Any]) -> None:
             )
 
 
-def test_split_handoff_matches_the_embed_inputs(docs: dict[str, Any]) -> None:
-    (call,) = bggscore_calls(docs[MAIN], "handoff")
+@pytest.mark.parametrize(("name", "target"), [(COMPLEXITY, MAIN), (MAIN, EMBED)])
+def test_split_handoff_matches_the_next_inputs(
+    name: str, target: str, docs: dict[str, Any]
+) -> None:
+    (call,) = bggscore_calls(docs[name], "handoff")
     assert call[:2] == ["bggscore", "dispatch"]
-    target = call[call.index("--workflow") + 1]
-    assert target == EMBED
-    declared = set(triggers(docs[EMBED])["workflow_dispatch"]["inputs"])
+    assert call[call.index("--workflow") + 1] == target
+    declared = set(triggers(docs[target])["workflow_dispatch"]["inputs"])
     sent = {call[i + 1].split("=", 1)[0] for i, token in enumerate(call) if token == "--input"}
-    assert sent <= declared
+    assert sent | {"bggscore_hops", "bggscore_origin"} == declared
     assert "--guard-inputs" in call
-    assert {"bggscore_hops", "bggscore_origin"} <= declared
 
 
 def split_workflow_order(docs: dict[str, Any]) -> list[str]:
@@ -512,8 +560,8 @@ def workflow_run_depth(docs: dict[str, Any], names: tuple[str, ...] = ML_SIDE) -
 def test_workflow_run_chain_stays_within_githubs_limit(docs: dict[str, Any]) -> None:
     depth = workflow_run_depth(docs)
     assert max(depth.values()) <= MAX_WORKFLOW_RUN_DEPTH
-    # and with room to spare: complexity -> main is the only workflow_run level
-    assert depth == {PIPELINE: 0, COMPLEXITY: 0, MAIN: 1, EMBED: 0}
+    # no workflow_run at all: every hand-off is a dispatch, a new event
+    assert depth == {PIPELINE: 0, COMPLEXITY: 0, MAIN: 0, EMBED: 0}
 
 
 def test_depth_counter_sees_a_too_long_chain() -> None:
@@ -571,9 +619,9 @@ DEFAULT_ENV = {
     "END_YEAR": "2029",
     "MAX_GAMES": "50000",
     "GAMES_SCORED": "3",
-    "TEXT_EMBEDDED": "2",
-    "GAME_EMBEDDED": "1",
-    "SCORE_JOB_ID": "job-1",
+    "GAMES_EMBEDDED": "2",
+    "UPSTREAM": "4",
+    "PROCESSED": "3",
     "WAREHOUSE_REPO": "owner/warehouse",
     "ML_REPO": "owner/ml",
     "GITHUB_RUN_ID": "42",
@@ -585,14 +633,16 @@ needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 
 def run_script(
-    script: str, tmp: Path, env: dict[str, str]
+    script: str, tmp: Path, env: dict[str, str], stubs: dict[str, str] | None = None
 ) -> tuple[int, list[list[str]], dict[str, str]]:
-    """Run a `run:` script as GitHub does (bash -eo pipefail) with a stub bggscore on PATH."""
+    """Run a `run:` script as GitHub does (bash -eo pipefail) with a stub bggscore (and any
+    other ``stubs``, name -> script) on PATH."""
     stub_dir = tmp / "bin"
     stub_dir.mkdir(exist_ok=True)
-    stub = stub_dir / "bggscore"
-    stub.write_text(STUB, encoding="utf-8")
-    stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
+    for name, text in {"bggscore": STUB, **(stubs or {})}.items():
+        stub = stub_dir / name
+        stub.write_text(text, encoding="utf-8")
+        stub.chmod(stub.stat().st_mode | stat.S_IEXEC)
     log = tmp / "calls.log"
     log.write_text("", encoding="utf-8")
     output = tmp / "github_output"
@@ -655,14 +705,14 @@ VALID = {
     "IN_END_YEAR": "2029",
     "IN_MAX_GAMES": "50000",
     "IN_USE_CHANGE_DETECTION": "",
-    "IN_UPSTREAM_GAMES_SCORED": "0",  # embed.yml only: `inputs.upstream_games_scored || '0'`
+    "IN_UPSTREAM_GAMES": "0",  # score-main / embed: `inputs.upstream_games || '0'`
 }
 
 
 @needs_bash
 @pytest.mark.parametrize(
     ("name", "job_id"),
-    [(PIPELINE, "detect"), (COMPLEXITY, "complexity"), (MAIN, "main"), (EMBED, "text")],
+    [(PIPELINE, "detect"), (COMPLEXITY, "detect"), (MAIN, "main"), (EMBED, "games")],
 )
 def test_inputs_are_validated_in_shell(
     name: str, job_id: str, docs: dict[str, Any], tmp_path: Path
@@ -684,8 +734,8 @@ def test_inputs_are_validated_in_shell(
         {"IN_MAX_GAMES": "50000\nfull=true"},
         {"IN_USE_CHANGE_DETECTION": "yes"},
     ]
-    if name == EMBED:
-        bad.append({"IN_UPSTREAM_GAMES_SCORED": "1; touch pwned"})
+    if name in (MAIN, EMBED):
+        bad.append({"IN_UPSTREAM_GAMES": "1; touch pwned"})
     for override in bad:
         code, _, outputs = run_script(script, tmp_path, {**VALID, **override})
         assert code != 0, override
@@ -695,31 +745,31 @@ def test_inputs_are_validated_in_shell(
 
 @needs_bash
 @pytest.mark.parametrize(
-    ("name", "job_id", "step_id", "selection"),
+    ("name", "job_id", "stages"),
     [
-        (PIPELINE, "score", "score", ["--stage", "all"]),
-        (PIPELINE, "embed", "text", ["--kind", "text"]),
-        (PIPELINE, "embed", "game", ["--kind", "game"]),
-        (COMPLEXITY, "complexity", "score", ["--stage", "complexity"]),
-        (MAIN, "main", "score", ["--stage", "main"]),
-        (EMBED, "text", "embed", ["--kind", "text"]),
-        (EMBED, "games", "embed", ["--kind", "game"]),
+        (PIPELINE, "run", []),
+        (COMPLEXITY, "complexity", ["text-embeddings", "complexity"]),
+        (MAIN, "main", ["main"]),
+        (EMBED, "games", ["game-embeddings"]),
     ],
 )
 def test_change_detection_switch(
-    name: str, job_id: str, step_id: str, selection: list[str], docs: dict[str, Any], tmp_path: Path
+    name: str, job_id: str, stages: list[str], docs: dict[str, Any], tmp_path: Path
 ) -> None:
-    script = step_by_id(docs[name], job_id, step_id)["run"]
+    script = step_by_id(docs[name], job_id, "run")["run"]
     code, calls, _ = run_script(script, tmp_path, DEFAULT_ENV)
     assert code == 0
     (call,) = calls
-    assert call[2:4] == selection
-    assert "--changed-only" in call and "--json" in call
+    assert call[1] == "run" and "--json" in call
+    assert [call[i + 1] for i, t in enumerate(call) if t == "--stage"] == stages
+    assert "--full" not in call and call[call.index("--max-games") + 1] == "50000"
     assert call[call.index("--start-year") + 1] == "2024"
     code, calls, _ = run_script(script, tmp_path, {**DEFAULT_ENV, "FULL": "true"})
     assert code == 0
     (call,) = calls
-    assert "--changed-only" not in call, "use_change_detection=false scores the whole range"
+    assert "--full" in call and "--max-games" not in call, "the whole range, no cap"
+    code, calls, _ = run_script(script, tmp_path, {**DEFAULT_ENV, "MAX_GAMES": "5; rm -rf /"})
+    assert code != 0 and calls == []
 
 
 @needs_bash
@@ -736,10 +786,26 @@ def test_notify_builds_the_result_as_data(name: str, docs: dict[str, Any], tmp_p
     assert call[1:3] == ["dispatch", "predictions_complete"]
     assert call[call.index("--repo") + 1] == "owner/warehouse"
     result = json.loads((tmp_path / "sent.json").read_text(encoding="utf-8"))
-    assert result == {"games_scored": 3, "games_embedded": {"text": 2, "game": 1}}
-    for override in ({"GAMES_SCORED": '3,"x":1'}, {"TEXT_EMBEDDED": ""}, {"WAREHOUSE_REPO": "a b"}):
+    assert result == {"games_scored": 3, "games_embedded": 2}
+    bad = ({"GAMES_SCORED": '3,"x":1'}, {"GAMES_EMBEDDED": ""}, {"WAREHOUSE_REPO": "a b"})
+    for override in bad:
         code, calls, _ = run_script(step["run"], tmp_path, {**env, **override})
         assert code != 0 and calls == [], override
+
+
+@needs_bash
+@pytest.mark.parametrize(("name", "target"), [(COMPLEXITY, MAIN), (MAIN, EMBED)])
+def test_handoff_adds_up_the_games_and_checks_them(
+    name: str, target: str, docs: dict[str, Any], tmp_path: Path
+) -> None:
+    step = next(s for s in jobs(docs[name])["handoff"]["steps"] if "dispatch" in s.get("run", ""))
+    code, calls, _ = run_script(step["run"], tmp_path, DEFAULT_ENV)
+    assert code == 0
+    (call,) = calls
+    assert call[call.index("--workflow") + 1] == target
+    assert "--input" in call and "upstream_games=7" in call  # 4 upstream + 3 here
+    code, calls, _ = run_script(step["run"], tmp_path, {**DEFAULT_ENV, "PROCESSED": "x"})
+    assert code != 0 and calls == []
 
 
 @needs_bash
@@ -753,6 +819,113 @@ def test_warehouse_side_validates_the_repository(docs: dict[str, Any], tmp_path:
     assert code == 0 and calls[0][1:3] == ["dispatch", "dataform_complete"]
     code, calls, _ = run_script(step["run"], tmp_path, {**DEFAULT_ENV, "ML_REPO": ""})
     assert code != 0 and calls == []
+
+
+# -- the install step, executed with stub curl and python ------------------------------------
+CURL = """#!/usr/bin/env bash
+# the stub downloads from $CURL_FROM whatever URL is asked
+while [ $# -gt 0 ]; do if [ "$1" = --output ]; then out=$2; fi; shift; done
+cp "$CURL_FROM" "$out"
+"""
+PYTHON = """#!/usr/bin/env bash
+{ printf '%s\n' "$@"; printf '%s\n' '--end--'; } >> "$STUB_LOG"
+if [ "$3" = install ]; then
+  for a in "$@"; do if [ "$prev" = -r ]; then cat "$a" >> "$STUB_LOCKS"; fi; prev=$a; done
+fi
+"""
+WHEEL_SHA = "a" * 64
+LOCK = (
+    "scikit-learn==1.9.1 \\\n    --hash=sha256:"
+    + "b" * 64
+    + "\nnumpy==2.5.5 \\\n    --hash=sha256:"
+    + "c" * 64
+    + "\nhttpx==0.28.1 \\\n    --hash=sha256:"
+    + "d" * 64
+    + "\n"
+)
+
+
+def install_env(tmp: Path, **extra: str) -> dict[str, str]:
+    import hashlib
+
+    lock = tmp / "served-lock.txt"
+    lock.write_text(LOCK, encoding="utf-8")
+    return {
+        "PIN_WHEEL_URL": "https://github.com/bggscore/bggscore/releases/download/v0.2.0/bggscore-0.2.0-py3-none-any.whl",
+        "PIN_WHEEL_SHA256": WHEEL_SHA,
+        "PIN_LOCK_URL": "https://github.com/bggscore/bggscore/releases/download/v0.2.0/requirements-ci.txt",
+        "PIN_LOCK_SHA256": hashlib.sha256(lock.read_bytes()).hexdigest(),
+        "PIN_MODEL_REQUIREMENTS": "",
+        "RUNNER_TEMP": str(tmp),
+        "CURL_FROM": str(lock),
+        "STUB_LOCKS": str(tmp / "installed.txt"),
+        **extra,
+    }
+
+
+def play_install(docs: dict[str, Any], tmp: Path, env: dict[str, str]) -> tuple[int, list]:
+    (_, step), *_ = install_steps(docs[PIPELINE])
+    stubs = {"curl": CURL, "python": PYTHON}
+    code, calls, _ = run_script(step["run"], tmp, env, stubs)
+    return code, calls
+
+
+@needs_bash
+def test_install_takes_the_wheel_and_the_lock_by_sha256(
+    docs: dict[str, Any], tmp_path: Path
+) -> None:
+    code, calls = play_install(docs, tmp_path, install_env(tmp_path))
+    assert code == 0
+    pip, check, version = calls
+    assert pip[1:5] == ["-m", "pip", "install", "--disable-pip-version-check"]
+    assert "--require-hashes" in pip and "--no-deps" in pip
+    assert check[1:4] == ["-m", "pip", "check"] and version == ["bggscore", "--version"]
+    installed = (tmp_path / "installed.txt").read_text(encoding="utf-8")
+    assert installed.startswith(
+        "bggscore @ https://github.com/bggscore/bggscore/releases/download/v0.2.0/"
+        f"bggscore-0.2.0-py3-none-any.whl --hash=sha256:{WHEEL_SHA}\n"
+    )
+    assert "scikit-learn==1.9.1" in installed
+
+
+@needs_bash
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"PIN_WHEEL_SHA256": "set-me-from-SHA256SUMS"},
+        {"PIN_WHEEL_URL": "bggscore"},  # a bare name
+        {"PIN_WHEEL_URL": "http://example.com/bggscore-0.2.0-py3-none-any.whl"},
+        {"PIN_WHEEL_URL": "https://example.com/other-0.2.0-py3-none-any.whl"},
+        {"PIN_LOCK_SHA256": "0" * 64},  # the lock served is not the lock pinned
+        {"PIN_MODEL_REQUIREMENTS": "../outside.txt"},
+        {"PIN_MODEL_REQUIREMENTS": "missing.txt"},
+    ],
+)
+def test_install_refuses_what_is_not_pinned(
+    override: dict[str, str], docs: dict[str, Any], tmp_path: Path
+) -> None:
+    code, calls = play_install(docs, tmp_path, {**install_env(tmp_path), **override})
+    assert code != 0 and calls == [], override
+
+
+@needs_bash
+def test_your_model_lock_wins_over_bggscores(docs: dict[str, Any], tmp_path: Path) -> None:
+    """Adopted models load only with the versions they were made with: a package the model
+    lock pins comes from it alone; the rest of bggscore's lock stays."""
+    model = tmp_path / "requirements" / "models.txt"
+    model.parent.mkdir()
+    model.write_text(
+        "# production's pins\nScikit_Learn==1.7.0 \\\n    --hash=sha256:" + "e" * 64 + "\n"
+        "numpy==2.2.6 --hash=sha256:" + "f" * 64 + "\n",
+        encoding="utf-8",
+    )
+    env = install_env(tmp_path, PIN_MODEL_REQUIREMENTS="requirements/models.txt")
+    code, _ = play_install(docs, tmp_path, env)
+    assert code == 0
+    installed = (tmp_path / "installed.txt").read_text(encoding="utf-8")
+    assert "scikit-learn==1.9.1" not in installed and "numpy==2.5.5" not in installed
+    assert "Scikit_Learn==1.7.0" in installed and "numpy==2.2.6" in installed
+    assert "httpx==0.28.1 \\\n    --hash=sha256:" + "d" * 64 in installed
 
 
 # -- the VM: cron and systemd ---------------------------------------------------------------
@@ -820,3 +993,28 @@ def test_readme_explains_install_secrets_and_depth() -> None:
         "scripts/lint-workflows",
     ):
         assert needle in text, needle
+
+
+# -- the report artifact ----------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "job_id"), [(PIPELINE, "run"), ("embed.yml", "games")])
+def test_the_report_is_uploaded_under_the_name_its_summary_gives(
+    name: str, job_id: str, docs: dict[str, Any]
+) -> None:
+    """`bggscore report`'s step summary names the artifact after the page's file name (its
+    name without .html): the upload must use that name, after the last stage ran."""
+    calls = bggscore_calls(docs[name], job_id)
+    (report,) = [call for call in calls if call[1] == "report"]
+    assert calls[-1] == report and calls[-2][1] == "run"  # the page shows this run too
+    page = report[report.index("--output") + 1]
+    upload = next(
+        step
+        for step in jobs(docs[name])[job_id]["steps"]
+        if step.get("uses", "").startswith("actions/upload-artifact@")
+    )
+    assert upload["with"]["path"] == page
+    assert upload["with"]["name"] == Path(page).stem
+    assert upload["with"]["if-no-files-found"] == "error"
+    from bggscore.results import ReportResult
+
+    summary = ReportResult(page, 1, [], {"run": {"job": None}, "good": {"outcomes": []}}).summary()
+    assert f"artifacts as `{upload['with']['name']}`" in summary

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import os
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -17,7 +18,8 @@ import typer
 from typer.core import TyperGroup
 
 from bggscore.console import Console
-from bggscore.errors import BggscoreError, UsageError
+from bggscore.console import configure as configure_console
+from bggscore.errors import BggscoreError, EnvironmentProblem, UsageError
 from bggscore.stages import MAX_WORKERS
 
 if TYPE_CHECKING:
@@ -119,6 +121,9 @@ GLOBAL_OPTIONS = {
     "--debug": False,
     "--no-debug": False,
     "--allow-version-mismatch": False,
+    "-q": False,
+    "--quiet": False,
+    "--no-color": False,
 }
 
 
@@ -184,12 +189,14 @@ class ErrorHandlingGroup(TyperGroup):
             # the root: global options may follow the command name (not while completing a
             # shell word: Click's completion reads the words as typed)
             if parent is None and not extra.get("resilient_parsing"):
+                configure_console()  # this invocation's -q/--no-color, once parsed (cli.main)
                 args = hoist_global_options(self, list(args))
             return super().make_context(info_name, args, parent=parent, **extra)
         except USAGE_ERRORS as exc:  # the global options
             _usage_exit(exc)
 
     def invoke(self, ctx: Any) -> Any:
+        path = command_path(self, ctx)  # before Click takes the names off the context
         try:
             with registry_warnings_to_console():
                 return super().invoke(ctx)
@@ -208,12 +215,16 @@ class ErrorHandlingGroup(TyperGroup):
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(0)
         except KeyboardInterrupt:
-            Console().error("interrupted; committed batches are kept, rerun to finish")
+            Console().error(interrupted(path))
             sys.exit(130)
         except Exception as exc:
             debug = _debug(ctx)
             if debug:
                 traceback.print_exc()
+            problem = environment_problem(exc, ctx.find_root().obj)
+            if problem is not None:  # the user's files or machine: what to do, not a bug
+                Console().error(_one_line(str(problem)))
+                sys.exit(problem.exit_code)
             hint = (  # with --debug the traceback is already there: no "rerun with --debug"
                 "the traceback is above: report it"
                 if debug
@@ -221,6 +232,96 @@ class ErrorHandlingGroup(TyperGroup):
             )
             Console().error(_one_line(f"unexpected {type(exc).__name__}: {exc}") + f" ({hint})")
             sys.exit(1)
+
+
+MEMORY_HINT = (
+    "lower --batch-size (scoring.batch_size), --workers or --intervals, or run where more "
+    "memory is free"
+)
+# errno -> what it means for the user's file
+FILE_ERRORS = {
+    errno.EACCES: ("permission denied", "check the permissions of the file and its folder"),
+    errno.EPERM: ("permission denied", "check the permissions of the file and its folder"),
+    errno.EROFS: ("the file system is read-only", "point --home or the setting at a writable one"),
+    errno.ENOSPC: ("the disk is full", "free some space, then rerun"),
+    getattr(errno, "EDQUOT", errno.ENOSPC): (
+        "the disk quota is used up",
+        "free some space, then rerun",
+    ),
+    errno.EIO: (
+        "an I/O error (the disk or the file may be damaged)",
+        "check the disk, or restore the file from a backup",
+    ),
+}
+
+
+def environment_problem(exc: BaseException, app_state: Any = None) -> EnvironmentProblem | None:
+    """An exception no bggscore code turned into an error, when it is the user's files or
+    machine at fault (memory exhausted, a file that cannot be read or written, a damaged
+    warehouse file): one line saying what to do. None: a bug."""
+    if isinstance(exc, MemoryError):
+        return EnvironmentProblem("ran out of memory", MEMORY_HINT)
+    if isinstance(exc, OSError) and exc.errno in FILE_ERRORS:
+        what, fix = FILE_ERRORS[exc.errno]
+        where = f" {exc.filename}" if exc.filename else ""
+        return EnvironmentProblem(f"cannot read or write{where}: {what}", fix)
+    if type(exc).__module__.lstrip("_") == "duckdb":  # escaped the engine's own wrapping
+        from bggscore.warehouse.duckdb_engine import DAMAGE, damaged, disk_full
+
+        settings = getattr(app_state, "_settings", None)
+        path = getattr(settings, "warehouse_path", None) or Path("warehouse.duckdb")
+        if DAMAGE.search(str(exc)):
+            return damaged(path, exc)
+        if "no space left" in str(exc).lower():
+            return disk_full(path, exc)
+    return None
+
+
+# what Ctrl-C leaves behind, by command; the rest commit batch by batch
+INTERRUPTED = {
+    "models train": "interrupted; the models trained before it are registered, the one in "
+    "training is not: rerun `bggscore models train` for it",
+    "models import": "interrupted; the versions imported before it are kept: rerun the import "
+    "for the rest (what is already there is skipped)",
+    "models register": "interrupted; nothing was registered",
+    "warehouse load": "interrupted; nothing was loaded (a load commits in one transaction): "
+    "rerun it",
+}
+READ_ONLY = (
+    "detect-changes",
+    "similar",
+    "compare",
+    "warehouse status",
+    "warehouse check",
+    "models list",
+    "models show",
+    "models verify",
+    "config show",
+    "report",  # its page is written whole or not at all
+)
+BATCHES = "interrupted; committed batches are kept, rerun to finish"
+
+
+def interrupted(command: str) -> str:
+    """The line Ctrl-C prints: what was interrupted and what is kept."""
+    if command in READ_ONLY:
+        return "interrupted; nothing was changed"
+    return INTERRUPTED.get(command, BATCHES)
+
+
+def command_path(root: Any, ctx: Any) -> str:
+    """The command the root context runs (``models train``), from the names it was given."""
+    names: list[str] = []
+    command = root
+    # Click >= 8.2 keeps the command's name in _protected_args (protected_args warns)
+    given = ctx._protected_args if hasattr(ctx, "_protected_args") else ctx.protected_args
+    for token in [*given, *ctx.args]:
+        sub = getattr(command, "commands", {}).get(token)
+        if sub is None:
+            break
+        names.append(token)
+        command = sub
+    return " ".join(names)
 
 
 def _is_registry_warning(category: type[Warning]) -> bool:
@@ -268,6 +369,23 @@ def flag_overrides(**flags: Any) -> dict[str, Any]:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+WaitOption = Annotated[
+    bool,
+    typer.Option(
+        "--wait",
+        help="While a run writes the embedded warehouse (which nothing can read then), wait "
+        "for it to end instead of exiting 1.",
+    ),
+]
+
+
+def reader_waiting(console: Console, wait: bool) -> Callable[[str], None] | None:
+    """``--wait`` of a command that reads: one line saying whom it waits for."""
+    if not wait:
+        return None
+    return lambda writer: console.info(f"waiting for {writer} to finish writing the warehouse")
+
+
 WorkersOption = Annotated[
     int | None,
     typer.Option(
@@ -288,3 +406,44 @@ def check_workers(value: int | None) -> int | None:
             "(1 runs the models in this process)"
         )
     return value
+
+
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Read and compute as usual, write nothing: print what each read bills "
+        "(BigQuery's own dry run; the read then runs, and is billed) and the rows each "
+        "table would get.",
+    ),
+]
+
+
+@contextlib.contextmanager
+def dry_run_ledger(enabled: bool) -> Iterator[Any]:
+    """``--dry-run``: warehouses count their writes instead of making them (the ledger)."""
+    from bggscore.warehouse.command import dry_run
+
+    with dry_run(enabled) as ledger:
+        yield ledger
+
+
+def report_dry_run(console: Console, data: dict[str, Any], ledger: Any, render: Any) -> None:
+    """A dry run's result: the command's document with what it read and would write."""
+    from bggscore.wording import counted
+
+    found = ledger.as_dict()
+
+    def rendered(out: Any) -> None:
+        render(out)
+        out.print("dry run: nothing was written")
+        for read in found["reads"]:
+            size = read["bytes"]
+            billed = "n/a (not BigQuery)" if size is None else f"{size:,} bytes"
+            out.print(f"  read ({read['stage'] or 'checks'}): {billed}")
+        if found["bytes"] is not None:
+            out.print(f"  reads bill {found['bytes']:,} bytes in all")
+        for table, rows in found["writes"].items():
+            out.print(f"  would write {counted(rows, 'row')} to {table}")
+
+    console.result({**data, "dry_run": found}, rendered)

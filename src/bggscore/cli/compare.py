@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bggscore.cli.common import JsonOption, state
+from bggscore.cli.common import JsonOption, WaitOption, reader_waiting, state
 from bggscore.console import Console, print_whole
 from bggscore.stages import MAX_COUNT
 
@@ -51,6 +51,7 @@ def compare(
             "counted but do not make --exit-code exit 1.",
         ),
     ] = False,
+    wait: WaitOption = False,
     json: JsonOption = False,
 ) -> None:
     """Compare two sets of predictions game by game: a shadow run beside production, or a
@@ -69,7 +70,7 @@ def compare(
 
     options = CompareOptions(a=a, b=b, tolerance=tolerance, top=top, shared_only=shared_only)
     console = Console(json_mode=json)
-    result = run_compare(state(ctx).settings, options)
+    result = run_compare(state(ctx).settings, options, reader_waiting(console, wait))
     console.report(result, lambda out: _render(out, result))
     if exit_code and result.differs:
         raise typer.Exit(1)

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from bggscore.cli.common import JsonOption, state
+from bggscore.cli.common import JsonOption, WaitOption, reader_waiting, state
 from bggscore.cli.selection import (
     DEFAULT_END_YEAR,
     DEFAULT_MAX_GAMES,
@@ -59,11 +59,13 @@ def detect_changes(
             "only when something did.",
         ),
     ] = False,
+    wait: WaitOption = False,
     json: JsonOption = False,
 ) -> None:
     """List the games each stage must (re)score: new, features, model or upstream.
 
-    Reads only the per-stage scoring state, never the landing history.
+    Reads only the per-stage scoring state, never the landing history; opens the
+    warehouse for reading only.
     """
     from bggscore.errors import UsageError
     from bggscore.modelset import parse_model_overrides, warn_left_out
@@ -90,16 +92,17 @@ def detect_changes(
     )
     stages = parse_detect_stage(stage)
     overrides = parse_model_overrides(model or [])
+    waiting = reader_waiting(console, wait)
     if explain is not None:
         if format_ == "ids":
             raise UsageError("--explain shows one game's values; drop --format ids")
-        explained = explain_game(settings, explain, stages, overrides)
+        explained = explain_game(settings, explain, stages, overrides, waiting)
         data = explained.as_dict()
         console.report(explained, lambda out: _render_explain(out, data))
         if exit_code and not explained.changed:
             raise typer.Exit(1)  # as for a list: nothing to rescore for this game
         return
-    detection = detect_for_stages(settings, stages, selection, max_games, overrides)
+    detection = detect_for_stages(settings, stages, selection, max_games, overrides, waiting)
     if format_ == "ids" and not json:
         console.lines(detection.game_ids)
         console.github_outputs(detection.outputs())

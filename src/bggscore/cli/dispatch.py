@@ -94,7 +94,8 @@ def dispatch(
         typer.Option(
             min=0,
             metavar="SECONDS",
-            help="Seconds of retry waiting allowed in all (5xx, rate limits).",
+            help="Seconds the whole dispatch may take: every attempt, slow answers and the "
+            "waits between retries included.",
         ),
     ] = 60.0,
     dry_run: Annotated[

@@ -7,7 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from bggscore.cli.common import JsonOption, state, warn_unknown_variables
+from bggscore.cli.common import (
+    JsonOption,
+    WaitOption,
+    reader_waiting,
+    state,
+    warn_unknown_variables,
+)
 from bggscore.cli.selection import (
     DEFAULT_END_YEAR,
     DEFAULT_MAX_GAMES,
@@ -94,6 +100,7 @@ def similar(
     game_id: Annotated[int | None, typer.Argument(help="The game to find neighbours of.")] = None,
     name: Annotated[str | None, typer.Option(help="Find the game by name instead.")] = None,
     top: Annotated[int, typer.Option(min=1, help="How many neighbours.")] = 10,
+    wait: WaitOption = False,
     json: JsonOption = False,
 ) -> None:
     """Games most similar to one game (cosine similarity of the latest game embeddings)."""
@@ -101,6 +108,7 @@ def similar(
     from bggscore.tasks.similar import find_similar
 
     app_state = state(ctx)
+    console = Console(json_mode=json, command="similar")
     data = find_similar(
         app_state.config,
         app_state.overrides,
@@ -109,6 +117,6 @@ def similar(
         name,
         top,
         on_warnings=warn_unknown_variables,
+        waiting=reader_waiting(console, wait),
     )
-
-    Console(json_mode=json, command="similar").result(data, functools.partial(render_table, data))
+    console.result(data, functools.partial(render_table, data))

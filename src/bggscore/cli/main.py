@@ -25,6 +25,7 @@ def _build_app() -> "typer.Typer":
     from bggscore.cli import compare as compare_cmd
     from bggscore.cli import config as config_cmd
     from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
+    from bggscore.cli import report as report_cmd
     from bggscore.cli import run as run_cmd
     from bggscore.cli.common import AppState, ErrorHandlingGroup, flag_overrides
 
@@ -46,6 +47,7 @@ def _build_app() -> "typer.Typer":
     app.command()(dispatch.dispatch)
     app.command("run")(run_cmd.run)
     app.command("compare")(compare_cmd.compare)
+    app.command("report")(report_cmd.report)
     app.add_typer(demo.app, name="demo")
     app.add_typer(config_cmd.app, name="config")
 
@@ -79,6 +81,18 @@ def _build_app() -> "typer.Typer":
             ),
         ] = None,
         debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+        quiet: Annotated[
+            bool,
+            typer.Option(
+                "-q",
+                "--quiet",
+                help="No progress or info lines; warnings, errors and the result stay.",
+            ),
+        ] = False,
+        no_color: Annotated[
+            bool,
+            typer.Option("--no-color", help="No colours or styles [env: NO_COLOR]."),
+        ] = False,
         allow_version_mismatch: Annotated[
             bool,
             typer.Option(
@@ -97,6 +111,14 @@ def _build_app() -> "typer.Typer":
         Settings come from flags, then BGGSCORE_* environment variables (use __ for
         nesting, e.g. BGGSCORE_WAREHOUSE__ENGINE), then bggscore.toml, then defaults.
         """
+        from bggscore.console import configure
+
+        configure(quiet=quiet, no_color=no_color)
+
+        from bggscore.warehouse.command import begin_command, end_command
+
+        begin_command(ctx.invoked_subcommand)  # labels its BigQuery jobs; shares metadata
+        ctx.call_on_close(end_command)
         ctx.obj = AppState(
             config=config,
             overrides=flag_overrides(
@@ -200,7 +222,7 @@ def _similar_from_cache(argv: list[str]) -> bool:
     except BrokenPipeError:  # the reader stopped early (`| head`): the work is done
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except KeyboardInterrupt:
-        _error("interrupted; committed batches are kept, rerun to finish")
+        _error("interrupted; nothing was changed")
         sys.exit(130)
     return True
 

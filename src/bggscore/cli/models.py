@@ -89,16 +89,20 @@ def train(
     outcomes = list(TRAINABLE) if all_ else list(outcome or [])
     text_options = {"window": window, "min_count": min_count, "dim": dim or 100}
     settings = state(ctx).settings()
-    report = train_models(
-        settings,
-        outcomes,
-        name=name,
-        splits=Splits(train_through, tune_year, test_year),
-        estimator=estimator,
-        max_games=max_games,
-        on_step=console.info,
-        embedding_options={"text_embeddings": text_options, "game_embeddings": {"dim": dim or 64}},
-    )
+    with console.steps(len(outcomes), first="reading the games") as step:  # one per model
+        report = train_models(
+            settings,
+            outcomes,
+            name=name,
+            splits=Splits(train_through, tune_year, test_year),
+            estimator=estimator,
+            max_games=max_games,
+            on_step=step,
+            embedding_options={
+                "text_embeddings": text_options,
+                "game_embeddings": {"dim": dim or 64},
+            },
+        )
 
     def render(out: Any) -> None:
         table = Table(title="trained models")

@@ -6,7 +6,16 @@ from typing import Annotated, Any
 
 import typer
 
-from bggscore.cli.common import JsonOption, WorkersOption, check_workers, flag_overrides, state
+from bggscore.cli.common import (
+    DryRunOption,
+    JsonOption,
+    WorkersOption,
+    check_workers,
+    dry_run_ledger,
+    flag_overrides,
+    report_dry_run,
+    state,
+)
 from bggscore.cli.selection import (
     DEFAULT_END_YEAR,
     DEFAULT_MAX_GAMES,
@@ -23,6 +32,7 @@ from bggscore.cli.selection import (
     refuse_ignored_max_games,
 )
 from bggscore.console import Console
+from bggscore.errors import UsageError
 from bggscore.stages import STAGE_NAMES
 from bggscore.wording import counted
 
@@ -63,6 +73,7 @@ def run(
         typer.Option(metavar="OWNER/NAME", help="The repository --dispatch sends to."),
     ] = None,
     workers: WorkersOption = None,
+    dry_run: DryRunOption = False,
     json: JsonOption = False,
 ) -> None:
     """Run the chain in one process: complexity, main, text and game embeddings.
@@ -74,6 +85,8 @@ def run(
     from bggscore.tasks.run import RunOptions, parse_stages, run_pipeline, stages_named
 
     refuse_ignored_max_games(ctx, not full, "--full rescores everything: drop one of them")
+    if dry_run and dispatch_event:
+        raise UsageError("--dry-run writes nothing, so there is nothing to --dispatch about")
     app_state = state(ctx)
     app_state.overrides.update(flag_overrides(**{"scoring.workers": check_workers(workers)}))
     settings = app_state.settings()
@@ -100,7 +113,8 @@ def run(
         dispatch_repo=dispatch_repo,
     )
     console = Console(json_mode=json)
-    result = run_pipeline(settings, options, console)
+    with dry_run_ledger(dry_run) as ledger:
+        result = run_pipeline(settings, options, console)
 
     def render(out: Any) -> None:
         if result.skipped_reason:
@@ -112,4 +126,7 @@ def run(
             f"({', '.join(result.stages)})"
         )
 
+    if ledger is not None:
+        report_dry_run(console, result.as_dict(), ledger, render)
+        return
     console.report(result, render)

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bggscore.cli.common import JsonOption, WorkersOption, check_workers, state
+from bggscore.cli.common import (
+    DryRunOption,
+    JsonOption,
+    WorkersOption,
+    check_workers,
+    dry_run_ledger,
+    report_dry_run,
+    state,
+)
 from bggscore.cli.selection import (
     DEFAULT_END_YEAR,
     DEFAULT_MAX_GAMES,
@@ -101,6 +109,7 @@ def score(
     ] = False,
     max_games: MaxGamesOption = DEFAULT_MAX_GAMES,
     workers: WorkersOption = None,
+    dry_run: DryRunOption = False,
     json: JsonOption = False,
 ) -> None:
     """Score games: complexity first, then hurdle, rating, users_rated and geek rating.
@@ -115,6 +124,8 @@ def score(
 
     if no_upload and output is None:
         raise UsageError("--no-upload needs --output PATH.parquet (otherwise nothing is kept)")
+    if dry_run and output is not None:
+        raise UsageError("--dry-run writes nothing, --output too: drop one of them")
     refuse_ignored_max_games(ctx, changed_only, "add --changed-only, or drop --max-games")
     app_state = state(ctx)
     app_state.overrides.update(
@@ -150,8 +161,12 @@ def score(
         workers=settings.scoring.workers,
     )
     console = Console(json_mode=json)
-    result = run_score(settings, options, console)  # locks the home unless --no-upload
+    with dry_run_ledger(dry_run) as ledger:
+        result = run_score(settings, options, console)  # locks the home unless --no-upload
     data = result.as_dict()
+    if ledger is not None:
+        report_dry_run(console, data, ledger, lambda out: _render(out, data))
+        return
     console.report(result, lambda out: _render(out, data))
 
 

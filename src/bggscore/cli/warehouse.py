@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from bggscore.cli.common import JsonOption, state
+from bggscore.cli.common import JsonOption, WaitOption, reader_waiting, state
 from bggscore.console import Console, print_whole
 
 app = typer.Typer(
@@ -115,10 +116,12 @@ def load(
     vectors for games not in games_features are loaded with a warning. Everything is
     checked first and written in one transaction.
     """
-    from bggscore.tasks.load import load_export
+    from bggscore.tasks.load import load_export, load_steps
 
     console = Console(json_mode=json, command="warehouse load")
-    result = load_export(state(ctx).settings(), path, embeddings)
+    settings = state(ctx).settings()
+    with console.steps(load_steps(path, embeddings), lines=False) as step:
+        result = load_export(settings, path, embeddings, step)
     unknown = result.embeddings.not_in_games_features if result.embeddings else 0
     if unknown:
         assert result.embeddings is not None
@@ -147,16 +150,19 @@ def load(
 
 
 def collect_status(wh: Any) -> dict[str, Any]:
-    from bggscore.warehouse.schemas import TABLES
+    from bggscore.warehouse.schemas import LEASES, TABLES
 
     tables = {
         logical: {"table": str(wh.tables[logical]), "rows": wh.count_rows(logical)}
         for logical in TABLES
+        if wh.uses_lease or logical != LEASES.logical  # an embedded warehouse has none
     }
     runs = wh.last_runs(10).to_dicts()
     return {
         "engine": wh.engine,
         "location": wh.location,
+        "busy": False,
+        "writer": None,
         "games": tables["games_features"]["rows"] or 0,
         "hashes": tables["game_features_hash"]["rows"] or 0,
         "tables": tables,
@@ -164,36 +170,106 @@ def collect_status(wh: Any) -> dict[str, Any]:
     }
 
 
+def busy_status(settings: Any, busy: Any) -> dict[str, Any]:
+    """While another process writes the embedded warehouse (DuckDB lets no one read it
+    then): who it is; the tables wait for it to end."""
+    from bggscore.runstatus import describe_writer
+
+    return {
+        "engine": "duckdb",
+        "location": str(settings.warehouse_path),
+        "busy": True,
+        "writer": describe_writer(settings.home, busy.pid),
+        "games": None,
+        "hashes": None,
+        "tables": None,
+        "last_runs": [],
+    }
+
+
 @app.command()
 def status(ctx: typer.Context, json: JsonOption = False) -> None:
-    """Row counts of every table and the last runs."""
+    """Row counts of every table and the last runs, or a running job's progress.
+
+    Opens the warehouse for reading only, so it works on a read-only home. While another
+    process writes the embedded warehouse (nothing else can read it then), it says who, and
+    the progress a `score`, `embed` or `run` keeps in <home>/run-status.json (replaced after
+    every committed batch, marked finished at the end; the `run` key of --json).
+    """
+    from bggscore.errors import WarehouseBusy
+    from bggscore.runstatus import read_status
     from bggscore.warehouse import open_warehouse
 
+    settings = state(ctx).settings()
     console = Console(json_mode=json, command="warehouse status")
-    with open_warehouse(state(ctx).settings()) as wh:
-        data = collect_status(wh)
+    try:
+        with open_warehouse(settings, read_only=True) as wh:
+            data = collect_status(wh)
+    except WarehouseBusy as busy:
+        data = busy_status(settings, busy)
+    data["run"] = read_status(settings.home) if data["engine"] == "duckdb" else None
+    console.result(data, lambda out: _render_status(out, data))
+
+
+def _render_status(out: Any, data: dict[str, Any]) -> None:
+    from bggscore.runstatus import progress_line
+
+    title = f"{data['engine']} warehouse: {escape(data['location'])}"
+    run = data["run"]
+    if data["busy"]:
+        out.print(f"{title}\nbeing written by {escape(data['writer'])}: row counts when it ends")
+    if run is not None and (data["busy"] or run["status"] == "running"):
+        out.print(escape(progress_line(run)))
+    if data["busy"]:
+        return
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for info in data["tables"].values():
+        rows = "missing" if info["rows"] is None else f"{info['rows']:,}"
+        table.add_row(info["table"], rows)
+    print_whole(out, table)
+    if data["last_runs"]:
+        runs = Table(title="last runs")
+        for column in RUN_COLUMNS:
+            runs.add_column(column)
+        for row in data["last_runs"]:
+            runs.add_row(*(str(row[c]) for c in RUN_COLUMNS))
+        print_whole(out, runs)
+    if any(info["rows"] is None for info in data["tables"].values()):
+        out.print("some tables are missing: run `bggscore warehouse init`")
+
+
+@app.command()
+def check(ctx: typer.Context, wait: WaitOption = False, json: JsonOption = False) -> None:
+    """Check the warehouse file and the registry: one line per problem, exit 1 if any.
+
+    Reads only. The warehouse: every table read whole (DuckDB verifies each block's
+    checksum), bggscore's tables present with the columns and types it writes, each stage's
+    state pointing at output rows that exist, one row per game where there must be. The
+    registry: as `models verify` (each artifact's sha256, aliases that point at registered
+    versions, version folders with their registration.json). On BigQuery the tables and
+    their consistency are checked (a scan of the landing table's job_id and game_id).
+    """
+    from bggscore.errors import WarehouseError
+    from bggscore.tasks.check import run_check
+
+    console = Console(json_mode=json, command="warehouse check")
+    result = run_check(state(ctx).settings(), reader_waiting(console, wait))
 
     def render(out: Any) -> None:
-        table = Table(title=f"{data['engine']} warehouse: {data['location']}")
-        table.add_column("table")
-        table.add_column("rows", justify="right")
-        for info in data["tables"].values():
-            rows = "missing" if info["rows"] is None else f"{info['rows']:,}"
-            table.add_row(info["table"], rows)
-        print_whole(out, table)
-        if data["last_runs"]:
-            runs = Table(title="last runs")
-            for column in ("job_id", "command", "stage", "status", "games", "finished_at"):
-                runs.add_column(column)
-            for run in data["last_runs"]:
-                runs.add_row(
-                    *(
-                        str(run[c])
-                        for c in ("job_id", "command", "stage", "status", "games", "finished_at")
-                    )
-                )
-            print_whole(out, runs)
-        if any(info["rows"] is None for info in data["tables"].values()):
-            out.print("some tables are missing: run `bggscore warehouse init`")
+        for finding in result.findings:
+            out.print(escape(finding.line()), soft_wrap=True)
+        if not result.findings:
+            looked = ", ".join(f"{n:,} {what}" for what, n in result.checked.items())
+            out.print(f"ok: {escape(result.location)} and {escape(result.registry)} ({looked})")
 
-    console.result(data, render)
+    console.result(result.as_dict(), render)
+    if result.findings:
+        raise WarehouseError(
+            f"{len(result.findings)} problem(s) found in {result.location} or {result.registry}",
+            "each line above says what is wrong and what to do",
+        )
+
+
+RUN_COLUMNS = ("job_id", "command", "stage", "status", "games", "finished_at")

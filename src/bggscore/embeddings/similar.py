@@ -23,6 +23,7 @@ import json
 import mmap
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,7 +180,9 @@ def find_game(index: Index, game_id: int | None, name: str | None) -> int:
     raise NotEmbedded(f"no game named {name!r}", hint, None, name)
 
 
-def explain_miss(settings: Settings, miss: NotEmbedded) -> InputError:
+def explain_miss(
+    settings: Settings, miss: NotEmbedded, waiting: Callable[[str], None] | None = None
+) -> InputError:
     """Why the game is not in the index: not in the warehouse, or not embedded yet (and
     the commands that would embed it, whatever years `embed` defaults to)."""
     from bggscore.stages import COMPLEXITY
@@ -187,7 +190,7 @@ def explain_miss(settings: Settings, miss: NotEmbedded) -> InputError:
     from bggscore.warehouse.queries import GAME_BY_ID, GAME_BY_NAME, STAGE_STATE_OF_GAME
     from bggscore.warehouse.schemas import stage_partition
 
-    with open_warehouse(settings) as wh:
+    with open_warehouse(settings, read_only=True, waiting=waiting) as wh:
         if miss.game_id is not None:
             found = wh.query(GAME_BY_ID, {"game_id": miss.game_id})
         else:
@@ -262,11 +265,12 @@ def similar(
     name: str | None,
     top: int,
     inputs: Inputs | None = None,
+    waiting: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The full check, then the answer; with ``inputs``, `recall` can skip the check next
     time."""
     check_query(game_id, name, top)
-    index, key = load_index(settings, inputs)
+    index, key = load_index(settings, inputs, waiting)
     return answer(index, key, game_id, name, top)
 
 
@@ -276,7 +280,11 @@ def _cache_dir(settings: Settings, key: str) -> Path:
     return settings.home / "cache" / f"similar-{digest}"
 
 
-def load_index(settings: Settings, inputs: Inputs | None = None) -> tuple[Index, str]:
+def load_index(
+    settings: Settings,
+    inputs: Inputs | None = None,
+    waiting: Callable[[str], None] | None = None,
+) -> tuple[Index, str]:
     from bggscore.modelset import stage_keys
     from bggscore.warehouse import open_warehouse
     from bggscore.warehouse.queries import FEATURES_VERSION
@@ -286,7 +294,7 @@ def load_index(settings: Settings, inputs: Inputs | None = None) -> tuple[Index,
     registry = _tree_stamp(registry_root) if registry_root else None
     key = stage_keys(settings, [STAGE], {}, explicit=True)[STAGE]
     folder = _cache_dir(settings, key)
-    with open_warehouse(settings) as wh:
+    with open_warehouse(settings, read_only=True, waiting=waiting) as wh:
         opened = time.monotonic()
         wh.require_tables(["scoring_state", "game_embeddings", "games_features"])
         count, embedded = wh.stage_version(STAGE, key)
@@ -298,7 +306,12 @@ def load_index(settings: Settings, inputs: Inputs | None = None) -> tuple[Index,
         token = f"{embedded}|{features['n']}|{features['last_load']}"
         build = _current_build(folder, token)
         if build is None:
-            build = _save(folder, wh.latest_game_embeddings(key), token)
+            try:
+                build = _save(folder, wh.latest_game_embeddings(key), token)
+            except OSError:  # a read-only home: a build of this process's own, not kept
+                folder = _scratch_folder()
+                build = _save(folder, wh.latest_game_embeddings(key), token)
+                inputs = None  # nothing to remember
         warehouse = _warehouse_stamp(settings) if wh.engine == "duckdb" else None
         # a writer can only follow our close; holding the file a few ticks longer than the
         # clock's resolution guarantees its write a later mtime than the one stamped here
@@ -310,6 +323,18 @@ def load_index(settings: Settings, inputs: Inputs | None = None) -> tuple[Index,
         assert warehouse is not None  # fine implies it
         _remember(settings, inputs, folder / build, token, key, warehouse, registry)
     return _open_build(folder / build), key
+
+
+def _scratch_folder() -> Path:
+    """A temporary cache folder, removed when the process exits (its files stay readable
+    while mapped)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="bggscore-similar-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def _fine_clock(stamp: list[int] | None) -> bool:

@@ -743,6 +743,18 @@ class Registry:
             _CACHE[cache_key] = model
         return LoadedModel(registration, model)
 
+    def check(self, registration: Registration) -> None:
+        """What ``load`` checks before unpickling (the sha256; a pickle's scikit-learn
+        version), and its warnings, without unpickling: for a process whose models other
+        processes load (``score --workers``)."""
+        data = self._read_artifact(registration)
+        verify_sha256(data, registration.sha256, registration.label)
+        if registration.format == "pickle":
+            made_with = registration.versions.get("sklearn")
+            check_sklearn_version(registration.label, made_with, self.allow_version_mismatch)
+        else:
+            warn_on_version_drift(registration.label, registration.versions)
+
     def _read_artifact(self, registration: Registration) -> bytes:
         folder = f"{registration.model_type}/{registration.name}/v{registration.version}"
         key = f"{folder}/{registration.artifact}"

@@ -17,7 +17,7 @@ from bggscore.modelset import ModelSet
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
 from bggscore.scoring.picks import Picks
 from bggscore.scoring.upstream import Produced, join_upstream
-from bggscore.stages import COMPLEXITY, GRAPH, MAIN, StageGraph
+from bggscore.stages import COMPLEXITY, EMBEDDINGS_TABLE, GRAPH, MAIN, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
 
 if TYPE_CHECKING:
@@ -132,6 +132,9 @@ class Prepared:
     frames: dict[str, pl.DataFrame] = field(default_factory=dict)  # stage -> games it scores
     keys: dict[str, pl.Series | None] = field(default_factory=dict)  # stage -> upstream_key
     waiting: dict[str, dict[str, list[int]]] = field(default_factory=dict)  # stage -> upstream
+    # stage -> the earlier stage whose frame its own is, rows maybe left out, columns as they
+    # are (it read nothing more): shared, not copied, and sent to a worker once
+    subset_of: dict[str, str] = field(default_factory=dict)
 
 
 def prepare_batch(
@@ -155,6 +158,7 @@ def prepare_batch(
     prepared = Prepared(len(frame))
     produced: dict[str, Produced] = {}
     scored: set[int] = set()
+    read: dict[str, pl.Series] = {}  # inputs the complexity stage read, for main to reuse
     if COMPLEXITY in stages:
         joined = join_upstream(
             wh,
@@ -176,9 +180,13 @@ def prepare_batch(
         if COMPLEXITY not in picks.own:
             # without picks main scores the games complexity scores, as complexity read them
             frame = joined.frame
+            if MAIN not in picks.own:  # and the inputs it read, rows aligned
+                read = joined.read
             if frame.is_empty():  # every game of the batch waits on an upstream stage
                 return prepared
     if MAIN in stages:
+        inputs = graph.inputs_of(MAIN)  # e.g. features.embeddings_table
+        reuse = {name: key for name, key in read.items() if _same_input(models, name)}
         joined = join_upstream(
             wh,
             picks.rows(MAIN, frame, scored),
@@ -187,13 +195,30 @@ def prepare_batch(
             held=held.get(MAIN),
             expand_embeddings=models.reads_embeddings(MAIN),
             stage="--stage main",
-            inputs=graph.inputs_of(MAIN),  # e.g. features.embeddings_table
+            inputs=inputs,
             embedding_width=models.embedding_width(MAIN),
+            reuse=reuse,
         )
         if joined.waiting:
             prepared.waiting[MAIN] = joined.waiting
         prepared.frames[MAIN], prepared.keys[MAIN] = joined.frame, joined.upstream_key
+        if (
+            COMPLEXITY in stages
+            and not picks.own
+            and all(name in produced or name in reuse for name in (*graph.upstream(MAIN), *inputs))
+        ):
+            prepared.subset_of[MAIN] = COMPLEXITY
     return prepared
+
+
+def _same_input(models: ModelSet, name: str) -> bool:
+    """Whether main reads input ``name`` as the complexity stage's frame already holds it:
+    the embeddings table's vectors as the same emb_* columns, or not as columns at all."""
+    if name != EMBEDDINGS_TABLE or not models.reads_embeddings(MAIN):
+        return True
+    return models.reads_embeddings(COMPLEXITY) and (
+        models.embedding_width(COMPLEXITY) == models.embedding_width(MAIN)
+    )
 
 
 def compute_batch(
@@ -206,6 +231,7 @@ def compute_batch(
 ) -> Batch:
     """The models' part of a batch: each stage's rows and state rows (no warehouse)."""
     from bggscore.features import BaseCache
+    from bggscore.scoring.frames import PandasFrames
 
     writes: list[Write] = []
     rows, waiting = prepared.rows, prepared.waiting
@@ -213,13 +239,15 @@ def compute_batch(
     done: dict[str, list[int]] = {}
     complexity_rows = None
     cache = BaseCache()  # models sharing a feature base build it once for this batch
+    frames = None  # pandas frames (models that are not bggscore's own), shared by the stages
     if COMPLEXITY in stages:
         frame = prepared.frames[COMPLEXITY]
         done[COMPLEXITY] = []
         if frame.is_empty() and MAIN not in prepared.frames:
             return Batch([], {stage: [] for stage in stages}, rows, None, waiting)
         if not frame.is_empty():
-            complexity_rows = score_complexity(frame, models, run, cache)
+            frames = PandasFrames(frame)
+            complexity_rows = score_complexity(frame, models, run, cache, frames)
             key = models.stage_key(COMPLEXITY)
             writes += [
                 Write("complexity_predictions", complexity_rows),
@@ -232,6 +260,11 @@ def compute_batch(
             done[COMPLEXITY] = frame["game_id"].to_list()
     if MAIN in stages:
         frame = prepared.frames[MAIN]
+        same_rows = prepared.subset_of.get(MAIN) == COMPLEXITY and len(frame) == len(
+            prepared.frames[COMPLEXITY]
+        )
+        if not same_rows:  # the pandas frames of the complexity stage's rows are not these
+            frames = None
         if complexity_rows is not None:  # what this batch just computed, by game
             frame = _with_computed(frame, complexity_rows)
             if not frame["game_id"].equals(prepared.frames[COMPLEXITY]["game_id"]):
@@ -243,7 +276,7 @@ def compute_batch(
         extra = None
         if intervals:
             extra = _intervals(frame, complexity, models, intervals, run, rng, cache)
-        landing = score_main(frame, complexity, models, run, extra, cache)
+        landing = score_main(frame, complexity, models, run, extra, cache, frames)
         writes += [
             Write("ml_predictions_landing", landing),
             Write(

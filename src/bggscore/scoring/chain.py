@@ -136,13 +136,17 @@ GEEK_BOUNDS = OUTCOMES["geek_rating"].clip or (1.0, 10.0)
 
 
 def score_complexity(
-    frame: pl.DataFrame, models: ModelSet, run: RunInfo, cache: BaseCache | None = None
+    frame: pl.DataFrame,
+    models: ModelSet,
+    run: RunInfo,
+    cache: BaseCache | None = None,
+    frames: PandasFrames | None = None,
 ) -> pl.DataFrame:
     """Complexity rows: clipped to [1, 5], with the model's own value beside it
-    (``predicted_complexity_raw``: what the main stage chains from)."""
-    raw = model_output(
-        models.models["complexity"], "complexity", frame, PandasFrames(frame), {}, cache
-    )
+    (``predicted_complexity_raw``: what the main stage chains from). ``frames``: the
+    batch's pandas frames, when the main stage shares them."""
+    frames = frames or PandasFrames(frame)
+    raw = model_output(models.models["complexity"], "complexity", frame, frames, {}, cache)
     out = _common(frame, run).with_columns(
         pl.Series("predicted_complexity", np.clip(raw, *COMPLEXITY_BOUNDS)),
         pl.Series("predicted_complexity_raw", raw),
@@ -157,16 +161,18 @@ def score_main(
     run: RunInfo,
     intervals: dict[str, Any] | None = None,
     cache: BaseCache | None = None,
+    frames: PandasFrames | None = None,
 ) -> pl.DataFrame:
     """Landing rows: hurdle, rating, users_rated and geek rating for a batch.
 
     ``complexity`` is the predicted complexity each game is scored with; ``intervals``
     (from ``intervals.draw_chain``) replaces point predictions with medians and adds
     the 90% bounds. Without a hurdle model (``models.absent``) the hurdle probability
-    and its model columns are NULL.
+    and its model columns are NULL. ``frames``: pandas frames of these very rows (the
+    complexity stage's), else made here.
     """
     n = len(frame)
-    frames = PandasFrames(frame)
+    frames = frames or PandasFrames(frame)
     chain: dict[str, np.ndarray] = {"predicted_complexity": complexity}
     inputs = frame.with_columns(pl.Series("predicted_complexity", complexity))
 

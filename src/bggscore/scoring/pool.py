@@ -13,7 +13,9 @@ but exists only on Unix and keeps a server process, with a process-wide preload 
 the parent's lifetime; "spawn" starts clean interpreters on every platform. Each worker
 loads its models once, through the registry, so every artifact is sha256-checked in the
 process that unpickles it: the parent sends references (name:version and the sha256 their
-registrations record, which the models it loads itself must match), never pickled models.
+registrations record), never pickled models. The parent unpickles none (it checks their
+sha256 only): the first worker to load them says what they read (``Reads``), and the
+parent reads the warehouse with that.
 """
 
 from __future__ import annotations
@@ -142,6 +144,20 @@ def _recv(conn: Connection) -> tuple[tuple[Any, ...] | None, list[bytes]]:
     return tuple(fields), [conn.recv_bytes() for _ in range(count)]
 
 
+PIPE_BYTES = 1 << 20  # Linux's default pipe-max-size
+
+
+def _widen(conn: Connection) -> None:
+    """A 1 MiB pipe buffer instead of 64 KiB (Linux): a batch of ~20 MB then crosses in
+    ~20 reads, not ~300, each a wait for the GIL while the receiving process computes."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(conn.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (ImportError, OSError):  # another platform, or a lower pipe-max-size: as it is
+        pass
+
+
 def _ipc(frame: pl.DataFrame) -> memoryview:
     out = io.BytesIO()
     frame.write_ipc(out, compression="uncompressed")
@@ -156,16 +172,22 @@ def encode_prepared(
     prepared: Prepared, unread: frozenset[str] = frozenset()
 ) -> tuple[dict[str, Any], list[memoryview]]:
     """``unread``: columns of the joined frames no model reads (the description embedding
-    as one list, beside its emb_* columns), left behind."""
+    as one list, beside its emb_* columns), left behind. A stage's frame that is an earlier
+    one's rows (``Prepared.subset_of``) travels as its game ids only."""
     header: dict[str, Any] = {
         "rows": prepared.rows,
         "waiting": prepared.waiting,
         "stages": list(prepared.frames),
         "keyed": [],
+        "subset_of": {},
     }
     buffers = []
     for stage, frame in prepared.frames.items():
         key = prepared.keys.get(stage)
+        source = prepared.frames.get(prepared.subset_of.get(stage, ""))
+        if source is not None and source.columns == frame.columns:
+            header["subset_of"][stage] = prepared.subset_of[stage]
+            frame = frame.select("game_id")
         frame = frame.drop([c for c in frame.columns if c in unread])
         if key is not None:
             header["keyed"].append(stage)
@@ -182,6 +204,15 @@ def decode_prepared(header: dict[str, Any], buffers: list[bytes]) -> Prepared:
         if stage in header["keyed"]:
             key = frame[KEY_COLUMN].alias("upstream_key")
             frame = frame.drop(KEY_COLUMN)
+        if stage in header["subset_of"]:
+            source = header["subset_of"][stage]
+            prepared.subset_of[stage] = source
+            rows = prepared.frames[source]
+            frame = (
+                rows
+                if len(rows) == len(frame)
+                else rows.filter(pl.col("game_id").is_in(frame["game_id"]))
+            )
         prepared.frames[stage], prepared.keys[stage] = frame, key
     return prepared
 
@@ -209,22 +240,40 @@ def decode_batch(header: dict[str, Any], buffers: list[bytes]) -> Batch:
     return Batch(writes, header["stage_ids"], header["rows"], landing, header["waiting"])
 
 
-def unread_columns(models: ModelSet, columns: Iterable[str]) -> frozenset[str]:
-    """Of a joined frame's ``columns``, the description embedding's list columns (as joined,
-    maybe more than once) when every model reads the embedding as emb_* columns, if at all."""
-    from bggscore.scoring.upstream import TEXT_COLUMN
+@dataclass(frozen=True)
+class Reads:
+    """What the pass's models read, as a worker that loaded them tells the parent (which
+    loads none: it reads the warehouse with this)."""
 
-    read: set[str] = set()
-    for loaded in models.models.values():
-        read.update(c.name for c in loaded.registration.signature)
-        steps = getattr(loaded.model, "steps", None)
-        builder: Any = steps[0][1] if steps else None
-        read.update(getattr(builder, "chain_inputs", ()))
-        if hasattr(builder, "read_columns"):
-            read.update(builder.read_columns())
-    if any(c.startswith(TEXT_COLUMN) for c in read):
-        return frozenset()
-    return frozenset(c for c in columns if c.startswith(TEXT_COLUMN))
+    columns: tuple[str, ...]  # the warehouse columns (``ModelSet.read_columns``)
+    names: frozenset[str]  # every column some model reads, by name
+
+    @classmethod
+    def of(cls, models: ModelSet) -> Reads:
+        names: set[str] = set()
+        for loaded in models.models.values():
+            names.update(c.name for c in loaded.registration.signature)
+            steps = getattr(loaded.model, "steps", None)
+            builder: Any = steps[0][1] if steps else None
+            names.update(getattr(builder, "chain_inputs", ()))
+            if hasattr(builder, "read_columns"):
+                names.update(builder.read_columns())
+        return cls(tuple(models.read_columns()), frozenset(names))
+
+    def unread(self, columns: Iterable[str]) -> frozenset[str]:
+        """Of a joined frame's ``columns``, the description embedding's list columns (as
+        joined, maybe more than once) when every model reads the embedding as emb_*
+        columns, if at all."""
+        from bggscore.scoring.upstream import TEXT_COLUMN
+
+        if any(c.startswith(TEXT_COLUMN) for c in self.names):
+            return frozenset()
+        return frozenset(c for c in columns if c.startswith(TEXT_COLUMN))
+
+
+def unread_columns(models: ModelSet, columns: Iterable[str]) -> frozenset[str]:
+    """``Reads.unread`` of these models."""
+    return Reads.of(models).unread(columns)
 
 
 # -- the worker process ------------------------------------------------------------------------
@@ -252,8 +301,9 @@ def _work(spec: WorkerSpec, tasks: Connection, results: Connection) -> None:
         # N workers share the machine's cores: BLAS threads per worker, not per process
         threadpool_limits(limits=spec.blas_threads)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the parent loaded the same models and warned
+            warnings.simplefilter("ignore")  # the parent checked the same models and warned
             models = spec.load()
+        _send(results, ("ready", None, Reads.of(models)), [])
     except BaseException as exc:
         _send(results, ("failed", None, _failure(exc)), [])
         return
@@ -322,6 +372,7 @@ class _Worker:
     tasks: Connection  # the parent's end: batches to compute
     results: Connection  # the parent's end: what came of them
     busy: deque[int]  # batches sent, in the order it computes them
+    ready: bool = False  # its models are loaded (it said so)
 
 
 class ScoringPool:
@@ -331,7 +382,7 @@ class ScoringPool:
     def __init__(self, spec: WorkerSpec, workers: int) -> None:
         context: Any = multiprocessing.get_context(START_METHOD)
         self.spec = spec
-        self._models: ModelSet | None = None  # as this process loaded them (``expect``)
+        self._reads: Reads | None = None  # what the models read, from the first worker ready
         self._workers: list[_Worker] = []
         self._spans: dict[int, str] = {}  # batch -> its games, for messages
         if os.name == "posix":
@@ -344,6 +395,8 @@ class ScoringPool:
             for number in range(1, workers + 1):
                 their_tasks, tasks = context.Pipe(duplex=False)
                 results, their_results = context.Pipe(duplex=False)
+                _widen(tasks)
+                _widen(results)
                 process = context.Process(
                     target=_work,
                     args=(spec, their_tasks, their_results),
@@ -369,18 +422,23 @@ class ScoringPool:
             self.terminate()
 
     def expect(self, models: ModelSet) -> None:
-        """The models this process loaded are those the workers load (else an alias or a
-        version moved while the run started)."""
+        """The models this process resolved (registrations are enough) are those the
+        workers load (else an alias or a version moved while the run started)."""
         if _refs(models) != self.spec.refs:
             raise IntegrityError(
                 "the registry changed while the run was starting",
                 "rerun: a run scores with the models it started with, or not at all",
             )
-        self._models = models
+
+    def reads(self) -> Reads:
+        """What the models read, once a worker has loaded them (its error, if it fails)."""
+        while self._reads is None:
+            self._receive()
+        return self._reads
 
     def _unread(self, prepared: Prepared) -> frozenset[str]:
         columns = {c for frame in prepared.frames.values() for c in frame.columns}
-        return unread_columns(self._models, columns) if self._models else frozenset()
+        return self._reads.unread(columns) if self._reads else frozenset()
 
     def batches(
         self, prepared: Iterable[Prepared], run: RunInfo, rng: np.random.Generator
@@ -419,9 +477,9 @@ class ScoringPool:
                 done.update(self._receive())
 
     def _receive(self) -> dict[int, Batch]:
-        """Wait for the next message of any busy worker: finished batches, or the error
-        that stops the run."""
-        busy = [w for w in self._workers if w.busy]
+        """Wait for the next message of any busy or loading worker: finished batches, that
+        its models are loaded, or the error that stops the run."""
+        busy = [w for w in self._workers if w.busy or not w.ready]
         ready = wait([w.results for w in busy] + [w.process.sentinel for w in busy])
         out = {}
         failures = []
@@ -437,6 +495,10 @@ class ScoringPool:
             status, seq, body = message
             if status == "failed":
                 failures.append((-1 if seq is None else seq, body))
+                continue
+            if status == "ready":
+                worker.ready = True
+                self._reads = self._reads or body
                 continue
             if seq != worker.busy[0]:
                 raise WorkerError(f"{worker.process.name} returned batch {seq + 1} out of turn")
@@ -487,7 +549,8 @@ class ScoringPool:
         else:
             how = f"exit code {code}"
         return WorkerError(
-            f"{worker.process.name} stopped ({how}) {self._where(worker.busy[0])}; "
+            f"{worker.process.name} stopped ({how}) "
+            f"{self._where(worker.busy[0] if worker.busy else None)}; "
             "nothing of that batch was written",
             "rerun to continue; if it happens again, use fewer --workers or a smaller --batch-size",
         )

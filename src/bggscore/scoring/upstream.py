@@ -76,6 +76,9 @@ class Joined:
     upstream_key: pl.Series | None  # what each game's state row records (None: no upstream)
     # upstream stage (or input: reported as missing_inputs, not waiting) -> game ids
     waiting: dict[str, list[int]] = field(default_factory=dict)
+    # input -> each row's key part (its vector's hash), for a later stage of the batch that
+    # reads the same input (``reuse``): read, hashed and expanded once per batch
+    read: dict[str, pl.Series] = field(default_factory=dict)
 
 
 def expand_embedding(
@@ -124,12 +127,14 @@ def join_upstream(
     stage: str = "this stage",
     inputs: tuple[str, ...] = (),
     embedding_width: int | None = None,
+    reuse: Mapping[str, pl.Series] | None = None,
 ) -> Joined:
     """``frame`` with each upstream stage's outputs, then each input's (``inputs``); games
     missing one are left out, and so are those ``held`` names (upstream stage -> games
     whose output it must redo first; input -> games without it, needed by an upstream
     stage). ``embedding_width``: the ``emb_*`` columns the models read, which the
-    embeddings table's vectors must match."""
+    embeddings table's vectors must match. ``reuse``: inputs ``frame`` already holds as
+    this stage reads them (an earlier stage's ``Joined.read``, rows aligned), not read again."""
     parts = (*upstream, *inputs)
     held = held or {}
     # held names the stage reads nothing of: inputs an upstream stage needs
@@ -143,14 +148,18 @@ def join_upstream(
     whole = {u for u in upstream if u in produced and produced[u].ids is None}
     for name in [u for u in upstream if u in whole]:
         joined = joined.with_columns(**produced[name].columns)
+    reuse = {name: part for name, part in (reuse or {}).items() if name in inputs}
+    for name, part in reuse.items():
+        joined = joined.with_columns(part.alias(f"_job_{name}"))
     stored = [u for u in parts if u not in whole]
-    if stored and wh is None:  # `score --no-upload` has no warehouse handle to read
+    to_read = [u for u in stored if u not in reuse]
+    if to_read and wh is None:  # `score --no-upload` has no warehouse handle to read
         raise UsageError(
-            f"{stage} reads the stored output of {' and '.join(stored)} and cannot run "
+            f"{stage} reads the stored output of {' and '.join(to_read)} and cannot run "
             "with --no-upload"
         )
     ids = frame["game_id"].to_list()
-    for name in stored:
+    for name in to_read:
         assert wh is not None
         partly = produced[name].ids if name in produced else None  # computed for these
         wanted = ids if partly is None else [i for i in ids if i not in partly]
@@ -195,13 +204,15 @@ def join_upstream(
         joined = joined.with_columns(pl.concat_str(jobs, separator="|").alias("_upstream_key"))
         key = joined["_upstream_key"].alias("upstream_key")
         joined = joined.drop("_upstream_key")
+    read = {name: joined[f"_job_{name}"] for name in inputs if name in stored}
     joined = joined.drop([f"_job_{name}" for name in stored])
     if EMBEDDINGS_TABLE in inputs:
-        if expand_embeddings:
-            assert wh is not None
-            check_width(wh, joined, embedding_width, stage)
-            joined = expand_embedding(joined, INPUT_COLUMN, embedding_width)
-        joined = joined.drop(INPUT_COLUMN)
+        if EMBEDDINGS_TABLE not in reuse:  # else the frame holds them as this stage reads them
+            if expand_embeddings:
+                assert wh is not None
+                check_width(wh, joined, embedding_width, stage)
+                joined = expand_embedding(joined, INPUT_COLUMN, embedding_width)
+            joined = joined.drop(INPUT_COLUMN)
     elif expand_embeddings and TEXT_EMBEDDINGS in upstream:
         joined = expand_embedding(joined)
-    return Joined(joined, key, waiting)
+    return Joined(joined, key, waiting, read)

@@ -160,8 +160,13 @@ def _repeated(frame: pl.DataFrame) -> int | None:
     return int(twice.min()) if len(twice) else None  # type: ignore[arg-type]
 
 
-def read_sides(options: CompareOptions, settings: Callable[[], Settings]) -> tuple[Side, Side]:
-    """Both sides; the warehouse is opened only when a side is a job (once for both)."""
+def read_sides(
+    options: CompareOptions,
+    settings: Callable[[], Settings],
+    waiting: Callable[[str], None] | None = None,
+) -> tuple[Side, Side]:
+    """Both sides; the warehouse is opened (to read) only when a side is a job (once for
+    both). ``waiting``: wait for a run writing it (see ``open_warehouse``)."""
     jobs = [given for given in (options.a, options.b) if not is_file(given)]
     read: dict[str, Side] = {}
     for given in (options.a, options.b):
@@ -170,7 +175,7 @@ def read_sides(options: CompareOptions, settings: Callable[[], Settings]) -> tup
     if jobs:
         from bggscore.warehouse import open_warehouse
 
-        with open_warehouse(settings()) as wh:
+        with open_warehouse(settings(), read_only=True, waiting=waiting) as wh:
             wh.require_tables([LANDING])
             for given in jobs:
                 if given not in read:
@@ -255,7 +260,11 @@ def _worst_games(worst: list[pl.DataFrame], top: int) -> list[dict[str, object]]
     return picked.drop("rank").to_dicts()
 
 
-def run_compare(settings: Callable[[], Settings], options: CompareOptions) -> CompareResult:
+def run_compare(
+    settings: Callable[[], Settings],
+    options: CompareOptions,
+    waiting: Callable[[str], None] | None = None,
+) -> CompareResult:
     check_tolerance(options.tolerance)  # before reading anything
-    a, b = read_sides(options, settings)
+    a, b = read_sides(options, settings, waiting)
     return compare(a, b, options.tolerance, options.top, options.shared_only)

@@ -10,7 +10,7 @@ import polars as pl
 
 from bggscore.errors import ConfigError, InputError, UsageError
 from bggscore.locking import pipeline_lock
-from bggscore.stages import MODEL_TYPES, RUNS_TABLE
+from bggscore.stages import MAX_COUNT, MODEL_TYPES, RUNS_TABLE
 from bggscore.tasks.embed import EmbedOptions, run_embed
 from bggscore.tasks.score import ScoreOptions, run_score
 from bggscore.warehouse import open_warehouse
@@ -26,6 +26,11 @@ TRAINING_SAMPLE = 30_000  # linear baselines gain little from more rows
 # `demo` and `demo refresh` write only into a new home or one with this mark (or --force).
 MARKER = {"job_id": "demo-catalogue", "command": "demo"}
 MARKER_STAGE = "catalogue"
+# the report tour: the full score's posterior draws (a few suffice for 90% intervals to
+# show), and the share of games a simulated day changes before the incremental run
+DEMO_INTERVALS = 100
+DEMO_REFRESH = 0.02
+REPORT_NAME = "report.html"  # in the home folder
 
 if TYPE_CHECKING:
     from bggscore.console import Console
@@ -84,9 +89,17 @@ def _foreign_contents(settings: Settings) -> dict[str, str]:
 
 
 def run_demo(
-    settings: Settings, *, games: int, seed: int, console: Console, force: bool = False
+    settings: Settings,
+    *,
+    games: int,
+    seed: int,
+    console: Console,
+    force: bool = False,
+    report: bool = True,
 ) -> dict[str, Any]:
-    """Seed the embedded warehouse, train, score and embed everything, under the lock.
+    """Seed the embedded warehouse, train, score and embed everything, under the lock;
+    with ``report``, the full score has intervals, then a simulated day of changes is
+    scored and embedded incrementally and a report of the runs is written.
 
     Only into a new home or one the demo made, unless ``force``: nothing is written
     into a home holding data or models the demo did not make."""
@@ -104,11 +117,26 @@ def run_demo(
             console.warn(f"--force: adding the demo to a home where {said}")
         # the catalogue is the demo's when the warehouse held nothing else
         mark = "warehouse" not in held
-        return _run_demo(settings, games=games, seed=seed, console=console, mark=mark)
+        result = _run_demo(
+            settings,
+            games=games,
+            seed=seed,
+            console=console,
+            mark=mark,
+            intervals=DEMO_INTERVALS if report else 0,
+        )
+        if report and mark:
+            result.update(_a_day_later(settings, seed, console, result))
+        elif report:
+            console.warn(
+                "--force: no day of changes and no report: the warehouse holds games the "
+                "demo did not make, and `demo refresh` would change them"
+            )
+        return result
 
 
 def _run_demo(
-    settings: Settings, *, games: int, seed: int, console: Console, mark: bool
+    settings: Settings, *, games: int, seed: int, console: Console, mark: bool, intervals: int
 ) -> dict[str, Any]:
     from bggscore.demo.catalogue import generate_catalogue
 
@@ -126,7 +154,8 @@ def _run_demo(
     trained = _train(settings, console)
     everything = Selection(all_years=True)
     console.info("scoring every game (complexity, then hurdle, rating, users_rated, geek rating)")
-    scored = run_score(settings, ScoreOptions(selection=everything), console, lock=False).as_dict()
+    options = ScoreOptions(selection=everything, intervals=intervals)
+    scored = run_score(settings, options, console, lock=False).as_dict()
     console.info("embedding descriptions, then games")
     embedded = run_embed(
         settings, EmbedOptions(selection=everything), console, lock=False
@@ -151,6 +180,48 @@ def _run_demo(
             + _describe_neighbours(neighbours)
             + "\n\nnext: `bggscore demo refresh`, then `bggscore detect-changes --all-years` "
             "and `bggscore score --changed-only --all-years`"
+        ),
+    }
+
+
+def _a_day_later(
+    settings: Settings, seed: int, console: Console, first: dict[str, Any]
+) -> dict[str, Any]:
+    """A simulated day: `demo refresh`, an incremental score (with intervals) and embed,
+    then the report of the runs (with the neighbours of the game the demo showed)."""
+    from bggscore.tasks.report import ReportOptions, run_report
+
+    started = time.monotonic()
+    console.info(f"a day later: {DEMO_REFRESH:.0%} of the games change")
+    refreshed = _refresh_demo(
+        settings, fraction=DEMO_REFRESH, seed=seed + 1, console=console, force=True
+    )
+    changed = Selection(all_years=True)
+    console.info("scoring and embedding only what changed")
+    score = ScoreOptions(
+        selection=changed, changed_only=True, intervals=DEMO_INTERVALS, max_games=MAX_COUNT
+    )
+    scored = run_score(settings, score, console, lock=False).as_dict()
+    embed = EmbedOptions(selection=changed, changed_only=True, max_games=MAX_COUNT)
+    embedded = run_embed(settings, embed, console, lock=False).as_dict()
+    path = settings.home / REPORT_NAME
+    console.info(f"writing the report of these runs to {path}")
+    game_ids = (first["similar"]["game_id"],)
+    report = run_report(settings, ReportOptions(output=path, game_ids=game_ids))
+    elapsed = time.monotonic() - started
+    return {
+        "refresh": {key: refreshed[key] for key in ("games", "new", "changed", "unchanged")},
+        "incremental": {"score": scored, "embed": embedded},
+        "report": {"path": str(path), "size_bytes": report.size_bytes, "charts": report.charts},
+        "seconds": round(first["seconds"] + elapsed, 2),
+        "summary": first["summary"].split("\n\nnext:")[0]
+        + (
+            f"\n\na day later: {refreshed['new']:,} new games and {refreshed['changed']:,} "
+            f"with changed features; {scored['games_scored']:,} games scored again and "
+            f"{sum(embedded['games_embedded'].values()):,} embeddings, only what changed\n\n"
+            f"report: {path}\n  open it in a browser (it needs no network)\n\n"
+            "next: `bggscore report --help`, `bggscore demo refresh`, then "
+            "`bggscore run --all-years`"
         ),
     }
 

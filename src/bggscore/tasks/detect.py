@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bggscore.detection import (
@@ -56,11 +57,13 @@ def detect_for_stages(
     selection: Selection,
     max_games: int,
     overrides: dict[str, str],
+    waiting: Callable[[str], None] | None = None,
 ) -> DetectResult:
     """What each stage must (re)score and why, in graph order; with several stages, a
-    preview: games an earlier stage rescores, the stages that read it follow."""
+    preview: games an earlier stage rescores, the stages that read it follow. Reads only
+    (``waiting``: wait for a run writing the warehouse, see ``open_warehouse``)."""
     check_max_games(max_games)
-    with open_warehouse(settings) as wh:
+    with open_warehouse(settings, read_only=True, waiting=waiting) as wh:
         # the warehouse first: on a new or mistyped home, `warehouse init` is the first step
         wh.require_tables(DETECTION_TABLES)
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
@@ -85,13 +88,17 @@ def detect_for_stages(
 
 
 def explain_game(
-    settings: Settings, game_id: int, stages: list[str], overrides: dict[str, str]
+    settings: Settings,
+    game_id: int,
+    stages: list[str],
+    overrides: dict[str, str],
+    waiting: Callable[[str], None] | None = None,
 ) -> ExplainResult:
     """Recorded vs current hash, model and upstream for one game, per stage."""
     from bggscore.errors import InputError
 
     selection = Selection(game_ids=(game_id,))
-    with open_warehouse(settings) as wh:
+    with open_warehouse(settings, read_only=True, waiting=waiting) as wh:
         wh.require_tables(DETECTION_TABLES)
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
         check_inputs(wh, graph, list(keys))

@@ -30,6 +30,7 @@ from bggscore.errors import RegistryError, UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import ModelSet, model_graph, open_settings_registry, resolve_models
 from bggscore.results import EmbedResult, MissingInputs
+from bggscore.runstatus import tracking
 from bggscore.scoring.batch import Batch
 from bggscore.scoring.picks import Picks
 from bggscore.scoring.upstream import TEXT_COLUMN, Produced, join_upstream
@@ -51,8 +52,9 @@ from bggscore.tasks.job import (
     warn_missing,
     warn_waiting,
 )
-from bggscore.warehouse import open_warehouse
+from bggscore.warehouse import open_warehouse, require_warehouse
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.lease import stage_lease
 from bggscore.warehouse.queries import Selection
 from bggscore.wording import counted
 
@@ -461,7 +463,12 @@ def run_embed(
     home's lock (``lock=False``: the caller holds it)."""
     check_max_games(options.max_games)
     if lock:
-        with pipeline_lock(settings.home, "embed"):
+        require_warehouse(settings)  # a mistyped home: no folder, no lock file left
+        with (
+            pipeline_lock(settings.home, "embed"),
+            stage_lease(settings, "embed", options.stages),
+            tracking(settings.home, "embed"),
+        ):
             return run_embed(settings, options, console, lock=False)
     started = time.monotonic()
     described = options.selection.describe()

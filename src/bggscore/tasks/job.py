@@ -21,8 +21,10 @@ import polars as pl
 from bggscore.detection import behind
 from bggscore.modelset import outside_keys
 from bggscore.results import MissingInputs, Waiting
+from bggscore.runstatus import current as current_run
 from bggscore.stages import GRAPH, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.lease import current as current_lease
 from bggscore.warehouse.queries import DESCRIPTION_CHARS, Selection
 from bggscore.wording import counted
 
@@ -246,20 +248,34 @@ class Job:
     ) -> None:
         self.wh, self.console, self.command, self.upload = wh, console, command, upload
         self.stages = stages
+        # the id the run gets when it starts; every job sent meanwhile (detection, even
+        # on a no-op) is labelled with it
+        self.planned_id = wh.new_run_id()
+        wh.label_jobs(stage=",".join(stages), command=wh.job_labels["command"] or command)
         self.job_id: str | None = None
         self.started_at: datetime | None = None
         self.done_ids: set[int] = set()
         self.stage_counts = dict.fromkeys(stages, 0)
         # (stage, the upstream stage it waits on) -> games it left out for that
         self.waiting: dict[tuple[str, str], list[int]] = {}
+        # the run's status document (<home>/run-status.json), when this job is part of one:
+        # captured here, as the writer thread that commits batches has a context of its own
+        self.tracker = current_run()
 
     def start(self) -> tuple[str, datetime]:
         """The job id and timestamp, recording the run on first call."""
         if self.job_id is None or self.started_at is None:
-            self.started_at = datetime.now(timezone.utc)
-            self.job_id = new_job_id(self.started_at)
+            started_at = datetime.now(timezone.utc)
+            job_id = self.planned_id
+            lease = current_lease()
+            if self.upload and lease is not None and self.wh.uses_lease:
+                # before the first write: another machine may be writing these stages
+                lease.take(self.wh, job_id, on_wait=self.console.info)
+            self.started_at, self.job_id = started_at, job_id
             if self.upload:
                 self._record("running")
+            if self.tracker is not None:
+                self.tracker.job(self.job_id)
         return self.job_id, self.started_at
 
     def run_pass(
@@ -278,7 +294,14 @@ class Job:
     ) -> None:
         """Commit each batch as it comes, in order (``score --workers``: computed
         elsewhere), one transaction each."""
-        with self.console.progress(label, total) as advance:
+        tracker = self.tracker
+        if tracker is not None:
+            tracker.start_pass(label, total)
+        lease = current_lease()  # here: `committed` runs on the writer's thread
+        with (
+            self.wh.labelled(stage=",".join(stages)),
+            self.console.progress(label, total) as advance,
+        ):
 
             def committed(done: Batch) -> None:
                 ids = {i for stage_ids in done.stage_ids.values() for i in stage_ids}
@@ -289,6 +312,10 @@ class Job:
                     for name, waiting in upstream.items():
                         self.waiting.setdefault((stage, name), []).extend(waiting)
                 advance(done.rows)
+                if tracker is not None:
+                    tracker.advance(done.rows, len(self.done_ids))
+                if lease is not None and self.wh.uses_lease:
+                    lease.renew_if_due(self.wh)
 
             writer = BatchWriter(self.wh, committed) if self.upload else None
             try:

@@ -3,6 +3,7 @@ and/or a file of description embeddings, in one transaction."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,9 +56,20 @@ def check_embeddings_target(settings: Settings) -> None:
         )
 
 
-def load_export(settings: Settings, path: Path | None, embeddings: Path | None = None) -> Loaded:
+def load_steps(path: Path | None, embeddings: Path | None) -> int:
+    """How many ``on_step`` calls a load makes: each file read, the comparison, the write."""
+    return (path is not None) + (embeddings is not None) + 2
+
+
+def load_export(
+    settings: Settings,
+    path: Path | None,
+    embeddings: Path | None = None,
+    on_step: Callable[[str], None] = lambda label: None,
+) -> Loaded:
     """Read and check every file first (nothing is written for a bad one), then upsert
-    them into the warehouse in one transaction, creating the tables where they are missing."""
+    them into the warehouse in one transaction, creating the tables where they are missing.
+    ``on_step`` is told each step as it starts (``load_steps`` of them)."""
     if path is None and embeddings is None:
         raise UsageError(
             "give a games_features export, --embeddings FILE.parquet, or both",
@@ -68,9 +80,14 @@ def load_export(settings: Settings, path: Path | None, embeddings: Path | None =
         from bggscore.warehouse.load_embeddings import read_embeddings
 
         check_embeddings_target(settings)
+        on_step(f"reading {embeddings}")
         vectors = read_embeddings(embeddings)
-    frame = read_export(path) if path is not None else None
+    frame = None
+    if path is not None:
+        on_step(f"reading {path}")
+        frame = read_export(path)
     with open_warehouse(settings, create=True) as wh:
+        on_step("comparing with the warehouse")
         wh.ensure_schema()
         writes: list[Write] = []
         games = LoadResult(0, 0, 0, 0)
@@ -83,6 +100,7 @@ def load_export(settings: Settings, path: Path | None, embeddings: Path | None =
             games_ids = frame["game_id"].to_list() if frame is not None else []
             more, loaded = embeddings_writes(wh, vectors, str(embeddings), games_ids)
             writes += more
+        on_step("writing")
         if writes:
             wh.write(writes)
     return Loaded(path, games, embeddings, loaded)

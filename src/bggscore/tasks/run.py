@@ -8,6 +8,7 @@ Consecutive stages of one command run as one step of that command (one job id).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from bggscore.errors import UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import stage_plan, warn_left_out
 from bggscore.results import EmbedResult, RunResult, ScoreResult
+from bggscore.runstatus import tracking
 from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EMBED_BATCH_SIZE,
@@ -29,6 +31,8 @@ from bggscore.stages import (
 from bggscore.tasks.embed import EmbedOptions, run_embed
 from bggscore.tasks.job import SharedFeatures
 from bggscore.tasks.score import ScoreOptions, run_score
+from bggscore.warehouse import require_warehouse
+from bggscore.warehouse.lease import stage_lease
 from bggscore.warehouse.queries import Selection
 
 if TYPE_CHECKING:
@@ -125,9 +129,17 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
     if options.dispatch_event:  # fail before the work, not after it
         _check_dispatch(settings, options)
     started = time.monotonic()
-    with pipeline_lock(settings.home, "run", wait=options.wait):
+    require_warehouse(settings)  # a mistyped home: no folder, no lock file left
+
+    def queued(holder: str) -> None:
+        console.info(f"waiting for {holder} to finish (--wait)")
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(pipeline_lock(settings.home, "run", wait=options.wait, on_wait=queued))
+        tracker = stack.enter_context(tracking(settings.home, "run"))
         graph, stages, keys = _runnable_stages(settings, options, console)
         done: list[ScoreResult | EmbedResult] = []
+        stack.enter_context(stage_lease(settings, "run", stages, wait=options.wait))
         # the earlier steps' stages, left current: no need to check them again (a capped
         # stage may have left games behind, so it is checked like any other)
         ran: list[str] = []
@@ -139,6 +151,7 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
         for index, (command, group) in enumerate(plan):
             later[:] = [stage for _, rest in plan[index + 1 :] for stage in rest]
             console.info(f"{command}: {', '.join(group)}")
+            tracker.step(f"{command}: {', '.join(group)}")
             step = _step(command, settings, options, group, list(ran), console, shared)
             done.append(step)
             ran += [stage for stage in group if stage not in step.capped]

@@ -31,6 +31,7 @@ from bggscore.errors import InputError, UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import model_graph, open_settings_registry, resolve_models
 from bggscore.results import MissingInputs, ScoreResult
+from bggscore.runstatus import tracking
 from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_GAMES,
@@ -54,8 +55,9 @@ from bggscore.tasks.job import (
     warn_missing,
     warn_waiting,
 )
-from bggscore.warehouse import open_warehouse
+from bggscore.warehouse import open_warehouse, require_warehouse
 from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.lease import stage_lease
 from bggscore.warehouse.queries import Selection
 from bggscore.wording import counted
 
@@ -154,7 +156,12 @@ def run_score(
     stage in graph order, under the home's lock (``lock=False``: the caller holds it)."""
     check_max_games(options.max_games)
     if lock and options.upload:
-        with pipeline_lock(settings.home, "score"):
+        require_warehouse(settings)  # a mistyped home: no folder, no lock file left
+        with (
+            pipeline_lock(settings.home, "score"),
+            stage_lease(settings, "score", options.stages),
+            tracking(settings.home, "score"),
+        ):
             return run_score(settings, options, console, lock=False)
     started = time.monotonic()
     registry = open_settings_registry(settings)
@@ -373,12 +380,16 @@ class _Job:
 
         self._preloaded()
         if self.run is None:
-            # every model of the run is loaded, so checked (sha256), before the first write;
-            # one fingerprint covers them all
+            # every model of the run is checked (sha256) before the first write, and loaded
+            # here unless workers load them; one fingerprint covers them all
             options = self.options
+            load = options.workers == 1
             models = resolve_models(
-                self.settings, self.registry, options.stages, options.model_overrides
+                self.settings, self.registry, options.stages, options.model_overrides, load
             )
+            if not load:
+                for loaded in models.models.values():
+                    self.registry.check(loaded.registration)
             job_id, now = self.job.start()
             self.run = RunInfo(
                 job_id,
@@ -405,18 +416,21 @@ class _Job:
         options = self.options
         try:
             with contextlib.ExitStack() as stack:
-                # with --workers the processes start first, loading the models while this
-                # process loads them too
+                # with --workers the processes start first and load the models; this
+                # process only reads their registrations (and checks their sha256)
                 pool = stack.enter_context(self._pool(stages)) if options.workers > 1 else None
+                # the pass's jobs (its reads too, on the reader thread) name its stages
+                stack.enter_context(self.wh.labelled(stage=",".join(stages)))
                 # inside the try: a later pass whose model fails to load (e.g. its sha256
                 # check) must still mark the run started by an earlier pass as failed
                 run = self._start()
                 models = resolve_models(
-                    self.settings, self.registry, stages, options.model_overrides
+                    self.settings, self.registry, stages, options.model_overrides, pool is None
                 )
                 if pool is not None:
                     pool.expect(models)
-                columns = sorted({"game_id", "name", "year_published", *models.read_columns()})
+                reads = pool.reads().columns if pool is not None else models.read_columns()
+                columns = sorted({"game_id", "name", "year_published", *reads})
                 total = total if total is not None else len(selection.game_ids or ())
                 explicit = "batch_size" in self.settings.scoring.model_fields_set
                 size = batch_size(options.batch_size, explicit, models, total, options.workers)

@@ -32,9 +32,11 @@ def find_similar(
     name: str | None,
     top: int,
     on_warnings: Callable[[list[str]], None] = lambda names: None,
+    waiting: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The ``top`` neighbours of a game given by id or name. ``settings`` is called only
-    when the cache cannot answer (building settings imports pydantic)."""
+    when the cache cannot answer (building settings imports pydantic); ``waiting``: wait
+    for a run writing the warehouse (see ``open_warehouse``)."""
     check_query(game_id, name, top)
     inputs = Inputs.capture(config, overrides)
     cached = recall(inputs)
@@ -44,6 +46,6 @@ def find_similar(
             return answer(cached.index, cached.model, game_id, name, top)
         from bggscore.embeddings.similar import similar
 
-        return similar(settings(), game_id, name, top, inputs)
+        return similar(settings(), game_id, name, top, inputs, waiting)
     except NotEmbedded as miss:  # the warehouse says whether it exists, and how to embed it
-        raise explain_miss(settings(), miss) from None
+        raise explain_miss(settings(), miss, waiting) from None

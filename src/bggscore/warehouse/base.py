@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import abc
 import re
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
@@ -20,9 +22,11 @@ import polars as pl
 from bggscore.errors import WarehouseError
 from bggscore.stages import COMPLEXITY, DEFAULT_BATCH_SIZE, GAME_EMBEDDINGS, TEXT_EMBEDDINGS
 from bggscore.warehouse import queries
+from bggscore.warehouse.command import COMMAND
 from bggscore.warehouse.schemas import (
     EMBEDDINGS_INPUT,
     GAMES_FEATURES,
+    LEASES,
     MIGRATED_COLUMNS,
     RUNS,
     TABLES,
@@ -84,6 +88,9 @@ class Warehouse(abc.ABC):
     # write bounds as script variables DECLAREd from the staged rows (BigQuery), not
     # query parameters
     bounds_as_variables: ClassVar[bool] = False
+    # a writer takes a stage lease in the warehouse (bggscore.lease): the home's file lock
+    # cannot see another machine; an embedded warehouse is one machine's file
+    uses_lease: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -102,10 +109,55 @@ class Warehouse(abc.ABC):
             else:
                 dataset, project = ws.ml_dataset, ws.ml_project
             self.tables[logical] = TableRef(getattr(names, logical), dataset, project)
+        # what the jobs this warehouse sends are labelled with (BigQuery's job labels):
+        # the command, the stage(s) being worked on and the run's job id; until a run
+        # names its own, an id of this session, so a command that writes nothing (a
+        # no-op) is still one id
+        now = datetime.now(timezone.utc)
+        self.job_labels: dict[str, str] = {
+            "command": COMMAND.name or "",
+            "stage": "",
+            "job_id": f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}",
+        }
+        self._session_id_taken = False
+
+    def note_read(self, billed: int | None) -> None:
+        """In a ``--dry-run``, record a read (what it bills; None where unknown)."""
+        if COMMAND.dry_run is not None:
+            COMMAND.dry_run.reads.append((self.job_labels.get("stage") or "", billed))
+
+    # -- job labels ----------------------------------------------------------------------
+    def new_run_id(self) -> str:
+        """A run's job id, labelling the jobs sent from now on: the session's own for the
+        first run of this warehouse (so the jobs before it carry it too), then new ones."""
+        if self._session_id_taken:
+            now = datetime.now(timezone.utc)
+            self.job_labels["job_id"] = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+        self._session_id_taken = True
+        return self.job_labels["job_id"]
+
+    def label_jobs(self, **values: str) -> None:
+        """Label the jobs sent from now on (``command``, ``stage``, ``job_id``)."""
+        self.job_labels.update(values)
+
+    @contextmanager
+    def labelled(self, **values: str) -> Iterator[None]:
+        """Label the jobs sent inside the block, then restore the labels."""
+        before = dict(self.job_labels)
+        self.job_labels.update(values)
+        try:
+            yield
+        finally:
+            self.job_labels.clear()
+            self.job_labels.update(before)
 
     # -- engine primitives -------------------------------------------------------------
     @abc.abstractmethod
     def _run(self, sql: str, params: dict[str, Any]) -> None: ...
+
+    @abc.abstractmethod
+    def _run_count(self, sql: str, params: dict[str, Any]) -> int:
+        """Run one DML statement; how many rows it inserted, updated or deleted."""
 
     @abc.abstractmethod
     def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
@@ -160,10 +212,14 @@ class Warehouse(abc.ABC):
     def execute(self, canonical: str, params: dict[str, Any] | None = None) -> None:
         self._run(self.render(canonical), params or {})
 
+    def execute_count(self, canonical: str, params: dict[str, Any] | None = None) -> int:
+        return self._run_count(self.render(canonical), params or {})
+
     # -- schema -------------------------------------------------------------------------
     def managed_tables(self) -> list[TableSchema]:
-        """Tables this engine creates on `init`: all on DuckDB; only bggscore's on BigQuery."""
-        return list(TABLES.values())
+        """Tables this engine creates on `init`: all on DuckDB (but the stage lease: one
+        machine's file needs none); only bggscore's on BigQuery."""
+        return [t for t in TABLES.values() if self.uses_lease or t.logical != LEASES.logical]
 
     def ensure_schema(self) -> list[str]:
         """Create missing tables and add missing columns; safe to repeat. Returns what changed."""
@@ -183,7 +239,7 @@ class Warehouse(abc.ABC):
         return changed
 
     def missing_tables(self, logicals: list[str] | None = None) -> list[str]:
-        wanted = logicals or list(TABLES)
+        wanted = logicals or [t for t in TABLES if self.uses_lease or t != LEASES.logical]
         return [str(self.tables[t]) for t in wanted if self._table_columns(self.tables[t]) is None]
 
     def require_tables(self, logicals: list[str]) -> None:
@@ -390,16 +446,97 @@ class Warehouse(abc.ABC):
             return pl.DataFrame(schema=RUNS.polars_schema())
         return self.query(queries.LAST_RUNS, {"limit": limit})
 
+    # -- the report's reads (`bggscore report`) ------------------------------------------
+    def report_runs(self, since: datetime, until: datetime, commands: list[str]) -> pl.DataFrame:
+        """The runs of these commands that started in [since, until], oldest first."""
+        params = {"since": since, "until": until, "commands": Typed(commands, "ARRAY<STRING>")}
+        return self.query(queries.REPORT_RUNS, params)
+
+    def report_job(self, job_id: str) -> dict[str, Any] | None:
+        """One job's runs row, or None when the runs table has no such job."""
+        frame = self.query(queries.REPORT_JOB, {"job_id": Typed(job_id, "STRING")})
+        return frame.row(0, named=True) if len(frame) else None
+
+    def latest_job(self, command: str, since: datetime) -> str | None:
+        """The newest successful job of ``command`` since then that did something."""
+        params = {
+            "command": command,
+            "status": "success",
+            "min_games": 0,
+            "since": since,
+            "limit": 1,
+        }
+        frame = self.query(queries.LATEST_JOB, params)
+        return str(frame["job_id"][0]) if len(frame) else None
+
+    def lineage(self, logical: str, since: datetime, until: datetime) -> pl.DataFrame:
+        """Per job of the window: games by what differs from their previous row (flags
+        is_new, features, model, upstream; ``games``)."""
+        return self.query(queries.lineage_sql(logical), {"since": since, "until": until})
+
+    def moves(self, job_id: str) -> pl.DataFrame:
+        """A job's landing rows of games scored before, with their previous row's values."""
+        return self.query(queries.moves_sql(), {"job_id": Typed(job_id, "STRING")})
+
+    def predictions_as_of(self, as_of: datetime) -> pl.DataFrame:
+        """Each game's newest landing row at ``as_of``, with the actuals (``actual_*``)."""
+        return self.query(queries.predictions_as_of_sql(), {"as_of": as_of})
+
+    def job_models(self, logical: str, job_id: str) -> dict[str, str]:
+        """Model type -> ``name:version`` of one job's rows in a history table."""
+        frame = self.query(queries.job_models_sql(logical), {"job_id": Typed(job_id, "STRING")})
+        found: dict[str, str] = {}
+        for kind, (name, version) in queries.JOB_MODEL_COLUMNS[logical].items():
+            pairs = frame.select(name, version).drop_nulls(name).unique().sort(name, version)
+            if len(pairs):
+                found[kind] = ", ".join(f"{n}:{v}" if v is not None else n for n, v in pairs.rows())
+        return found
+
+    def map_points(self) -> pl.DataFrame:
+        """Every game's current 2-D embedding coordinates (game_id, name, coordinates_2d)."""
+        return self.query(queries.MAP_POINTS, {"stage": GAME_EMBEDDINGS})
+
+    # -- integrity (`warehouse check`) --------------------------------------------------
+    def table_columns(self, logical: str) -> dict[str, str] | None:
+        """A table's columns and their types as the engine names them; None if missing."""
+        return self._table_columns(self.tables[logical])
+
+    def expected_type(self, kind: str) -> str | None:
+        """How the engine names a schema type in ``table_columns`` (None: not compared)."""
+        return None
+
+    def unreadable_tables(self) -> list[tuple[str, str]]:
+        """Tables whose stored data cannot be read back whole (table, what the engine
+        said); engines without a file of their own have none."""
+        return []
+
+    def state_without_output(self, stage: str, output: str) -> tuple[int, int | None]:
+        """A stage's state rows whose output row (same job, same game) is missing: how
+        many, and one of their games."""
+        row = self.query(queries.state_without_output_sql(output), {"stage": stage}).row(0)
+        return int(row[0]), row[1]
+
+    def repeated_keys(self, logical: str) -> tuple[int, int | None]:
+        """Keys held more than once in a one-row-per-key table: how many, one game's id."""
+        row = self.query(queries.repeated_keys_sql(logical)).row(0)
+        return int(row[0]), row[1]
+
     # -- writes -------------------------------------------------------------------------
     def write(self, writes: list[Write]) -> None:
-        """Commit several tables' rows atomically (all or nothing).
+        """Commit several tables' rows atomically (all or nothing); in a ``--dry-run``,
+        count them instead.
 
         Writes to one table in one mode are staged and written together (one statement
         for every stage's state rows of a batch); each statement is bounded by constant
         parameters to the partitions its rows fall in."""
+        if COMMAND.dry_run is not None:
+            for item in writes:
+                COMMAND.dry_run.write(str(self.tables[item.logical]), len(item.frame))
+            return
         staged: dict[str, Any] = {}
         statements: list[tuple[str, dict[str, Any]]] = []
         refs: dict[str, TableRef] = {}
+        planned: list[tuple[TableSchema, str, str, int, pl.DataFrame]] = []
         for index, (logical, mode, rows) in enumerate(_grouped(writes)):
             schema = TABLES[logical]
             name = f"bggscore_stage_{index}"
@@ -420,7 +557,10 @@ class Warehouse(abc.ABC):
                         "each game must appear once in games_features and game_features_hash: "
                         "remove the repeated rows there, then rerun",
                     )
-            statements += self.write_statements(schema, mode, name, index, frame)
+            planned.append((schema, mode, name, index, frame))
+        variables = self.bounds_as_variables and not self._one_statement(staged)
+        for schema, mode, name, index, frame in planned:
+            statements += self.write_statements(schema, mode, name, index, frame, variables)
         rendered = [(self.render(sql, refs), params) for sql, params in statements]
         self._commit(staged, rendered)
 
@@ -431,13 +571,15 @@ class Warehouse(abc.ABC):
         staged: str,
         index: int,
         frame: pl.DataFrame | None = None,
+        variables: bool | None = None,
     ) -> list[tuple[str, dict[str, Any]]]:
         """The canonical statements (and their parameters) writing the ``index``-th staged
         frame: each bounded to the partitions its rows fall in, given as query parameters
         (from ``frame``), or on BigQuery as script variables the statements before it
         compute from the staged rows (a BigQuery script takes no query parameters in the
         emulator, and a variable prunes partitions as a constant does)."""
-        variables = self.bounds_as_variables
+        if variables is None:
+            variables = self.bounds_as_variables
         if mode == "append":
             bounds = bound_params(schema, index)
             column = schema.partition_by_day
@@ -487,6 +629,11 @@ class Warehouse(abc.ABC):
 
     def close_writer(self) -> None:  # noqa: B027 - an optional hook
         """Release what ``concurrent_writer`` opened (nothing by default)."""
+
+    def _one_statement(self, staged: dict[str, Any]) -> bool:
+        """Whether the engine sends a write of these staged frames as one statement (its
+        rows inline): then its bounds go as query parameters, not script variables."""
+        return False
 
     def _staged(self, frame: pl.DataFrame) -> Any:
         """A frame as ``_commit`` stages it (an Arrow table unless the engine says)."""

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import polars as pl
 
-from bggscore.errors import WarehouseError
+from bggscore.errors import EnvironmentProblem, WarehouseBusy, WarehouseError
 from bggscore.warehouse.base import Warehouse
+from bggscore.warehouse.exists import require_warehouse
 from bggscore.warehouse.schemas import DUCKDB_TYPES, TableSchema
 from bggscore.warehouse.sql import TableRef, Typed, delete_keys_sql, insert_all_sql
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 CHECKPOINT_THRESHOLD = "256MB"
 PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-Connect = Callable[[str], duckdb.DuckDBPyConnection]
+Connect = Callable[..., duckdb.DuckDBPyConnection]
 
 
 def _quote(name: str) -> str:
@@ -49,11 +50,48 @@ def _params(sql: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 MEMORY_HINT = "raise BGGSCORE_WAREHOUSE__MEMORY_LIMIT_MB (e.g. to 1024) or lower --batch-size"
+# what DuckDB says of a file that is truncated, overwritten or has a bad block
+DAMAGE = re.compile(
+    r"corrupt|not a valid duckdb database|could not read enough bytes|checksum", re.IGNORECASE
+)
+RESTORE_HINT = (
+    "restore it from a backup, or move it aside and rebuild it: `bggscore warehouse init`, "
+    "`bggscore warehouse load` your export, then score again"
+)
+
+
+def _first_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split("\n")[0].split())
+
+
+def damaged(path: Path, exc: BaseException, opened: bool = True) -> EnvironmentProblem:
+    """A damaged warehouse file: what DuckDB found and what to do (never "report it")."""
+    check = "; `bggscore warehouse check` lists the damaged tables" if opened else ""
+    return EnvironmentProblem(
+        f"the warehouse file {path} is damaged ({_first_line(exc)})", RESTORE_HINT + check
+    )
+
+
+def disk_full(path: Path, exc: BaseException) -> EnvironmentProblem:
+    return EnvironmentProblem(
+        f"cannot write the warehouse {path}: the disk is full ({_first_line(exc)})",
+        "free some space on that disk, then rerun: committed batches are kept",
+    )
+
+
+def _environment(path: Path, exc: BaseException) -> EnvironmentProblem | None:
+    """What DuckDB raised, when it is the file's or the machine's fault."""
+    if DAMAGE.search(str(exc)):
+        return damaged(path, exc)
+    if "no space left" in str(exc).lower():
+        return disk_full(path, exc)
+    return None
 
 
 @contextlib.contextmanager
-def _enough_memory() -> Iterator[None]:
-    """DuckDB running out of its buffer pool, in any statement: what to raise."""
+def _guarded(path: Path) -> Iterator[None]:
+    """DuckDB running out of its buffer pool (what to raise) or reading a damaged file
+    (what to do), in any statement."""
     try:
         yield
     except duckdb.OutOfMemoryException as exc:
@@ -61,36 +99,68 @@ def _enough_memory() -> Iterator[None]:
         raise WarehouseError(
             f"the embedded warehouse ran out of memory ({what})", f"{MEMORY_HINT}, then rerun"
         ) from exc
+    except duckdb.Error as exc:
+        problem = _environment(path, exc)
+        if problem is None:
+            raise
+        raise problem from exc
 
 
-def open_duckdb(path: Path, timeout: float, connect: Connect = duckdb.connect) -> Any:
-    """Open the file, waiting for another process's lock up to ``timeout`` seconds."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise WarehouseError(
-            f"cannot create the bggscore home {path.parent}: {exc.strerror}",
-            "set BGGSCORE_HOME to a writable folder",
-        ) from None
+def _read_whole_sql(schema: str, table: str) -> str:
+    """A statement that reads every value of a table (names from DuckDB's catalogue)."""
+    return f"SELECT COUNT(*), MAX(HASH(COLUMNS(*))) FROM {_quote(schema)}.{_quote(table)}"  # noqa: S608
+
+
+def _unreadable(schema: str, table: str, exc: duckdb.Error) -> tuple[str, str]:
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return f"{schema}.{table}", f"could not be read whole: {_first_line(exc)}"
+    return f"{schema}.{table}", f"is damaged: {_first_line(exc)}"
+
+
+def _holder_pid(text: str) -> int | None:
+    found = re.search(r"PID (\d+)", text)
+    return int(found.group(1)) if found else None
+
+
+def open_duckdb(
+    path: Path, timeout: float, connect: Connect = duckdb.connect, read_only: bool = False
+) -> Any:
+    """Open the file, waiting for another process's lock up to ``timeout`` seconds.
+
+    ``read_only``: for commands that only read, so they work on a read-only home; a
+    writer holding the file is a WarehouseBusy at once (DuckDB lets no one read it then)."""
+    if not read_only:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WarehouseError(
+                f"cannot create the bggscore home {path.parent}: {exc.strerror}",
+                "set BGGSCORE_HOME to a writable folder",
+            ) from None
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return connect(str(path))
+            return connect(str(path), read_only=True) if read_only else connect(str(path))
         except duckdb.IOException as exc:
             text = str(exc)
             if "permission denied" in text.lower():
+                how = "reading" if read_only else "writing"
                 raise WarehouseError(
                     f"cannot open warehouse {path}: permission denied",
-                    "bggscore opens it for writing: check the permissions of the file and "
+                    f"bggscore opens it for {how}: check the permissions of the file and "
                     "its folder",
                 ) from None
+            if DAMAGE.search(text):
+                raise damaged(path, exc, opened=False) from None
             if "lock" not in text.lower():
                 raise WarehouseError(
                     f"cannot open warehouse {path}: {text.splitlines()[0]}"
                 ) from None
+            pid = _holder_pid(text)
+            if read_only:
+                raise WarehouseBusy(f"warehouse {path} is being written", pid=pid) from None
             if time.monotonic() >= deadline:
-                holder = re.search(r"PID (\d+)", text)
-                who = f"process {holder.group(1)}" if holder else "another process"
+                who = f"process {pid}" if pid else "another process"
                 raise WarehouseError(
                     f"warehouse {path} is locked by {who} (waited {timeout:g}s)",
                     "wait for it to finish or raise BGGSCORE_WAREHOUSE__LOCK_TIMEOUT",
@@ -100,6 +170,13 @@ def open_duckdb(path: Path, timeout: float, connect: Connect = duckdb.connect) -
             raise WarehouseError(
                 f"cannot open warehouse {path}: {exc}", "check the file's permissions"
             ) from None
+        except duckdb.Error as exc:  # e.g. "Corrupt database file" in its first blocks
+            if DAMAGE.search(str(exc)):
+                raise damaged(path, exc, opened=False) from None
+            problem = _environment(path, exc)
+            if problem is None:
+                raise
+            raise problem from None
 
 
 class _ArrowStream:
@@ -122,17 +199,18 @@ class DuckDBWarehouse(Warehouse):
     engine = "duckdb"
 
     def __init__(
-        self, settings: Settings, connect: Connect = duckdb.connect, create: bool = False
+        self,
+        settings: Settings,
+        connect: Connect = duckdb.connect,
+        create: bool = False,
+        read_only: bool = False,
     ) -> None:
         super().__init__(settings)
         self.path = settings.warehouse_path
-        if not create and not self.path.exists():
-            raise WarehouseError(
-                f"no warehouse at {self.path}",
-                "run `bggscore warehouse init` or `bggscore demo`, or point --home or "
-                "BGGSCORE_HOME at the folder that has one",
-            )
-        self.con = open_duckdb(self.path, settings.warehouse.lock_timeout, connect)
+        if not create:
+            require_warehouse(settings)
+        self.read_only = read_only
+        self.con = open_duckdb(self.path, settings.warehouse.lock_timeout, connect, read_only)
         self.con.execute("SET TimeZone = 'UTC'")
         # DuckDB caches up to 80% of RAM by default; a bounded buffer pool keeps a
         # scoring run's memory flat as the catalogue grows (it evicts, then spills)
@@ -177,11 +255,17 @@ class DuckDBWarehouse(Warehouse):
         self.con.close()
 
     def _run(self, sql: str, params: dict[str, Any]) -> None:
-        with _enough_memory():
+        with _guarded(self.path):
             self.con.execute(sql, _params(sql, params))
 
+    def _run_count(self, sql: str, params: dict[str, Any]) -> int:
+        with _guarded(self.path):
+            row = self.con.execute(sql, _params(sql, params)).fetchone()
+        return int(row[0]) if row else 0
+
     def _fetch(self, sql: str, params: dict[str, Any]) -> pl.DataFrame:
-        with _enough_memory():
+        self.note_read(None)
+        with _guarded(self.path):
             relation = self.con.sql(sql, params=_params(sql, params))
             # through the Arrow C stream: the same frame as via pyarrow, without importing
             # pyarrow (20 ms warm, hundreds with cold file caches) in read-only commands
@@ -192,9 +276,10 @@ class DuckDBWarehouse(Warehouse):
     ) -> Iterator[pa.Table]:
         import pyarrow as pa
 
+        self.note_read(None)
         # a cursor of its own, so writes between batches don't end the stream
         cursor = self.con.cursor()
-        with contextlib.closing(cursor), _enough_memory():
+        with contextlib.closing(cursor), _guarded(self.path):
             cursor.execute("SET TimeZone = 'UTC'")  # session settings are not inherited
             relation = cursor.sql(sql, params=_params(sql, params))
             to_reader = getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader
@@ -226,7 +311,11 @@ class DuckDBWarehouse(Warehouse):
                     self.con.execute(sql, _params(sql, params))
                 self.con.execute("COMMIT")
             except duckdb.Error as exc:
-                self.con.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):  # a damaged file may refuse this too
+                    self.con.execute("ROLLBACK")
+                problem = _environment(self.path, exc)
+                if problem is not None:
+                    raise problem from exc
                 first = str(exc).splitlines()[0]
                 hint = "rerun: committed batches are kept and nothing is duplicated"
                 if isinstance(exc, duckdb.OutOfMemoryException):
@@ -241,13 +330,39 @@ class DuckDBWarehouse(Warehouse):
             for name in staged:
                 self.con.unregister(name)
 
+    def expected_type(self, kind: str) -> str | None:
+        # information_schema spells TIMESTAMPTZ out
+        return {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}.get(
+            DUCKDB_TYPES[kind], DUCKDB_TYPES[kind]
+        )
+
+    def unreadable_tables(self) -> list[tuple[str, str]]:
+        """Every table read whole: DuckDB checks each block's checksum as it reads it, so a
+        damaged block fails here (a hash of every column, so no value is left unread)."""
+        found = []
+        tables = self.con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND NOT temporary "
+            "ORDER BY schema_name, table_name"
+        ).fetchall()
+        for schema, table in tables:
+            try:
+                self.con.execute(_read_whole_sql(schema, table)).fetchall()
+            except duckdb.Error as exc:
+                found.append(_unreadable(schema, table, exc))
+        return found
+
     def _table_columns(self, ref: TableRef) -> dict[str, str] | None:
-        rows = self.con.execute(
+        with _guarded(self.path):
+            rows = self._columns(ref)
+        return {name: kind for name, kind in rows} or None
+
+    def _columns(self, ref: TableRef) -> list[tuple[str, str]]:
+        return self.con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = $schema AND table_name = $table ORDER BY ordinal_position",
             {"schema": ref.dataset or "main", "table": ref.table},
         ).fetchall()
-        return {name: kind for name, kind in rows} or None
 
     def _create_table(self, ref: TableRef, schema: TableSchema) -> None:
         columns = ", ".join(f"{_quote(n)} {DUCKDB_TYPES[k]}" for n, k in schema.columns)

@@ -72,6 +72,13 @@ def check_export(frame: pl.DataFrame, label: str) -> pl.DataFrame:
             )
     if frame["game_id"].null_count():
         raise InputError(f"{label}: {frame['game_id'].null_count()} row(s) have no game_id")
+    below = frame.filter(pl.col("game_id") < 1)["game_id"]
+    if len(below):  # `--game-id` refuses them, so such a game could never be addressed
+        raise InputError(
+            f"{label}: {len(below):,} row(s) have a game_id below 1 (e.g. {below.min()!s}); "
+            "BoardGameGeek ids are positive",
+            "fix or drop those rows, then load again",
+        )
     duplicated = frame.filter(pl.col("game_id").is_duplicated())["game_id"].unique().sort()
     if len(duplicated):
         shown = ", ".join(str(v) for v in duplicated.head(5))

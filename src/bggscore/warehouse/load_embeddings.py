@@ -70,6 +70,7 @@ def check_embeddings(frame: pl.DataFrame, label: str) -> pl.DataFrame:
         raise InputError(f"{label} holds no rows", "pass a file with one row per game")
     frame = frame.select(pl.col("game_id").cast(pl.Int64), pl.col("embedding").cast(VECTOR))
     _refuse(frame, pl.col("game_id").is_null(), label, "have no game_id")
+    _refuse(frame, pl.col("game_id") < 1, label, "have a game_id below 1 (ids are positive)")
     repeated = frame.filter(pl.col("game_id").is_duplicated())["game_id"].unique().sort()
     if len(repeated):
         shown = ", ".join(str(v) for v in repeated.head(5))

@@ -7,7 +7,12 @@ from typing import Any
 
 from bggscore.errors import UsageError
 from bggscore.stages import DEFAULT_END_YEAR, DEFAULT_START_YEAR, MAX_COUNT
-from bggscore.warehouse.schemas import GAMES_FEATURES, LANDING_PREDICTIONS, TABLES
+from bggscore.warehouse.schemas import (
+    GAMES_FEATURES,
+    LANDING_PREDICTIONS,
+    TABLES,
+    interval_columns,
+)
 from bggscore.warehouse.sql import Typed, column_list
 from bggscore.wording import counted
 
@@ -178,6 +183,38 @@ LAST_RUNS = (
 )
 
 
+# The stage lease (BigQuery: a run on another machine). Times are parameters: the
+# holder's clock decides expiry, so tests can move it; leases last minutes, not seconds.
+LEASE_HOLDERS = (
+    "SELECT l.stage, l.holder, l.job_id, l.command, l.acquired_at, l.expires_at "
+    "FROM leases AS l WHERE l.stage IN UNNEST(@lease_stages) ORDER BY l.stage"
+)
+
+# All the stages or none, in one statement: the source is empty while any of them is held
+# by another live lease. Two machines racing: BigQuery aborts one MERGE (concurrent update).
+TAKE_LEASE = (
+    "MERGE leases AS t "
+    "USING (SELECT stage FROM UNNEST(@lease_stages) AS stage WHERE NOT EXISTS ("
+    "SELECT l.stage FROM leases AS l WHERE l.stage IN UNNEST(@lease_stages) "
+    "AND l.job_id <> @lease_job AND l.expires_at >= @lease_now)) AS s "
+    "ON t.stage = s.stage "
+    "WHEN MATCHED THEN UPDATE SET holder = @lease_holder, job_id = @lease_job, "
+    "command = @lease_command, acquired_at = @lease_now, expires_at = @lease_expires "
+    "WHEN NOT MATCHED THEN INSERT (stage, holder, job_id, command, acquired_at, expires_at) "
+    "VALUES (s.stage, @lease_holder, @lease_job, @lease_command, @lease_now, @lease_expires)"
+)
+
+RENEW_LEASE = "UPDATE leases SET expires_at = @lease_expires WHERE job_id = @lease_job"
+
+RELEASE_LEASE = "DELETE FROM leases WHERE job_id = @lease_job"
+
+# The runs a stopped holder left `running`, closed when its expired lease is taken over.
+CLOSE_STALE_RUNS = (
+    "UPDATE runs SET status = @failed, message = @message, finished_at = @lease_now "
+    "WHERE job_id IN UNNEST(@stale_jobs) AND status = @running"
+)
+
+
 def landing_rows_sql(bounded: bool = False) -> str:
     """One job's landing rows (``compare``): game, name and every numeric prediction.
 
@@ -284,3 +321,169 @@ KEPT_EMBEDDING_WIDTHS = (
 
 # the stages an older state table holds rows of (`warehouse migrate`)
 STATE_STAGES = "SELECT DISTINCT s.stage FROM scoring_state AS s ORDER BY s.stage"
+
+# -- `bggscore report`: reads only ---------------------------------------------------------
+# The runs of a window (the demo's catalogue mark is a runs row too: commands filter it out).
+REPORT_RUNS = (
+    "SELECT r.job_id, r.command, r.stage, r.status, r.games, r.started_at, r.finished_at "
+    "FROM runs AS r WHERE r.started_at >= @since AND r.started_at <= @until "
+    "AND r.command IN UNNEST(@commands) ORDER BY r.started_at, r.job_id"
+)
+REPORT_JOB = (
+    "SELECT r.job_id, r.command, r.stage, r.status, r.games, r.started_at, r.finished_at "
+    "FROM runs AS r WHERE r.job_id = @job_id"
+)
+# the newest job of a command that finished (the report's job by default)
+LATEST_JOB = (
+    "SELECT r.job_id FROM runs AS r WHERE r.command = @command AND r.status = @status "
+    "AND r.games > @min_games AND r.started_at >= @since "
+    "ORDER BY r.started_at DESC, r.job_id DESC LIMIT @limit"
+)
+
+# What each stage's history table records of a game's inputs (lineage): its timestamp, the
+# model columns, and the upstream value it read (main: the complexity it was scored with).
+LINEAGE: dict[str, tuple[str, tuple[str, ...], str | None]] = {
+    "complexity_predictions": ("score_ts", ("model_fingerprint",), None),
+    "ml_predictions_landing": ("score_ts", ("model_fingerprint",), "predicted_complexity"),
+    "description_embeddings": ("created_ts", ("embedding_model", "embedding_version"), None),
+    "game_embeddings": ("created_ts", ("embedding_model", "embedding_version"), None),
+}
+
+
+def _known(logical: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    """Columns of our own schema for ``logical`` (they are formatted into SQL): checked."""
+    unknown = sorted(set(columns) - set(TABLES[logical].names))
+    if unknown:
+        raise ValueError(f"not {logical} columns: {unknown}")
+    return columns
+
+
+def lineage_sql(logical: str) -> str:
+    """Per job of a window, its games grouped by what differs from each game's previous row
+    of the same table: none (``is_new``), the feature hash, the model, the upstream value."""
+    if logical not in LINEAGE:
+        raise ValueError(f"no lineage for {logical!r}")
+    ts, models, upstream = LINEAGE[logical]
+    _known(logical, (ts, *models, *((upstream,) if upstream else ())))
+    model = " OR ".join(f"t.`{m}` IS DISTINCT FROM LAG(t.`{m}`) OVER g" for m in models)
+    moved = f"t.`{upstream}` IS DISTINCT FROM LAG(t.`{upstream}`) OVER g" if upstream else "FALSE"
+    return (
+        f"WITH w AS (SELECT t.job_id, t.`{ts}` AS ts, "  # noqa: S608
+        "LAG(t.job_id) OVER g IS NULL AS is_new, "
+        "t.feature_hash IS DISTINCT FROM LAG(t.feature_hash) OVER g AS features, "
+        f"({model}) AS model, ({moved}) AS upstream "
+        f"FROM {logical} AS t "
+        f"WINDOW g AS (PARTITION BY t.game_id ORDER BY t.`{ts}`, t.job_id)) "
+        "SELECT w.job_id, w.is_new, w.features, w.model, w.upstream, COUNT(*) AS games "
+        "FROM w WHERE w.ts >= @since AND w.ts <= @until "
+        "GROUP BY w.job_id, w.is_new, w.features, w.model, w.upstream"
+    )
+
+
+LANDING = "ml_predictions_landing"
+# the outcomes the report follows, as landing names them
+REPORT_OUTCOMES = ("complexity", "rating", "users_rated", "geek_rating")
+REPORT_POINTS = (
+    "predicted_complexity",
+    "predicted_rating",
+    "predicted_users_rated",
+    "predicted_geek_rating",
+)
+REPORT_BOUNDS = tuple(column for outcome in REPORT_OUTCOMES for column in interval_columns(outcome))
+
+
+MOVE_COLUMNS = ("job_id", "game_id", "name", "feature_hash", "model_fingerprint", *REPORT_POINTS)
+
+
+def moves_sql() -> str:
+    """One job's landing rows of games scored before, beside each game's previous row."""
+    _known(LANDING, MOVE_COLUMNS)
+    now = ", ".join(f"w.`{c}`" for c in ("game_id", "name", *REPORT_POINTS))
+    own = ", ".join(f"t.`{c}`" for c in MOVE_COLUMNS)
+    lags = ", ".join(
+        f"LAG(t.`{c}`) OVER g AS `previous_{c}`"
+        for c in ("job_id", "feature_hash", "model_fingerprint", *REPORT_POINTS)
+    )
+    before = ", ".join(
+        f"w.`previous_{c}`" for c in ("job_id", "feature_hash", "model_fingerprint", *REPORT_POINTS)
+    )
+    return (
+        f"WITH w AS (SELECT {own}, {lags} FROM ml_predictions_landing AS t "  # noqa: S608
+        "WHERE t.game_id IN (SELECT j.game_id FROM ml_predictions_landing AS j "
+        "WHERE j.job_id = @job_id) "
+        "WINDOW g AS (PARTITION BY t.game_id ORDER BY t.score_ts, t.job_id)) "
+        f"SELECT {now}, w.feature_hash, w.model_fingerprint, {before} FROM w "
+        "WHERE w.job_id = @job_id AND w.previous_job_id IS NOT NULL"
+    )
+
+
+# the actuals each outcome is judged against (scoring.outcomes names the same targets)
+ACTUAL_COLUMNS = ("average_weight", "num_weights", "average_rating", "users_rated", "bayes_average")
+
+
+def predictions_as_of_sql() -> str:
+    """Each game's newest landing row scored at or before @as_of, with its actuals."""
+    shown = _known(LANDING, ("game_id", "name", "year_published", *REPORT_POINTS, *REPORT_BOUNDS))
+    _known(GAMES_FEATURES.logical, ACTUAL_COLUMNS)
+    predicted = ", ".join(f"p.`{c}`" for c in shown)
+    actual = ", ".join(f"f.`{c}` AS `actual_{c}`" for c in ACTUAL_COLUMNS)
+    return (
+        f"SELECT {predicted}, {actual} FROM ml_predictions_landing AS p "  # noqa: S608
+        "LEFT JOIN games_features AS f ON f.game_id = p.game_id "
+        "WHERE p.score_ts <= @as_of "
+        "QUALIFY p.score_ts = MAX(p.score_ts) OVER (PARTITION BY p.game_id)"
+    )
+
+
+# every game's latest 2-D coordinates (the game-embeddings stage's current rows)
+MAP_POINTS = (
+    "SELECT s.game_id, f.name, e.coordinates_2d FROM scoring_state AS s "
+    "JOIN game_embeddings AS e ON e.job_id = s.job_id AND e.game_id = s.game_id "
+    "LEFT JOIN games_features AS f ON f.game_id = s.game_id WHERE s.stage = @stage"
+)
+
+# The model columns each history table keeps, by model type (what a job scored with).
+JOB_MODEL_COLUMNS: dict[str, dict[str, tuple[str, str]]] = {
+    "complexity_predictions": {"complexity": ("complexity_model_name", "complexity_model_version")},
+    "ml_predictions_landing": {
+        "hurdle": ("hurdle_model_name", "hurdle_model_version"),
+        "rating": ("rating_model_name", "rating_model_version"),
+        "users_rated": ("users_rated_model_name", "users_rated_model_version"),
+        "geek_rating": ("geek_rating_model_name", "geek_rating_model_version"),
+    },
+    "description_embeddings": {"text_embeddings": ("embedding_model", "embedding_version")},
+    "game_embeddings": {"game_embeddings": ("embedding_model", "embedding_version")},
+}
+
+
+def job_models_sql(logical: str) -> str:
+    """The distinct model names and versions of one job's rows in a history table."""
+    if logical not in JOB_MODEL_COLUMNS:
+        raise ValueError(f"no model columns for {logical!r}")
+    names = _known(logical, tuple(c for pair in JOB_MODEL_COLUMNS[logical].values() for c in pair))
+    select = ", ".join(f"t.`{c}`" for c in names)
+    return f"SELECT DISTINCT {select} FROM {logical} AS t WHERE t.job_id = @job_id"  # noqa: S608
+
+
+# -- `warehouse check`: state and outputs that disagree ----------------------------------------
+def state_without_output_sql(output: str) -> str:
+    """A stage's state rows whose game has no row in the stage's output table for the job
+    the state names: detection takes those games for scored, yet their output is gone."""
+    if output not in TABLES:  # the name is formatted into the SQL: only our own names
+        raise ValueError(f"unknown logical table {output!r}")
+    return (
+        "SELECT COUNT(*) AS n, MIN(s.game_id) AS example FROM scoring_state AS s "  # noqa: S608
+        f"LEFT JOIN {output} AS o ON o.job_id = s.job_id AND o.game_id = s.game_id "
+        "WHERE s.stage = @stage AND o.game_id IS NULL"
+    )
+
+
+def repeated_keys_sql(logical: str) -> str:
+    """Keys a one-row-per-key table holds more than once (each write would then fail)."""
+    if logical not in TABLES or "game_id" not in TABLES[logical].key:
+        raise ValueError(f"no logical table keyed by game {logical!r}")
+    key = ", ".join(f"t.`{name}`" for name in TABLES[logical].key)  # the schema's own names
+    return (
+        f"SELECT COUNT(*) AS n, MIN(r.game_id) AS example FROM (SELECT {key} "  # noqa: S608
+        f"FROM {logical} AS t GROUP BY {key} HAVING COUNT(*) > 1) AS r"
+    )

@@ -335,6 +335,21 @@ RUNS = TableSchema(
     key=("job_id", "stage"),
 )
 
+# Who writes which stage, across machines (BigQuery): one row per stage while a command
+# that writes it runs; a row past expires_at belongs to a holder that stopped.
+LEASES = TableSchema(
+    "leases",
+    (
+        ("stage", STRING),
+        ("holder", STRING),
+        ("job_id", STRING),
+        ("command", STRING),
+        ("acquired_at", TIMESTAMP),
+        ("expires_at", TIMESTAMP),
+    ),
+    key=("stage",),
+)
+
 TABLES: dict[str, TableSchema] = {
     schema.logical: schema
     for schema in (
@@ -347,5 +362,6 @@ TABLES: dict[str, TableSchema] = {
         DESCRIPTION_EMBEDDINGS,
         SCORING_STATE,
         RUNS,
+        LEASES,
     )
 }

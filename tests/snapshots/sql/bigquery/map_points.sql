@@ -1,0 +1,1 @@
+SELECT s.game_id, f.name, e.coordinates_2d FROM `bgg-predictive-models`.`raw`.`bggscore_scoring_state` AS s JOIN `bgg-predictive-models`.`raw`.`game_embeddings` AS e ON e.job_id = s.job_id AND e.game_id = s.game_id LEFT JOIN `bgg-data-warehouse`.`analytics`.`games_features` AS f ON f.game_id = s.game_id WHERE s.stage = @stage;

@@ -1,0 +1,1 @@
+SELECT r.job_id, r.command, r.stage, r.status, r.games, r.started_at, r.finished_at FROM `bgg-predictive-models`.`raw`.`bggscore_runs` AS r WHERE r.started_at >= @since AND r.started_at <= @until AND r.command IN UNNEST(@commands) ORDER BY r.started_at, r.job_id;

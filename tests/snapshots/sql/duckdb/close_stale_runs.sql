@@ -1,0 +1,1 @@
+UPDATE "raw"."bggscore_runs" SET status = $failed, message = $message, finished_at = $lease_now WHERE job_id IN (SELECT UNNEST($stale_jobs)) AND status = $running;

@@ -1,0 +1,1 @@
+SELECT DISTINCT t."hurdle_model_name", t."hurdle_model_version", t."rating_model_name", t."rating_model_version", t."users_rated_model_name", t."users_rated_model_version", t."geek_rating_model_name", t."geek_rating_model_version" FROM "raw"."ml_predictions_landing" AS t WHERE t.job_id = $job_id;

@@ -1,0 +1,1 @@
+SELECT r.job_id FROM "raw"."bggscore_runs" AS r WHERE r.command = $command AND r.status = $status AND r.games > $min_games AND r.started_at >= $since ORDER BY r.started_at DESC, r.job_id DESC LIMIT $limit;

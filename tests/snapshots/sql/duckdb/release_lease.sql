@@ -1,0 +1,1 @@
+DELETE FROM "raw"."bggscore_leases" WHERE job_id = $lease_job;

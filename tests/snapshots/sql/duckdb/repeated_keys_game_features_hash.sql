@@ -1,0 +1,1 @@
+SELECT COUNT(*) AS n, MIN(r.game_id) AS example FROM (SELECT t."game_id" FROM "staging"."game_features_hash" AS t GROUP BY t."game_id" HAVING COUNT(*) > 1) AS r;

@@ -1,0 +1,1 @@
+SELECT r.job_id, r.command, r.stage, r.status, r.games, r.started_at, r.finished_at FROM "raw"."bggscore_runs" AS r WHERE r.started_at >= $since AND r.started_at <= $until AND r.command IN (SELECT UNNEST($commands)) ORDER BY r.started_at NULLS FIRST, r.job_id NULLS FIRST;
