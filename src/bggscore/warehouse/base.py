@@ -9,7 +9,6 @@ of the canonical SQL in ``queries.py``.
 from __future__ import annotations
 
 import abc
-import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,20 +50,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from bggscore.settings import Settings
-
-
-JOB_ID = re.compile(r"^(\d{8}T\d{6}Z)-[0-9a-f]{8}$")  # tasks.job.new_job_id's shape
-
-
-def job_second(job_id: str) -> datetime | None:
-    """The second a bggscore job started in (its rows' score_ts falls in it), from its id."""
-    found = JOB_ID.match(job_id)
-    if found is None:
-        return None
-    try:
-        return datetime.strptime(found.group(1), "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -427,14 +412,18 @@ class Warehouse(abc.ABC):
         return int(values["n"]), f"{values['last_ts']}|{values['last_job']}"
 
     def landing_rows(self, job_id: str) -> pl.DataFrame:
-        """One job's landing rows: game_id, name and the numeric predictions; a bggscore
-        job id names the second it scored in, which bounds the read to that partition."""
+        """One job's landing rows: game_id, name and the numeric predictions. A job's rows
+        carry the moment its runs row says it started (``score_ts``), which bounds the read
+        to that partition; a job the runs table does not know is looked for everywhere."""
         params: dict[str, Any] = {"job_id": Typed(job_id, "STRING")}
-        scored = job_second(job_id)
-        if scored is not None:
-            params["since"] = Typed(scored, "TIMESTAMP")
-            params["until"] = Typed(scored + timedelta(seconds=1), "TIMESTAMP")
-        return self.query(queries.landing_rows_sql(bounded=scored is not None), params)
+        started = None
+        if self._table_columns(self.tables["runs"]) is not None:
+            row = self.report_job(job_id)
+            started = row.get("started_at") if row else None
+        if started is not None:
+            params["since"] = Typed(started, "TIMESTAMP")
+            params["until"] = Typed(started + timedelta(seconds=1), "TIMESTAMP")
+        return self.query(queries.landing_rows_sql(bounded=started is not None), params)
 
     def count_rows(self, logical: str) -> int | None:
         if self._table_columns(self.tables[logical]) is None:
