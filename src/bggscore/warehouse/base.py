@@ -483,7 +483,10 @@ class Warehouse(abc.ABC):
 
     def map_points(self) -> pl.DataFrame:
         """Every game's current 2-D embedding coordinates (game_id, name, coordinates_2d)."""
-        return self.query(queries.MAP_POINTS, {"stage": GAME_EMBEDDINGS})
+        state = {"partition": stage_partition(GAME_EMBEDDINGS), "stage": GAME_EMBEDDINGS}
+        stamps = self.query(queries.MAP_STAMPS, state)["score_ts"].sort().to_list()
+        params = {**state, "stamps": Typed(stamps, "ARRAY<TIMESTAMP>")}
+        return self.query(queries.MAP_POINTS, params)
 
     # -- integrity (`warehouse check`) --------------------------------------------------
     def table_columns(self, logical: str) -> dict[str, str] | None:
@@ -502,7 +505,8 @@ class Warehouse(abc.ABC):
     def state_without_output(self, stage: str, output: str) -> tuple[int, int | None]:
         """A stage's state rows whose output row (same job, same game) is missing: how
         many, and one of their games."""
-        row = self.query(queries.state_without_output_sql(output), {"stage": stage}).row(0)
+        params = {"partition": stage_partition(stage), "stage": stage}
+        row = self.query(queries.state_without_output_sql(output), params).row(0)
         return int(row[0]), row[1]
 
     def repeated_keys(self, logical: str) -> tuple[int, int | None]:

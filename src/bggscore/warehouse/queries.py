@@ -436,10 +436,17 @@ def predictions_as_of_sql() -> str:
 
 
 # every game's latest 2-D coordinates (the game-embeddings stage's current rows)
+# the map's rows come from the partitions the stage's state stamps name (MAP_STAMPS)
+MAP_STAMPS = (
+    "SELECT DISTINCT s.score_ts FROM scoring_state AS s "
+    "WHERE s.stage_partition = @partition AND s.stage = @stage"
+)
 MAP_POINTS = (
     "SELECT s.game_id, f.name, e.coordinates_2d FROM scoring_state AS s "
     "JOIN game_embeddings AS e ON e.job_id = s.job_id AND e.game_id = s.game_id "
-    "LEFT JOIN games_features AS f ON f.game_id = s.game_id WHERE s.stage = @stage"
+    "LEFT JOIN games_features AS f ON f.game_id = s.game_id "
+    "WHERE s.stage_partition = @partition AND s.stage = @stage "
+    "AND e.created_ts IN UNNEST(@stamps)"
 )
 
 # The model columns each history table keeps, by model type (what a job scored with).
@@ -474,7 +481,7 @@ def state_without_output_sql(output: str) -> str:
     return (
         "SELECT COUNT(*) AS n, MIN(s.game_id) AS example FROM scoring_state AS s "  # noqa: S608
         f"LEFT JOIN {output} AS o ON o.job_id = s.job_id AND o.game_id = s.game_id "
-        "WHERE s.stage = @stage AND o.game_id IS NULL"
+        "WHERE s.stage_partition = @partition AND s.stage = @stage AND o.game_id IS NULL"
     )
 
 
