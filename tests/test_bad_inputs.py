@@ -907,6 +907,9 @@ ROWS = [
     row("refresh-fresh", "demo refresh", 1, "no warehouse at", fresh=True),
     # -- warehouse check -------------------------------------------------------------------
     row("check-fresh", "warehouse check", 1, "no warehouse at", fresh=True),
+    # -- warehouse migrate -----------------------------------------------------------------
+    row("migrate-fresh", "warehouse migrate", 1, "no warehouse at", fresh=True),
+    row("migrate-fresh-dry-run", "warehouse migrate --dry-run", 1, "no warehouse at", fresh=True),
 ]
 
 # Click rejects these while parsing, before any bggscore code runs; its error is one line

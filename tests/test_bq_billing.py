@@ -3,11 +3,19 @@ rules applied to SQL, on tables of known sizes."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pyarrow as pa
 import pytest
-from benchmarks.bq_billing import MIB, MINIMUM, Biller, TableSize, arrow_column_bytes
+from benchmarks.bq_billing import (
+    MIB,
+    MINIMUM,
+    Biller,
+    ColumnValues,
+    TableSize,
+    arrow_column_bytes,
+    arrow_column_values,
+)
 
 TODAY = date(2026, 6, 30)
 GAMES = "p.d.games"
@@ -149,3 +157,195 @@ def test_a_staging_table_of_frames_bills_only_the_frame_read() -> None:
     assert billed(biller, "SELECT game_id FROM `p.d.s` WHERE _frame = 0") == MINIMUM
     assert billed(biller, "SELECT game_id, x FROM `p.d.s` WHERE _frame = 1") == 108_000_000
     assert billed(biller, "SELECT game_id FROM `p.d.s`") == max(MINIMUM, 8 * 1_000_010)
+
+
+# -- partitions bounded by lists, script variables, the state table's stages --------------
+STATE_PARTS = "p.d.state_by_stage"
+STAGED = "p.d._stage_rows"
+STAMP = datetime(2026, 6, 30, 7, 0, tzinfo=timezone.utc)  # today
+STAGE_ROWS = 100_000_000  # a byte a row: 100 MB a column of a partition
+
+
+def parted_biller() -> Biller:
+    """The state table in 3 stage partitions of 100M rows (every column 1 byte a row), a
+    landing table of a partition a day, and a staging table of 2 frames whose values a
+    DECLARE reads."""
+    state_columns = {"stage": 1.0, "game_id": 1.0, "stage_partition": 1.0}
+    parts = {value: TableSize(state_columns, rows=STAGE_ROWS) for value in (10, 20, 30)}
+    staged_rows = {"stage_partition": 8.0, "game_id": 8.0, "score_ts": 8.0}
+    frames = {
+        0: TableSize(
+            staged_rows,
+            rows=100,
+            values={"stage_partition": ColumnValues(10, 20, frozenset({10, 20}))},
+        ),
+        1: TableSize(
+            staged_rows,
+            rows=100,
+            values={"score_ts": ColumnValues(STAMP, STAMP + timedelta(hours=1))},
+        ),
+    }
+    sizes = {
+        STATE_PARTS: TableSize(state_columns, range_column="stage_partition", parts=parts),
+        LANDING: TableSize(
+            {"job_id": 27.0, "game_id": 8.0, "score_ts": 8.0, "predicted": 8.0},
+            partition_column="score_ts",
+            days={100: 1_000_000, **{ago: 10_000 for ago in range(100)}},
+        ),
+        STAGED: TableSize({**staged_rows, "_frame": 8.0}, range_column="_frame", parts=frames),
+    }
+    return Biller(sizes, TODAY)
+
+
+STATE_READ = "SELECT s.game_id FROM `p.d.state_by_stage` AS s WHERE "
+
+
+@pytest.mark.parametrize(
+    ("where", "params", "partitions"),
+    [
+        ("s.stage_partition = @partition", {"partition": 20}, 1),
+        ("s.stage_partition = 30", {}, 1),
+        ("s.stage_partition IN UNNEST(@partitions)", {"partitions": [10, 30]}, 2),
+        ("s.stage_partition IN (10, 20)", {}, 2),
+        (
+            "s.stage_partition IN UNNEST(@partitions) AND s.stage_partition = 10",
+            {"partitions": [10, 30]},
+            1,
+        ),
+        # not constants: every partition
+        ("s.stage_partition IN (SELECT 10)", {}, 3),
+        ("s.stage_partition IN UNNEST(@partitions) OR TRUE", {"partitions": [10]}, 3),
+        ("s.stage = @stage", {"stage": "main"}, 3),
+    ],
+)
+def test_range_partitions_kept_by_constants(
+    where: str, params: dict[str, object], partitions: int
+) -> None:
+    # game_id and stage_partition (when the filter reads it): 1 byte a row each
+    read = 2 if "stage_partition" in where else 1
+    read += 1 if "s.stage =" in where else 0
+    assert billed(parted_biller(), STATE_READ + where, **params) == read * partitions * STAGE_ROWS
+
+
+def test_a_list_of_timestamps_keeps_the_days_they_fall_on() -> None:
+    biller = parted_biller()
+    stamps = [STAMP, STAMP - timedelta(days=3, hours=2), STAMP - timedelta(days=3)]
+    sql = "SELECT t.game_id FROM `p.d.landing` AS t WHERE t.score_ts IN UNNEST(@stamps)"
+    assert billed(biller, sql, stamps=stamps) == max(MINIMUM, 16 * 20_000)  # today, 3 days ago
+    old = [datetime(2026, 3, 22, 23, 59, tzinfo=timezone.utc)]  # 100 days ago: 1M rows
+    assert billed(biller, sql, stamps=old) == 16 * 1_000_000
+    # a list of something else (or a subquery) bounds nothing
+    assert billed(biller, sql, stamps=["x"]) == 16 * 2_000_000
+    subquery = (
+        "SELECT t.game_id FROM `p.d.landing` AS t "
+        "WHERE t.score_ts IN (SELECT s.score_ts FROM `p.d.landing` AS s)"
+    )
+    assert billed(biller, subquery) == 16 * 2_000_000
+
+
+def test_where_moments_fall_in_the_history_can_be_given() -> None:
+    sizes = parted_biller().sizes
+    biller = Biller(sizes, TODAY, days_ago=lambda moment: 100)  # every moment: the old day
+    sql = "SELECT t.game_id FROM `p.d.landing` AS t WHERE t.score_ts IN UNNEST(@stamps)"
+    assert billed(biller, sql, stamps=[STAMP]) == 16 * 1_000_000
+
+
+DECLARES = (
+    "DECLARE partitions_0 ARRAY<INT64> DEFAULT (SELECT ARRAY_AGG(DISTINCT b.stage_partition) "
+    "FROM (SELECT stage_partition, game_id FROM `p.d._stage_rows` WHERE _frame = 0) AS b);\n"
+    "DECLARE since_1 TIMESTAMP DEFAULT (SELECT MIN(b.score_ts) "
+    "FROM (SELECT game_id, score_ts FROM `p.d._stage_rows` WHERE _frame = 1) AS b);\n"
+    "DECLARE until_1 TIMESTAMP DEFAULT (SELECT MAX(b.score_ts) "
+    "FROM (SELECT game_id, score_ts FROM `p.d._stage_rows` WHERE _frame = 1) AS b);\n"
+)
+MERGE_STATE = (
+    "MERGE INTO `p.d.state_by_stage` AS t USING (SELECT stage_partition, game_id "
+    "FROM `p.d._stage_rows` WHERE _frame = 0) AS b "
+    "ON t.stage_partition IN UNNEST(partitions_0) AND t.game_id = b.game_id "
+    "WHEN MATCHED THEN UPDATE SET stage_partition = b.stage_partition "
+    "WHEN NOT MATCHED THEN INSERT (stage_partition, game_id) "
+    "VALUES (b.stage_partition, b.game_id);\n"
+)
+APPEND_LANDING = (
+    "INSERT INTO `p.d.landing` (job_id, game_id, score_ts) SELECT b.game_id, b.game_id, b.score_ts "
+    "FROM (SELECT game_id, score_ts FROM `p.d._stage_rows` WHERE _frame = 1) AS b "
+    "WHERE NOT EXISTS (SELECT 1 FROM `p.d.landing` AS t WHERE t.score_ts >= since_1 "
+    "AND t.score_ts <= until_1 AND t.job_id = b.job_id AND t.game_id = b.game_id);\n"
+)
+
+
+def test_a_script_declares_bounds_from_the_staged_rows_then_prunes_by_them() -> None:
+    script = (
+        DECLARES + "BEGIN TRANSACTION;\n" + MERGE_STATE + APPEND_LANDING + "COMMIT TRANSACTION;"
+    )
+    statements = parted_biller().job(script, {})
+    assert [s.kind for s in statements] == ["declare"] * 3 + ["merge", "insert"]
+    # each DECLARE reads its frame of the staged rows: 10 MiB at least
+    assert [s.tables for s in statements[:3]] == [{STAGED: MINIMUM}] * 3
+    merge, insert = statements[3:]
+    # the MERGE touches the 2 partitions the staged rows fall in (10, 20): the keys it
+    # reads, plus every column of the target, over those partitions
+    assert merge.tables[STATE_PARTS] == (2 + 3) * 2 * STAGE_ROWS
+    # the duplicate check reads today's landing partition alone (10k rows, 10 MiB)
+    assert insert.tables[LANDING] == MINIMUM
+
+
+def test_a_variable_nothing_is_known_of_prunes_nothing() -> None:
+    biller = parted_biller()
+    # the staged frame 1 holds no stage_partition values: the MERGE reads every partition
+    script = DECLARES.replace("WHERE _frame = 0", "WHERE _frame = 1") + MERGE_STATE
+    merge = biller.job(script, {})[-1]
+    assert merge.tables[STATE_PARTS] == (2 + 3) * 3 * STAGE_ROWS
+    # a variable no DECLARE named is no constant either
+    (merge,) = biller.job(MERGE_STATE, {})
+    assert merge.tables[STATE_PARTS] == (2 + 3) * 3 * STAGE_ROWS
+
+
+def test_a_declare_of_a_literal_is_a_constant_too() -> None:
+    script = (
+        "DECLARE p INT64 DEFAULT 30;\n"
+        "SELECT s.game_id FROM `p.d.state_by_stage` AS s WHERE s.stage_partition = p;"
+    )
+    declare, select = parted_biller().job(script, {})
+    assert declare.bytes == 0
+    assert select.bytes == 2 * STAGE_ROWS
+
+
+def test_arrow_values_for_declares() -> None:
+    moments = [STAMP, STAMP + timedelta(hours=2), None]
+    table = pa.table(
+        {
+            "n": pa.array([3, 1, 3], pa.int64()),
+            "ts": pa.array(moments, pa.timestamp("us", tz="UTC")),
+            "s": pa.array(["a", "b", "c"]),
+            "empty": pa.nulls(3, pa.int64()),
+        }
+    )
+    found = arrow_column_values(table)
+    assert found == {
+        "n": ColumnValues(1, 3, frozenset({1, 3})),
+        "ts": ColumnValues(STAMP, STAMP + timedelta(hours=2)),
+    }
+
+
+def test_the_benchmark_keeps_a_state_partition_per_stage_and_dates_the_set_up_run() -> None:
+    from benchmarks.bigquery_cost import PRODUCTION, Measured, Scenario, production_sizes, timeline
+
+    from bggscore.stages import STAGES
+    from bggscore.warehouse.schemas import stage_partition
+
+    columns = {"stage": 10.0, "game_id": 80.0, "stage_partition": 8.0}  # 13 MB a partition
+    measured = Measured({"scoring_state": columns}, {}, {"scoring_state": "p.d.state"})
+    state = production_sizes(measured, 365, False)["p.d.state"]
+    assert state.range_column == "stage_partition"
+    assert {v: part.total_rows for v, part in state.parts.items()} == {
+        stage_partition(stage.name): PRODUCTION.in_range for stage in STAGES
+    }
+    sql = "SELECT s.game_id FROM `p.d.state` AS s WHERE s.stage_partition = @partition"
+    one = billed(Biller({"p.d.state": state}, TODAY), sql, partition=stage_partition("main"))
+    assert one == 88 * PRODUCTION.in_range  # one stage's partition of the four
+    # what the set-up run wrote is the first, full run of a 365-day history; later, today
+    scenario = Scenario("daily run", "run", [], {}, 1.0, 1, 0.0, STAMP)
+    days_ago = timeline(scenario, 365)
+    assert days_ago(STAMP - timedelta(seconds=1)) == 365
+    assert days_ago(STAMP + timedelta(seconds=1)) == 0

@@ -46,6 +46,9 @@ MESSAGE_SINKS = {"translated"}  # context managers whose f-string argument is a 
 # (file under src/bggscore, function) -> {inserted expression: why it is not a value}
 ALLOWED: dict[tuple[str, str], dict[str, str]] = {
     ("warehouse/sql.py", "append_new_sql"): {
+        "column": "the schema's partitioning column (schema.partition_by_day), quoted",
+        "since": "a parameter name from bound_params, checked as an identifier",
+        "until": "a parameter name from bound_params, checked as an identifier",
         "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
         "column_list(schema.names)": "the schema's own column names, quoted",
         "column_list(schema.names, 'b')": "the schema's own column names, quoted",
@@ -54,6 +57,8 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "k": "a key column of the schema (schema.key), quoted",
     },
     ("warehouse/sql.py", "upsert_sql"): {
+        "_partition_filter(schema, partitions, variables)": "the schema's partition column, "
+        "quoted, IN UNNEST of a parameter or variable name checked as an identifier",
         "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
         "column_list(schema.names)": "the schema's own column names, quoted",
         "column_list(schema.names, 'b')": "the schema's own column names, quoted",
@@ -62,6 +67,8 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "c": "a column of the schema (schema.names), quoted",
     },
     ("warehouse/sql.py", "delete_keys_sql"): {
+        "where": "_partition_filter: the schema's partition column, quoted, IN UNNEST of a "
+        "parameter name checked as an identifier",
         "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
         "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
         "k": "a key column of the schema (schema.key), quoted",
@@ -72,11 +79,39 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "column_list(schema.names, 'b')": "the schema's own column names, quoted",
         "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
     },
+    ("warehouse/sql.py", "declare_bounds_sql"): {
+        "since": "a variable name from bound_params, checked as an identifier",
+        "until": "a variable name from bound_params, checked as an identifier",
+        "column": "the schema's partitioning column (schema.partition_by_day), quoted",
+        "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
+    },
+    ("warehouse/sql.py", "declare_partitions_sql"): {
+        "_value(name, True)": "a variable name from partition_param, checked as an identifier",
+        "column": "the schema's partition column (schema.partition_by_range), quoted",
+        "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
+    },
+    ("warehouse/sql.py", "copy_with_partition_sql"): {
+        "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
+        "target": "the migration's logical name for the copy (migrate.COPY); render() maps "
+        "it to a TableRef",
+        "column_list([*older, column])": "the schema's own column names, quoted",
+        "column_list(older, 's')": "the schema's own column names, quoted",
+    },
+    ("warehouse/sql.py", "set_partition_sql"): {
+        "schema.logical": "a TableSchema's logical table name, a constant of schemas.py",
+        "quoted(column)": "the schema's partition column, quoted",
+    },
+    ("warehouse/duckdb_engine.py", "add_column_sql"): {
+        "_qualified(ref)": "a TableRef of validated names, each quoted",
+        "_quote(name)": "a column name of our own TableSchema, quoted",
+        "kind": "DUCKDB_TYPES of the schema's own column type",
+    },
     ("warehouse/queries.py", "features_sql"): {
         "select": "_select_list: GAMES_FEATURES columns (checked), quoted, or the constant "
         "expressions of DERIVED_COLUMNS",
     },
     ("warehouse/queries.py", "landing_rows_sql"): {
+        "where": "a constant bound on the partition column, its values @since and @until",
         "name": "game_id, name and schemas.LANDING_PREDICTIONS: the landing schema's own "
         "column names, quoted",
     },
@@ -128,10 +163,6 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "_quote(ref.dataset)": "a validated dataset name (settings.DATASET_RE), quoted",
         "_qualified(ref)": "a TableRef of validated names, each quoted",
         "_quote(n)": "a column name of our own TableSchema, quoted",
-    },
-    ("warehouse/duckdb_engine.py", "DuckDBWarehouse._add_columns"): {
-        "_qualified(ref)": "a TableRef of validated names, each quoted",
-        "_quote(name)": "a column name of our own TableSchema, quoted",
     },
     ("warehouse/bigquery_engine.py", "BigQueryWarehouse._stage_and_run"): {
         "sql": "statements already rendered by Warehouse.render from canonical SQL; their "
@@ -423,6 +454,7 @@ def canonical_queries() -> dict[str, str]:
     for logical in TABLES:
         found[f"count_sql({logical})"] = queries.count_sql(logical)
     found["landing_rows_sql()"] = queries.landing_rows_sql()
+    found["landing_rows_sql(bounded)"] = queries.landing_rows_sql(bounded=True)
     for logical in queries.LINEAGE:
         found[f"lineage_sql({logical})"] = queries.lineage_sql(logical)
     for logical in queries.JOB_MODEL_COLUMNS:

@@ -15,7 +15,7 @@ the oldest scores, then game_id, so repeated capped runs converge.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -25,6 +25,7 @@ from bggscore.results import MissingInputs
 from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, MAX_COUNT, OWN_EMBEDDINGS, StageGraph
 from bggscore.warehouse.detection_sql import detection_sql
 from bggscore.warehouse.queries import Selection
+from bggscore.warehouse.schemas import stage_partition
 from bggscore.warehouse.sql import Typed
 
 if TYPE_CHECKING:
@@ -124,12 +125,19 @@ def detect_stage(
     max_games: int = DEFAULT_MAX_GAMES,
     every_row: bool = False,
     graph: StageGraph = GRAPH,
+    confirm: bool = True,
 ) -> StageChanges:
-    """Games of the selection the stage must score (``every_row``: all, with reasons)."""
+    """Games of the selection the stage must score (``every_row``: all, with reasons).
+
+    A stage keyed on one column (the text stage, on the description) is detected by the
+    feature hash, which covers that column; a game whose hash moved is confirmed by the
+    md5 of the column (``confirm_inputs``), unless ``confirm`` is False: then such games
+    come with ``confirm_input`` set, for a caller that reads the text anyway."""
     check_max_games(max_games)
     params: dict[str, Any] = {
         **selection.params(),
         "stage": stage,
+        "stage_partition": stage_partition(stage),
         "model_key": Typed(model_key, "STRING"),
         # one more than allowed tells us whether the cap bit (a cap past any catalogue is
         # clamped: the SQL LIMIT is a signed 64-bit integer)
@@ -138,10 +146,39 @@ def detect_stage(
     }
     for i, upstream in enumerate(graph.upstream(stage)):
         params[f"up_{i}"] = upstream
+        params[f"up_partition_{i}"] = stage_partition(upstream)
     with wh.labelled(stage=stage):
         frame = wh.query(detection_sql(stage, graph), params)
     capped = len(frame) > max_games
-    return StageChanges(stage, model_key, frame.head(max_games), capped, max_games)
+    changes = StageChanges(stage, model_key, frame.head(max_games), capped, max_games)
+    keyed = graph.get(stage).input_column is not None
+    return confirm_inputs(wh, changes, every_row) if confirm and keyed else changes
+
+
+def confirm_inputs(wh: Warehouse, changes: StageChanges, every_row: bool = False) -> StageChanges:
+    """Games detection found by their feature hash alone, kept only when the md5 of the
+    stage's input column differs from the one it recorded (``new_hash`` filled in); with
+    ``every_row`` (--explain) every row gets its current md5 and stays."""
+    frame = changes.frame
+    if "confirm_input" not in frame.columns:
+        return changes
+    asked = frame if every_row else frame.filter(pl.col("confirm_input"))
+    if asked.is_empty():
+        return changes
+    current = wh.description_md5(asked["game_id"].to_list()).rename({"input_hash": "_md5"})
+    frame = frame.join(current, on="game_id", how="left", maintain_order="left")
+    moved = pl.col("_md5").is_null() | (pl.col("_md5") != pl.col("old_hash")).fill_null(True)
+    frame = frame.with_columns(
+        pl.when(pl.col("confirm_input"))
+        .then(pl.col("reason_features") & moved)
+        .otherwise(pl.col("reason_features"))
+        .alias("reason_features"),
+        pl.coalesce("_md5", "new_hash").alias("new_hash"),
+        pl.lit(False).alias("confirm_input"),
+    ).drop("_md5")
+    if not every_row:
+        frame = frame.filter(pl.any_horizontal(f"reason_{r}" for r in REASONS))
+    return replace(changes, frame=frame)
 
 
 def pending_upstream(changes: StageChanges, upstream: StageChanges) -> StageChanges:

@@ -16,11 +16,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import polars as pl
-from scipy import sparse
+
+if TYPE_CHECKING:  # scipy is imported where a sparse matrix is built: linear models never do
+    from scipy import sparse
 
 # zeros in these columns mean "unknown" (domain docs)
 ZERO_IS_MISSING = ("min_age", "min_playtime", "max_playtime", "min_players", "max_players")
@@ -165,6 +167,8 @@ class Features:
             base = self.transform_base(frame)
         if not self.chain_inputs:
             return base
+        from scipy import sparse
+
         chain = sparse.csr_matrix(self.chain_values(frame))
         return sparse.hstack([base, chain], format="csr")
 
@@ -324,6 +328,8 @@ class BaseBlock:
 
     def matrix(self) -> sparse.csr_matrix:
         if self._matrix is None:
+            from scipy import sparse
+
             n, k = self.dense.shape
             ones = np.ones(len(self.rows), dtype=np.float64)
             one_hot = sparse.csr_matrix(

@@ -145,6 +145,17 @@ class ModelSet:
             needed += [c for c in columns if c not in needed]
         return needed
 
+    def signature_columns(self) -> list[str]:
+        """The games_features columns the models' signatures name (a superset of what
+        they read: ``description`` where a builder reads only its length)."""
+        names = [
+            column.name
+            for loaded in self.models.values()
+            for column in loaded.registration.signature
+            if _read(column)
+        ]
+        return list(dict.fromkeys(names))
+
     def check_columns(self, available: dict[str, str]) -> None:
         missing: dict[str, list[str]] = {}
         for loaded in self.models.values():

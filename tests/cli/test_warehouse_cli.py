@@ -192,3 +192,55 @@ def test_warehouse_out_of_memory_is_one_line_saying_what_to_raise(cli, monkeypat
     assert lines[0].startswith("error: the embedded warehouse ran out of memory (Out of Memory")
     assert "BGGSCORE_WAREHOUSE__MEMORY_LIMIT_MB" in lines[0]
     assert "Possible solutions" not in lines[0]
+
+
+# -- warehouse migrate ----------------------------------------------------------------------
+def old_layout(home: Path) -> None:
+    """Put the home's state table back to schema version 1 (no stage partitions)."""
+    import duckdb
+
+    con = duckdb.connect(str(home / "warehouse.duckdb"))
+    try:
+        con.execute("ALTER TABLE raw.bggscore_scoring_state DROP COLUMN stage_partition")
+    finally:
+        con.close()
+
+
+def test_migrate_carries_an_old_home_forward_once(cli, home: Path, sample_path: Path) -> None:
+    from tests.support.output import assert_one_line_error
+    from tests.support.state import sql
+
+    assert cli("warehouse", "load", str(sample_path)).exit_code == 0
+    assert cli("warehouse", "init").exit_code == 0
+    current = json.loads(cli("warehouse", "migrate", "--json").stdout)
+    assert (current["from_version"], current["steps"], current["migrated"]) == (2, [], False)
+
+    old_layout(home)
+    refused = cli("score", "--changed-only")
+    assert refused.exit_code == 1
+    assert_one_line_error(refused.stderr, "schema version 1", "bggscore warehouse migrate")
+    init = cli("warehouse", "init")
+    assert init.exit_code == 0 and "warehouse migrate" in init.stderr  # init says what to do
+
+    planned = cli("warehouse", "migrate", "--dry-run", "--json")
+    assert planned.exit_code == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert (plan["from_version"], plan["dry_run"], plan["migrated"]) == (1, True, False)
+    assert any("ALTER TABLE" in (step["sql"] or "") for step in plan["steps"])
+    columns = sql(home, "DESCRIBE raw.bggscore_scoring_state")["column_name"].to_list()
+    assert "stage_partition" not in columns  # the dry run changed nothing
+
+    done = json.loads(cli("warehouse", "migrate", "--json").stdout)
+    assert (done["from_version"], done["to_version"], done["migrated"]) == (1, 2, True)
+    again = json.loads(cli("warehouse", "migrate", "--json").stdout)
+    assert again["steps"] == [] and again["from_version"] == 2
+    text = cli("warehouse", "migrate")
+    assert "already at schema version 2" in text.stdout
+
+
+def test_migrate_without_a_warehouse_says_what_to_run(cli) -> None:
+    from tests.support.output import assert_one_line_error
+
+    result = cli("warehouse", "migrate")
+    assert result.exit_code == 1
+    assert_one_line_error(result.stderr, "warehouse")

@@ -205,14 +205,15 @@ def test_failed_statement_in_batch_two_script_rolls_the_whole_batch_back(
     real_append = base.append_new_sql
     landing_statements = []
 
-    def append(schema: Any, staged: str) -> str:
+    def append(schema: Any, staged: str, *args: Any) -> str:
         if schema.logical == "ml_predictions_landing":
             landing_statements.append(staged)
             if len(landing_statements) == 2:
-                # the 3rd statement of batch 2's script: complexity rows and their state
-                # were already inserted by statements 1 and 2 of the same transaction
-                return "SELECT ERROR('injected: statement 3 of 4 failed')"
-        return real_append(schema, staged)
+                # the last statement of batch 2's script: complexity rows and both stages'
+                # state were already written by the statements before it in the same
+                # transaction
+                return "SELECT ERROR('injected: statement 3 of 3 failed')"
+        return real_append(schema, staged, *args)
 
     monkeypatch.setattr(base, "append_new_sql", append)
     failed = bq.cli(*SCORE)

@@ -357,7 +357,7 @@ def test_bigquery_staging_tables_do_not_outlive_a_write(
         warehouse.write([Write("scoring_state", make_scoring_state([1, 2]), "upsert")])
         assert staging_tables() == []
 
-        monkeypatch.setattr(base, "append_new_sql", lambda schema, staged: "SELECT ERROR('x')")
+        monkeypatch.setattr(base, "append_new_sql", lambda *_: "SELECT ERROR('x')")
         with pytest.raises(WarehouseError):
             warehouse.write([Write("scoring_state", make_scoring_state([3]))])
         assert staging_tables() == []

@@ -49,7 +49,7 @@ COUNT_SQL = (
 )
 STATE_COLUMNS = (
     "`stage`, `game_id`, `feature_hash`, `model_key`, `upstream_key`, `job_id`, `score_ts`, "
-    "`input_hash`"
+    "`input_hash`, `stage_partition`"
 )
 EMBEDDING_COLUMNS = (
     "`game_id`, `name`, `year_published`, `embedding`, `embedding_8`, `embedding_16`, "
@@ -58,18 +58,29 @@ EMBEDDING_COLUMNS = (
 )
 STAGED = "`bgg-predictive-models`.`raw`.`_bggscore_stage_cccc_rows`"
 WRITE_SCRIPT = (
+    # the partitions the staged rows fall in, as script variables: constants that bound
+    # the MERGE to the stages written and the duplicate check to the days written
+    "DECLARE partitions_0 ARRAY<INT64> DEFAULT (SELECT ARRAY_AGG(DISTINCT b.`stage_partition`) "
+    f"FROM (SELECT {STATE_COLUMNS} FROM {STAGED} WHERE `_bggscore_frame` = 0) AS b);\n"
+    "DECLARE since_1 TIMESTAMP DEFAULT (SELECT MIN(b.`created_ts`) "
+    f"FROM (SELECT {EMBEDDING_COLUMNS} FROM {STAGED} WHERE `_bggscore_frame` = 1) AS b);\n"
+    "DECLARE until_1 TIMESTAMP DEFAULT (SELECT MAX(b.`created_ts`) "
+    f"FROM (SELECT {EMBEDDING_COLUMNS} FROM {STAGED} WHERE `_bggscore_frame` = 1) AS b);\n"
     "BEGIN TRANSACTION;\n"
     "MERGE INTO `bgg-predictive-models`.`raw`.`bggscore_scoring_state` AS t "
     f"USING (SELECT {STATE_COLUMNS} FROM {STAGED} WHERE `_bggscore_frame` = 0) AS b "
-    "ON t.`stage` = b.`stage` AND t.`game_id` = b.`game_id` "
+    "ON t.`stage_partition` IN UNNEST(partitions_0) "
+    "AND t.`stage` = b.`stage` AND t.`game_id` = b.`game_id` "
     "WHEN MATCHED THEN UPDATE SET `feature_hash` = b.`feature_hash`, "
     "`model_key` = b.`model_key`, `upstream_key` = b.`upstream_key`, "
-    "`job_id` = b.`job_id`, `score_ts` = b.`score_ts`, `input_hash` = b.`input_hash` "
+    "`job_id` = b.`job_id`, `score_ts` = b.`score_ts`, `input_hash` = b.`input_hash`, "
+    "`stage_partition` = b.`stage_partition` "
     "WHEN NOT MATCHED THEN INSERT "
     "(`stage`, `game_id`, `feature_hash`, `model_key`, `upstream_key`, `job_id`, `score_ts`, "
-    "`input_hash`) "
+    "`input_hash`, `stage_partition`) "
     "VALUES (`b`.`stage`, `b`.`game_id`, `b`.`feature_hash`, `b`.`model_key`, "
-    "`b`.`upstream_key`, `b`.`job_id`, `b`.`score_ts`, `b`.`input_hash`);\n"
+    "`b`.`upstream_key`, `b`.`job_id`, `b`.`score_ts`, `b`.`input_hash`, "
+    "`b`.`stage_partition`);\n"
     "INSERT INTO `bgg-predictive-models`.`raw`.`game_embeddings` "
     "(`game_id`, `name`, `year_published`, `embedding`, `embedding_8`, `embedding_16`, "
     "`embedding_32`, `embedding_model`, `embedding_version`, `embedding_dim`, `algorithm`, "
@@ -80,7 +91,8 @@ WRITE_SCRIPT = (
     "`b`.`job_id`, `b`.`coordinates_2d`, `b`.`feature_hash` "
     f"FROM (SELECT {EMBEDDING_COLUMNS} FROM {STAGED} WHERE `_bggscore_frame` = 1) AS b "
     "WHERE NOT EXISTS(SELECT 1 FROM `bgg-predictive-models`.`raw`.`game_embeddings` AS t "
-    "WHERE t.`job_id` = b.`job_id` AND t.`game_id` = b.`game_id`);\n"
+    "WHERE t.`created_ts` >= since_1 AND t.`created_ts` <= until_1 "
+    "AND t.`job_id` = b.`job_id` AND t.`game_id` = b.`game_id`);\n"
     "COMMIT TRANSACTION;"
 )
 STAGING = f"{ML}.raw._bggscore_stage_cccc_rows"
@@ -333,7 +345,9 @@ def test_a_small_frame_travels_as_one_parameterised_statement(warehouse, client)
 def test_a_large_or_array_frame_is_staged(warehouse, client, fixed_ids) -> None:
     warehouse.write([Write("scoring_state", make_scoring_state(list(range(1, 1_200))), "upsert")])
     assert client.load_table_from_file.call_count == 1
-    assert sent(client)[0].startswith("BEGIN TRANSACTION;\nMERGE INTO")
+    script = sent(client)[0]
+    assert script.startswith("DECLARE partitions_0 ")  # the stages written, then the MERGE
+    assert "\nBEGIN TRANSACTION;\nMERGE INTO" in script
 
     client.reset_mock()
     warehouse.write([Write("game_embeddings", make_game_embeddings([1]), "append")])
@@ -408,6 +422,14 @@ def test_init_creates_only_owned_tables_with_partitioning_and_clustering(warehou
     assert (embedding.field_type, embedding.mode) == ("FLOAT64", "REPEATED")
     runs = created["bggscore_runs"].args[0]
     assert runs.time_partitioning is None and runs.clustering_fields is None
+    # the state table: one integer partition per stage, so a stage's MERGE bills its own
+    state = created["bggscore_scoring_state"].args[0]
+    assert state.range_partitioning.field == "stage_partition"
+    assert (state.range_partitioning.range_.start, state.range_partitioning.range_.end) == (
+        0,
+        4000,
+    )
+    assert state.clustering_fields == ["stage", "game_id"] and state.time_partitioning is None
     dataset = client.create_dataset.call_args.args[0]
     assert (dataset.project, dataset.dataset_id, dataset.location) == (ML, "raw", "EU")
 

@@ -29,7 +29,6 @@ from bggscore.warehouse import queries
 from bggscore.warehouse.base import Warehouse
 from bggscore.warehouse.detection_sql import detection_sql
 from bggscore.warehouse.schemas import TABLES
-from bggscore.warehouse.sql import append_new_sql
 
 REPO = Path(__file__).resolve().parents[2]
 SNAPSHOTS = REPO / "tests" / "snapshots" / "sql"
@@ -72,6 +71,7 @@ def snapshot_cases(wh: Warehouse) -> dict[str, list[str]]:
     add("features_with_hash", [wh.render(queries.features_sql(FEATURE_COLUMNS, with_hash=True))])
     add("count_runs", [wh.render(queries.count_sql("runs"))])
     add("landing_rows", [wh.render(queries.landing_rows_sql())])
+    add("landing_rows_bounded", [wh.render(queries.landing_rows_sql(bounded=True))])
     # `warehouse check`: state rows without their output row, games held twice
     for stage in DETECTION_STAGES:
         output = GRAPH.get(stage).writes[0]
@@ -99,10 +99,7 @@ def snapshot_cases(wh: Warehouse) -> dict[str, list[str]]:
     # what Warehouse.write runs for one staged frame
     for logical, mode in WRITES.items():
         schema = TABLES[logical]
-        if mode == "append":
-            canonical = [append_new_sql(schema, STAGED)]
-        else:
-            canonical = wh.upsert_statements(schema, STAGED)
+        canonical = [sql for sql, _ in wh.write_statements(schema, mode, STAGED, 0)]
         staged = {STAGED: wh._stage_ref(STAGED)}
         add(f"{mode}_{logical}", [wh.render(sql, staged) for sql in canonical])
     return cases

@@ -13,7 +13,8 @@ from bggscore.cli.common import JsonOption, WaitOption, reader_waiting, state
 from bggscore.console import Console, print_whole
 
 app = typer.Typer(
-    help="Create the warehouse tables, load features, show status.", no_args_is_help=True
+    help="Create the warehouse tables, migrate them, load features, show status.",
+    no_args_is_help=True,
 )
 
 
@@ -21,11 +22,18 @@ app = typer.Typer(
 def init(ctx: typer.Context, json: JsonOption = False) -> None:
     """Create missing tables (and columns); safe to repeat."""
     from bggscore.warehouse import open_warehouse
+    from bggscore.warehouse.schemas import WAREHOUSE_SCHEMA_VERSION
 
     console = Console(json_mode=json, command="warehouse init")
     with open_warehouse(state(ctx).settings(), create=True) as wh:
         changed = wh.ensure_schema()
         location = wh.location
+        version = wh.schema_version()
+    if version is not None and version < WAREHOUSE_SCHEMA_VERSION:
+        console.warn(
+            f"the warehouse's tables are at schema version {version}; run "
+            f"`bggscore warehouse migrate` to carry them to version {WAREHOUSE_SCHEMA_VERSION}"
+        )
     console.result(
         {"location": location, "changed": changed},
         lambda out: out.print(
@@ -34,6 +42,54 @@ def init(ctx: typer.Context, json: JsonOption = False) -> None:
             else f"warehouse already up to date: {location}"
         ),
     )
+
+
+@app.command()
+def migrate(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")
+    ] = False,
+    drop_old: Annotated[
+        bool,
+        typer.Option(
+            "--drop-old",
+            help="Delete the table an earlier BigQuery migration kept (`..._v1`).",
+        ),
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Carry the warehouse's tables to this version's layout; safe to repeat.
+
+    Version 2 partitions the state table by stage. DuckDB changes it in place, in one
+    transaction. BigQuery cannot re-partition a table: its rows are copied into a new
+    table laid out by stage, which takes the old one's place; the old table is kept
+    beside it (`..._v1`) until `--drop-old`. A run that stopped half-way is finished by
+    the next.
+    """
+    from bggscore.warehouse import open_warehouse
+    from bggscore.warehouse.migrate import migrate as run_migration
+
+    console = Console(json_mode=json, command="warehouse migrate")
+    with open_warehouse(state(ctx).settings()) as wh:
+        result = run_migration(wh, dry_run=dry_run, drop_old=drop_old)
+
+    def render(out: Any) -> None:
+        found = "no version" if result.found is None else f"version {result.found}"
+        if not result.steps:
+            out.print(f"warehouse already at schema version {result.target}: {result.location}")
+        else:
+            verb = "would" if result.dry_run else "did"
+            out.print(
+                f"warehouse {result.location}: {found} -> version {result.target} "
+                f"({verb}, in order):"
+            )
+            for step in result.steps:
+                out.print(f"  - {step.action}" + (f"\n      {step.sql}" if step.sql else ""))
+        if result.kept:
+            out.print(f"the old table is kept as {result.kept}: delete it with `--drop-old`")
+
+    console.result(result.as_dict(), render)
 
 
 @app.command()

@@ -34,10 +34,10 @@ from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.preprocessing import MaxAbsScaler
 from sklearn.utils.validation import check_is_fitted
 
+from bggscore.embeddings.plain import TEXT_COLUMN, as_list, dense_csr, text_block, unit_rows
 from bggscore.errors import InputError
-from bggscore.features import FeatureBuilder
+from bggscore.features import DESCRIPTION_CHARS, FeatureBuilder
 
-TEXT_COLUMN = "description_embedding"
 CHAIN_COLUMN = "predicted_complexity"
 TEXT_SHARE = 1 / 3  # share of the total variance given to the description block
 
@@ -84,12 +84,12 @@ class GameEmbedder(TransformerMixin, BaseEstimator):
         features = self.scaler_.transform(features)
         self.text_weight_ = 0.0
         if self.text_dim_:
-            text = _unit_rows(self._text(frame))
+            text = unit_rows(self._text(frame))
             text_variance = float(text.var(axis=0).sum())
             if text_variance > 0:
                 ratio = TEXT_SHARE / (1 - TEXT_SHARE)
                 self.text_weight_ = float(np.sqrt(ratio * _variance(features) / text_variance))
-            matrix = sparse.hstack([features, _dense_csr(text * self.text_weight_)], format="csr")
+            matrix = sparse.hstack([features, dense_csr(text * self.text_weight_)], format="csr")
         else:
             matrix = features
         n_games, n_features = matrix.shape
@@ -106,7 +106,7 @@ class GameEmbedder(TransformerMixin, BaseEstimator):
         self.n_features_ = n_features
         self.dim_ = int(self.dim)
         self.svd_ = TruncatedSVD(self.dim_, algorithm="randomized", random_state=self.random_state)
-        embeddings = _unit_rows(self.svd_.fit_transform(matrix))
+        embeddings = unit_rows(self.svd_.fit_transform(matrix))
         self.pca_ = PCA(2, random_state=self.random_state).fit(embeddings)
         return self
 
@@ -114,7 +114,7 @@ class GameEmbedder(TransformerMixin, BaseEstimator):
     def transform(self, X: pl.DataFrame) -> np.ndarray:
         """``(n, dim)`` float64 embeddings with unit L2 norm per row."""
         check_is_fitted(self, "svd_")
-        return _unit_rows(self.svd_.transform(self._matrix(_frame(X))))
+        return unit_rows(self.svd_.transform(self._matrix(_frame(X))))
 
     def coordinates(self, X: pl.DataFrame) -> np.ndarray:
         """``(n, 2)`` PCA coordinates of the embeddings (PCA fitted on the training games)."""
@@ -132,34 +132,12 @@ class GameEmbedder(TransformerMixin, BaseEstimator):
                 "description embeddings)",
                 "embed the descriptions first",
             )
-        text = _unit_rows(self._text(frame)) * self.text_weight_
-        return sparse.hstack([features, _dense_csr(text)], format="csr")
+        text = unit_rows(self._text(frame)) * self.text_weight_
+        return sparse.hstack([features, dense_csr(text)], format="csr")
 
     def _text(self, frame: pl.DataFrame) -> np.ndarray:
         """The description block as a dense array; null/empty lists and null values -> 0."""
-        n = len(frame)
-        out = np.zeros((n, self.text_dim_), dtype=np.float64)
-        column = _as_list(frame[TEXT_COLUMN])
-        lengths = column.list.len().fill_null(0).to_numpy()
-        present = lengths > 0
-        wrong = present & (lengths != self.text_dim_)
-        if wrong.any():
-            raise InputError(
-                f"{int(wrong.sum())} description embeddings have {int(lengths[wrong][0])} "
-                f"values, the game embedder expects {self.text_dim_}",
-                "embed all descriptions with the text model the game embedder was fitted on",
-            )
-        if present.any():
-            values = (
-                column.filter(pl.Series(present))
-                .explode()
-                .cast(pl.Float64)
-                .fill_nan(None)
-                .fill_null(0.0)
-                .to_numpy()
-            )
-            out[present] = values.reshape(-1, self.text_dim_)
-        return out
+        return text_block(frame, self.text_dim_)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -168,30 +146,21 @@ def _frame(X: Any) -> pl.DataFrame:
 
 
 def _require(frame: pl.DataFrame, columns: list[str]) -> None:
-    missing = [c for c in dict.fromkeys(columns) if c not in frame.columns]
+    given = set(frame.columns)
+    if DESCRIPTION_CHARS in given:  # the builder reads only the description's length
+        given.add("description")
+    missing = [c for c in dict.fromkeys(columns) if c not in given]
     if missing:
         raise InputError(
             f"game embeddings need columns missing from the games: {', '.join(missing)}"
         )
 
 
-def _as_list(column: pl.Series) -> pl.Series:
-    if isinstance(column.dtype, pl.Array):
-        return column.arr.to_list()
-    if not isinstance(column.dtype, pl.List):
-        if column.dtype == pl.Null:
-            return column.cast(pl.List(pl.Float64))
-        raise InputError(
-            f"'{TEXT_COLUMN}' must hold lists of numbers, got {column.dtype}",
-        )
-    return column
-
-
 def _text_dim(frame: pl.DataFrame) -> int:
     """Length of the description embeddings (0 when the column is absent or all null)."""
     if TEXT_COLUMN not in frame.columns:
         return 0
-    lengths = _as_list(frame[TEXT_COLUMN]).list.len().drop_nulls()
+    lengths = as_list(frame[TEXT_COLUMN]).list.len().drop_nulls()
     sizes = lengths.filter(lengths > 0).unique().sort().to_list()
     if len(sizes) > 1:
         raise InputError(
@@ -199,25 +168,6 @@ def _text_dim(frame: pl.DataFrame) -> int:
             "embed all descriptions with one text model",
         )
     return int(sizes[0]) if sizes else 0
-
-
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm; all-zero rows stay zero."""
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1.0)
-
-
-def _dense_csr(block: np.ndarray) -> sparse.csr_matrix:
-    """A dense block as CSR without scanning it for zeros (every entry is stored)."""
-    n, d = block.shape
-    return sparse.csr_matrix(
-        (
-            np.ascontiguousarray(block, dtype=np.float64).ravel(),
-            np.tile(np.arange(d, dtype=np.int32), n),
-            np.arange(0, n * d + 1, d, dtype=np.int64),
-        ),
-        shape=(n, d),
-    )
 
 
 def _variance(matrix: sparse.spmatrix) -> float:

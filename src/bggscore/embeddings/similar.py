@@ -188,6 +188,7 @@ def explain_miss(
     from bggscore.stages import COMPLEXITY
     from bggscore.warehouse import open_warehouse
     from bggscore.warehouse.queries import GAME_BY_ID, GAME_BY_NAME, STAGE_STATE_OF_GAME
+    from bggscore.warehouse.schemas import stage_partition
 
     with open_warehouse(settings, read_only=True, waiting=waiting) as wh:
         if miss.game_id is not None:
@@ -202,7 +203,7 @@ def explain_miss(
                 "check the id, or load the game with `bggscore warehouse load FILE`",
             )
         game_id, name = int(found["game_id"][0]), str(found["name"][0])
-        state = {"stage": COMPLEXITY, "game_id": game_id}
+        state = {"partition": stage_partition(COMPLEXITY), "stage": COMPLEXITY, "game_id": game_id}
         scored = not wh.query(STAGE_STATE_OF_GAME, state).is_empty()
     embed = f"`bggscore embed --game-id {game_id}`"
     steps = f"run {embed}" if scored else f"run `bggscore score --game-id {game_id}`, then {embed}"

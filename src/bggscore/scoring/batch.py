@@ -15,6 +15,7 @@ import polars as pl
 from bggscore.errors import UsageError
 from bggscore.modelset import ModelSet
 from bggscore.scoring.chain import RunInfo, score_complexity, score_main
+from bggscore.scoring.picks import Picks
 from bggscore.scoring.upstream import Produced, join_upstream
 from bggscore.stages import COMPLEXITY, EMBEDDINGS_TABLE, GRAPH, MAIN, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
@@ -144,20 +145,24 @@ def prepare_batch(
     stages: list[str],
     graph: StageGraph = GRAPH,
     held: dict[str, dict[str, set[int]]] | None = None,
+    picks: Picks | None = None,
 ) -> Prepared:
     """Each stage's games joined with what it reads of earlier stages (``join_upstream``):
     stored outputs are read here; an output this pass computes (complexity before main)
     is only named here (its job id) and joined by ``compute_batch``. Games missing one
     are not scored by that stage (nor by later ones) and are reported as waiting; so are
-    the games ``held`` names (stage -> upstream stage -> games it must redo first)."""
+    the games ``held`` names (stage -> upstream stage -> games it must redo first). With
+    ``picks``, each stage scores only the games it picks."""
     held = held or {}
+    picks = picks or Picks()
     prepared = Prepared(len(frame))
     produced: dict[str, Produced] = {}
+    scored: set[int] = set()
     read: dict[str, pl.Series] = {}  # inputs the complexity stage read, for main to reuse
     if COMPLEXITY in stages:
         joined = join_upstream(
             wh,
-            frame,
+            picks.rows(COMPLEXITY, frame, scored),
             graph.upstream(COMPLEXITY),
             held=held.get(COMPLEXITY),
             expand_embeddings=models.reads_embeddings(COMPLEXITY),
@@ -165,20 +170,26 @@ def prepare_batch(
             inputs=graph.inputs_of(COMPLEXITY),  # e.g. features.embeddings_table
             embedding_width=models.embedding_width(COMPLEXITY),
         )
-        frame, read = joined.frame, joined.read
         if joined.waiting:
             prepared.waiting[COMPLEXITY] = joined.waiting
-        prepared.frames[COMPLEXITY], prepared.keys[COMPLEXITY] = frame, joined.upstream_key
-        if frame.is_empty():  # every game of the batch waits on an upstream stage
-            return prepared
+        prepared.frames[COMPLEXITY], prepared.keys[COMPLEXITY] = joined.frame, joined.upstream_key
+        scored = set(joined.frame["game_id"].to_list())
         # computed from these very rows by compute_batch: only its job id is known yet
-        produced[COMPLEXITY] = Produced({}, run.job_id)
+        # (with picks, for the games complexity scores; main reads the others' stored)
+        produced[COMPLEXITY] = Produced({}, run.job_id, frozenset(scored) if picks.own else None)
+        if COMPLEXITY not in picks.own:
+            # without picks main scores the games complexity scores, as complexity read them
+            frame = joined.frame
+            if MAIN not in picks.own:  # and the inputs it read, rows aligned
+                read = joined.read
+            if frame.is_empty():  # every game of the batch waits on an upstream stage
+                return prepared
     if MAIN in stages:
         inputs = graph.inputs_of(MAIN)  # e.g. features.embeddings_table
         reuse = {name: key for name, key in read.items() if _same_input(models, name)}
         joined = join_upstream(
             wh,
-            frame,
+            picks.rows(MAIN, frame, scored),
             graph.upstream(MAIN),
             produced=produced,
             held=held.get(MAIN),
@@ -191,8 +202,10 @@ def prepare_batch(
         if joined.waiting:
             prepared.waiting[MAIN] = joined.waiting
         prepared.frames[MAIN], prepared.keys[MAIN] = joined.frame, joined.upstream_key
-        if COMPLEXITY in stages and all(
-            name in produced or name in reuse for name in (*graph.upstream(MAIN), *inputs)
+        if (
+            COMPLEXITY in stages
+            and not picks.own
+            and all(name in produced or name in reuse for name in (*graph.upstream(MAIN), *inputs))
         ):
             prepared.subset_of[MAIN] = COMPLEXITY
     return prepared
@@ -229,21 +242,22 @@ def compute_batch(
     frames = None  # pandas frames (models that are not bggscore's own), shared by the stages
     if COMPLEXITY in stages:
         frame = prepared.frames[COMPLEXITY]
-        if frame.is_empty():
+        done[COMPLEXITY] = []
+        if frame.is_empty() and MAIN not in prepared.frames:
             return Batch([], {stage: [] for stage in stages}, rows, None, waiting)
-        frames = PandasFrames(frame)
-        complexity_rows = score_complexity(frame, models, run, cache, frames)
-        writes += [
-            Write("complexity_predictions", complexity_rows),
-            Write(
-                "scoring_state",
-                _state_rows(
-                    frame, COMPLEXITY, models.stage_key(COMPLEXITY), prepared.keys[COMPLEXITY], run
+        if not frame.is_empty():
+            frames = PandasFrames(frame)
+            complexity_rows = score_complexity(frame, models, run, cache, frames)
+            key = models.stage_key(COMPLEXITY)
+            writes += [
+                Write("complexity_predictions", complexity_rows),
+                Write(
+                    "scoring_state",
+                    _state_rows(frame, COMPLEXITY, key, prepared.keys[COMPLEXITY], run),
+                    "upsert",
                 ),
-                "upsert",
-            ),
-        ]
-        done[COMPLEXITY] = frame["game_id"].to_list()
+            ]
+            done[COMPLEXITY] = frame["game_id"].to_list()
     if MAIN in stages:
         frame = prepared.frames[MAIN]
         same_rows = prepared.subset_of.get(MAIN) == COMPLEXITY and len(frame) == len(
@@ -252,10 +266,9 @@ def compute_batch(
         if not same_rows:  # the pandas frames of the complexity stage's rows are not these
             frames = None
         if complexity_rows is not None:  # what this batch just computed, by game
-            computed = complexity_rows.select(
-                "game_id", "predicted_complexity", "predicted_complexity_raw"
-            )
-            frame = frame.join(computed, on="game_id", how="left", maintain_order="left")
+            frame = _with_computed(frame, complexity_rows)
+            if not frame["game_id"].equals(prepared.frames[COMPLEXITY]["game_id"]):
+                cache = BaseCache()  # a cache's blocks are of one frame's rows
         if frame.is_empty():
             return Batch(writes, {**done, MAIN: []}, rows, None, waiting)
         # the complexity model's own value, as production chains it (clipped only in its table)
@@ -274,3 +287,19 @@ def compute_batch(
         ]
         done[MAIN] = frame["game_id"].to_list()
     return Batch(writes, done, rows, landing, waiting)
+
+
+COMPLEXITY_OUTPUTS = ("predicted_complexity", "predicted_complexity_raw")
+
+
+def _with_computed(frame: pl.DataFrame, complexity_rows: pl.DataFrame) -> pl.DataFrame:
+    """Main's rows with the complexity this batch computed, where it did; the others keep
+    the stored complexity their batch read (a pass that picks games per stage)."""
+    computed = complexity_rows.select("game_id", *COMPLEXITY_OUTPUTS)
+    stored = [c for c in COMPLEXITY_OUTPUTS if c in frame.columns]
+    if not stored:
+        return frame.join(computed, on="game_id", how="left", maintain_order="left")
+    joined = frame.join(computed, on="game_id", how="left", maintain_order="left", suffix="_now")
+    return joined.with_columns(pl.coalesce(f"{c}_now", c).alias(c) for c in stored).drop(
+        [f"{c}_now" for c in stored]
+    )

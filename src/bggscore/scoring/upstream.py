@@ -62,10 +62,12 @@ READERS: dict[str, Callable[[Warehouse, list[int]], pl.DataFrame]] = {
 
 @dataclass
 class Produced:
-    """Outputs the current pass computed for the very rows of the batch."""
+    """Outputs the current pass computed for the very rows of the batch (``ids``: for
+    those games only; the others' stored outputs are read)."""
 
     columns: dict[str, pl.Series]
     job_id: str
+    ids: frozenset[int] | None = None
 
 
 @dataclass
@@ -143,12 +145,13 @@ def join_upstream(
     joined = frame
     jobs: list[pl.Expr] = []
     # outputs of this pass first: they are aligned with the batch's rows as they are
-    for name in [u for u in upstream if u in produced]:
+    whole = {u for u in upstream if u in produced and produced[u].ids is None}
+    for name in [u for u in upstream if u in whole]:
         joined = joined.with_columns(**produced[name].columns)
     reuse = {name: part for name, part in (reuse or {}).items() if name in inputs}
     for name, part in reuse.items():
         joined = joined.with_columns(part.alias(f"_job_{name}"))
-    stored = [u for u in parts if u not in produced]
+    stored = [u for u in parts if u not in whole]
     to_read = [u for u in stored if u not in reuse]
     if to_read and wh is None:  # `score --no-upload` has no warehouse handle to read
         raise UsageError(
@@ -158,10 +161,25 @@ def join_upstream(
     ids = frame["game_id"].to_list()
     for name in to_read:
         assert wh is not None
-        rows = READERS[name](wh, ids).rename({"job": f"_job_{name}"})
-        # a column the batch already has (main re-reading what complexity read) is replaced
-        joined = joined.drop([c for c in rows.columns if c != "game_id" and c in joined.columns])
-        joined = joined.join(rows, on="game_id", how="left")
+        partly = produced[name].ids if name in produced else None  # computed for these
+        wanted = ids if partly is None else [i for i in ids if i not in partly]
+        rows = READERS[name](wh, wanted).rename({"job": f"_job_{name}"})
+        same = [c for c in rows.columns if c != "game_id" and c in joined.columns]
+        if partly is None:
+            # a column the batch already has (main re-reading what complexity read) is replaced
+            joined = joined.drop(same).join(rows, on="game_id", how="left")
+            continue
+        # computed by this pass for some games (``partly``): their values (if the batch
+        # has them already) and this pass's job; the stored ones for the others
+        joined = joined.join(rows, on="game_id", how="left", suffix="_stored")
+        joined = joined.with_columns(pl.coalesce(c, f"{c}_stored").alias(c) for c in same).drop(
+            [f"{c}_stored" for c in same]
+        )
+        job = pl.lit(produced[name].job_id, pl.String)
+        in_pass = pl.col("game_id").is_in(list(partly))
+        joined = joined.with_columns(
+            pl.when(in_pass).then(job).otherwise(pl.col(f"_job_{name}")).alias(f"_job_{name}")
+        )
     waiting: dict[str, list[int]] = {}
     keep = []
     for name in stored:
@@ -178,7 +196,7 @@ def join_upstream(
     if waiting:
         joined = joined.filter(pl.all_horizontal(keep))
     for name in parts:
-        job = pl.lit(produced[name].job_id) if name in produced else pl.col(f"_job_{name}")
+        job = pl.lit(produced[name].job_id) if name in whole else pl.col(f"_job_{name}")
         jobs.append(pl.concat_str(pl.lit(f"{name}:"), job))
     key = None
     if jobs:

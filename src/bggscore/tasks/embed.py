@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from bggscore.detection import (
+    StageChanges,
     check_inputs,
     check_max_games,
     detect_stage,
@@ -31,7 +32,8 @@ from bggscore.modelset import ModelSet, model_graph, open_settings_registry, res
 from bggscore.results import EmbedResult, MissingInputs
 from bggscore.runstatus import tracking
 from bggscore.scoring.batch import Batch
-from bggscore.scoring.upstream import join_upstream
+from bggscore.scoring.picks import Picks
+from bggscore.scoring.upstream import TEXT_COLUMN, Produced, join_upstream
 from bggscore.stages import (
     DEFAULT_EMBED_BATCH_SIZE,
     DEFAULT_MAX_GAMES,
@@ -40,7 +42,16 @@ from bggscore.stages import (
     GRAPH,
     TEXT_EMBEDDINGS,
 )
-from bggscore.tasks.job import Job, held_upstream, split_waiting, warn_missing, warn_waiting
+from bggscore.tasks.job import (
+    Job,
+    SharedFeatures,
+    held_upstream,
+    plan_picks,
+    read_features,
+    split_waiting,
+    warn_missing,
+    warn_waiting,
+)
 from bggscore.warehouse import open_warehouse, require_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.lease import stage_lease
@@ -73,6 +84,7 @@ class EmbedOptions:
     max_games: int = DEFAULT_MAX_GAMES
     batch_size: int = DEFAULT_EMBED_BATCH_SIZE
     fresh: tuple[str, ...] = ()  # stages the caller just ran (`run`): their outputs are current
+    features: SharedFeatures | None = None  # what `run` reads once for all its steps
 
 
 def _as_list_column(name: str, vectors: np.ndarray) -> pl.Series:
@@ -115,31 +127,80 @@ class _EmbedJob:
     def models(self, stage: str, load: bool = True) -> ModelSet:
         return resolve_models(self.settings, self.registry, [stage], {}, load)
 
-    def run_stage(
+    def run_pass(
         self,
-        stage: str,
+        stages: list[str],
         selection: Selection,
         label: str,
         total: int,
         held: dict[str, set[int]] | None = None,
+        picks: Picks | None = None,
+        confirm: pl.DataFrame | None = None,
     ) -> None:
-        """Embed the selection with the stage's model (the caller marks the run failed);
-        ``held`` games wait for an upstream stage (upstream -> ids)."""
+        """Embed the selection with each stage's model in one read of the features (the
+        caller marks the run failed): per batch, text first, then game embeddings reading
+        the vectors the batch just made (stored ones for the games it did not embed).
+        ``held`` games wait for an upstream stage (upstream -> ids); ``picks`` says which
+        games each stage embeds; ``confirm`` holds the text stage's state of the games
+        detection found by their feature hash alone (embedded only if the md5 of their
+        description moved)."""
         self.holding = held or {}
-        models = self.models(stage)
-        loaded = models.models[MODEL_TYPE[stage]]
-        key = models.stage_key(stage)
+        loaded = {}
+        keys = {}
+        for stage in stages:
+            models = self.models(stage)
+            loaded[stage] = models.models[MODEL_TYPE[stage]]
+            keys[stage] = models.stage_key(stage)
         job_id, ts = self.job.start()
-        columns = ["game_id", "name", "year_published", *_warehouse_columns(loaded)]
-        frames = self.wh.read_features(
-            selection, sorted(set(columns)), self.options.batch_size, with_hash=True
+        columns = {"game_id", "name", "year_published"}
+        for stage in stages:
+            columns.update(_warehouse_columns(loaded[stage]))
+        frames = read_features(
+            self.wh, self.options.features, selection, sorted(columns), self.options.batch_size
         )
-        build = self._text_batch if stage == TEXT_EMBEDDINGS else self._game_batch
 
         def batch(frame: pl.DataFrame) -> Batch:
-            return build(frame, loaded, key, job_id, ts)
+            return self._batch(frame, stages, loaded, keys, (job_id, ts), picks, confirm)
 
-        self.job.run_pass([stage], frames, total, label, batch)
+        self.job.run_pass(stages, frames, total, label, batch)
+
+    def _batch(
+        self,
+        frame: pl.DataFrame,
+        stages: list[str],
+        loaded: dict[str, Any],
+        keys: dict[str, str],
+        run: tuple[str, datetime],
+        picks: Picks | None,
+        confirm: pl.DataFrame | None,
+    ) -> Batch:
+        """One batch through the pass's stages: one Batch of every stage's writes."""
+        job_id, ts = run
+        picks = picks or Picks()
+        writes: list[Write] = []
+        done: dict[str, list[int]] = {}
+        waiting: dict[str, dict[str, list[int]]] = {}
+        produced = None
+        if TEXT_EMBEDDINGS in stages:
+            rows, kept = _unchanged_text(picks.rows(TEXT_EMBEDDINGS, frame, set()), confirm)
+            if kept is not None:  # the same text: the state records the new feature hash
+                writes.append(Write("scoring_state", kept, "upsert"))
+            text = self._text_batch(rows, loaded[TEXT_EMBEDDINGS], keys[TEXT_EMBEDDINGS], *run)
+            writes += text.writes
+            done[TEXT_EMBEDDINGS] = text.stage_ids[TEXT_EMBEDDINGS]
+            if text.writes:
+                vectors = text.writes[0].frame.select("game_id", "embedding")
+                produced = vectors.rename({"embedding": TEXT_COLUMN})
+        if GAME_EMBEDDINGS in stages:
+            embedded = set(done.get(TEXT_EMBEDDINGS, ()))
+            rows = picks.rows(GAME_EMBEDDINGS, frame, embedded)
+            game = self._game_batch(
+                rows, loaded[GAME_EMBEDDINGS], keys[GAME_EMBEDDINGS], job_id, ts, produced
+            )
+            writes += game.writes
+            done[GAME_EMBEDDINGS] = game.stage_ids[GAME_EMBEDDINGS]
+            waiting.update(game.waiting)
+        return Batch(writes, done, len(frame), waiting=waiting)
 
     def check_text_model(self) -> None:
         """Refuse (before any work) a game model trained on another text model version."""
@@ -157,6 +218,8 @@ class _EmbedJob:
     def _text_batch(
         self, frame: pl.DataFrame, loaded: Any, key: str, job_id: str, ts: datetime
     ) -> Batch:
+        if frame.is_empty():
+            return Batch([], {TEXT_EMBEDDINGS: []}, 0)
         vectors, empty = loaded.model.embed(frame)  # one pass: vectors and empty mask
         self.empty += int(empty.sum())
         reg = loaded.registration
@@ -184,13 +247,30 @@ class _EmbedJob:
         return Batch(writes, {TEXT_EMBEDDINGS: frame["game_id"].to_list()}, len(frame))
 
     def _game_batch(
-        self, frame: pl.DataFrame, loaded: Any, key: str, job_id: str, ts: datetime
+        self,
+        frame: pl.DataFrame,
+        loaded: Any,
+        key: str,
+        job_id: str,
+        ts: datetime,
+        produced: pl.DataFrame | None = None,
     ) -> Batch:
+        """``produced``: the description embeddings this batch just made, read instead of
+        the stored ones (which are read for the other games)."""
         rows_read = len(frame)
+        if frame.is_empty():
+            return Batch([], {GAME_EMBEDDINGS: []}, 0)
+        upstream = self.graph.upstream(GAME_EMBEDDINGS)
+        made: dict[str, Produced] = {}
+        if produced is not None and TEXT_EMBEDDINGS in upstream:
+            ids = frozenset(produced["game_id"].to_list())
+            frame = frame.join(produced, on="game_id", how="left", maintain_order="left")
+            made[TEXT_EMBEDDINGS] = Produced({}, job_id, ids)
         joined = join_upstream(
             self.wh,
             frame,
-            self.graph.upstream(GAME_EMBEDDINGS),
+            upstream,
+            produced=made,
             held=self.holding,
             inputs=self.graph.inputs_of(GAME_EMBEDDINGS),
         )
@@ -244,6 +324,13 @@ class _EmbedJob:
 
 
 def _warehouse_columns(loaded: Any) -> list[str]:
+    """What a model reads of games_features: its builder's read columns (a description's
+    length, not its text), else the warehouse columns of its signature."""
+    model = loaded.model
+    builder: Any = getattr(model, "builder_", None)
+    if builder is not None and hasattr(builder, "read_columns"):
+        chain = set(getattr(builder, "chain_inputs", ()))
+        return [c for c in builder.read_columns() if c not in chain]
     return [
         c.name
         for c in loaded.registration.signature
@@ -251,32 +338,122 @@ def _warehouse_columns(loaded: Any) -> list[str]:
     ]
 
 
-def _embed_stage(
-    job: _EmbedJob, wh: Warehouse, stage: str, key: str, options: EmbedOptions, console: Console
+def _unchanged_text(
+    frame: pl.DataFrame, confirm: pl.DataFrame | None
+) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """Split off the games detection found by their feature hash alone whose description
+    has the md5 the text stage recorded: their embedding stands (not embedded again, nor
+    is anything that reads it); their state row records the new feature hash, so they
+    are not candidates again. Returns the games to embed and those state rows."""
+    if confirm is None or confirm.is_empty() or frame.is_empty():
+        return frame, None
+    candidates = frame.select("game_id", "feature_hash", "description").join(
+        confirm, on="game_id", how="inner"
+    )
+    if candidates.is_empty():
+        return frame, None
+    md5 = pl.Series([input_hash(text) for text in candidates["description"]])
+    same = candidates.filter(md5 == candidates["old_hash"])
+    if same.is_empty():
+        return frame, None
+    state = same.select(
+        pl.lit(TEXT_EMBEDDINGS).alias("stage"),
+        "game_id",
+        "feature_hash",
+        pl.col("old_model").alias("model_key"),
+        pl.col("old_upstream").alias("upstream_key"),
+        pl.col("last_job_id").alias("job_id"),
+        pl.col("last_score_ts").alias("score_ts"),
+        pl.col("old_hash").alias("input_hash"),
+    )
+    return frame.filter(~pl.col("game_id").is_in(same["game_id"].to_list())), state
+
+
+def _to_confirm(changes: StageChanges) -> pl.DataFrame | None:
+    """The state of the games whose only reason is a moved feature hash still to confirm
+    by their description's md5 (what ``_unchanged_text`` needs), or None."""
+    frame = changes.frame
+    if "confirm_input" not in frame.columns:
+        return None
+    only = ~(pl.col("reason_new") | pl.col("reason_model") | pl.col("reason_upstream"))
+    rows = frame.filter(pl.col("confirm_input") & pl.col("reason_features") & only)
+    if rows.is_empty():
+        return None
+    return rows.select(
+        "game_id", "old_hash", "last_job_id", "last_score_ts", "old_model", "old_upstream"
+    )
+
+
+def _embed_changed(
+    job: _EmbedJob, wh: Warehouse, keys: dict[str, str], options: EmbedOptions, console: Console
 ) -> None:
-    if options.changed_only:
-        found = detect_stage(wh, stage, key, options.selection, options.max_games, graph=job.graph)
-        if found.capped:
+    """Embed what changed. Every stage is detected before any runs (the text stage by
+    feature hash alone: its pass confirms by the md5 of the text it reads anyway); when
+    none is capped, one pass reads the features once for all of them, each stage
+    embedding the games it picks; else each is detected after the last one wrote and
+    embedded in a pass of its own."""
+
+    def detect(stage: str) -> StageChanges:
+        return detect_stage(
+            wh,
+            stage,
+            keys[stage],
+            options.selection,
+            options.max_games,
+            graph=job.graph,
+            confirm=False,
+        )
+
+    found = {stage: detect(stage) for stage in job.stages}
+    confirm = found.get(TEXT_EMBEDDINGS)
+    pending = _to_confirm(confirm) if confirm is not None else None
+    picks = plan_picks(
+        job.graph,
+        job.stages,
+        found,
+        job.missing,
+        options.max_games,
+        lambda stage, ids, _stages: job.ready(stage, ids),
+    )
+    if picks is not None:
+        chosen = [*picks.own.values(), *picks.follow.values()]
+        ids = sorted({i for games in chosen for i in games})
+        if ids:
+            label = f"embedding {counted(len(ids), 'changed game')}"
+            job.run_pass(
+                job.stages,
+                Selection(game_ids=tuple(ids)),
+                label,
+                len(ids),
+                picks=picks,
+                confirm=pending,
+            )
+        return
+    for index, stage in enumerate(job.stages):
+        changes = found[stage] if index == 0 else detect(stage)
+        if changes.capped:
             job.capped.append(stage)
             console.warn(
                 f"{stage}: more than {options.max_games:,} games need embedding; "
                 "embedding the first ones (new, then oldest); rerun to continue"
             )
-        ids = job.ready(stage, sorted(found.game_ids))
+        ids = job.ready(stage, sorted(changes.game_ids))
         if ids:
             label = f"{stage}: {counted(len(ids), 'changed game')}"
-            job.run_stage(stage, Selection(game_ids=tuple(ids)), label, len(ids))
-    else:
-        total = wh.count_features(options.selection)
-        if total:
-            label = f"{stage}: {options.selection.describe()}"
-            job.run_stage(
-                stage,
-                options.selection,
-                label,
-                total,
-                job.held_or_missing(stage, options.selection),
-            )
+            checked = _to_confirm(changes) if stage == TEXT_EMBEDDINGS else None
+            job.run_pass([stage], Selection(game_ids=tuple(ids)), label, len(ids), confirm=checked)
+
+
+def _embed_all(job: _EmbedJob, wh: Warehouse, options: EmbedOptions) -> None:
+    """Embed the whole selection: one pass, every stage on every game it can."""
+    total = wh.count_features(options.selection)
+    if not total:
+        return
+    held = {}
+    if GAME_EMBEDDINGS in job.stages:
+        held = job.held_or_missing(GAME_EMBEDDINGS, options.selection)
+    label = f"{', '.join(job.stages)}: {options.selection.describe()}"
+    job.run_pass(job.stages, options.selection, label, total, held)
 
 
 def run_embed(
@@ -307,8 +484,10 @@ def run_embed(
         if GAME_EMBEDDINGS in job.stages:
             job.check_text_model()
         try:
-            for stage in job.stages:
-                _embed_stage(job, wh, stage, keys[stage], options, console)
+            if options.changed_only:
+                _embed_changed(job, wh, keys, options, console)
+            else:
+                _embed_all(job, wh, options)
         except BaseException as exc:
             # whatever fails (a model failing its sha256 check after the text stage committed,
             # detection between stages), the run started by an earlier stage ends 'failed'

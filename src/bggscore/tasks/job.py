@@ -25,13 +25,15 @@ from bggscore.runstatus import current as current_run
 from bggscore.stages import GRAPH, StageGraph
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.lease import current as current_lease
-from bggscore.warehouse.queries import Selection
+from bggscore.warehouse.queries import DESCRIPTION_CHARS, Selection
 from bggscore.wording import counted
 
 if TYPE_CHECKING:
     from bggscore.console import Console
+    from bggscore.detection import StageChanges
     from bggscore.registry import Registry
     from bggscore.scoring.batch import Batch
+    from bggscore.scoring.picks import Picks
     from bggscore.settings import Settings
 
 
@@ -154,6 +156,86 @@ def _computed(
         done = batch(frame)
         del frame  # done with the features: not held while the writer catches up
         yield done
+
+
+class SharedFeatures:
+    """The features `run --changed-only` reads once for all its steps.
+
+    The first pass that reads features asks ``plan`` (given the warehouse) for every game
+    and column the run's stages may read: what each stage detected before any ran (a
+    stage detected after an earlier one wrote finds a subset of those and the games the
+    earlier one scored, which are among them). Those rows are read in one query and kept;
+    every pass then takes its games from them, so description, read once, serves the
+    text stage (the text) and every other (its length). A game or column not kept is read
+    as before; past ``limit`` games nothing is kept (each pass streams its own)."""
+
+    def __init__(self, plan: Callable[[Warehouse], tuple[set[int], set[str]]], limit: int) -> None:
+        self._plan = plan
+        self._limit = limit
+        self._planned = False
+        self._rows: pl.DataFrame | None = None
+        self.reads = 0  # feature queries run (what a test counts)
+
+    def read(
+        self, wh: Warehouse, selection: Selection, columns: list[str], batch_size: int
+    ) -> Iterator[pl.DataFrame]:
+        """The selected games with these columns (and their feature hash), in batches
+        each sorted by game_id."""
+        wanted = selection.game_ids
+        if wanted is not None and not self._planned:
+            self._planned = True
+            ids, more = self._plan(wh)
+            ids |= set(wanted)
+            if len(ids) <= self._limit:
+                everything = sorted({*columns, *more})
+                chosen = Selection(game_ids=tuple(sorted(ids)))
+                self.reads += 1
+                frames = list(wh.read_features(chosen, everything, max(len(ids), 1), True))
+                self._rows = pl.concat(frames) if frames else None
+        kept = None
+        if wanted is not None and self._rows is not None and _covers(self._rows, columns):
+            kept = self._rows.filter(pl.col("game_id").is_in(list(wanted)))
+            if len(kept) < len(set(wanted)):  # a game no preview found: read as before
+                kept = None
+        if kept is None:
+            self.reads += 1
+            return wh.read_features(selection, columns, batch_size, with_hash=True)
+        return _batches(kept.select(_readable(kept, columns)).sort("game_id"), batch_size)
+
+
+def _batches(frame: pl.DataFrame, batch_size: int) -> Iterator[pl.DataFrame]:
+    for start in range(0, len(frame), max(batch_size, 1)):
+        yield frame.slice(start, batch_size)
+
+
+def _readable(frame: pl.DataFrame, columns: list[str]) -> list[str]:
+    """The kept columns a pass asked for (the description stands in for its length)."""
+    present = set(frame.columns)
+    wanted = set(columns) | {"game_id", "feature_hash"}
+    if DESCRIPTION_CHARS in wanted and DESCRIPTION_CHARS not in present:
+        wanted.add("description")
+    return [c for c in frame.columns if c in wanted]
+
+
+def _covers(frame: pl.DataFrame, columns: list[str]) -> bool:
+    present = set(frame.columns)
+    if "description" in present:
+        present.add(DESCRIPTION_CHARS)  # the length comes with the text
+    return set(columns) <= present
+
+
+def read_features(
+    wh: Warehouse,
+    shared: SharedFeatures | None,
+    selection: Selection,
+    columns: list[str],
+    batch_size: int,
+) -> Iterator[pl.DataFrame]:
+    """A pass's features (with their hash): from what `run` keeps for all its steps, or
+    from the warehouse."""
+    if shared is None:
+        return wh.read_features(selection, columns, batch_size, with_hash=True)
+    return shared.read(wh, selection, columns, batch_size)
 
 
 def new_job_id(now: datetime) -> str:
@@ -317,6 +399,41 @@ def warn_missing(console: Console, missing: MissingInputs) -> None:
     """One warning per input some games lack: how many, for which stages, what to do."""
     for line in missing.warnings():
         console.warn(line)
+
+
+def plan_picks(
+    graph: StageGraph,
+    stages: list[str],
+    found: dict[str, StageChanges],
+    missing: MissingInputs,
+    max_games: int,
+    ready: Callable[[str, list[int], list[str]], list[int]],
+) -> Picks | None:
+    """What each stage scores in one pass over the union of what they detected, all
+    detected before any was scored: its own games, and the games an earlier stage of the
+    pass rescores in the same batch (their upstream output moves, which detection after
+    that stage would find). ``ready(stage, ids, stages)`` keeps the games whose other
+    upstream outputs are current (recording the others as waiting). None when a stage
+    was capped, or following would take one past ``max_games``: then each stage is
+    detected after the last one wrote, and scored in a pass of its own, as before."""
+    from bggscore.scoring.picks import Picks
+
+    if len(stages) < 2 or any(changes.capped for changes in found.values()):
+        return None
+    own: dict[str, set[int]] = {stage: set(found[stage].game_ids) for stage in stages}
+    extra: dict[str, set[int]] = {}
+    for stage in stages:
+        earlier = [u for u in graph.upstream(stage) if u in own]
+        lacking = {i for ids in missing.found.get(stage, {}).values() for i in ids}
+        extra[stage] = {i for u in earlier for i in own[u]} - own[stage] - lacking
+        if len(own[stage]) + len(extra[stage]) > max_games:
+            return None
+    picked, follow = {}, {}
+    for stage in stages:
+        kept = set(ready(stage, sorted(own[stage] | extra[stage]), stages))
+        picked[stage] = frozenset(own[stage] & kept)
+        follow[stage] = frozenset(extra[stage] & kept)
+    return Picks(picked, follow)
 
 
 def held_upstream(

@@ -29,6 +29,7 @@ from bggscore.stages import (
     StageGraph,
 )
 from bggscore.tasks.embed import EmbedOptions, run_embed
+from bggscore.tasks.job import SharedFeatures
 from bggscore.tasks.score import ScoreOptions, run_score
 from bggscore.warehouse import require_warehouse
 from bggscore.warehouse.lease import stage_lease
@@ -37,6 +38,7 @@ from bggscore.warehouse.queries import Selection
 if TYPE_CHECKING:
     from bggscore.console import Console
     from bggscore.settings import Settings
+    from bggscore.warehouse.base import Warehouse
 
 
 def parse_stages(values: list[str]) -> list[str]:
@@ -86,6 +88,7 @@ def _step(
     stages: list[str],
     fresh: list[str],
     console: Console,
+    shared: SharedFeatures | None = None,
 ) -> ScoreResult | EmbedResult:
     """One step: the command's own task on its stages, under the run's lock."""
     common: dict[str, Any] = {
@@ -94,6 +97,7 @@ def _step(
         "changed_only": options.changed_only,
         "max_games": options.max_games,
         "fresh": tuple(fresh),
+        "features": shared,
     }
     if command == "score":
         score = ScoreOptions(**common, batch_size=options.batch_size, workers=options.workers)
@@ -133,16 +137,22 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
     with contextlib.ExitStack() as stack:
         stack.enter_context(pipeline_lock(settings.home, "run", wait=options.wait, on_wait=queued))
         tracker = stack.enter_context(tracking(settings.home, "run"))
-        graph, stages = _runnable_stages(settings, options, console)
+        graph, stages, keys = _runnable_stages(settings, options, console)
         done: list[ScoreResult | EmbedResult] = []
         stack.enter_context(stage_lease(settings, "run", stages, wait=options.wait))
         # the earlier steps' stages, left current: no need to check them again (a capped
         # stage may have left games behind, so it is checked like any other)
         ran: list[str] = []
-        for command, group in steps(graph, stages):
+        plan = steps(graph, stages)
+        later: list[str] = []  # the stages of the steps after the one running
+        shared = None
+        if options.changed_only:
+            shared = _shared_features(settings, options, graph, keys, later)
+        for index, (command, group) in enumerate(plan):
+            later[:] = [stage for _, rest in plan[index + 1 :] for stage in rest]
             console.info(f"{command}: {', '.join(group)}")
             tracker.step(f"{command}: {', '.join(group)}")
-            step = _step(command, settings, options, group, list(ran), console)
+            step = _step(command, settings, options, group, list(ran), console, shared)
             done.append(step)
             ran += [stage for stage in group if stage not in step.capped]
     result = RunResult(stages, done, options.changed_only, time.monotonic() - started)
@@ -151,9 +161,44 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
     return result
 
 
+def _shared_features(
+    settings: Settings,
+    options: RunOptions,
+    graph: StageGraph,
+    keys: dict[str, str],
+    later: list[str],
+) -> SharedFeatures:
+    """What a changed-only run reads of the features once, for every step: at the first
+    read, the games the stages of the later steps (``later``, as it is then) detect now
+    and the columns their models name are read with the reading step's own."""
+    from bggscore.detection import detect_stage
+    from bggscore.modelset import open_settings_registry, resolve_models
+
+    def plan(wh: Warehouse) -> tuple[set[int], set[str]]:
+        registry = open_settings_registry(settings)
+        ids: set[int] = set()
+        columns: set[str] = set()
+        for stage in later:
+            found = detect_stage(
+                wh,
+                stage,
+                keys[stage],
+                options.selection,
+                options.max_games,
+                graph=graph,
+                confirm=False,  # the text is read anyway: the text stage confirms it
+            )
+            ids.update(found.game_ids)
+            models = resolve_models(settings, registry, [stage], {}, load=False)
+            columns.update(models.signature_columns())
+        return ids, columns
+
+    return SharedFeatures(plan, DEFAULT_BATCH_SIZE)
+
+
 def _runnable_stages(
     settings: Settings, options: RunOptions, console: Console
-) -> tuple[StageGraph, list[str]]:
+) -> tuple[StageGraph, list[str], dict[str, str]]:
     """The graph and the stages to run in its order, checked before anything is scored
     (registrations only).
 
@@ -164,7 +209,7 @@ def _runnable_stages(
     graph, keys = stage_plan(settings, options.stages, {}, explicit=options.stages_named)
     wanted = [s for s in options.stages if s in EMBED_STAGES]
     warn_left_out(console, wanted, keys)
-    return graph, [s for s in graph.order(options.stages) if s in keys]
+    return graph, [s for s in graph.order(options.stages) if s in keys], dict(keys)
 
 
 def _check_dispatch(settings: Settings, options: RunOptions) -> None:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from bggscore.detection import (
+    StageChanges,
     check_inputs,
     check_max_games,
     detect_stage,
@@ -29,11 +30,8 @@ from bggscore.detection import (
 from bggscore.errors import InputError, UsageError
 from bggscore.locking import pipeline_lock
 from bggscore.modelset import model_graph, open_settings_registry, resolve_models
-from bggscore.results import ScoreResult
+from bggscore.results import MissingInputs, ScoreResult
 from bggscore.runstatus import tracking
-from bggscore.scoring.batch import Batch, Prepared, compute_batch, prepare_batch
-from bggscore.scoring.chain import RunInfo
-from bggscore.scoring.frames import is_own
 from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_GAMES,
@@ -49,7 +47,10 @@ from bggscore.stages import (
 from bggscore.tasks.job import (
     Job,
     ReadAhead,
+    SharedFeatures,
     held_upstream,
+    plan_picks,
+    read_features,
     split_waiting,
     warn_missing,
     warn_waiting,
@@ -63,8 +64,13 @@ from bggscore.wording import counted
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
+    import numpy as np
+
     from bggscore.console import Console
     from bggscore.modelset import ModelSet
+    from bggscore.scoring.batch import Batch, Prepared
+    from bggscore.scoring.chain import RunInfo
+    from bggscore.scoring.picks import Picks
     from bggscore.scoring.pool import ScoringPool
     from bggscore.settings import Settings
 
@@ -94,6 +100,7 @@ class ScoreOptions:
     max_games: int = DEFAULT_MAX_GAMES
     fresh: tuple[str, ...] = ()  # stages the caller just ran (`run`): their outputs are current
     workers: int = 1  # > 1: predictions in that many processes (scoring.pool)
+    features: SharedFeatures | None = None  # what `run` reads once for all its steps
 
 
 def batch_size(given: int, explicit: bool, models: ModelSet, total: int, workers: int) -> int:
@@ -102,6 +109,8 @@ def batch_size(given: int, explicit: bool, models: ModelSet, total: int, workers
     small enough that each worker gets several batches of the selection."""
     if explicit:
         return given
+    from bggscore.scoring.frames import is_own
+
     if not all(is_own(m.model) for m in models.models.values()):
         given = min(given, PANDAS_BATCH_SIZE)
     if workers > 1:
@@ -185,21 +194,7 @@ def run_score(
         labels = plan.labels()
         job = _Job(settings, options, console, wh, registry, graph)
         if options.changed_only:
-            for stage in stages:
-                key = plan.stage_key(stage)
-                found = detect_stage(
-                    wh, stage, key, options.selection, options.max_games, graph=graph
-                )
-                if found.capped:
-                    job.capped.append(stage)
-                    console.warn(
-                        f"{stage}: more than {options.max_games:,} games need scoring; "
-                        "scoring the first ones (new, then oldest); rerun to continue"
-                    )
-                ids = job.ready(stage, sorted(found.game_ids), stages)
-                if ids:
-                    label = f"{stage}: {counted(len(ids), 'changed game')}"
-                    job.run_pass([stage], Selection(game_ids=tuple(ids)), label)
+            _score_changed(wh, job, plan, stages, missing_input, console)
             reason = None if job.scored_ids else "no_changes"
         else:
             total = wh.count_features(options.selection)
@@ -244,6 +239,52 @@ def run_score(
     )
 
 
+def _score_changed(
+    wh: Warehouse,
+    job: _Job,
+    plan: ModelSet,
+    stages: list[str],
+    missing_input: MissingInputs,
+    console: Console,
+) -> None:
+    """Score what changed. Every stage is detected before any is scored: when none is
+    capped, one pass reads the features once for all of them, each stage scoring the
+    games it picks (``_Job.picks``); else each is detected after the last one wrote and
+    scored in a pass of its own."""
+    options = job.options
+
+    def detect(stage: str) -> StageChanges:
+        key = plan.stage_key(stage)
+        return detect_stage(wh, stage, key, options.selection, options.max_games, graph=job.graph)
+
+    found: dict[str, StageChanges] = {}
+    for stage in stages:
+        found[stage] = detect(stage)
+        if found[stage].count:
+            job.preload()  # the models load while the warehouse detects the next stage
+    picks = job.picks(stages, found, missing_input)
+    if picks is not None:
+        chosen = [*picks.own.values(), *picks.follow.values()]
+        ids = sorted({i for games in chosen for i in games})
+        if ids:
+            label = f"scoring {counted(len(ids), 'changed game')}"
+            job.run_pass(stages, Selection(game_ids=tuple(ids)), label, picks=picks)
+        return
+    for index, stage in enumerate(stages):
+        # the first stage's detection stands; later ones see what earlier passes wrote
+        changes = found[stage] if index == 0 else detect(stage)
+        if changes.capped:
+            job.capped.append(stage)
+            console.warn(
+                f"{stage}: more than {options.max_games:,} games need scoring; "
+                "scoring the first ones (new, then oldest); rerun to continue"
+            )
+        ids = job.ready(stage, sorted(changes.game_ids), stages)
+        if ids:
+            label = f"{stage}: {counted(len(ids), 'changed game')}"
+            job.run_pass([stage], Selection(game_ids=tuple(ids)), label)
+
+
 class _Job:
     """A score run's job: models verified up front, passes, the local copy."""
 
@@ -262,7 +303,18 @@ class _Job:
         self.job = Job(wh, console, "score", graph.order(options.stages), options.upload)
         self.run: RunInfo | None = None
         self.copy = ParquetCopy(options.output) if options.output else None
-        self.rng = np.random.default_rng()
+        self._rng: np.random.Generator | None = None
+        self._preloading: threading.Thread | None = None
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The run's random numbers (interval draws), made on first use: a run with
+        nothing to score never imports numpy or the scoring code."""
+        if self._rng is None:
+            import numpy as np
+
+            self._rng = np.random.default_rng()
+        return self._rng
 
     @property
     def scored_ids(self) -> set[int]:
@@ -294,7 +346,39 @@ class _Job:
         skip = {i for waiting in held.values() for i in waiting}
         return [i for i in ids if i not in skip]
 
+    def picks(
+        self, stages: list[str], found: dict[str, StageChanges], missing: MissingInputs
+    ) -> Picks | None:
+        """What each stage scores in one pass over what they all detected (plan_picks)."""
+        limit = self.options.max_games
+        return plan_picks(self.graph, stages, found, missing, limit, self.ready)
+
+    def preload(self) -> None:
+        """Import the scoring code and load (sha256 first) the run's models on a second
+        thread, once detection has found something to score: the next stage's detection
+        runs in the warehouse meanwhile. Whatever fails here fails again, with its own
+        message, where the models are loaded for the pass."""
+        if self._preloading is not None:
+            return
+        settings, options, registry = self.settings, self.options, self.registry
+
+        def load() -> None:
+            import bggscore.scoring.batch  # noqa: F401 - numpy and the chain, imported once
+
+            with contextlib.suppress(Exception):
+                resolve_models(settings, registry, options.stages, options.model_overrides)
+
+        self._preloading = threading.Thread(target=load, name="bggscore-preload", daemon=True)
+        self._preloading.start()
+
+    def _preloaded(self) -> None:
+        if self._preloading is not None:
+            self._preloading.join()
+
     def _start(self) -> RunInfo:
+        from bggscore.scoring.chain import RunInfo
+
+        self._preloaded()
         if self.run is None:
             # every model of the run is checked (sha256) before the first write, and loaded
             # here unless workers load them; one fingerprint covers them all
@@ -324,7 +408,11 @@ class _Job:
         label: str,
         total: int | None = None,
         held: dict[str, dict[str, set[int]]] | None = None,
+        picks: Picks | None = None,
     ) -> None:
+        from bggscore.scoring.batch import compute_batch, prepare_batch
+
+        self._preloaded()
         options = self.options
         try:
             with contextlib.ExitStack() as stack:
@@ -346,10 +434,12 @@ class _Job:
                 total = total if total is not None else len(selection.game_ids or ())
                 explicit = "batch_size" in self.settings.scoring.model_fields_set
                 size = batch_size(options.batch_size, explicit, models, total, options.workers)
-                frames = self.wh.read_features(selection, columns, size, with_hash=True)
+                frames = read_features(self.wh, options.features, selection, columns, size)
 
                 def prepare(frame: pl.DataFrame) -> Prepared:
-                    return prepare_batch(self.wh, frame, models, run, stages, self.graph, held)
+                    return prepare_batch(
+                        self.wh, frame, models, run, stages, self.graph, held, picks
+                    )
 
                 # this thread computes batch k (or workers do) while one reads and joins k+1
                 # (every warehouse read) and another commits k-1

@@ -2,7 +2,8 @@
 
 A features -> MaxAbsScaler -> Bayesian linear (or logistic) pipeline becomes plain
 arrays with the scaler folded into the weights, so scoring loads it without
-scikit-learn. Pipelines of any other shape are registered as they are.
+scikit-learn. Pipelines of any other shape are registered as they are. The embedders
+become ``embeddings.plain``'s classes alike (``compile_embedder``).
 """
 
 from __future__ import annotations
@@ -47,3 +48,17 @@ def compile_pipeline(pipeline: Any) -> Any:
     else:
         return pipeline
     return LinearModel(features.plain(), head)
+
+
+def compile_embedder(embedder: Any) -> Any:
+    """A fitted TextEmbedder or GameEmbedder as plain arrays (``embeddings.plain``);
+    anything else unchanged (a 2-D projection that whitens has no plain form)."""
+    from bggscore.embeddings.game import GameEmbedder
+    from bggscore.embeddings.plain import PlainGameEmbedder, PlainTextEmbedder
+    from bggscore.embeddings.text import TextEmbedder
+
+    if isinstance(embedder, TextEmbedder):
+        return PlainTextEmbedder(embedder)
+    if isinstance(embedder, GameEmbedder) and not getattr(embedder.pca_, "whiten", False):
+        return PlainGameEmbedder(embedder)
+    return embedder

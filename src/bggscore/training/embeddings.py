@@ -16,6 +16,7 @@ import polars as pl
 from bggscore.scoring.outcomes import OUTCOMES
 from bggscore.scoring.predict import predict
 from bggscore.stages import EMBED_STAGES, GRAPH
+from bggscore.training.compile import compile_embedder
 from bggscore.training.train import MIN_TRAIN_ROWS, Splits
 from bggscore.warehouse.schemas import GAMES_FEATURES
 
@@ -61,7 +62,7 @@ def train_text(
     return registry.register(
         "text_embeddings",
         name,
-        embedder,
+        compile_embedder(embedder),
         description="description embeddings: PPMI word vectors reduced by SVD, SIF documents",
         signature=[{"name": "description", "dtype": "STRING", "source": "warehouse"}],
         output={"kind": "embedding", "dim": int(embedder.dim_), "algorithm": "ppmi-svd-sif"},
@@ -111,7 +112,7 @@ def train_game(
     return registry.register(
         "game_embeddings",
         name,
-        embedder,
+        compile_embedder(embedder),
         description="game embeddings: truncated SVD over features, predicted complexity and "
         "the description embedding",
         signature=signature,

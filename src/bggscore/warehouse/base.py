@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 import polars as pl
@@ -26,11 +26,25 @@ from bggscore.warehouse.schemas import (
     EMBEDDINGS_INPUT,
     GAMES_FEATURES,
     LEASES,
+    MIGRATED_COLUMNS,
     RUNS,
     TABLES,
+    WAREHOUSE_SCHEMA_VERSION,
     TableSchema,
+    stage_partition,
+    with_stage_partition,
 )
-from bggscore.warehouse.sql import TableRef, Typed, append_new_sql, render, upsert_sql
+from bggscore.warehouse.sql import (
+    TableRef,
+    Typed,
+    append_new_sql,
+    bound_params,
+    declare_bounds_sql,
+    declare_partitions_sql,
+    partition_param,
+    render,
+    upsert_sql,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -56,6 +70,9 @@ class Warehouse(abc.ABC):
 
     dialect: ClassVar[str]
     engine: ClassVar[str]
+    # write bounds as script variables DECLAREd from the staged rows (BigQuery), not
+    # query parameters
+    bounds_as_variables: ClassVar[bool] = False
     # a writer takes a stage lease in the warehouse (bggscore.lease): the home's file lock
     # cannot see another machine; an embedded warehouse is one machine's file
     uses_lease: ClassVar[bool] = False
@@ -199,7 +216,8 @@ class Warehouse(abc.ABC):
                 self._create_table(ref, schema)
                 changed.append(f"created {ref}")
                 continue
-            missing = [name for name in schema.names if name not in existing]
+            later = MIGRATED_COLUMNS.get(schema.logical, ())  # `warehouse migrate` adds them
+            missing = [name for name in schema.names if name not in existing and name not in later]
             if missing:
                 self._add_columns(ref, schema, missing)
                 changed.append(f"added {', '.join(missing)} to {ref}")
@@ -211,7 +229,7 @@ class Warehouse(abc.ABC):
 
     def require_tables(self, logicals: list[str]) -> None:
         """Tables exist, and bggscore's own have every column this version writes."""
-        missing, outdated = [], []
+        missing, outdated, older = [], [], []
         managed = {schema.logical for schema in self.managed_tables() if schema.owned}
         for logical in logicals:
             ref = self.tables[logical]
@@ -219,7 +237,10 @@ class Warehouse(abc.ABC):
             if columns is None:
                 missing.append(str(ref))
             elif logical in managed:
-                lacking = [c for c in TABLES[logical].names if c not in columns]
+                later = MIGRATED_COLUMNS.get(logical, ())
+                if any(c not in columns for c in later):
+                    older.append(str(ref))
+                lacking = [c for c in TABLES[logical].names if c not in columns and c not in later]
                 if lacking:
                     outdated.append(f"{ref} ({', '.join(lacking)})")
         if missing:
@@ -233,6 +254,21 @@ class Warehouse(abc.ABC):
                 + "; ".join(outdated),
                 "run `bggscore warehouse init` to add them",
             )
+        if older:
+            raise WarehouseError(
+                f"warehouse {self.location} is at schema version 1 ({', '.join(older)} is not "
+                f"partitioned by stage); this bggscore needs version {WAREHOUSE_SCHEMA_VERSION}",
+                "run `bggscore warehouse migrate` (`--dry-run` shows what it does first)",
+            )
+
+    def schema_version(self) -> int | None:
+        """The layout of the warehouse's own tables: WAREHOUSE_SCHEMA_VERSION, 1 for a state
+        table from before it was partitioned by stage, None before `warehouse init`."""
+        columns = self._table_columns(self.tables["scoring_state"])
+        if columns is None:
+            return None
+        later = MIGRATED_COLUMNS["scoring_state"]
+        return WAREHOUSE_SCHEMA_VERSION if all(c in columns for c in later) else 1
 
     def feature_columns(self) -> dict[str, str]:
         """Columns the features table has now (for model signature checks)."""
@@ -254,7 +290,18 @@ class Warehouse(abc.ABC):
         Batches come in the engine's storage order (no catalogue-wide sort), so which
         games share a batch is an engine detail; every game comes exactly once.
         """
-        sql = self.render(queries.features_sql(columns or GAMES_FEATURES.names, with_hash))
+        wanted = list(columns or GAMES_FEATURES.names)
+        if "description" in wanted:  # the text is read anyway: its length comes with it
+            wanted = [c for c in wanted if c != queries.DESCRIPTION_CHARS]
+        sql = self.render(queries.features_sql(wanted, with_hash))
+        ids = selection.game_ids
+        if ids is not None and len(ids) <= batch_size:
+            # the games of a changed-only pass, at most one batch: one fetch, no stream
+            # (which on DuckDB would import pyarrow, a tenth of a second)
+            frame = self._fetch(sql, selection.params())
+            if not frame.is_empty():
+                yield frame.sort("game_id")
+            return
         for table in self._fetch_batches(sql, selection.params(), batch_size):
             if table.num_rows:
                 ready = [cast(pl.DataFrame, pl.from_arrow(table)).sort("game_id")]
@@ -275,15 +322,53 @@ class Warehouse(abc.ABC):
             return self.query(queries.ALL_HASHES)
         return self.query(queries.HASHES_FOR_IDS, {"game_ids": Typed(game_ids, "ARRAY<INT64>")})
 
+    def state_refs(self, stage: str, game_ids: list[int]) -> pl.DataFrame:
+        """Of these games, the job and timestamp of the output the stage last wrote."""
+        params = {
+            "partition": stage_partition(stage),
+            "stage": stage,
+            "game_ids": Typed(game_ids, "ARRAY<INT64>"),
+        }
+        return self.query(queries.STATE_REFS, params)
+
+    def _latest(
+        self, stage: str, game_ids: list[int], rows_sql: str, columns: dict[str, pl.DataType]
+    ) -> pl.DataFrame:
+        """The rows of the stage's table its state names for these games: the state says
+        which job wrote each and when, and the table is read in those partitions only (a
+        join against its whole history would bill all of it). ``columns``: what the rows
+        hold besides game_id and job_id (the shape when no game has any)."""
+        refs = self.state_refs(stage, game_ids) if game_ids else None
+        if refs is None or refs.is_empty():
+            schema = {"game_id": pl.Int64(), **columns, "job_id": pl.String()}
+            return pl.DataFrame(schema=schema)
+        params = {
+            "stamps": Typed(refs["score_ts"].unique().sort().to_list(), "ARRAY<TIMESTAMP>"),
+            "game_ids": Typed(refs["game_id"].to_list(), "ARRAY<INT64>"),
+        }
+        rows = self.query(rows_sql, params)
+        picked = refs.select("game_id", "job_id").join(rows, on=["game_id", "job_id"], how="inner")
+        return picked.select("game_id", *columns, "job_id")
+
     def latest_complexity(self, game_ids: list[int]) -> pl.DataFrame:
         """The stored complexity prediction each game was last scored with."""
-        params = {"stage": COMPLEXITY, "game_ids": Typed(game_ids, "ARRAY<INT64>")}
-        return self.query(queries.LATEST_COMPLEXITY, params)
+        columns: dict[str, pl.DataType] = {
+            "predicted_complexity": pl.Float64(),
+            "predicted_complexity_raw": pl.Float64(),
+        }
+        rows = self._latest(COMPLEXITY, game_ids, queries.COMPLEXITY_ROWS, columns)
+        return rows.rename({"job_id": "complexity_job_id"})
 
     def latest_text_embeddings(self, game_ids: list[int]) -> pl.DataFrame:
         """The stored description embedding each game last got."""
-        params = {"stage": TEXT_EMBEDDINGS, "game_ids": Typed(game_ids, "ARRAY<INT64>")}
-        return self.query(queries.LATEST_TEXT_EMBEDDINGS, params)
+        columns: dict[str, pl.DataType] = {"description_embedding": pl.List(pl.Float64())}
+        rows = self._latest(TEXT_EMBEDDINGS, game_ids, queries.TEXT_EMBEDDING_ROWS, columns)
+        return rows.rename({"job_id": "text_job_id"})
+
+    def description_md5(self, game_ids: list[int]) -> pl.DataFrame:
+        """(game_id, input_hash): the md5 the text stage records of each description."""
+        params = {"game_ids": Typed(game_ids, "ARRAY<INT64>")}
+        return self.query(queries.DESCRIPTION_MD5, params)
 
     def input_embeddings(self, game_ids: list[int]) -> pl.DataFrame:
         """The embeddings table's vectors for these games (game_id, embedding, input_hash),
@@ -311,18 +396,34 @@ class Warehouse(abc.ABC):
         return {int(width): int(n) for width, n in frame.select("width", "n").iter_rows()}
 
     def latest_game_embeddings(self, model_key: str) -> pl.DataFrame:
-        params = {"stage": GAME_EMBEDDINGS, "model_key": model_key}
+        state = {
+            "partition": stage_partition(GAME_EMBEDDINGS),
+            "stage": GAME_EMBEDDINGS,
+            "model_key": model_key,
+        }
+        stamps = self.query(queries.STAGE_STAMPS, state)["score_ts"].sort().to_list()
+        params = {**state, "stamps": Typed(stamps, "ARRAY<TIMESTAMP>")}
         return self.query(queries.LATEST_GAME_EMBEDDINGS, params).sort("game_id")
 
     def stage_version(self, stage: str, model_key: str) -> tuple[int, str]:
         """A token that changes whenever the stage writes rows for this model key."""
-        row = self.query(queries.STAGE_VERSION, {"stage": stage, "model_key": model_key})
-        values = row.row(0, named=True)
+        params = {"partition": stage_partition(stage), "stage": stage, "model_key": model_key}
+        values = self.query(queries.STAGE_VERSION, params).row(0, named=True)
         return int(values["n"]), f"{values['last_ts']}|{values['last_job']}"
 
     def landing_rows(self, job_id: str) -> pl.DataFrame:
-        """One job's landing rows: game_id, name and the numeric predictions."""
-        return self.query(queries.landing_rows_sql(), {"job_id": Typed(job_id, "STRING")})
+        """One job's landing rows: game_id, name and the numeric predictions. A job's rows
+        carry the moment its runs row says it started (``score_ts``), which bounds the read
+        to that partition; a job the runs table does not know is looked for everywhere."""
+        params: dict[str, Any] = {"job_id": Typed(job_id, "STRING")}
+        started = None
+        if self._table_columns(self.tables["runs"]) is not None:
+            row = self.report_job(job_id)
+            started = row.get("started_at") if row else None
+        if started is not None:
+            params["since"] = Typed(started, "TIMESTAMP")
+            params["until"] = Typed(started + timedelta(seconds=1), "TIMESTAMP")
+        return self.query(queries.landing_rows_sql(bounded=started is not None), params)
 
     def count_rows(self, logical: str) -> int | None:
         if self._table_columns(self.tables[logical]) is None:
@@ -382,7 +483,10 @@ class Warehouse(abc.ABC):
 
     def map_points(self) -> pl.DataFrame:
         """Every game's current 2-D embedding coordinates (game_id, name, coordinates_2d)."""
-        return self.query(queries.MAP_POINTS, {"stage": GAME_EMBEDDINGS})
+        state = {"partition": stage_partition(GAME_EMBEDDINGS), "stage": GAME_EMBEDDINGS}
+        stamps = self.query(queries.MAP_STAMPS, state)["score_ts"].sort().to_list()
+        params = {**state, "stamps": Typed(stamps, "ARRAY<TIMESTAMP>")}
+        return self.query(queries.MAP_POINTS, params)
 
     # -- integrity (`warehouse check`) --------------------------------------------------
     def table_columns(self, logical: str) -> dict[str, str] | None:
@@ -401,7 +505,8 @@ class Warehouse(abc.ABC):
     def state_without_output(self, stage: str, output: str) -> tuple[int, int | None]:
         """A stage's state rows whose output row (same job, same game) is missing: how
         many, and one of their games."""
-        row = self.query(queries.state_without_output_sql(output), {"stage": stage}).row(0)
+        params = {"partition": stage_partition(stage), "stage": stage}
+        row = self.query(queries.state_without_output_sql(output), params).row(0)
         return int(row[0]), row[1]
 
     def repeated_keys(self, logical: str) -> tuple[int, int | None]:
@@ -412,40 +517,104 @@ class Warehouse(abc.ABC):
     # -- writes -------------------------------------------------------------------------
     def write(self, writes: list[Write]) -> None:
         """Commit several tables' rows atomically (all or nothing); in a ``--dry-run``,
-        count them instead."""
+        count them instead.
+
+        Writes to one table in one mode are staged and written together (one statement
+        for every stage's state rows of a batch); each statement is bounded by constant
+        parameters to the partitions its rows fall in."""
         if COMMAND.dry_run is not None:
             for item in writes:
                 COMMAND.dry_run.write(str(self.tables[item.logical]), len(item.frame))
             return
-        staged: dict[str, pa.Table] = {}
+        staged: dict[str, Any] = {}
         statements: list[tuple[str, dict[str, Any]]] = []
         refs: dict[str, TableRef] = {}
-        for index, item in enumerate(writes):
-            schema = TABLES[item.logical]
+        planned: list[tuple[TableSchema, str, str, int, pl.DataFrame]] = []
+        for index, (logical, mode, rows) in enumerate(_grouped(writes)):
+            schema = TABLES[logical]
             name = f"bggscore_stage_{index}"
-            staged[name] = schema.conform(item.frame).to_arrow()
+            frame = rows
+            if schema.partition_by_range:
+                frame = with_stage_partition(frame)
+            frame = schema.conform(frame)
+            staged[name] = self._staged(frame)
             refs[name] = self._stage_ref(name)
-            if item.mode == "append":
-                statements.append((append_new_sql(schema, name), {}))
-            else:
+            if mode == "upsert":
                 # MERGE refuses two rows for one key; delete-and-append would keep both
-                repeated = item.frame.select(schema.key).filter(
-                    item.frame.select(schema.key).is_duplicated()
-                )
+                keys = frame.select(schema.key)
+                repeated = keys.filter(keys.is_duplicated())
                 if len(repeated):
                     key = ", ".join(f"{k}={v}" for k, v in repeated.row(0, named=True).items())
                     raise WarehouseError(
-                        f"upsert into {item.logical} repeats a key ({key}); nothing was written",
+                        f"upsert into {logical} repeats a key ({key}); nothing was written",
                         "each game must appear once in games_features and game_features_hash: "
                         "remove the repeated rows there, then rerun",
                     )
-                statements += [(sql, {}) for sql in self.upsert_statements(schema, name)]
+            planned.append((schema, mode, name, index, frame))
+        variables = self.bounds_as_variables and not self._one_statement(staged)
+        for schema, mode, name, index, frame in planned:
+            statements += self.write_statements(schema, mode, name, index, frame, variables)
         rendered = [(self.render(sql, refs), params) for sql, params in statements]
         self._commit(staged, rendered)
 
-    def upsert_statements(self, schema: TableSchema, staged: str) -> list[str]:
-        """Canonical statements that merge staged rows into the table on its key."""
-        return [upsert_sql(schema, staged)]
+    def write_statements(
+        self,
+        schema: TableSchema,
+        mode: str,
+        staged: str,
+        index: int,
+        frame: pl.DataFrame | None = None,
+        variables: bool | None = None,
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """The canonical statements (and their parameters) writing the ``index``-th staged
+        frame: each bounded to the partitions its rows fall in, given as query parameters
+        (from ``frame``), or on BigQuery as script variables the statements before it
+        compute from the staged rows (a BigQuery script takes no query parameters in the
+        emulator, and a variable prunes partitions as a constant does)."""
+        if variables is None:
+            variables = self.bounds_as_variables
+        if mode == "append":
+            bounds = bound_params(schema, index)
+            column = schema.partition_by_day
+            # a row without a value could match a row in any partition: then no bound
+            unbounded = (
+                frame is not None
+                and column is not None
+                and (frame.is_empty() or frame[column].null_count() > 0)
+            )
+            if bounds is None or column is None or unbounded:
+                return [(append_new_sql(schema, staged), {})]
+            if variables:
+                script = [*declare_bounds_sql(schema, staged, bounds)]
+                script.append(append_new_sql(schema, staged, bounds, True))
+                return [(sql, {}) for sql in script]
+            params: dict[str, Any] = {}
+            if frame is not None:
+                low, high = frame[column].min(), frame[column].max()
+                params = {bounds[0]: Typed(low, "TIMESTAMP"), bounds[1]: Typed(high, "TIMESTAMP")}
+            return [(append_new_sql(schema, staged, bounds), params)]
+        name = partition_param(schema, index)
+        if name is None or schema.partition_by_range is None:
+            return [(sql, {}) for sql in self.upsert_statements(schema, staged)]
+        if variables:
+            merge = self.upsert_statements(schema, staged, name, True)
+            return [(sql, {}) for sql in [declare_partitions_sql(schema, staged, name), *merge]]
+        params = {}
+        if frame is not None:
+            values = frame[schema.partition_by_range].unique().sort().to_list()
+            params[name] = Typed(values, "ARRAY<INT64>")
+        return [(sql, params) for sql in self.upsert_statements(schema, staged, name)]
+
+    def upsert_statements(
+        self,
+        schema: TableSchema,
+        staged: str,
+        partitions: str | None = None,
+        variables: bool = False,
+    ) -> list[str]:
+        """Canonical statements that merge staged rows into the table on its key (with
+        ``partitions``, the parameter or variable naming the partitions the rows fall in)."""
+        return [upsert_sql(schema, staged, partitions, variables)]
 
     def concurrent_writer(self) -> Warehouse:
         """A handle whose ``write`` may run on another thread while this one reads."""
@@ -453,6 +622,15 @@ class Warehouse(abc.ABC):
 
     def close_writer(self) -> None:  # noqa: B027 - an optional hook
         """Release what ``concurrent_writer`` opened (nothing by default)."""
+
+    def _one_statement(self, staged: dict[str, Any]) -> bool:
+        """Whether the engine sends a write of these staged frames as one statement (its
+        rows inline): then its bounds go as query parameters, not script variables."""
+        return False
+
+    def _staged(self, frame: pl.DataFrame) -> Any:
+        """A frame as ``_commit`` stages it (an Arrow table unless the engine says)."""
+        return frame.to_arrow()
 
     def _stage_ref(self, name: str) -> TableRef:
         """Where a staged frame is visible to statements (engine-specific)."""
@@ -482,3 +660,15 @@ class Warehouse(abc.ABC):
             }
         )
         self.write([Write("runs", row, "upsert")])
+
+
+def _grouped(writes: list[Write]) -> list[tuple[str, str, pl.DataFrame]]:
+    """(table, mode, rows) once per table and mode, in the order each first appears,
+    with the rows of its writes concatenated."""
+    groups: dict[tuple[str, str], list[pl.DataFrame]] = {}
+    for item in writes:
+        groups.setdefault((item.logical, item.mode), []).append(item.frame)
+    return [
+        (logical, mode, frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal"))
+        for (logical, mode), frames in groups.items()
+    ]

@@ -40,7 +40,13 @@ from bggscore.errors import ConcurrentUpdateError, WarehouseError
 from bggscore.settings import MINIMUM_BYTES_BILLED
 from bggscore.warehouse.base import Warehouse
 from bggscore.warehouse.command import COMMAND
-from bggscore.warehouse.schemas import EMBEDDINGS_INPUT, GAMES_FEATURES, TABLES, TableSchema
+from bggscore.warehouse.schemas import (
+    EMBEDDINGS_INPUT,
+    GAMES_FEATURES,
+    STAGE_PARTITIONS,
+    TABLES,
+    TableSchema,
+)
 from bggscore.warehouse.sql import TableRef, Typed
 
 if TYPE_CHECKING:
@@ -253,6 +259,7 @@ def translated(action: str) -> Iterator[None]:
 class BigQueryWarehouse(Warehouse):
     dialect = "bigquery"
     engine = "bigquery"
+    bounds_as_variables = True
     uses_lease = True
 
     def __init__(self, settings: Settings, client_factory: ClientFactory | None = None) -> None:
@@ -398,6 +405,9 @@ class BigQueryWarehouse(Warehouse):
         else:
             self._stage_and_run(refs, staged, rendered, params)
 
+    def _one_statement(self, staged: dict[str, Any]) -> bool:
+        return len(staged) == 1 and _rows_parameter(next(iter(staged.values()))) is not None
+
     def _one_staging_table(
         self, staged: dict[str, pa.Table], refs: dict[str, TableRef], statements: list[str]
     ) -> tuple[TableRef, pa.Table, list[str]] | None:
@@ -436,9 +446,10 @@ class BigQueryWarehouse(Warehouse):
         the tables hold that many frames, one partition each."""
         # No EXCEPTION handler: when a statement fails and there is none, BigQuery fails
         # the query and rolls the transaction back itself, and the error reaches us as is.
-        script = "\n".join(
-            ["BEGIN TRANSACTION;", *(f"{sql};" for sql in statements), "COMMIT TRANSACTION;"]
-        )
+        # a script's DECLAREs (the write's partition bounds) come before anything else
+        declared = [f"{sql};" for sql in statements if sql.startswith("DECLARE ")]
+        rest = [f"{sql};" for sql in statements if not sql.startswith("DECLARE ")]
+        script = "\n".join([*declared, "BEGIN TRANSACTION;", *rest, "COMMIT TRANSACTION;"])
         try:
             for name, table in staged.items():
                 schema = stage_schema(table)
@@ -529,10 +540,37 @@ class BigQueryWarehouse(Warehouse):
                 table.time_partitioning = bigquery.TimePartitioning(
                     type_=bigquery.TimePartitioningType.DAY, field=schema.partition_by_day
                 )
+            if schema.partition_by_range:  # the state table: one partition per stage
+                table.range_partitioning = bigquery.RangePartitioning(
+                    field=schema.partition_by_range,
+                    range_=bigquery.PartitionRange(start=0, end=STAGE_PARTITIONS, interval=1),
+                )
             if schema.cluster_by:
                 table.clustering_fields = list(schema.cluster_by)
             table.labels = dict(LABELS)
             self.client.create_table(table, exists_ok=True)
+
+    # -- migration (warehouse/migrate.py) -------------------------------------------------
+    def _copy_table(self, source: TableRef, target: TableRef) -> None:
+        """A copy job (no bytes billed): ``target`` replaced by ``source``, layout and all."""
+        config = bigquery.CopyJobConfig(
+            write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
+            labels=job_labels(self.job_labels),
+        )
+        self._meta.pop(_table_id(target), None)
+        with translated(f"copying {source} to {target}"):
+            job = self.client.copy_table(
+                _table_id(source),
+                _table_id(target),
+                job_config=config,
+                location=self.settings.warehouse.location,
+            )
+            job.result()
+
+    def _drop_table(self, ref: TableRef) -> None:
+        self._meta.pop(_table_id(ref), None)
+        with translated(f"deleting {ref}"):
+            self.client.delete_table(_table_id(ref), not_found_ok=True)
 
     def _add_columns(self, ref: TableRef, schema: TableSchema, names: list[str]) -> None:
         kinds = dict(schema.columns)

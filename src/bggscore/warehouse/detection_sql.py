@@ -10,10 +10,12 @@ from bggscore.errors import UsageError
 from bggscore.stages import GRAPH, StageGraph
 from bggscore.warehouse.queries import SELECTION_WHERE, embedding_hash, embedding_present
 
-# a stage keyed on one column (Stage.input_column) compares its md5 with the recorded
-# input_hash; every other stage the warehouse feature hash. That column must be one of
-# the hashed fields (detection relies on it). Column names come from the stage graph.
-INPUT_HASH = "TO_HEX(MD5(COALESCE(f.{column}, '')))", "input_hash"
+# a stage keyed on one column (Stage.input_column) records the md5 of it (input_hash);
+# every other stage the warehouse feature hash. That column must be one of the hashed
+# fields: detection finds candidates by the feature hash and never reads the column
+# itself (its md5 is computed by whoever reads the text: queries.DESCRIPTION_MD5, or the
+# text stage as it embeds). Column names come from the stage graph.
+INPUT_HASH = ("CAST(NULL AS STRING)", "input_hash")  # the current md5: not computed here
 FEATURE_HASH = ("h.feature_hash", "feature_hash")
 HASHED_COLUMNS = ("description",)  # input columns that are part of the feature hash
 
@@ -24,8 +26,7 @@ def _input_hash(stage: str, graph: StageGraph) -> tuple[str, str] | None:
         return None
     if column not in HASHED_COLUMNS:
         raise ValueError(f"stage {stage} is keyed on {column}, which the feature hash omits")
-    sql, recorded = INPUT_HASH
-    return sql.format(column=column), recorded
+    return INPUT_HASH
 
 
 def _expected_upstream_sql(upstream: tuple[str, ...], inputs: tuple[str, ...] = ()) -> str:
@@ -75,8 +76,11 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
     state scan, each upstream's part of the expected key (``complexity:<job>``) is
     computed in its own scan (one value per job, so cheap), and the recorded key is
     compared with it as soon as both are joined. Every reason is exact at that point,
-    except the text stage's: there a moved feature hash only makes a game a candidate,
-    and the description's md5 is computed for those games alone. Then the games with a
+    except the text stage's: there a moved feature hash only makes a game a candidate
+    (``confirm_input``), whose description's md5 is compared by whoever reads the text
+    (``detection.confirm_inputs``, or the text stage as it embeds), so detection never
+    reads the description. Every scan of the state table names the partitions of the
+    stages it reads (``@stage_partition``, ``@up_partition_{i}``). Then the games with a
     reason (every game, with ``@every_row``, for --explain) are ordered and capped, and
     only those rows are joined back for names and old/new values. Carrying names,
     keys and job ids through the full-table joins, or one full pass per reason, made
@@ -105,7 +109,9 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
     for i, up in enumerate(key_parts):
         if up in upstream:
             part = f"CONCAT('{up}:', job_id" + (", '|')" if i < count - 1 else ")")
-            scan = f"FROM scoring_state WHERE stage = @up_{i}"
+            scan = (
+                f"FROM scoring_state WHERE stage_partition = @up_partition_{i} AND stage = @up_{i}"
+            )
         else:  # an input: the hash of each selected game's vector
             part = f"CONCAT('{up}:', {vector}" + (", '|')" if i < count - 1 else ")")
             table = graph.input(up).table
@@ -136,30 +142,24 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
         "IF(s.feature_hash IS NULL, h.last_updated > s.score_ts, "
         "s.feature_hash IS DISTINCT FROM h.feature_hash)"
     )
-    text_columns = text_joins = ""
-    features = "c.features"
+    text_columns = ""
+    confirm = "FALSE"
     if text:
         # the stage's input is one of the hashed fields: where the feature hash recorded
-        # with the stage still matches, the input cannot have changed. Where it moved, or
-        # none was recorded, the recorded input hash decides (without one, last_updated >
-        # score_ts): md5_id names the few games whose description must be hashed, NULL for
-        # every other game
+        # with the stage still matches, the input cannot have changed. Where it moved and
+        # an input hash was recorded, the game is only a candidate (confirm_input): the
+        # md5 of its text decides, computed by whoever reads the text (never here, so
+        # detection never reads the column); without a recorded hash, last_updated >
+        # score_ts decides
         changed_hash = (
             "(s.feature_hash IS NULL OR s.feature_hash IS DISTINCT FROM h.feature_hash) "
             "AND (s.has_input_hash OR h.last_updated > s.score_ts)"
         )
         text_columns = (
-            f", IF(NOT s.is_new AND s.has_input_hash AND ({changed_hash}), s.game_id, NULL)"
-            " AS md5_id"
+            f", NOT s.is_new AND s.has_input_hash AND COALESCE({changed_hash}, FALSE)"
+            " AS confirm_input"
         )
-        features = (
-            "c.features AND (c.md5_id IS NULL OR "
-            f"i.input_hash IS DISTINCT FROM IF(f.game_id IS NULL, NULL, {new_hash}))"
-        )
-        text_joins = (
-            " LEFT JOIN scoring_state AS i ON i.game_id = c.md5_id AND i.stage = @stage"
-            " LEFT JOIN games_features AS f ON f.game_id = c.md5_id"
-        )
+        confirm = "c.confirm_input"
     state_columns = (
         "game_id, feature_hash, score_ts, model_key IS DISTINCT FROM @model_key AS model_moved"
         + (", upstream_key" if count else "")
@@ -167,7 +167,8 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
         + (", input_hash IS NOT NULL AS has_input_hash" if text else "")
     )
     joins = "".join(
-        f" LEFT JOIN scoring_state AS u{i} ON u{i}.game_id = c.game_id AND u{i}.stage = @up_{i}"
+        f" LEFT JOIN scoring_state AS u{i} ON u{i}.game_id = c.game_id"
+        f" AND u{i}.stage_partition = @up_partition_{i} AND u{i}.stage = @up_{i}"
         for i in range(len(upstream))
     )
     for i, up in enumerate(inputs):  # each input's vector, for the games picked
@@ -189,7 +190,8 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
     )
     return f"""
 WITH selected AS (SELECT f.game_id FROM games_features AS f WHERE {SELECTION_WHERE}),
-s AS (SELECT {state_columns} FROM scoring_state WHERE stage = @stage){parts},
+s AS (SELECT {state_columns} FROM scoring_state
+  WHERE stage_partition = @stage_partition AND stage = @stage){parts},
 scored AS (
   SELECT f.game_id, s.game_id IS NULL AS is_new, s.feature_hash, s.score_ts,
     {"s.has_input_hash, " if text else ""}COALESCE(s.model_moved, FALSE) AS model_moved,
@@ -201,10 +203,10 @@ flagged AS (
   FROM scored AS s LEFT JOIN game_features_hash AS h ON h.game_id = s.game_id
 ),
 reasons AS (
-  SELECT c.game_id, c.score_ts, c.is_new AS reason_new,
-    COALESCE({features}, FALSE) AS reason_features,
-    c.model_moved AS reason_model, c.upstream_moved AS reason_upstream
-  FROM flagged AS c{text_joins}
+  SELECT c.game_id, c.score_ts, c.is_new AS reason_new, c.features AS reason_features,
+    c.model_moved AS reason_model, c.upstream_moved AS reason_upstream,
+    {confirm} AS confirm_input
+  FROM flagged AS c
   WHERE @every_row OR c.is_new OR c.features OR c.model_moved OR c.upstream_moved
 ),
 picked AS (
@@ -218,11 +220,12 @@ SELECT f.game_id, f.name, f.year_published,
   st.score_ts AS last_score_ts, st.job_id AS last_job_id, st.model_key AS old_model,
   st.upstream_key AS old_upstream,
   {expected} AS new_upstream,
-  c.reason_new, c.reason_features, c.reason_model, c.reason_upstream
+  c.reason_new, c.reason_features, c.reason_model, c.reason_upstream, c.confirm_input
 FROM picked AS c
 JOIN games_features AS f ON f.game_id = c.game_id
 LEFT JOIN game_features_hash AS h ON h.game_id = c.game_id
-LEFT JOIN scoring_state AS st ON st.game_id = c.game_id AND st.stage = @stage{joins}
+LEFT JOIN scoring_state AS st ON st.game_id = c.game_id
+  AND st.stage_partition = @stage_partition AND st.stage = @stage{joins}
 ORDER BY st.game_id IS NOT NULL, st.score_ts, f.game_id
 LIMIT @limit
 """

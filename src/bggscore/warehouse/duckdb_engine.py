@@ -179,6 +179,21 @@ def open_duckdb(
             raise problem from None
 
 
+class _ArrowStream:
+    """A polars frame as DuckDB registers it: through ``__arrow_c_stream__`` (a new stream
+    each time DuckDB scans it), so staging a write needs no pyarrow."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    @property
+    def column_names(self) -> list[str]:  # as a pyarrow Table names them
+        return self.frame.columns
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        return self.frame.__arrow_c_stream__(requested_schema)
+
+
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     engine = "duckdb"
@@ -212,12 +227,21 @@ class DuckDBWarehouse(Warehouse):
     def close(self) -> None:
         self.con.close()
 
-    def upsert_statements(self, schema: TableSchema, staged: str) -> list[str]:
+    def upsert_statements(
+        self,
+        schema: TableSchema,
+        staged: str,
+        partitions: str | None = None,
+        variables: bool = False,
+    ) -> list[str]:
         # DuckDB keeps rows updated in place in memory until the next checkpoint, so a
         # MERGE of a whole catalogue's state grows memory with the catalogue; deleting
         # the old rows and appending the new ones streams (appends of a row group or
         # more go straight to the file) and checkpoints compact the deleted rows away
-        return [delete_keys_sql(schema, staged), insert_all_sql(schema, staged)]
+        return [
+            delete_keys_sql(schema, staged, partitions, variables),
+            insert_all_sql(schema, staged),
+        ]
 
     def concurrent_writer(self) -> DuckDBWarehouse:
         # a DuckDB connection is not for two threads at once: the writer gets its own
@@ -273,9 +297,11 @@ class DuckDBWarehouse(Warehouse):
             if pending:
                 yield pa.Table.from_batches(pending)
 
-    def _commit(
-        self, staged: dict[str, pa.Table], statements: list[tuple[str, dict[str, Any]]]
-    ) -> None:
+    def _staged(self, frame: pl.DataFrame) -> Any:
+        # registered through the Arrow C stream interface: no pyarrow import for a write
+        return _ArrowStream(frame)
+
+    def _commit(self, staged: dict[str, Any], statements: list[tuple[str, dict[str, Any]]]) -> None:
         for name, table in staged.items():
             self.con.register(name, table)
         try:
@@ -345,9 +371,11 @@ class DuckDBWarehouse(Warehouse):
         self.con.execute(f"CREATE TABLE IF NOT EXISTS {_qualified(ref)} ({columns})")
 
     def _add_columns(self, ref: TableRef, schema: TableSchema, names: list[str]) -> None:
-        kinds = dict(schema.columns)
-        table = _qualified(ref)
         for name in names:
-            self.con.execute(
-                f"ALTER TABLE {table} ADD COLUMN {_quote(name)} {DUCKDB_TYPES[kinds[name]]}"
-            )
+            self.con.execute(add_column_sql(ref, schema, name))
+
+
+def add_column_sql(ref: TableRef, schema: TableSchema, name: str) -> str:
+    """The statement adding one of the schema's columns to an existing table."""
+    kind = DUCKDB_TYPES[dict(schema.columns)[name]]
+    return f"ALTER TABLE {_qualified(ref)} ADD COLUMN {_quote(name)} {kind}"

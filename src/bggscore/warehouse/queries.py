@@ -82,7 +82,8 @@ class Selection:
 
 # Columns computed from games_features where the data lives: reading a description's
 # length instead of its text cuts most of the bytes a scoring run reads.
-DERIVED_COLUMNS = {"description_chars": "CHAR_LENGTH(f.`description`)"}
+DESCRIPTION_CHARS = "description_chars"
+DERIVED_COLUMNS = {DESCRIPTION_CHARS: "CHAR_LENGTH(f.`description`)"}
 
 
 def _select_list(columns: list[str]) -> str:
@@ -114,17 +115,24 @@ def features_sql(columns: list[str], with_hash: bool = False) -> str:
     )
 
 
-# The complexity each game was last scored with (what `--stage main` reads), and the raw
-# value the chain reads (rows written before it was kept hold the clipped value only).
-LATEST_COMPLEXITY = (
-    "SELECT s.game_id, c.predicted_complexity, "
-    "COALESCE(c.predicted_complexity_raw, c.predicted_complexity) AS predicted_complexity_raw, "
-    "s.job_id AS complexity_job_id "
-    "FROM scoring_state AS s JOIN complexity_predictions AS c "
-    "ON c.job_id = s.job_id AND c.game_id = s.game_id "
-    "WHERE s.stage = @stage AND s.game_id IN UNNEST(@game_ids)"
+# Which job last wrote each of some games' output of one stage, and when: its timestamp is
+# the partition of the stage's table that holds the row (a stage writes its rows and its
+# state rows with one timestamp), so the output is read from those partitions alone.
+STATE_REFS = (
+    "SELECT s.game_id, s.job_id, s.score_ts FROM scoring_state AS s "
+    "WHERE s.stage_partition = @partition AND s.stage = @stage "
+    "AND s.game_id IN UNNEST(@game_ids)"
 )
 
+# The complexity each game was last scored with (what `--stage main` reads), and the raw
+# value the chain reads (rows written before it was kept hold the clipped value only);
+# joined with STATE_REFS on (game_id, job_id).
+COMPLEXITY_ROWS = (
+    "SELECT c.game_id, c.job_id, c.predicted_complexity, "
+    "COALESCE(c.predicted_complexity_raw, c.predicted_complexity) AS predicted_complexity_raw "
+    "FROM complexity_predictions AS c "
+    "WHERE c.score_ts IN UNNEST(@stamps) AND c.game_id IN UNNEST(@game_ids)"
+)
 
 COUNT_SELECTION = f"SELECT COUNT(*) AS n FROM games_features AS f WHERE {SELECTION_WHERE}"  # noqa: S608
 
@@ -137,7 +145,8 @@ GAME_BY_NAME = (
     "LIMIT @limit"
 )
 STAGE_STATE_OF_GAME = (
-    "SELECT s.game_id FROM scoring_state AS s WHERE s.stage = @stage AND s.game_id = @game_id"
+    "SELECT s.game_id FROM scoring_state AS s "
+    "WHERE s.stage_partition = @partition AND s.stage = @stage AND s.game_id = @game_id"
 )
 EXISTING_IDS = "SELECT f.game_id FROM games_features AS f WHERE f.game_id IN UNNEST(@game_ids)"
 
@@ -206,16 +215,18 @@ CLOSE_STALE_RUNS = (
 )
 
 
-def landing_rows_sql() -> str:
+def landing_rows_sql(bounded: bool = False) -> str:
     """One job's landing rows (``compare``): game, name and every numeric prediction.
 
-    The table is partitioned by score_ts and clustered by game_id, not by job: BigQuery
-    scans these columns over the whole landing history to find one job's rows.
+    The table is partitioned by score_ts and clustered by game_id, not by job: ``bounded``
+    reads only the rows scored from ``@since`` to before ``@until`` (a bggscore job id
+    names the second its rows were scored in), else the whole landing history.
     """
     select = ", ".join(f"p.`{name}`" for name in ("game_id", "name", *LANDING_PREDICTIONS))
+    where = "p.score_ts >= @since AND p.score_ts < @until AND " if bounded else ""
     return (
         f"SELECT {select} FROM ml_predictions_landing AS p "  # noqa: S608
-        "WHERE p.job_id = @job_id"
+        f"WHERE {where}p.job_id = @job_id"
     )
 
 
@@ -225,12 +236,19 @@ def count_sql(logical: str) -> str:
     return f"SELECT COUNT(*) AS n FROM {logical}"  # noqa: S608 - logical name from our schema
 
 
-# The description embedding each game last got (what game embeddings read).
-LATEST_TEXT_EMBEDDINGS = (
-    "SELECT s.game_id, e.embedding AS description_embedding, s.job_id AS text_job_id "
-    "FROM scoring_state AS s JOIN description_embeddings AS e "
-    "ON e.job_id = s.job_id AND e.game_id = s.game_id "
-    "WHERE s.stage = @stage AND s.game_id IN UNNEST(@game_ids)"
+# The description embedding each game last got (what game embeddings read), from the
+# partitions STATE_REFS names; joined with it on (game_id, job_id).
+TEXT_EMBEDDING_ROWS = (
+    "SELECT e.game_id, e.job_id, e.embedding AS description_embedding "
+    "FROM description_embeddings AS e "
+    "WHERE e.created_ts IN UNNEST(@stamps) AND e.game_id IN UNNEST(@game_ids)"
+)
+
+# When each job whose embeddings one model version last wrote ran: the partitions of the
+# game embeddings LATEST_GAME_EMBEDDINGS reads.
+STAGE_STAMPS = (
+    "SELECT DISTINCT s.score_ts FROM scoring_state AS s "
+    "WHERE s.stage_partition = @partition AND s.stage = @stage AND s.model_key = @model_key"
 )
 
 # Every game's latest embedding from one model version: readers never mix versions.
@@ -240,13 +258,22 @@ LATEST_GAME_EMBEDDINGS = (
     "FROM scoring_state AS s JOIN game_embeddings AS e "
     "ON e.job_id = s.job_id AND e.game_id = s.game_id "
     "LEFT JOIN games_features AS f ON f.game_id = s.game_id "
-    "WHERE s.stage = @stage AND s.model_key = @model_key"
+    "WHERE s.stage_partition = @partition AND s.stage = @stage AND s.model_key = @model_key "
+    "AND e.created_ts IN UNNEST(@stamps)"
 )
 
 # Changes whenever a stage writes: count and newest score of its state rows.
 STAGE_VERSION = (
     "SELECT COUNT(*) AS n, MAX(s.score_ts) AS last_ts, MAX(s.job_id) AS last_job "
-    "FROM scoring_state AS s WHERE s.stage = @stage AND s.model_key = @model_key"
+    "FROM scoring_state AS s "
+    "WHERE s.stage_partition = @partition AND s.stage = @stage AND s.model_key = @model_key"
+)
+
+# What the text stage records of each of some games' description (its md5): read only to
+# confirm the games detection found by their feature hash, never on a no-op.
+DESCRIPTION_MD5 = (
+    "SELECT f.game_id, TO_HEX(MD5(COALESCE(f.description, ''))) AS input_hash "
+    "FROM games_features AS f WHERE f.game_id IN UNNEST(@game_ids)"
 )
 
 
@@ -292,6 +319,8 @@ KEPT_EMBEDDING_WIDTHS = (
     "AND e.game_id NOT IN UNNEST(@game_ids) GROUP BY width ORDER BY n DESC, width"
 )
 
+# the stages an older state table holds rows of (`warehouse migrate`)
+STATE_STAGES = "SELECT DISTINCT s.stage FROM scoring_state AS s ORDER BY s.stage"
 
 # -- `bggscore report`: reads only ---------------------------------------------------------
 # The runs of a window (the demo's catalogue mark is a runs row too: commands filter it out).
@@ -407,10 +436,17 @@ def predictions_as_of_sql() -> str:
 
 
 # every game's latest 2-D coordinates (the game-embeddings stage's current rows)
+# the map's rows come from the partitions the stage's state stamps name (MAP_STAMPS)
+MAP_STAMPS = (
+    "SELECT DISTINCT s.score_ts FROM scoring_state AS s "
+    "WHERE s.stage_partition = @partition AND s.stage = @stage"
+)
 MAP_POINTS = (
     "SELECT s.game_id, f.name, e.coordinates_2d FROM scoring_state AS s "
     "JOIN game_embeddings AS e ON e.job_id = s.job_id AND e.game_id = s.game_id "
-    "LEFT JOIN games_features AS f ON f.game_id = s.game_id WHERE s.stage = @stage"
+    "LEFT JOIN games_features AS f ON f.game_id = s.game_id "
+    "WHERE s.stage_partition = @partition AND s.stage = @stage "
+    "AND e.created_ts IN UNNEST(@stamps)"
 )
 
 # The model columns each history table keeps, by model type (what a job scored with).
@@ -445,7 +481,7 @@ def state_without_output_sql(output: str) -> str:
     return (
         "SELECT COUNT(*) AS n, MIN(s.game_id) AS example FROM scoring_state AS s "  # noqa: S608
         f"LEFT JOIN {output} AS o ON o.job_id = s.job_id AND o.game_id = s.game_id "
-        "WHERE s.stage = @stage AND o.game_id IS NULL"
+        "WHERE s.stage_partition = @partition AND s.stage = @stage AND o.game_id IS NULL"
     )
 
 

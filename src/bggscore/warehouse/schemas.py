@@ -6,6 +6,7 @@ them before every write, so the embedded warehouse mirrors production columns.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -39,6 +40,8 @@ class TableSchema:
     columns: tuple[tuple[str, str], ...]
     key: tuple[str, ...] = ()
     partition_by_day: str | None = None
+    # an INT64 column BigQuery partitions by (RANGE_BUCKET over 0..STAGE_PARTITIONS)
+    partition_by_range: str | None = None
     cluster_by: tuple[str, ...] = ()
     owned: bool = True  # False: produced by the warehouse's own jobs, not by bggscore
     required: tuple[str, ...] = field(default=())
@@ -266,7 +269,32 @@ DESCRIPTION_EMBEDDINGS = TableSchema(
     cluster_by=("game_id",),
 )
 
+# The warehouse layout this version reads and writes; `bggscore warehouse migrate` carries
+# an older one forward. 1: scoring_state without stage partitions; 2: partitioned by stage.
+WAREHOUSE_SCHEMA_VERSION = 2
+STAGE_PARTITIONS = 4000  # integer partitions of the state table (BigQuery allows 10,000)
+STAGE_PARTITION = "stage_partition"
+
+
+def stage_partition(stage: str) -> int:
+    """The state table's partition of a stage's rows: a number derived from its name alone,
+    so every version and every stage added later agree on it without a lookup table. Two
+    stages sharing one only share a partition (the key still tells them apart)."""
+    return zlib.crc32(stage.encode("utf-8")) % STAGE_PARTITIONS
+
+
+def with_stage_partition(frame: pl.DataFrame) -> pl.DataFrame:
+    """State rows with their partition column filled from their stage."""
+    stages = frame["stage"].unique().to_list()
+    mapping = {stage: stage_partition(stage) for stage in stages}
+    return frame.with_columns(
+        pl.col("stage").replace_strict(mapping, return_dtype=pl.Int64).alias(STAGE_PARTITION)
+    )
+
+
 # What each stage last produced for each game: detection joins this, never the history.
+# Partitioned by stage (integer range on stage_partition), so reading or merging one
+# stage's rows bills that stage's partition, not every stage's.
 SCORING_STATE = TableSchema(
     "scoring_state",
     (
@@ -280,10 +308,16 @@ SCORING_STATE = TableSchema(
         # a stage's own input fingerprint when the feature hash is too broad (text: the
         # description's md5), so an unrelated feature change does not re-embed text
         ("input_hash", STRING),
+        (STAGE_PARTITION, INT64),  # stage_partition(stage); schema version 2
     ),
     key=("stage", "game_id"),
+    partition_by_range=STAGE_PARTITION,
     cluster_by=("stage", "game_id"),
 )
+
+# columns an older layout lacks that `warehouse init` cannot simply add (existing rows
+# need values, and BigQuery must re-create the table to partition by them)
+MIGRATED_COLUMNS = {"scoring_state": (STAGE_PARTITION,)}
 
 RUNS = TableSchema(
     "runs",

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -204,25 +205,57 @@ def _write_cached(path: Path, rendered: str) -> None:
                 os.unlink(tmp)
 
 
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def quoted(name: str) -> str:
+    """A column or alias name, backquoted; anything but a plain identifier is refused (so
+    building a statement never needs sqlglot, which costs ~0.1 s to import)."""
+    if not IDENTIFIER.match(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return f"`{name}`"
+
+
 def column_list(names: list[str], alias: str | None = None) -> str:
     """Quote known column names for a canonical statement."""
-    from sqlglot import exp
-
-    return ", ".join(
-        exp.column(name, table=alias, quoted=True).sql("bigquery") if alias else f"`{name}`"
-        for name in names
-    )
+    prefix = f"{quoted(alias)}." if alias else ""
+    return ", ".join(f"{prefix}{quoted(name)}" for name in names)
 
 
-def append_new_sql(schema: TableSchema, staged: str) -> str:
-    """Insert staged rows whose key is not already present: retrying never duplicates."""
+def bound_params(schema: TableSchema, index: int) -> tuple[str, str] | None:
+    """The names bounding an append's duplicate check to the partitions the staged rows
+    fall in (their lowest and highest partition value), for a time-partitioned table."""
+    if schema.partition_by_day is None:
+        return None
+    return f"since_{index}", f"until_{index}"
+
+
+def _value(name: str, variable: bool) -> str:
+    """A bound as the statement names it: a query parameter (``@name``), or a script
+    variable (``name``, DECLAREd earlier in the same script: BigQuery)."""
+    if not IDENTIFIER.match(name):
+        raise ValueError(f"not a parameter or variable name: {name!r}")
+    return name if variable else f"@{name}"
+
+
+def append_new_sql(
+    schema: TableSchema,
+    staged: str,
+    bounds: tuple[str, str] | None = None,
+    variables: bool = False,
+) -> str:
+    """Insert staged rows whose key is not already present: retrying never duplicates.
+
+    With ``bounds`` (the names of the staged rows' lowest and highest value of the
+    partitioning column: parameters, or script ``variables``), the check reads only those
+    partitions: constants, so BigQuery prunes the rest of the history (a subquery over
+    the staged rows would not)."""
     cols = column_list(schema.names)
     match = " AND ".join(f"t.`{k}` = b.`{k}`" for k in schema.key)
-    if "score_ts" in schema.names:
-        # rows of one job share its score_ts: look for them only from there on, so the
-        # check reads the newest row groups (partitions), not the whole history
-        since = f"(SELECT MIN(s.`score_ts`) FROM {staged} AS s)"  # noqa: S608 - our staging name
-        match = f"t.`score_ts` >= {since} AND {match}"
+    if bounds is not None and schema.partition_by_day is not None:
+        column = quoted(schema.partition_by_day)
+        since, until = (_value(name, variables) for name in bounds)
+        match = f"t.{column} >= {since} AND t.{column} <= {until} AND {match}"
     return (
         f"INSERT INTO {schema.logical} ({cols}) "  # noqa: S608 - identifiers from our schema
         f"SELECT {column_list(schema.names, 'b')} FROM {staged} AS b "
@@ -230,9 +263,46 @@ def append_new_sql(schema: TableSchema, staged: str) -> str:
     )
 
 
-def upsert_sql(schema: TableSchema, staged: str) -> str:
-    """Merge staged rows on the table's key: update what exists, insert the rest."""
-    on = " AND ".join(f"t.`{k}` = b.`{k}`" for k in schema.key)
+def declare_bounds_sql(schema: TableSchema, staged: str, bounds: tuple[str, str]) -> list[str]:
+    """Script variables holding the staged rows' lowest and highest partition value (a
+    BigQuery script's bounds: constants for the statements after them)."""
+    column = quoted(schema.partition_by_day or "")
+    since, until = (_value(name, True) for name in bounds)
+    return [
+        f"DECLARE {since} TIMESTAMP DEFAULT (SELECT MIN(b.{column}) FROM {staged} AS b)",  # noqa: S608
+        f"DECLARE {until} TIMESTAMP DEFAULT (SELECT MAX(b.{column}) FROM {staged} AS b)",  # noqa: S608
+    ]
+
+
+def partition_param(schema: TableSchema, index: int) -> str | None:
+    """The name for the integer partitions an upsert's staged rows fall in (the state
+    table's stages), so the statement touches only those."""
+    return f"partitions_{index}" if schema.partition_by_range else None
+
+
+def declare_partitions_sql(schema: TableSchema, staged: str, name: str) -> str:
+    """A script variable holding the integer partitions the staged rows fall in."""
+    column = quoted(schema.partition_by_range or "")
+    return (
+        f"DECLARE {_value(name, True)} ARRAY<INT64> DEFAULT "  # noqa: S608
+        f"(SELECT ARRAY_AGG(DISTINCT b.{column}) FROM {staged} AS b)"
+    )
+
+
+def _partition_filter(schema: TableSchema, name: str | None, variable: bool) -> str:
+    if name is None or schema.partition_by_range is None:
+        return ""
+    return f"t.{quoted(schema.partition_by_range)} IN UNNEST({_value(name, variable)}) AND "
+
+
+def upsert_sql(
+    schema: TableSchema, staged: str, partitions: str | None = None, variables: bool = False
+) -> str:
+    """Merge staged rows on the table's key: update what exists, insert the rest. With
+    ``partitions`` (a parameter, or a script variable), only those partitions are read."""
+    on = _partition_filter(schema, partitions, variables) + " AND ".join(
+        f"t.`{k}` = b.`{k}`" for k in schema.key
+    )
     updates = ", ".join(f"`{c}` = b.`{c}`" for c in schema.names if c not in schema.key)
     return (
         f"MERGE INTO {schema.logical} AS t USING {staged} AS b ON {on} "  # noqa: S608
@@ -242,12 +312,15 @@ def upsert_sql(schema: TableSchema, staged: str) -> str:
     )
 
 
-def delete_keys_sql(schema: TableSchema, staged: str) -> str:
+def delete_keys_sql(
+    schema: TableSchema, staged: str, partitions: str | None = None, variables: bool = False
+) -> str:
     """Delete the rows whose key a staged row has (canonical SQL)."""
     match = " AND ".join(f"t.`{k}` = b.`{k}`" for k in schema.key)
+    where = _partition_filter(schema, partitions, variables)
     return (
         f"DELETE FROM {schema.logical} AS t "  # noqa: S608 - identifiers from our schema
-        f"WHERE EXISTS (SELECT 1 FROM {staged} AS b WHERE {match})"
+        f"WHERE {where}EXISTS (SELECT 1 FROM {staged} AS b WHERE {match})"
     )
 
 
@@ -256,4 +329,29 @@ def insert_all_sql(schema: TableSchema, staged: str) -> str:
     return (
         f"INSERT INTO {schema.logical} ({column_list(schema.names)}) "  # noqa: S608
         f"SELECT {column_list(schema.names, 'b')} FROM {staged} AS b"
+    )
+
+
+def copy_with_partition_sql(schema: TableSchema, target: str) -> str:
+    """Copy one stage's rows of an older state table into ``target`` (the same table laid
+    out by stage), filling the partition column: ``@partition`` for ``@stage``'s rows."""
+    column = schema.partition_by_range
+    if column is None:
+        raise ValueError(f"{schema.logical} has no integer partition column")
+    older = [name for name in schema.names if name != column]
+    return (
+        f"INSERT INTO {target} ({column_list([*older, column])}) "  # noqa: S608
+        f"SELECT {column_list(older, 's')}, @partition FROM {schema.logical} AS s "
+        "WHERE s.`stage` = @stage"
+    )
+
+
+def set_partition_sql(schema: TableSchema) -> str:
+    """Fill the partition column of one stage's rows (``@stage``) where it is missing."""
+    column = schema.partition_by_range
+    if column is None:
+        raise ValueError(f"{schema.logical} has no integer partition column")
+    return (
+        f"UPDATE {schema.logical} AS s SET {quoted(column)} = @partition "  # noqa: S608
+        f"WHERE s.`stage` = @stage AND s.{quoted(column)} IS NULL"
     )

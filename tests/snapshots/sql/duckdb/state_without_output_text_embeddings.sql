@@ -1,1 +1,1 @@
-SELECT COUNT(*) AS n, MIN(s.game_id) AS example FROM "raw"."bggscore_scoring_state" AS s LEFT JOIN "raw"."description_embeddings" AS o ON o.job_id = s.job_id AND o.game_id = s.game_id WHERE s.stage = $stage AND o.game_id IS NULL;
+SELECT COUNT(*) AS n, MIN(s.game_id) AS example FROM "raw"."bggscore_scoring_state" AS s LEFT JOIN "raw"."description_embeddings" AS o ON o.job_id = s.job_id AND o.game_id = s.game_id WHERE s.stage_partition = $partition AND s.stage = $stage AND o.game_id IS NULL;

@@ -1,0 +1,1 @@
+SELECT c.game_id, c.job_id, c.predicted_complexity, COALESCE(c.predicted_complexity_raw, c.predicted_complexity) AS predicted_complexity_raw FROM `bgg-predictive-models`.`raw`.`complexity_predictions` AS c WHERE c.score_ts IN UNNEST(@stamps) AND c.game_id IN UNNEST(@game_ids);

@@ -1,1 +1,0 @@
-SELECT s.game_id, e.embedding AS description_embedding, s.job_id AS text_job_id FROM `bgg-predictive-models`.`raw`.`bggscore_scoring_state` AS s JOIN `bgg-predictive-models`.`raw`.`description_embeddings` AS e ON e.job_id = s.job_id AND e.game_id = s.game_id WHERE s.stage = @stage AND s.game_id IN UNNEST(@game_ids);

@@ -1,0 +1,1 @@
+SELECT e.game_id, e.job_id, e.embedding AS description_embedding FROM `bgg-predictive-models`.`raw`.`description_embeddings` AS e WHERE e.created_ts IN UNNEST(@stamps) AND e.game_id IN UNNEST(@game_ids);

@@ -1,0 +1,1 @@
+SELECT c.game_id, c.job_id, c.predicted_complexity, COALESCE(c.predicted_complexity_raw, c.predicted_complexity) AS predicted_complexity_raw FROM "raw"."complexity_predictions" AS c WHERE c.score_ts IN (SELECT UNNEST($stamps)) AND c.game_id IN (SELECT UNNEST($game_ids));

@@ -1,1 +1,0 @@
-SELECT s.game_id, c.predicted_complexity, COALESCE(c.predicted_complexity_raw, c.predicted_complexity) AS predicted_complexity_raw, s.job_id AS complexity_job_id FROM "raw"."bggscore_scoring_state" AS s JOIN "raw"."complexity_predictions" AS c ON c.job_id = s.job_id AND c.game_id = s.game_id WHERE s.stage = $stage AND s.game_id IN (SELECT UNNEST($game_ids));
