@@ -16,11 +16,19 @@ import pyarrow as pa
 import pytest
 import sqlglot
 from google.cloud import bigquery
+from polars.testing import assert_frame_equal
 from sqlglot import exp
 from tests.factories import T0, make_games
 from tests.support.warehouses import engine_fixture
 
-from bggscore.detection import REASONS, StageChanges, detect_stage, input_hash, pending_upstream
+from bggscore.detection import (
+    REASONS,
+    StageChanges,
+    detect_stage,
+    detect_stages,
+    input_hash,
+    pending_upstream,
+)
 from bggscore.errors import UsageError
 from bggscore.settings import Settings, WarehouseSettings
 from bggscore.stages import GRAPH
@@ -502,3 +510,43 @@ def test_as_dict_is_the_json_contract() -> None:
         "max_games": 2,
         "game_ids": [5, 6],
     }
+
+
+def _same_as_alone(wh: Warehouse, keys: dict[str, str], selection: Selection, cap: int) -> None:
+    together = detect_stages(wh, keys, selection, cap)
+    assert list(together) == list(keys)
+    for stage, key in keys.items():
+        alone = detect_stage(wh, stage, key, selection, cap, confirm=False)
+        assert_frame_equal(together[stage].frame, alone.frame)
+        assert (together[stage].capped, together[stage].model_key) == (alone.capped, key)
+
+
+def test_every_stage_detected_in_one_query_finds_what_each_finds_alone(rules: Warehouse) -> None:
+    keys = {
+        "complexity": COMPLEXITY_KEY,
+        "main": MAIN_KEY,
+        "text-embeddings": "text_embeddings=text:1",
+        "game-embeddings": "game_embeddings=game:1",
+    }
+    for selection in (Selection(start_year=2020, end_year=2030), Selection(game_ids=(3, 8, 99))):
+        _same_as_alone(rules, keys, selection, 1_000)
+    _same_as_alone(rules, keys, Selection(all_years=True), 2)  # capped: new first, per stage
+    assert detect_stages(rules, keys, Selection(all_years=True), 2)["main"].capped
+
+
+def test_one_query_keeps_each_stages_order(wh: Warehouse) -> None:
+    games = make_games(8, null_year_every=0).with_columns(pl.lit(2025.0).alias("year_published"))
+    load(wh, games, {g: (g * 10, T0) for g in range(1, 9)})
+    ts = {2: 5, 3: 1, 4: 5, 5: 3, 7: 1, 8: 9}
+    state(
+        wh,
+        [
+            row(stage, g, model_key="old", score_ts=SCORED_AT + timedelta(hours=h))
+            for g, h in ts.items()
+            for stage in ("complexity", "main")
+        ],
+    )
+    keys = {"complexity": COMPLEXITY_KEY, "main": MAIN_KEY}
+    found = detect_stages(wh, keys, Selection(all_years=True))
+    assert found["complexity"].game_ids == [1, 6, 3, 7, 5, 2, 4, 8]
+    _same_as_alone(wh, keys, Selection(all_years=True), 3)

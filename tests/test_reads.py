@@ -53,6 +53,10 @@ class Spy:
         monkeypatch.setattr(DuckDBWarehouse, "_fetch", spy_fetch)
         monkeypatch.setattr(DuckDBWarehouse, "_fetch_batches", spy_batches)
 
+    def detections(self) -> list[str]:
+        """The detection queries (one statement may hold several stages')."""
+        return [sql for sql in self.fetched if "reason_upstream" in sql]
+
     def reading_description(self) -> list[str]:
         return [sql for sql in [*self.fetched, *self.streamed] if DESCRIPTION.search(sql)]
 
@@ -101,6 +105,10 @@ def test_a_daily_run_reads_the_features_once_and_the_description_once(
     # only the game whose description changed is embedded again; all three get game embeddings
     assert scored["embed"]["stages"] == {"text-embeddings": 1, "game-embeddings": 3}
     assert len(spy.features) == 1  # one features read for the four stages
+    # one query detects the four stages; only game embeddings, which read the complexity
+    # the score step just wrote, are detected again
+    union, again = spy.detections()
+    assert union.count("reason_upstream") > again.count("reason_upstream")
     # and only it reads the description
     [reading] = spy.reading_description()
     assert "feature_hash" in reading and "games_features" in reading
@@ -109,6 +117,7 @@ def test_a_daily_run_reads_the_features_once_and_the_description_once(
     again = ok(cli, "run", "--all-years")
     assert all(step["skipped_reason"] == "no_changes" for step in again["steps"])
     assert spy.features == [] and spy.reading_description() == []  # a no-op reads neither
+    assert len(spy.detections()) == 1  # and detects its four stages in one query
 
 
 def test_score_reads_the_features_once_for_both_stages(

@@ -186,6 +186,14 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
     ("warehouse/detection_sql.py", "_upstream_moved_sql"): {
         "i": "a loop index (an SQL alias suffix p0, p1)",
     },
+    ("warehouse/detection_sql.py", "detection_union_sql"): {
+        "suffix": "stage_param's suffix of a loop index (_s0, _s1): parameter names",
+        "c": "a column of DETECTION_COLUMNS, a module constant",
+        "stage": "a stage name from the stage graph (bggscore.stages)",
+        "own.strip()": "detection_sql of a graph stage (checked itself), parameters renamed",
+        "columns": "DETECTION_COLUMNS, a module constant, some cast to STRING",
+        "parts": "the statements built above",
+    },
     ("warehouse/detection_sql.py", "detection_sql"): {
         "i": "a loop index (an SQL alias suffix p0, u0, and the parameter name @up_0)",
         "up": "a stage or input name from the stage graph (bggscore.stages)",
@@ -438,7 +446,7 @@ def test_the_scan_catches_values_in_sql(source: str) -> None:
 # -- the canonical queries carry no values -----------------------------------------------------
 def canonical_queries() -> dict[str, str]:
     from bggscore.warehouse import queries
-    from bggscore.warehouse.detection_sql import detection_sql
+    from bggscore.warehouse.detection_sql import detection_sql, detection_union_sql
     from bggscore.warehouse.schemas import GAMES_FEATURES, TABLES
 
     found = {}
@@ -463,6 +471,7 @@ def canonical_queries() -> dict[str, str]:
     found["predictions_as_of_sql()"] = queries.predictions_as_of_sql()
     for stage in GRAPH.names:
         found[f"detection_sql({stage})"] = detection_sql(stage)
+    found["detection_union_sql(all)"] = detection_union_sql(list(GRAPH.names))
     # with models reading emb_* from the embeddings table (an input of the graph)
     graph = GRAPH.with_input(EMBEDDINGS_INPUT).with_model_inputs(
         {"complexity c:1": ["emb_0"], "rating r:1": ["emb_0"]}
@@ -480,6 +489,8 @@ ALLOWED_LITERALS = {"''", "'|'", "'complexity:'", "'text-embeddings:'", "'embedd
 FIXED_FILTERS = {
     "queries.MOST_RATED_GAME": {"1"},  # year_published IS NOT NULL ... LIMIT 1
     "queries.INPUT_EMBEDDING_WIDTHS": set(),  # every vector present in the table
+    # each stage's rows tagged with its name, from the stage graph
+    "detection_union_sql(all)": {f"'{stage}'" for stage in GRAPH.names},
 }
 
 

@@ -23,7 +23,12 @@ import polars as pl
 from bggscore.errors import InputError, UsageError
 from bggscore.results import MissingInputs
 from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, MAX_COUNT, OWN_EMBEDDINGS, StageGraph
-from bggscore.warehouse.detection_sql import detection_sql
+from bggscore.warehouse.detection_sql import (
+    HASH_COLUMNS,
+    detection_sql,
+    detection_union_sql,
+    stage_param,
+)
 from bggscore.warehouse.queries import Selection
 from bggscore.warehouse.schemas import stage_partition
 from bggscore.warehouse.sql import Typed
@@ -153,6 +158,49 @@ def detect_stage(
     changes = StageChanges(stage, model_key, frame.head(max_games), capped, max_games)
     keyed = graph.get(stage).input_column is not None
     return confirm_inputs(wh, changes, every_row) if confirm and keyed else changes
+
+
+def detect_stages(
+    wh: Warehouse,
+    keys: dict[str, str],
+    selection: Selection,
+    max_games: int = DEFAULT_MAX_GAMES,
+    graph: StageGraph = GRAPH,
+) -> dict[str, StageChanges]:
+    """Several stages' changes (stage -> its model key in ``keys``) in one query, each as
+    ``detect_stage(..., confirm=False)`` finds it alone: right for stages none of which
+    has written since (each is detected as if it ran first)."""
+    check_max_games(max_games)
+    stages = list(keys)
+    params: dict[str, Any] = {
+        **selection.params(),
+        "limit": min(max_games, LIMIT_CEILING) + 1,
+        "every_row": False,
+    }
+    for index, stage in enumerate(stages):
+        own: dict[str, Any] = {
+            "stage": stage,
+            "stage_partition": stage_partition(stage),
+            "model_key": Typed(keys[stage], "STRING"),
+        }
+        for i, upstream in enumerate(graph.upstream(stage)):
+            own[f"up_{i}"] = upstream
+            own[f"up_partition_{i}"] = stage_partition(upstream)
+        params.update({stage_param(name, index): value for name, value in own.items()})
+    with wh.labelled(stage="all"):
+        frame = wh.query(detection_union_sql(stages, graph), params)
+    found = {}
+    for stage in stages:
+        rows = frame.filter(pl.col("detected_stage") == stage).drop("detected_stage")
+        if graph.get(stage).input_column is None:  # the feature hash, carried as text
+            rows = rows.with_columns(pl.col(c).cast(pl.Int64) for c in HASH_COLUMNS)
+        # detect_stage's order: never-scored games first, then the oldest score, then id
+        rows = rows.sort(
+            [pl.col("last_job_id").is_not_null(), "last_score_ts", "game_id"], nulls_last=False
+        )
+        capped = len(rows) > max_games
+        found[stage] = StageChanges(stage, keys[stage], rows.head(max_games), capped, max_games)
+    return found
 
 
 def confirm_inputs(wh: Warehouse, changes: StageChanges, every_row: bool = False) -> StageChanges:

@@ -203,7 +203,11 @@ def test_a_job_id_travels_as_a_string_parameter(warehouse, client) -> None:
     )
     assert hostile not in sql
     assert config.query_parameters == [bigquery.ScalarQueryParameter("job_id", "STRING", hostile)]
-    client.query.assert_called_once()  # one query
+    # first the job's runs row (its start bounds the landing read), the id a parameter too
+    assert client.query.call_count == 2
+    runs = client.query.call_args_list[0]
+    assert "bggscore_runs" in runs.args[0] and hostile not in runs.args[0]
+    assert runs.kwargs["job_config"].query_parameters == config.query_parameters
 
 
 def test_read_features_is_one_query_streamed_in_batches(warehouse, client) -> None:

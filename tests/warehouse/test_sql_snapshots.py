@@ -27,7 +27,7 @@ from bggscore.settings import Settings, WarehouseSettings
 from bggscore.stages import COMPLEXITY, EMBEDDINGS_INPUT, GAME_EMBEDDINGS, GRAPH, MAIN
 from bggscore.warehouse import queries
 from bggscore.warehouse.base import Warehouse
-from bggscore.warehouse.detection_sql import detection_sql
+from bggscore.warehouse.detection_sql import detection_sql, detection_union_sql
 from bggscore.warehouse.schemas import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,6 +88,8 @@ def snapshot_cases(wh: Warehouse) -> dict[str, list[str]]:
     add("predictions_as_of", [wh.render(queries.predictions_as_of_sql())])
     for stage in DETECTION_STAGES:
         add(f"detection_{stage.replace('-', '_')}", [wh.render(detection_sql(stage))])
+    # `run`: every stage's detection in one query
+    add("detection_all_stages", [wh.render(detection_union_sql(list(DETECTION_STAGES)))])
     # with models reading emb_* from the embeddings table: complexity's key is the vector's
     # hash, main's complexity's job and the hash, game embeddings need the vector only
     graph = GRAPH.with_input(EMBEDDINGS_INPUT).with_model_inputs(

@@ -404,7 +404,13 @@ def _embed_changed(
             confirm=False,
         )
 
-    found = {stage: detect(stage) for stage in job.stages}
+    def first(stage: str) -> StageChanges:  # before this command wrote anything
+        if options.features is None:
+            return detect(stage)
+        shared = options.features
+        return shared.detected(wh, stage, keys[stage], job.graph, lambda: detect(stage))
+
+    found = {stage: first(stage) for stage in job.stages}
     confirm = found.get(TEXT_EMBEDDINGS)
     pending = _to_confirm(confirm) if confirm is not None else None
     picks = plan_picks(

@@ -169,12 +169,54 @@ class SharedFeatures:
     text stage (the text) and every other (its length). A game or column not kept is read
     as before; past ``limit`` games nothing is kept (each pass streams its own)."""
 
-    def __init__(self, plan: Callable[[Warehouse], tuple[set[int], set[str]]], limit: int) -> None:
+    def __init__(
+        self,
+        plan: Callable[[Warehouse], tuple[set[int], set[str]]],
+        limit: int,
+        detect_all: Callable[[Warehouse], dict[str, StageChanges]] | None = None,
+        graph: StageGraph = GRAPH,
+    ) -> None:
         self._plan = plan
         self._limit = limit
         self._planned = False
         self._rows: pl.DataFrame | None = None
         self.reads = 0  # feature queries run (what a test counts)
+        # every stage of the run detected in one query, at the first ask, before any wrote
+        self._detect_all, self._graph = detect_all, graph
+        self._detected: dict[str, StageChanges] | None = None
+        self._written: set[str] = set()
+        self.detections = 0  # union detections run (what a test counts)
+
+    def wrote(self, stages: Iterable[str]) -> None:
+        """Stages a step wrote rows for: what was detected of the stages reading them is
+        stale (found again, as a later step always found it)."""
+        self._written.update(stages)
+
+    def detected(
+        self,
+        wh: Warehouse,
+        stage: str,
+        key: str,
+        graph: StageGraph,
+        detect: Callable[[], StageChanges],
+    ) -> StageChanges:
+        """A stage's changes from the run's one detection, while that is still what
+        ``detect()`` would find: same model key, same inputs, and neither the stage nor
+        any stage it reads (however far up) has written since; else ``detect()``."""
+        if self._detect_all is None:
+            return detect()
+        if self._detected is None:
+            self.detections += 1
+            self._detected = self._detect_all(wh)
+        found = self._detected.get(stage)
+        if (
+            found is None
+            or found.model_key != key
+            or _edges(graph, stage) != _edges(self._graph, stage)
+            or (_reads(graph, stage) | {stage}) & self._written
+        ):
+            return detect()
+        return found
 
     def read(
         self, wh: Warehouse, selection: Selection, columns: list[str], batch_size: int
@@ -201,6 +243,23 @@ class SharedFeatures:
             self.reads += 1
             return wh.read_features(selection, columns, batch_size, with_hash=True)
         return _batches(kept.select(_readable(kept, columns)).sort("game_id"), batch_size)
+
+
+def _edges(graph: StageGraph, stage: str) -> tuple[tuple[str, ...], ...]:
+    """What a stage's detection depends on in a graph: its upstream stages and inputs."""
+    return graph.upstream(stage), graph.inputs_of(stage), tuple(graph.inputs_needed(stage))
+
+
+def _reads(graph: StageGraph, stage: str) -> set[str]:
+    """Every stage ``stage`` reads the output of, however far up."""
+    seen: set[str] = set()
+    todo = list(graph.upstream(stage))
+    while todo:
+        up = todo.pop()
+        if up not in seen:
+            seen.add(up)
+            todo += graph.upstream(up)
+    return seen
 
 
 def _batches(frame: pl.DataFrame, batch_size: int) -> Iterator[pl.DataFrame]:

@@ -37,6 +37,7 @@ from bggscore.warehouse.queries import Selection
 
 if TYPE_CHECKING:
     from bggscore.console import Console
+    from bggscore.detection import StageChanges
     from bggscore.settings import Settings
     from bggscore.warehouse.base import Warehouse
 
@@ -147,13 +148,16 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
         later: list[str] = []  # the stages of the steps after the one running
         shared = None
         if options.changed_only:
-            shared = _shared_features(settings, options, graph, keys, later)
+            wanted = {stage: keys[stage] for stage in stages}
+            shared = _shared_features(settings, options, graph, wanted, later)
         for index, (command, group) in enumerate(plan):
             later[:] = [stage for _, rest in plan[index + 1 :] for stage in rest]
             console.info(f"{command}: {', '.join(group)}")
             tracker.step(f"{command}: {', '.join(group)}")
             step = _step(command, settings, options, group, list(ran), console, shared)
             done.append(step)
+            if shared is not None:
+                shared.wrote(stage for stage, games in step.stages.items() if games)
             ran += [stage for stage in group if stage not in step.capped]
     result = RunResult(stages, done, options.changed_only, time.monotonic() - started)
     if options.dispatch_event and options.dispatch_repo:
@@ -168,32 +172,41 @@ def _shared_features(
     keys: dict[str, str],
     later: list[str],
 ) -> SharedFeatures:
-    """What a changed-only run reads of the features once, for every step: at the first
-    read, the games the stages of the later steps (``later``, as it is then) detect now
-    and the columns their models name are read with the reading step's own."""
-    from bggscore.detection import detect_stage
+    """What a changed-only run reads once, for every step: every stage's changes in one
+    detection query (``keys``: the run's stages), and at the first features read, the
+    games the stages of the later steps (``later``, as it is then) detect now and the
+    columns their models name are read with the reading step's own."""
+    from bggscore.detection import detect_stage, detect_stages
     from bggscore.modelset import open_settings_registry, resolve_models
+
+    def detect_all(wh: Warehouse) -> dict[str, StageChanges]:
+        return detect_stages(wh, keys, options.selection, options.max_games, graph)
 
     def plan(wh: Warehouse) -> tuple[set[int], set[str]]:
         registry = open_settings_registry(settings)
         ids: set[int] = set()
         columns: set[str] = set()
         for stage in later:
-            found = detect_stage(
-                wh,
-                stage,
-                keys[stage],
-                options.selection,
-                options.max_games,
-                graph=graph,
-                confirm=False,  # the text is read anyway: the text stage confirms it
-            )
+
+            def alone(stage: str = stage) -> StageChanges:
+                return detect_stage(
+                    wh,
+                    stage,
+                    keys[stage],
+                    options.selection,
+                    options.max_games,
+                    graph=graph,
+                    confirm=False,  # the text is read anyway: the text stage confirms it
+                )
+
+            found = shared.detected(wh, stage, keys[stage], graph, alone)
             ids.update(found.game_ids)
             models = resolve_models(settings, registry, [stage], {}, load=False)
             columns.update(models.signature_columns())
         return ids, columns
 
-    return SharedFeatures(plan, DEFAULT_BATCH_SIZE)
+    shared = SharedFeatures(plan, DEFAULT_BATCH_SIZE, detect_all, graph)
+    return shared
 
 
 def _runnable_stages(

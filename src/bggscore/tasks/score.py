@@ -257,9 +257,15 @@ def _score_changed(
         key = plan.stage_key(stage)
         return detect_stage(wh, stage, key, options.selection, options.max_games, graph=job.graph)
 
+    def first(stage: str) -> StageChanges:  # before this command wrote anything
+        if options.features is None:
+            return detect(stage)
+        key = plan.stage_key(stage)
+        return options.features.detected(wh, stage, key, job.graph, lambda: detect(stage))
+
     found: dict[str, StageChanges] = {}
     for stage in stages:
-        found[stage] = detect(stage)
+        found[stage] = first(stage)
         if found[stage].count:
             job.preload()  # the models load while the warehouse detects the next stage
     picks = job.picks(stages, found, missing_input)

@@ -6,6 +6,8 @@ every value is a query parameter (tests/test_security.py scans this module).
 
 from __future__ import annotations
 
+import re
+
 from bggscore.errors import UsageError
 from bggscore.stages import GRAPH, StageGraph
 from bggscore.warehouse.queries import SELECTION_WHERE, embedding_hash, embedding_present
@@ -229,3 +231,53 @@ LEFT JOIN scoring_state AS st ON st.game_id = c.game_id
 ORDER BY st.game_id IS NOT NULL, st.score_ts, f.game_id
 LIMIT @limit
 """
+
+
+# what detection_sql returns, in order; the hashes are the feature hash (INT64) for most
+# stages, the md5 of a column (STRING) for a keyed one: one UNION carries both as STRING
+DETECTION_COLUMNS = (
+    "game_id",
+    "name",
+    "year_published",
+    "new_hash",
+    "old_hash",
+    "last_updated",
+    "last_score_ts",
+    "last_job_id",
+    "old_model",
+    "old_upstream",
+    "new_upstream",
+    "reason_new",
+    "reason_features",
+    "reason_model",
+    "reason_upstream",
+    "confirm_input",
+)
+HASH_COLUMNS = ("new_hash", "old_hash")
+
+# the parameters one stage's detection has of its own (the selection, the cap and
+# --explain are the same for every stage); longest first, so `stage` leaves
+# `stage_partition` alone
+STAGE_PARAMS = re.compile(r"@(stage_partition|stage|model_key|up_partition_\d+|up_\d+)\b")
+
+
+def stage_param(name: str, index: int) -> str:
+    """The name stage ``index`` of ``detection_union_sql`` gives its parameter ``name``."""
+    return f"{name}_s{index}"
+
+
+def detection_union_sql(stages: list[str], graph: StageGraph = GRAPH) -> str:
+    """Several stages' detection in one query (one job, each table's minimum billed once):
+    each stage's own statement, its parameters renamed (``stage_param``), its rows tagged
+    with the stage. The order within a stage is the caller's to restore (a UNION keeps
+    none)."""
+    parts = []
+    for index, stage in enumerate(stages):
+        suffix = stage_param("", index)
+        own = STAGE_PARAMS.sub(rf"@\g<1>{suffix}", detection_sql(stage, graph))
+        columns = ", ".join(
+            f"CAST(d.{c} AS STRING) AS {c}" if c in HASH_COLUMNS else f"d.{c}"
+            for c in DETECTION_COLUMNS
+        )
+        parts.append(f"SELECT '{stage}' AS detected_stage, {columns} FROM ({own.strip()}) AS d")
+    return "\nUNION ALL\n".join(parts)
