@@ -285,15 +285,10 @@ def test_every_job_carries_the_byte_cap_and_labels_naming_command_stage_and_run(
     assert {j.config.labels["job_id"] for j in scored} == {job_id.lower()}
     stages = {j.config.labels["stage"] for j in scored if j.kind == "load"}
     assert stages == {"complexity_main"}  # the one pass of both stages
-    # a no-op sends only detection, each query labelled with its stage and a run id
+    # a no-op sends only detection: one query for every stage, labelled "all" and a run id
     assert all(j.kind == "query" for j in sent)
     assert {j.config.labels["command"] for j in sent} == {"run"}
-    assert {j.config.labels["stage"] for j in sent} == {
-        "complexity",
-        "main",
-        "text-embeddings",
-        "game-embeddings",
-    }
+    assert [j.config.labels["stage"] for j in sent] == ["all"]
     assert "none" not in {j.config.labels["job_id"] for j in sent}
 
 
