@@ -104,3 +104,12 @@ def sif_average(
     documents = np.asarray(terms @ weighted)
     documents /= np.where(empty, 1, lengths)[:, None]
     return documents, empty
+
+
+def empty_mask(X: Any, vocabulary: list[str]) -> np.ndarray:
+    """True for descriptions without any vocabulary word (they embed as zeros)."""
+    tokens = tokenize(_descriptions(X))
+    doc, _ = _token_ids(tokens, vocabulary)
+    empty = np.ones(len(tokens), dtype=bool)
+    empty[doc] = False
+    return empty

@@ -17,7 +17,13 @@ import numpy as np
 import polars as pl
 from scipy import sparse
 
-from bggscore.embeddings.documents import _descriptions, _token_ids, sif_average, tokenize
+from bggscore.embeddings.documents import (
+    _descriptions,
+    _token_ids,
+    empty_mask,
+    sif_average,
+    tokenize,
+)
 from bggscore.errors import InputError
 from bggscore.features import DESCRIPTION_CHARS, Features
 
@@ -57,11 +63,7 @@ class PlainTextEmbedder:
 
     def empty_mask(self, X: Any) -> np.ndarray:
         """True for descriptions without any vocabulary word (they embed as zeros)."""
-        tokens = tokenize(_descriptions(X))
-        doc, _ = _token_ids(tokens, self.vocabulary_)
-        empty = np.ones(len(tokens), dtype=bool)
-        empty[doc] = False
-        return empty
+        return empty_mask(X, self.vocabulary_)
 
     def count_empty(self, X: Any) -> int:
         return int(self.empty_mask(X).sum())

@@ -41,6 +41,7 @@ from bggscore.embeddings.documents import (
     DESCRIPTION_COLUMN,
     _descriptions,
     _token_ids,
+    empty_mask,
     sif_average,
     tokenize,
 )
@@ -167,11 +168,7 @@ class TextEmbedder(TransformerMixin, BaseEstimator):
     def empty_mask(self, X: Any) -> np.ndarray:
         """True for descriptions without any vocabulary word (they embed as zeros)."""
         check_is_fitted(self, "principal_component_")
-        tokens = tokenize(_descriptions(X))
-        doc, _ = _token_ids(tokens, self.vocabulary_)
-        empty = np.ones(len(tokens), dtype=bool)
-        empty[doc] = False
-        return empty
+        return empty_mask(X, self.vocabulary_)
 
     def count_empty(self, X: Any) -> int:
         """How many descriptions embed as zero vectors (null, empty, HTML-only, unknown words)."""
