@@ -30,15 +30,15 @@ TEXT_COLUMN = "description_embedding"  # the same embedding as one list column
 INPUT_COLUMN = "_input_embedding"  # the embeddings table's vector, until expanded
 
 
-def _complexity(wh: Warehouse, ids: list[int]) -> pl.DataFrame:
-    return wh.latest_complexity(ids).rename({"complexity_job_id": "job"})
+def _complexity(wh: Warehouse, ids: list[int], refs: pl.DataFrame | None) -> pl.DataFrame:
+    return wh.latest_complexity(ids, refs).rename({"complexity_job_id": "job"})
 
 
-def _text(wh: Warehouse, ids: list[int]) -> pl.DataFrame:
-    return wh.latest_text_embeddings(ids).rename({"text_job_id": "job"})
+def _text(wh: Warehouse, ids: list[int], refs: pl.DataFrame | None) -> pl.DataFrame:
+    return wh.latest_text_embeddings(ids, refs).rename({"text_job_id": "job"})
 
 
-def _embeddings_table(wh: Warehouse, ids: list[int]) -> pl.DataFrame:
+def _embeddings_table(wh: Warehouse, ids: list[int], refs: pl.DataFrame | None) -> pl.DataFrame:
     rows = wh.input_embeddings(ids)
     repeated = rows.filter(pl.col("game_id").is_duplicated())["game_id"]
     if len(repeated):  # a table the warehouse fills: one row per game is its contract
@@ -51,13 +51,17 @@ def _embeddings_table(wh: Warehouse, ids: list[int]) -> pl.DataFrame:
     return rows.rename({"embedding": INPUT_COLUMN, "input_hash": "job"})
 
 
-# stage or input -> reads (game_id, its output columns, job) for a list of games; an
-# input's "job" is the hash of its value, so its key part moves only when the value does
-READERS: dict[str, Callable[[Warehouse, list[int]], pl.DataFrame]] = {
+# stage or input -> reads (game_id, its output columns, job) for a list of games (given
+# the state of those games when the stage has some); an input's "job" is the hash of its
+# value, so its key part moves only when the value does
+READERS: dict[str, Callable[[Warehouse, list[int], pl.DataFrame | None], pl.DataFrame]] = {
     COMPLEXITY: _complexity,
     TEXT_EMBEDDINGS: _text,
     EMBEDDINGS_TABLE: _embeddings_table,
 }
+
+
+STATEFUL = (COMPLEXITY, TEXT_EMBEDDINGS)  # read in the partitions their state names
 
 
 @dataclass
@@ -159,11 +163,18 @@ def join_upstream(
             "with --no-upload"
         )
     ids = frame["game_id"].to_list()
+    wanted: dict[str, list[int]] = {}
+    for name in to_read:
+        partly = produced[name].ids if name in produced else None  # computed for these
+        wanted[name] = ids if partly is None else [i for i in ids if i not in partly]
+    stated = {name: wanted[name] for name in to_read if name in STATEFUL}
+    # the state of every stage read: one query (game embeddings read two stages)
+    refs = wh.state_refs_of(stated) if wh is not None and len(stated) > 1 else {}
     for name in to_read:
         assert wh is not None
-        partly = produced[name].ids if name in produced else None  # computed for these
-        wanted = ids if partly is None else [i for i in ids if i not in partly]
-        rows = READERS[name](wh, wanted).rename({"job": f"_job_{name}"})
+        partly = produced[name].ids if name in produced else None
+        rows = READERS[name](wh, wanted[name], refs.get(name))
+        rows = rows.rename({"job": f"_job_{name}"})
         same = [c for c in rows.columns if c != "game_id" and c in joined.columns]
         if partly is None:
             # a column the batch already has (main re-reading what complexity read) is replaced

@@ -314,6 +314,9 @@ class Job:
         self.job_id: str | None = None
         self.started_at: datetime | None = None
         self.done_ids: set[int] = set()
+        # the `running` row is not written yet: it goes in the first batch's transaction
+        # (on BigQuery one job fewer per command, and a run row always has rows behind it)
+        self.unrecorded = False
         self.stage_counts = dict.fromkeys(stages, 0)
         # (stage, the upstream stage it waits on) -> games it left out for that
         self.waiting: dict[tuple[str, str], list[int]] = {}
@@ -331,8 +334,7 @@ class Job:
                 # before the first write: another machine may be writing these stages
                 lease.take(self.wh, job_id, on_wait=self.console.info)
             self.started_at, self.job_id = started_at, job_id
-            if self.upload:
-                self._record("running")
+            self.unrecorded = self.upload
             if self.tracker is not None:
                 self.tracker.job(self.job_id)
         return self.job_id, self.started_at
@@ -380,7 +382,7 @@ class Job:
             try:
                 for done in batches:
                     if writer is not None:
-                        writer.submit(done.writes, done)  # commits while the next computes
+                        writer.submit(self._with_run_row(done.writes), done)  # commits while the next computes
                     else:
                         committed(done)
             except BaseException:
@@ -390,6 +392,17 @@ class Job:
                 raise
             if writer is not None:
                 writer.close()
+
+    def _with_run_row(self, writes: list[Write]) -> list[Write]:
+        """The first batch that writes anything also writes the job's `running` row."""
+        if not (self.unrecorded and writes):
+            return writes
+        assert self.job_id is not None and self.started_at is not None
+        self.unrecorded = False
+        row = self.wh.run_row(
+            self.job_id, self.command, ",".join(self.stages), "running", 0, self.started_at
+        )
+        return [row, *writes]
 
     def fail(self, exc: BaseException) -> None:
         if self.upload and self.job_id is not None:

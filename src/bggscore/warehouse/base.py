@@ -331,14 +331,40 @@ class Warehouse(abc.ABC):
         }
         return self.query(queries.STATE_REFS, params)
 
+    def state_refs_of(self, wanted: dict[str, list[int]]) -> dict[str, pl.DataFrame]:
+        """``state_refs`` of several stages in one query (stage -> its games)."""
+        stages = sorted(stage for stage, ids in wanted.items() if ids)
+        if not stages:
+            return {stage: self.state_refs(stage, []) for stage in wanted}
+        ids = sorted({i for stage in stages for i in wanted[stage]})
+        params = {
+            "partitions": Typed(sorted({stage_partition(s) for s in stages}), "ARRAY<INT64>"),
+            "stages": Typed(stages, "ARRAY<STRING>"),
+            "game_ids": Typed(ids, "ARRAY<INT64>"),
+        }
+        rows = self.query(queries.STATE_REFS_OF, params)
+        return {
+            stage: rows.filter(
+                (pl.col("stage") == stage) & pl.col("game_id").is_in(wanted[stage])
+            ).drop("stage")
+            for stage in wanted
+        }
+
     def _latest(
-        self, stage: str, game_ids: list[int], rows_sql: str, columns: dict[str, pl.DataType]
+        self,
+        stage: str,
+        game_ids: list[int],
+        rows_sql: str,
+        columns: dict[str, pl.DataType],
+        refs: pl.DataFrame | None = None,
     ) -> pl.DataFrame:
         """The rows of the stage's table its state names for these games: the state says
         which job wrote each and when, and the table is read in those partitions only (a
         join against its whole history would bill all of it). ``columns``: what the rows
-        hold besides game_id and job_id (the shape when no game has any)."""
-        refs = self.state_refs(stage, game_ids) if game_ids else None
+        hold besides game_id and job_id (the shape when no game has any). ``refs``: the
+        state of these games, when already read (``state_refs_of``)."""
+        if refs is None and game_ids:
+            refs = self.state_refs(stage, game_ids)
         if refs is None or refs.is_empty():
             schema = {"game_id": pl.Int64(), **columns, "job_id": pl.String()}
             return pl.DataFrame(schema=schema)
@@ -350,19 +376,23 @@ class Warehouse(abc.ABC):
         picked = refs.select("game_id", "job_id").join(rows, on=["game_id", "job_id"], how="inner")
         return picked.select("game_id", *columns, "job_id")
 
-    def latest_complexity(self, game_ids: list[int]) -> pl.DataFrame:
+    def latest_complexity(
+        self, game_ids: list[int], refs: pl.DataFrame | None = None
+    ) -> pl.DataFrame:
         """The stored complexity prediction each game was last scored with."""
         columns: dict[str, pl.DataType] = {
             "predicted_complexity": pl.Float64(),
             "predicted_complexity_raw": pl.Float64(),
         }
-        rows = self._latest(COMPLEXITY, game_ids, queries.COMPLEXITY_ROWS, columns)
+        rows = self._latest(COMPLEXITY, game_ids, queries.COMPLEXITY_ROWS, columns, refs)
         return rows.rename({"job_id": "complexity_job_id"})
 
-    def latest_text_embeddings(self, game_ids: list[int]) -> pl.DataFrame:
+    def latest_text_embeddings(
+        self, game_ids: list[int], refs: pl.DataFrame | None = None
+    ) -> pl.DataFrame:
         """The stored description embedding each game last got."""
         columns: dict[str, pl.DataType] = {"description_embedding": pl.List(pl.Float64())}
-        rows = self._latest(TEXT_EMBEDDINGS, game_ids, queries.TEXT_EMBEDDING_ROWS, columns)
+        rows = self._latest(TEXT_EMBEDDINGS, game_ids, queries.TEXT_EMBEDDING_ROWS, columns, refs)
         return rows.rename({"job_id": "text_job_id"})
 
     def description_md5(self, game_ids: list[int]) -> pl.DataFrame:
@@ -636,7 +666,7 @@ class Warehouse(abc.ABC):
         """Where a staged frame is visible to statements (engine-specific)."""
         return TableRef(name)
 
-    def record_run(
+    def run_row(
         self,
         job_id: str,
         command: str,
@@ -645,7 +675,8 @@ class Warehouse(abc.ABC):
         games: int,
         started_at: datetime,
         message: str = "",
-    ) -> None:
+    ) -> Write:
+        """A job's row of the runs table, as an upsert (it goes alone, or with a batch)."""
         row = pl.DataFrame(
             {
                 "job_id": [job_id],
@@ -659,7 +690,19 @@ class Warehouse(abc.ABC):
                 "source_environment": [self.settings.source_environment],
             }
         )
-        self.write([Write("runs", row, "upsert")])
+        return Write("runs", row, "upsert")
+
+    def record_run(
+        self,
+        job_id: str,
+        command: str,
+        stage: str,
+        status: str,
+        games: int,
+        started_at: datetime,
+        message: str = "",
+    ) -> None:
+        self.write([self.run_row(job_id, command, stage, status, games, started_at, message)])
 
 
 def _grouped(writes: list[Write]) -> list[tuple[str, str, pl.DataFrame]]:

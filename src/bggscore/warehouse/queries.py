@@ -124,6 +124,13 @@ STATE_REFS = (
     "AND s.game_id IN UNNEST(@game_ids)"
 )
 
+# STATE_REFS of several stages at once (their partitions), for the games of a batch
+STATE_REFS_OF = (
+    "SELECT s.stage, s.game_id, s.job_id, s.score_ts FROM scoring_state AS s "
+    "WHERE s.stage_partition IN UNNEST(@partitions) AND s.stage IN UNNEST(@stages) "
+    "AND s.game_id IN UNNEST(@game_ids)"
+)
+
 # The complexity each game was last scored with (what `--stage main` reads), and the raw
 # value the chain reads (rows written before it was kept hold the clipped value only);
 # joined with STATE_REFS on (game_id, job_id).

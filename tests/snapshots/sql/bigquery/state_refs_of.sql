@@ -1,0 +1,1 @@
+SELECT s.stage, s.game_id, s.job_id, s.score_ts FROM `bgg-predictive-models`.`raw`.`bggscore_scoring_state` AS s WHERE s.stage_partition IN UNNEST(@partitions) AND s.stage IN UNNEST(@stages) AND s.game_id IN UNNEST(@game_ids);

@@ -1,0 +1,1 @@
+SELECT s.stage, s.game_id, s.job_id, s.score_ts FROM "raw"."bggscore_scoring_state" AS s WHERE s.stage_partition IN (SELECT UNNEST($partitions)) AND s.stage IN (SELECT UNNEST($stages)) AND s.game_id IN (SELECT UNNEST($game_ids));
