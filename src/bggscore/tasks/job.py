@@ -382,7 +382,8 @@ class Job:
             try:
                 for done in batches:
                     if writer is not None:
-                        writer.submit(self._with_run_row(done.writes), done)  # commits while the next computes
+                        # commits while the next computes
+                        writer.submit(self._with_run_row(done.writes), done)
                     else:
                         committed(done)
             except BaseException:
