@@ -483,3 +483,35 @@ def test_vectors_for_games_not_in_the_warehouse_are_loaded_with_a_warning(
     quiet = cli("warehouse", "load", "--embeddings", str(path), "--json")
     assert "warning" not in quiet.stderr
     assert parse_json(quiet.stdout)["embeddings"]["not_in_games_features"] == 0
+
+
+def test_a_score_reads_the_embeddings_table_once_whatever_its_batches(
+    cli, emb_home: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Two reads of the table per score, whatever its batches: the check before work (its
+    widths and the selection's games without a vector, one statement) and the features
+    read the vectors come with. Counted where every read runs."""
+    from bggscore.warehouse.duckdb_engine import DuckDBWarehouse
+
+    seen: list[str] = []
+    fetch, batches = DuckDBWarehouse._fetch, DuckDBWarehouse._fetch_batches
+
+    def spy_fetch(wh, sql_text, params):
+        seen.append(sql_text)
+        return fetch(wh, sql_text, params)
+
+    def spy_batches(wh, sql_text, params, size):
+        seen.append(sql_text)
+        return batches(wh, sql_text, params, size)
+
+    monkeypatch.setattr(DuckDBWarehouse, "_fetch", spy_fetch)
+    monkeypatch.setattr(DuckDBWarehouse, "_fetch_batches", spy_batches)
+    scored = cli("score", "--all-years", "--batch-size", "100", "--json")
+    assert scored.exit_code == 0, scored.stderr
+    data = parse_json(scored.stdout)
+    assert data["games_scored"] > 300  # several batches
+    reading = [s for s in seen if "bgg_description_embeddings" in s]
+    assert len(reading) == 2, reading
+    assert "ARRAY_LENGTH" in reading[0] and "NOT EXISTS" in reading[0]  # the check
+    assert "_input_embedding" in reading[1]  # the features, with their vectors
+    assert missing_of(data)[COMPLEXITY] == {EMBEDDINGS_TABLE: [absent_game(emb_home)]}

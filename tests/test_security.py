@@ -489,6 +489,8 @@ ALLOWED_LITERALS = {"''", "'|'", "'complexity:'", "'text-embeddings:'", "'embedd
 FIXED_FILTERS = {
     "queries.MOST_RATED_GAME": {"1"},  # year_published IS NOT NULL ... LIMIT 1
     "queries.INPUT_EMBEDDING_WIDTHS": set(),  # every vector present in the table
+    # its first WHERE is the widths' (every vector); the selection's, after it, takes @params
+    "queries.INPUT_EMBEDDING_CHECK": set(),
     # each stage's rows tagged with its name, from the stage graph
     "detection_union_sql(all)": {f"'{stage}'" for stage in GRAPH.names},
 }

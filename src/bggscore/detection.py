@@ -305,16 +305,18 @@ def check_inputs(
     graph: StageGraph,
     stages: list[str] | tuple[str, ...],
     widths: dict[str, int | None] | None = None,
+    selection: Selection | None = None,
 ) -> None:
     """Refuse, before any work, stages needing an input whose table is missing or empty
     (naming the setting and what fills it); with ``widths`` (the ``emb_*`` columns each
-    stage's models read: scoring), also vectors of another width than the models'."""
+    stage's models read: scoring), also vectors of another width than the models'. With
+    ``selection``, the same read finds what ``missing_inputs`` then reports."""
     for name in dict.fromkeys(i for stage in stages for i in graph.inputs_needed(stage)):
         source = graph.input(name)
         table = wh.tables[source.table]
         models = ", ".join(m for found in graph.input_readers(name).values() for m in found)
         what = f"{models} read(s) emb_* from {table} ({source.setting})"
-        found = wh.input_embedding_widths()
+        found = wh.input_embedding_widths(selection)
         if found is None or not found[0]:
             where = f"which is not in {wh.location}" if found is None else "which is empty"
             raise InputError(f"{what}, {where}", input_fix(wh, graph, name))

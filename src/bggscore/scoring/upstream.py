@@ -24,10 +24,11 @@ import polars as pl
 from bggscore.errors import InputError, UsageError
 from bggscore.stages import COMPLEXITY, EMBEDDINGS_INPUT, EMBEDDINGS_TABLE, TEXT_EMBEDDINGS
 from bggscore.warehouse.base import Warehouse
+from bggscore.warehouse.queries import INPUT_VECTOR, INPUT_VECTOR_HASH
 
 EMBEDDING_PREFIX = "emb_"  # emb_0 .. emb_{d-1}: a description embedding, one column each
 TEXT_COLUMN = "description_embedding"  # the same embedding as one list column
-INPUT_COLUMN = "_input_embedding"  # the embeddings table's vector, until expanded
+INPUT_COLUMN = INPUT_VECTOR  # the embeddings table's vector, until expanded
 
 
 def _complexity(wh: Warehouse, ids: list[int], refs: pl.DataFrame | None) -> pl.DataFrame:
@@ -39,7 +40,19 @@ def _text(wh: Warehouse, ids: list[int], refs: pl.DataFrame | None) -> pl.DataFr
 
 
 def _embeddings_table(wh: Warehouse, ids: list[int], refs: pl.DataFrame | None) -> pl.DataFrame:
-    rows = wh.input_embeddings(ids)
+    rows = _one_per_game(wh, wh.input_embeddings(ids))
+    return rows.rename({"embedding": INPUT_COLUMN, "input_hash": "job"})
+
+
+def _vectors_read(wh: Warehouse, frame: pl.DataFrame, ids: list[int]) -> pl.DataFrame:
+    """The embeddings table's vectors the features read brought (``INPUT_VECTOR``): the
+    table read once per command, not once per batch."""
+    rows = frame.select("game_id", INPUT_COLUMN, pl.col(INPUT_VECTOR_HASH).alias("job"))
+    rows = rows.filter(pl.col(INPUT_COLUMN).is_not_null() & pl.col("game_id").is_in(ids))
+    return _one_per_game(wh, rows)
+
+
+def _one_per_game(wh: Warehouse, rows: pl.DataFrame) -> pl.DataFrame:
     repeated = rows.filter(pl.col("game_id").is_duplicated())["game_id"]
     if len(repeated):  # a table the warehouse fills: one row per game is its contract
         table = wh.tables[EMBEDDINGS_INPUT.table]
@@ -48,7 +61,7 @@ def _embeddings_table(wh: Warehouse, ids: list[int], refs: pl.DataFrame | None) 
             f"row for game {repeated[0]}",
             "keep one embedding per game in it, then rerun",
         )
-    return rows.rename({"embedding": INPUT_COLUMN, "input_hash": "job"})
+    return rows
 
 
 # stage or input -> reads (game_id, its output columns, job) for a list of games (given
@@ -173,7 +186,10 @@ def join_upstream(
     for name in to_read:
         assert wh is not None
         partly = produced[name].ids if name in produced else None
-        rows = READERS[name](wh, wanted[name], refs.get(name))
+        if name == EMBEDDINGS_TABLE and INPUT_VECTOR_HASH in frame.columns:
+            rows = _vectors_read(wh, frame, wanted[name])
+        else:
+            rows = READERS[name](wh, wanted[name], refs.get(name))
         rows = rows.rename({"job": f"_job_{name}"})
         same = [c for c in rows.columns if c != "game_id" and c in joined.columns]
         if partly is None:
@@ -217,6 +233,8 @@ def join_upstream(
         joined = joined.drop("_upstream_key")
     read = {name: joined[f"_job_{name}"] for name in inputs if name in stored}
     joined = joined.drop([f"_job_{name}" for name in stored])
+    if EMBEDDINGS_TABLE in inputs:
+        joined = joined.drop(INPUT_VECTOR_HASH, strict=False)
     if EMBEDDINGS_TABLE in inputs:
         if EMBEDDINGS_TABLE not in reuse:  # else the frame holds them as this stage reads them
             if expand_embeddings:

@@ -67,7 +67,7 @@ def detect_for_stages(
         # the warehouse first: on a new or mistyped home, `warehouse init` is the first step
         wh.require_tables(DETECTION_TABLES)
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
-        check_inputs(wh, graph, list(keys))
+        check_inputs(wh, graph, list(keys), selection=selection)
         missing = missing_ids(wh, selection)
         # games without an input a stage needs: left out by detection, reported here
         lacking = missing_inputs(wh, graph, list(keys), selection)
@@ -101,7 +101,7 @@ def explain_game(
     with open_warehouse(settings, read_only=True, waiting=waiting) as wh:
         wh.require_tables(DETECTION_TABLES)
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
-        check_inputs(wh, graph, list(keys))
+        check_inputs(wh, graph, list(keys), selection=selection)
         if not wh.existing_game_ids([game_id]):
             raise InputError(f"game {game_id} is not in the warehouse")
         info = wh.query(GAME_NAME_YEAR, {"id": game_id}).row(0, named=True)

@@ -482,7 +482,7 @@ def run_embed(
         wh.require_tables(TABLES)
         job = _EmbedJob(settings, options, console, wh)
         # game embeddings read complexity, which may read the embeddings table
-        check_inputs(wh, job.graph, job.stages)
+        check_inputs(wh, job.graph, job.stages, selection=options.selection)
         job.missing = missing_inputs(wh, job.graph, job.stages, options.selection)
         # registrations first (cheap, nothing unpickled): unknown models fail before work
         keys = {stage: job.models(stage, load=False).stage_key(stage) for stage in job.stages}

@@ -36,6 +36,7 @@ from bggscore.stages import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_GAMES,
     EMBED_STAGES,
+    EMBEDDINGS_TABLE,
     GRAPH,
     MAIN,
     PANDAS_BATCH_SIZE,
@@ -58,7 +59,7 @@ from bggscore.tasks.job import (
 from bggscore.warehouse import open_warehouse, require_warehouse
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.lease import stage_lease
-from bggscore.warehouse.queries import Selection
+from bggscore.warehouse.queries import INPUT_VECTOR, INPUT_VECTOR_HASH, Selection
 from bggscore.wording import counted
 
 if TYPE_CHECKING:
@@ -179,7 +180,8 @@ def run_score(
             )
         graph = model_graph(settings, registry, options.model_overrides)
         stages = graph.order(options.stages)
-        check_inputs(wh, graph, stages, {stage: plan.embedding_width(stage) for stage in stages})
+        widths = {stage: plan.embedding_width(stage) for stage in stages}
+        check_inputs(wh, graph, stages, widths, options.selection)
         plan.check_columns(wh.feature_columns())
         # games without an input a stage needs: reported, left out by detection and joins
         missing_input = missing_inputs(wh, graph, stages, options.selection)
@@ -437,6 +439,9 @@ class _Job:
                     pool.expect(models)
                 reads = pool.reads().columns if pool is not None else models.read_columns()
                 columns = sorted({"game_id", "name", "year_published", *reads})
+                if any(EMBEDDINGS_TABLE in self.graph.inputs_of(stage) for stage in stages):
+                    # the embeddings table's vectors come with the features: one read
+                    columns += [INPUT_VECTOR, INPUT_VECTOR_HASH]
                 total = total if total is not None else len(selection.game_ids or ())
                 explicit = "batch_size" in self.settings.scoring.model_fields_set
                 size = batch_size(options.batch_size, explicit, models, total, options.workers)

@@ -79,6 +79,8 @@ class Warehouse(abc.ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # selection -> its games without an input vector, found with the widths
+        self._missing_inputs: dict[str, list[int]] = {}
         ws = settings.warehouse
         names = ws.tables
         self.tables: dict[str, TableRef] = {}
@@ -408,13 +410,25 @@ class Warehouse(abc.ABC):
 
     def missing_input_embeddings(self, selection: queries.Selection) -> list[int]:
         """Games of the selection the embeddings table has no vector for."""
+        known = self._missing_inputs.pop(repr(selection), None)
+        if known is not None:  # found with the widths (``input_embedding_widths``)
+            return known
         frame = self.query(queries.MISSING_INPUT_EMBEDDINGS, selection.params())
         return frame["game_id"].to_list()
 
-    def input_embedding_widths(self) -> tuple[int, int | None, int | None] | None:
-        """(vectors, narrowest, widest) in the embeddings table; None when it is missing."""
+    def input_embedding_widths(
+        self, selection: queries.Selection | None = None
+    ) -> tuple[int, int | None, int | None] | None:
+        """(vectors, narrowest, widest) in the embeddings table; None when it is missing.
+        With ``selection``, the same query finds its games without a vector, for the
+        ``missing_input_embeddings`` that follows (one read of the table, not two)."""
         if self._table_columns(self.tables[EMBEDDINGS_INPUT.logical]) is None:
             return None
+        if selection is not None:
+            frame = self.query(queries.INPUT_EMBEDDING_CHECK, selection.params())
+            self._missing_inputs[repr(selection)] = frame["game_id"].drop_nulls().to_list()
+            first = frame.row(0, named=True)
+            return int(first["n"]), first["lo"], first["hi"]
         row = self.query(queries.INPUT_EMBEDDING_WIDTHS).row(0, named=True)
         return int(row["n"]), row["lo"], row["hi"]
 

@@ -96,21 +96,33 @@ def _select_list(columns: list[str]) -> str:
     )
 
 
+# pseudo-columns of a features read: the embeddings table's vector of each game (none:
+# null) and its hash, read in the same query (each read of the table bills all of it)
+INPUT_VECTOR = "_input_embedding"
+INPUT_VECTOR_HASH = "_input_hash"
+
+
 def features_sql(columns: list[str], with_hash: bool = False) -> str:
-    """Selected games; ``with_hash`` adds their current feature_hash.
+    """Selected games; ``with_hash`` adds their current feature_hash; ``INPUT_VECTOR``
+    among the columns adds the embeddings table's vector and its hash.
 
     No ORDER BY: sorting a whole catalogue before the first batch costs seconds and
     memory that grows with it; readers sort each batch instead (``read_features``).
     """
-    select = _select_list(columns)
-    if not with_hash:
-        return (
-            f"SELECT {select} FROM games_features AS f "  # noqa: S608
-            f"WHERE {SELECTION_WHERE}"
+    vectors = INPUT_VECTOR in columns
+    select = _select_list([c for c in columns if c not in (INPUT_VECTOR, INPUT_VECTOR_HASH)])
+    joins = ""
+    if with_hash:
+        select += ", h.feature_hash"
+        joins += " LEFT JOIN game_features_hash AS h ON h.game_id = f.game_id"
+    if vectors:
+        select += f", e.embedding AS {INPUT_VECTOR}, {EMBEDDING_HASH} AS {INPUT_VECTOR_HASH}"
+        joins += (
+            f" LEFT JOIN embeddings_input AS e ON e.game_id = f.game_id "
+            f"AND {EMBEDDING_PRESENT}"
         )
     return (
-        f"SELECT {select}, h.feature_hash "  # noqa: S608
-        "FROM games_features AS f LEFT JOIN game_features_hash AS h ON h.game_id = f.game_id "
+        f"SELECT {select} FROM games_features AS f{joins} "  # noqa: S608
         f"WHERE {SELECTION_WHERE}"
     )
 
@@ -317,6 +329,18 @@ MISSING_INPUT_EMBEDDINGS = (
 INPUT_EMBEDDING_WIDTHS = (
     "SELECT COUNT(*) AS n, MIN(ARRAY_LENGTH(e.embedding)) AS lo, "  # noqa: S608
     f"MAX(ARRAY_LENGTH(e.embedding)) AS hi FROM embeddings_input AS e WHERE {EMBEDDING_PRESENT}"
+)
+
+# both of the above in one statement (each read of the table bills the whole column): the
+# widths on every row, and one row per selected game without a vector (else one, null)
+INPUT_EMBEDDING_CHECK = (
+    "WITH widths AS (SELECT COUNT(*) AS n, MIN(ARRAY_LENGTH(e.embedding)) AS lo, "  # noqa: S608
+    "MAX(ARRAY_LENGTH(e.embedding)) AS hi FROM embeddings_input AS e "
+    f"WHERE {EMBEDDING_PRESENT}), missing AS (SELECT f.game_id FROM games_features AS f "
+    f"WHERE {SELECTION_WHERE} AND NOT EXISTS (SELECT e.game_id FROM embeddings_input AS e "
+    f"WHERE e.game_id = f.game_id AND {EMBEDDING_PRESENT})) "
+    "SELECT w.n, w.lo, w.hi, m.game_id FROM widths AS w LEFT JOIN missing AS m ON TRUE "
+    "ORDER BY m.game_id"
 )
 
 # the widths of the vectors a load of these games keeps (those of every other game)
