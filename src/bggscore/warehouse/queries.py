@@ -118,8 +118,7 @@ def features_sql(columns: list[str], with_hash: bool = False) -> str:
     if vectors:
         select += f", e.embedding AS {INPUT_VECTOR}, {EMBEDDING_HASH} AS {INPUT_VECTOR_HASH}"
         joins += (
-            f" LEFT JOIN embeddings_input AS e ON e.game_id = f.game_id "
-            f"AND {EMBEDDING_PRESENT}"
+            f" LEFT JOIN embeddings_input AS e ON e.game_id = f.game_id AND {EMBEDDING_PRESENT}"
         )
     return (
         f"SELECT {select} FROM games_features AS f{joins} "  # noqa: S608
