@@ -263,10 +263,14 @@ def test_a_killed_holder_is_taken_over_after_its_lease_expires(
 ) -> None:
     other = _second_home(bq, tmp_path)
     # the other machine starts a real score and is killed once it holds the lease
-    proc = _spawn(bq, emulator, other, "score", "--all-years", "--intervals", "200")
+    proc = _spawn(
+        bq, emulator, other, "score", "--all-years", "--intervals", "200", "--batch-size", "20"
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if bq.query("SELECT COUNT(*) AS n FROM runs")["n"][0]:  # after the lease, before rows
+        # its run row goes with its first batch; a second batch's rows (the emulator shows
+        # a script's rows before it commits) mean the first, with that row, committed
+        if bq.query("SELECT COUNT(*) AS n FROM ml_predictions_landing")["n"][0] > 20:
             break
         time.sleep(0.2)
     else:
