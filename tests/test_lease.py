@@ -91,7 +91,7 @@ def test_every_stage_or_none(warehouse: Any, clock: Any) -> None:
 
 def test_an_expired_lease_is_taken_over_and_its_run_closed(warehouse: Any, clock: Any) -> None:
     lease(["main"]).take(warehouse, "job-a")
-    warehouse.record_run("job-a", "score", "main", "running", 0, START)
+    warehouse.write([warehouse.run_row("job-a", "score", "main", "running", 0, START)])
     clock[0] = START + timedelta(minutes=29)
     with pytest.raises(LockedError, match="expires at 2026-12-01T06:30"):
         lease(["main"]).take(warehouse, "job-b")

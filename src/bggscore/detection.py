@@ -304,53 +304,60 @@ def check_inputs(
     wh: Warehouse,
     graph: StageGraph,
     stages: list[str] | tuple[str, ...],
+    selection: Selection,
     widths: dict[str, int | None] | None = None,
-    selection: Selection | None = None,
-) -> None:
+) -> MissingInputs:
     """Refuse, before any work, stages needing an input whose table is missing or empty
     (naming the setting and what fills it); with ``widths`` (the ``emb_*`` columns each
-    stage's models read: scoring), also vectors of another width than the models'. With
-    ``selection``, the same read finds what ``missing_inputs`` then reports."""
-    for name in dict.fromkeys(i for stage in stages for i in graph.inputs_needed(stage)):
-        source = graph.input(name)
-        table = wh.tables[source.table]
-        models = ", ".join(m for found in graph.input_readers(name).values() for m in found)
-        what = f"{models} read(s) emb_* from {table} ({source.setting})"
-        found = wh.input_embedding_widths(selection)
-        if found is None or not found[0]:
-            where = f"which is not in {wh.location}" if found is None else "which is empty"
-            raise InputError(f"{what}, {where}", input_fix(wh, graph, name))
-        _, narrowest, widest = found
-        for stage in stages:
-            width = (widths or {}).get(stage)
-            if width is None or name not in graph.inputs_of(stage):
-                continue
-            if narrowest != width or widest != width:
-                dims = f"{narrowest}" if narrowest == widest else f"{narrowest} to {widest}"
-                raise InputError(
-                    f"{stage}'s models read {width} embedding columns (emb_0..emb_{width - 1}) "
-                    f"but the embeddings in {table} ({source.setting}) have {dims} dimensions",
-                    "load embeddings of the width the models were trained on, or score with "
-                    "models trained on these",
-                )
+    stage's models read: scoring), also vectors of another width than the models'.
 
-
-def missing_inputs(
-    wh: Warehouse, graph: StageGraph, stages: list[str] | tuple[str, ...], selection: Selection
-) -> MissingInputs:
-    """Of the selection, the games each stage cannot score for want of an input it (or a
-    stage it reads) needs: stage -> input -> ids. Detection leaves them out; they are
+    Returns the selection's games each stage cannot score for want of an input it (or a
+    stage it reads) needs, found by the same read: detection leaves them out; they are
     reported, never counted as changes, and scored once the input exists."""
     lacking: dict[str, list[int]] = {}
     missing = MissingInputs()
     for stage in stages:
         for name in graph.inputs_needed(stage):
-            if name not in lacking:  # one query per input, whatever the stages
-                none_asked = selection.game_ids is not None and not selection.game_ids
-                lacking[name] = [] if none_asked else wh.missing_input_embeddings(selection)
+            if name not in lacking:  # one read per input, whatever the stages
+                lacking[name] = _checked_input(wh, graph, stages, name, selection, widths)
                 missing.notes[name] = input_note(wh, graph, name)
             missing.add(stage, name, lacking[name])
     return missing
+
+
+def _checked_input(
+    wh: Warehouse,
+    graph: StageGraph,
+    stages: list[str] | tuple[str, ...],
+    name: str,
+    selection: Selection,
+    widths: dict[str, int | None] | None,
+) -> list[int]:
+    source = graph.input(name)
+    table = wh.tables[source.table]
+    models = ", ".join(m for found in graph.input_readers(name).values() for m in found)
+    what = f"{models} read(s) emb_* from {table} ({source.setting})"
+    found = wh.input_embedding_check(selection)
+    if found is None or not found.vectors:
+        where = f"which is not in {wh.location}" if found is None else "which is empty"
+        raise InputError(f"{what}, {where}", input_fix(wh, graph, name))
+    for stage in stages:
+        width = (widths or {}).get(stage)
+        if width is None or name not in graph.inputs_of(stage):
+            continue
+        if found.narrowest != width or found.widest != width:
+            dims = (
+                f"{found.narrowest}"
+                if found.narrowest == found.widest
+                else f"{found.narrowest} to {found.widest}"
+            )
+            raise InputError(
+                f"{stage}'s models read {width} embedding columns (emb_0..emb_{width - 1}) "
+                f"but the embeddings in {table} ({source.setting}) have {dims} dimensions",
+                "load embeddings of the width the models were trained on, or score with "
+                "models trained on these",
+            )
+    return found.missing
 
 
 def input_note(wh: Warehouse, graph: StageGraph, name: str) -> tuple[str, str]:

@@ -44,6 +44,7 @@ from bggscore.scoring.upstream import Produced
 from bggscore.stages import PANDAS_BATCH_SIZE, WORKER_BATCH_SIZE
 from bggscore.tasks.score import batch_size
 from bggscore.warehouse.base import Write
+from bggscore.warehouse.queries import INPUT_VECTOR, INPUT_VECTOR_HASH
 
 REPO = Path(__file__).resolve().parents[2]
 BGGSCORE = [sys.executable, "-m", "bggscore"]
@@ -449,6 +450,9 @@ def test_the_embedding_list_stays_behind_only_when_no_model_reads_it(demo_home: 
     }
     by_list = ModelSet({"rating": LoadedModel(listed, None)}, None)
     assert unread_columns(by_list, columns) == frozenset()
+    # the embeddings table's vector as the features read brought it: no model's input
+    read = [*columns, INPUT_VECTOR, INPUT_VECTOR_HASH]
+    assert unread_columns(by_list, read) == {INPUT_VECTOR, INPUT_VECTOR_HASH}
 
 
 def test_a_worker_loads_only_the_artifact_the_parent_checked(demo_home: Path) -> None:

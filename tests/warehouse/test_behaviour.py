@@ -307,12 +307,22 @@ def test_duckdb_out_of_memory_says_what_to_raise(tmp_path: Path) -> None:
     warehouse.close()
 
 
-def test_record_run_and_last_runs(ready: Warehouse) -> None:
+def test_run_rows_and_last_runs(ready: Warehouse) -> None:
     for index, job in enumerate(["job-a", "job-b", "job-c"]):
         started = datetime(2026, 1, 1 + index, tzinfo=timezone.utc)
-        ready.record_run(job, "score", "complexity", "running", 0, started)
-    ready.record_run(
-        "job-c", "score", "complexity", "ok", 12, datetime(2026, 1, 3, tzinfo=timezone.utc), "done"
+        ready.write([ready.run_row(job, "score", "complexity", "running", 0, started)])
+    ready.write(
+        [
+            ready.run_row(
+                "job-c",
+                "score",
+                "complexity",
+                "ok",
+                12,
+                datetime(2026, 1, 3, tzinfo=timezone.utc),
+                "done",
+            )
+        ]
     )
 
     runs = ready.last_runs(limit=2)

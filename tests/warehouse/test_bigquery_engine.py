@@ -323,7 +323,7 @@ def test_a_write_loads_its_frames_in_one_parquet_load_then_runs_one_transaction(
 
 def test_a_small_frame_travels_as_one_parameterised_statement(warehouse, client) -> None:
     started = datetime(2026, 1, 2, tzinfo=timezone.utc)
-    warehouse.record_run("job-1", "score", "complexity", "running", 0, started)
+    warehouse.write([warehouse.run_row("job-1", "score", "complexity", "running", 0, started)])
 
     client.create_table.assert_not_called()  # no staging table, no load job
     client.load_table_from_file.assert_not_called()

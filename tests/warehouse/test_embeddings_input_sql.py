@@ -15,7 +15,7 @@ from tests.support.warehouses import engine_fixture
 
 from bggscore.detection import detect_stage
 from bggscore.stages import COMPLEXITY, EMBEDDINGS_INPUT, EMBEDDINGS_TABLE, GAME_EMBEDDINGS, GRAPH
-from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.base import EmbeddingWidths, Warehouse, Write
 from bggscore.warehouse.load import load_games
 from bggscore.warehouse.queries import Selection
 from bggscore.warehouse.schemas import TABLES
@@ -65,8 +65,8 @@ def test_hashes_are_stable_and_detection_compares_them(warehouse: Warehouse) -> 
     put_vectors(warehouse, {i: [float(i), 0.5, -1.25] for i in ids[:4]})
     put_vectors(warehouse, {ids[4]: []})  # an empty vector is no vector
 
-    assert warehouse.missing_input_embeddings(EVERYTHING) == [ids[4]]
-    assert warehouse.input_embedding_widths() == (4, 3, 3)
+    assert warehouse.input_embedding_check(EVERYTHING) == EmbeddingWidths(4, 3, 3, [ids[4]])
+    assert warehouse.input_embedding_widths() == EmbeddingWidths(4, 3, 3)
     first = dict(warehouse.input_embeddings(ids).select("game_id", "input_hash").iter_rows())
     assert sorted(first) == ids[:4] and len(set(first.values())) == 4
 

@@ -263,12 +263,16 @@ class Reads:
     def unread(self, columns: Iterable[str]) -> frozenset[str]:
         """Of a joined frame's ``columns``, the description embedding's list columns (as
         joined, maybe more than once) when every model reads the embedding as emb_*
-        columns, if at all."""
+        columns, if at all; and always the embeddings table's vector and hash as the
+        features read brought them (a stage that reads them has expanded and dropped them;
+        a stage that does not must not send them)."""
         from bggscore.scoring.upstream import TEXT_COLUMN
+        from bggscore.warehouse.queries import INPUT_VECTOR, INPUT_VECTOR_HASH
 
+        pseudo = frozenset(c for c in columns if c in (INPUT_VECTOR, INPUT_VECTOR_HASH))
         if any(c.startswith(TEXT_COLUMN) for c in self.names):
-            return frozenset()
-        return frozenset(c for c in columns if c.startswith(TEXT_COLUMN))
+            return pseudo
+        return pseudo | {c for c in columns if c.startswith(TEXT_COLUMN)}
 
 
 def unread_columns(models: ModelSet, columns: Iterable[str]) -> frozenset[str]:

@@ -176,34 +176,36 @@ def join_upstream(
             "with --no-upload"
         )
     ids = frame["game_id"].to_list()
-    wanted: dict[str, list[int]] = {}
-    for name in to_read:
-        partly = produced[name].ids if name in produced else None  # computed for these
-        wanted[name] = ids if partly is None else [i for i in ids if i not in partly]
+    # the games of each name this pass computed (None: none, read them all)
+    partly = {name: produced[name].ids if name in produced else None for name in to_read}
+    wanted = {
+        name: ids if done is None else [i for i in ids if i not in done]
+        for name, done in partly.items()
+    }
     stated = {name: wanted[name] for name in to_read if name in STATEFUL}
     # the state of every stage read: one query (game embeddings read two stages)
     refs = wh.state_refs_of(stated) if wh is not None and len(stated) > 1 else {}
     for name in to_read:
         assert wh is not None
-        partly = produced[name].ids if name in produced else None
         if name == EMBEDDINGS_TABLE and INPUT_VECTOR_HASH in frame.columns:
             rows = _vectors_read(wh, frame, wanted[name])
         else:
             rows = READERS[name](wh, wanted[name], refs.get(name))
         rows = rows.rename({"job": f"_job_{name}"})
         same = [c for c in rows.columns if c != "game_id" and c in joined.columns]
-        if partly is None:
+        done = partly[name]
+        if done is None:
             # a column the batch already has (main re-reading what complexity read) is replaced
             joined = joined.drop(same).join(rows, on="game_id", how="left")
             continue
-        # computed by this pass for some games (``partly``): their values (if the batch
+        # computed by this pass for some games (``done``): their values (if the batch
         # has them already) and this pass's job; the stored ones for the others
         joined = joined.join(rows, on="game_id", how="left", suffix="_stored")
         joined = joined.with_columns(pl.coalesce(c, f"{c}_stored").alias(c) for c in same).drop(
             [f"{c}_stored" for c in same]
         )
         job = pl.lit(produced[name].job_id, pl.String)
-        in_pass = pl.col("game_id").is_in(list(partly))
+        in_pass = pl.col("game_id").is_in(list(done))
         joined = joined.with_columns(
             pl.when(in_pass).then(job).otherwise(pl.col(f"_job_{name}")).alias(f"_job_{name}")
         )

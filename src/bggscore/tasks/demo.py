@@ -56,7 +56,10 @@ def is_demo_warehouse(wh: Warehouse) -> bool:
 def _mark(wh: Warehouse, games: int, seed: int) -> None:
     now = datetime.now(timezone.utc)
     message = f"synthetic catalogue of {games:,} games (seed {seed})"
-    wh.record_run(MARKER["job_id"], MARKER["command"], MARKER_STAGE, "success", games, now, message)
+    mark = wh.run_row(
+        MARKER["job_id"], MARKER["command"], MARKER_STAGE, "success", games, now, message
+    )
+    wh.write([mark])
 
 
 def _warehouse_rows(wh: Warehouse) -> str | None:

@@ -11,7 +11,6 @@ from bggscore.detection import (
     check_max_games,
     detect_stage,
     missing_ids,
-    missing_inputs,
     pending_upstream,
 )
 from bggscore.errors import UsageError
@@ -67,10 +66,9 @@ def detect_for_stages(
         # the warehouse first: on a new or mistyped home, `warehouse init` is the first step
         wh.require_tables(DETECTION_TABLES)
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
-        check_inputs(wh, graph, list(keys), selection=selection)
-        missing = missing_ids(wh, selection)
         # games without an input a stage needs: left out by detection, reported here
-        lacking = missing_inputs(wh, graph, list(keys), selection)
+        lacking = check_inputs(wh, graph, list(keys), selection)
+        missing = missing_ids(wh, selection)
         found: dict[str, StageChanges] = {}
         for stage, key in keys.items():
             changes = detect_stage(wh, stage, key, selection, max_games, graph=graph)
@@ -101,11 +99,10 @@ def explain_game(
     with open_warehouse(settings, read_only=True, waiting=waiting) as wh:
         wh.require_tables(DETECTION_TABLES)
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
-        check_inputs(wh, graph, list(keys), selection=selection)
+        lacking = check_inputs(wh, graph, list(keys), selection).found
         if not wh.existing_game_ids([game_id]):
             raise InputError(f"game {game_id} is not in the warehouse")
         info = wh.query(GAME_NAME_YEAR, {"id": game_id}).row(0, named=True)
-        lacking = missing_inputs(wh, graph, list(keys), selection).found
         stages_out: list[dict[str, Any]] = []
         reasons: dict[str, list[str]] = {}
         for stage, key in keys.items():

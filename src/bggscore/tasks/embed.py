@@ -24,7 +24,6 @@ from bggscore.detection import (
     check_max_games,
     detect_stage,
     input_hash,
-    missing_inputs,
 )
 from bggscore.errors import RegistryError, UsageError
 from bggscore.locking import pipeline_lock
@@ -482,8 +481,7 @@ def run_embed(
         wh.require_tables(TABLES)
         job = _EmbedJob(settings, options, console, wh)
         # game embeddings read complexity, which may read the embeddings table
-        check_inputs(wh, job.graph, job.stages, selection=options.selection)
-        job.missing = missing_inputs(wh, job.graph, job.stages, options.selection)
+        job.missing = check_inputs(wh, job.graph, job.stages, options.selection)
         # registrations first (cheap, nothing unpickled): unknown models fail before work
         keys = {stage: job.models(stage, load=False).stage_key(stage) for stage in job.stages}
         labels = {MODEL_TYPE[s]: job.models(s, load=False).label(MODEL_TYPE[s]) for s in job.stages}

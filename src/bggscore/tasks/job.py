@@ -398,12 +398,8 @@ class Job:
         """The first batch that writes anything also writes the job's `running` row."""
         if not (self.unrecorded and writes):
             return writes
-        assert self.job_id is not None and self.started_at is not None
         self.unrecorded = False
-        row = self.wh.run_row(
-            self.job_id, self.command, ",".join(self.stages), "running", 0, self.started_at
-        )
-        return [row, *writes]
+        return [self._run_row("running"), *writes]
 
     def fail(self, exc: BaseException) -> None:
         if self.upload and self.job_id is not None:
@@ -417,15 +413,14 @@ class Job:
             self._record("success")
 
     def _record(self, status: str, message: str = "") -> None:
+        self.wh.write([self._run_row(status, message)])
+
+    def _run_row(self, status: str, message: str = "") -> Write:
         assert self.job_id is not None and self.started_at is not None
-        self.wh.record_run(
-            self.job_id,
-            self.command,
-            ",".join(self.stages),
-            status,
-            len(self.done_ids),
-            self.started_at,
-            message,
+        stages = ",".join(self.stages)
+        games = len(self.done_ids)
+        return self.wh.run_row(
+            self.job_id, self.command, stages, status, games, self.started_at, message
         )
 
 

@@ -109,7 +109,7 @@ def _stored_width(settings: Settings, wh: Warehouse, frame: pl.DataFrame) -> int
     """The width of the description embeddings the models would be scored with."""
     if base_graph(settings).inputs:  # features.embeddings_table: production's table
         found = wh.input_embedding_widths()
-        return found[2] if found and found[0] else None
+        return found.widest if found and found.vectors else None
     if wh.missing_tables(["scoring_state", "description_embeddings"]):
         return None
     return _width(wh.latest_text_embeddings(frame["game_id"].to_list()))

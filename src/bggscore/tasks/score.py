@@ -25,7 +25,6 @@ from bggscore.detection import (
     check_max_games,
     detect_stage,
     missing_ids,
-    missing_inputs,
 )
 from bggscore.errors import InputError, UsageError
 from bggscore.locking import pipeline_lock
@@ -181,10 +180,9 @@ def run_score(
         graph = model_graph(settings, registry, options.model_overrides)
         stages = graph.order(options.stages)
         widths = {stage: plan.embedding_width(stage) for stage in stages}
-        check_inputs(wh, graph, stages, widths, options.selection)
-        plan.check_columns(wh.feature_columns())
         # games without an input a stage needs: reported, left out by detection and joins
-        missing_input = missing_inputs(wh, graph, stages, options.selection)
+        missing_input = check_inputs(wh, graph, stages, options.selection, widths)
+        plan.check_columns(wh.feature_columns())
         missing = missing_ids(wh, options.selection)
         if missing and len(missing) == len(options.selection.game_ids or ()):
             raise _none_there(missing)  # as `detect-changes --explain` says of one id

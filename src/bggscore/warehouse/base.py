@@ -12,7 +12,7 @@ import abc
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
@@ -53,6 +53,17 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class EmbeddingWidths:
+    """What the embeddings table holds: its vectors, their narrowest and widest width, and
+    (checked against a selection) the selection's games without one."""
+
+    vectors: int
+    narrowest: int | None
+    widest: int | None
+    missing: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class Write:
     """Rows for one table inside an atomic write.
 
@@ -80,7 +91,6 @@ class Warehouse(abc.ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # selection -> its games without an input vector, found with the widths
-        self._missing_inputs: dict[str, list[int]] = {}
         ws = settings.warehouse
         names = ws.tables
         self.tables: dict[str, TableRef] = {}
@@ -408,29 +418,22 @@ class Warehouse(abc.ABC):
         params = {"game_ids": Typed(game_ids, "ARRAY<INT64>")}
         return self.query(queries.INPUT_EMBEDDINGS, params)
 
-    def missing_input_embeddings(self, selection: queries.Selection) -> list[int]:
-        """Games of the selection the embeddings table has no vector for."""
-        known = self._missing_inputs.pop(repr(selection), None)
-        if known is not None:  # found with the widths (``input_embedding_widths``)
-            return known
-        frame = self.query(queries.MISSING_INPUT_EMBEDDINGS, selection.params())
-        return frame["game_id"].to_list()
-
-    def input_embedding_widths(
-        self, selection: queries.Selection | None = None
-    ) -> tuple[int, int | None, int | None] | None:
-        """(vectors, narrowest, widest) in the embeddings table; None when it is missing.
-        With ``selection``, the same query finds its games without a vector, for the
-        ``missing_input_embeddings`` that follows (one read of the table, not two)."""
+    def input_embedding_widths(self) -> EmbeddingWidths | None:
+        """How many vectors the embeddings table holds and their widths; None when the
+        table is missing."""
         if self._table_columns(self.tables[EMBEDDINGS_INPUT.logical]) is None:
             return None
-        if selection is not None:
-            frame = self.query(queries.INPUT_EMBEDDING_CHECK, selection.params())
-            self._missing_inputs[repr(selection)] = frame["game_id"].drop_nulls().to_list()
-            first = frame.row(0, named=True)
-            return int(first["n"]), first["lo"], first["hi"]
         row = self.query(queries.INPUT_EMBEDDING_WIDTHS).row(0, named=True)
-        return int(row["n"]), row["lo"], row["hi"]
+        return EmbeddingWidths(int(row["n"]), row["lo"], row["hi"])
+
+    def input_embedding_check(self, selection: queries.Selection) -> EmbeddingWidths | None:
+        """The widths, and the games of the selection without a vector, in one read."""
+        if self._table_columns(self.tables[EMBEDDINGS_INPUT.logical]) is None:
+            return None
+        frame = self.query(queries.INPUT_EMBEDDING_CHECK, selection.params())
+        first = frame.row(0, named=True)
+        missing = frame["game_id"].drop_nulls().to_list()
+        return EmbeddingWidths(int(first["n"]), first["lo"], first["hi"], missing)
 
     def kept_embedding_widths(self, game_ids: list[int]) -> dict[int, int]:
         """width -> vectors of the embeddings table's games not in ``game_ids``: the rows
@@ -690,7 +693,8 @@ class Warehouse(abc.ABC):
         started_at: datetime,
         message: str = "",
     ) -> Write:
-        """A job's row of the runs table, as an upsert (it goes alone, or with a batch)."""
+        """A job's row of the runs table, as an upsert: written alone (``write([row])``) or
+        with a batch, in its transaction."""
         row = pl.DataFrame(
             {
                 "job_id": [job_id],
@@ -705,18 +709,6 @@ class Warehouse(abc.ABC):
             }
         )
         return Write("runs", row, "upsert")
-
-    def record_run(
-        self,
-        job_id: str,
-        command: str,
-        stage: str,
-        status: str,
-        games: int,
-        started_at: datetime,
-        message: str = "",
-    ) -> None:
-        self.write([self.run_row(job_id, command, stage, status, games, started_at, message)])
 
 
 def _grouped(writes: list[Write]) -> list[tuple[str, str, pl.DataFrame]]:

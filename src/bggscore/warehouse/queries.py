@@ -317,25 +317,18 @@ INPUT_EMBEDDINGS = (
     f"FROM embeddings_input AS e WHERE e.game_id IN UNNEST(@game_ids) AND {EMBEDDING_PRESENT}"
 )
 
-# selected games without a vector: reported (missing_inputs), never scored nor dropped silently
-MISSING_INPUT_EMBEDDINGS = (
-    "SELECT f.game_id FROM games_features AS f "  # noqa: S608
-    f"WHERE {SELECTION_WHERE} AND NOT EXISTS (SELECT e.game_id FROM embeddings_input AS e "
-    f"WHERE e.game_id = f.game_id AND {EMBEDDING_PRESENT}) ORDER BY f.game_id"
-)
-
 # how many vectors the table holds and their widths (a model reads exactly one width)
 INPUT_EMBEDDING_WIDTHS = (
     "SELECT COUNT(*) AS n, MIN(ARRAY_LENGTH(e.embedding)) AS lo, "  # noqa: S608
     f"MAX(ARRAY_LENGTH(e.embedding)) AS hi FROM embeddings_input AS e WHERE {EMBEDDING_PRESENT}"
 )
 
-# both of the above in one statement (each read of the table bills the whole column): the
-# widths on every row, and one row per selected game without a vector (else one, null)
+# the widths, and the selected games without a vector (reported as missing_inputs, never
+# scored nor dropped silently), in one statement: each read of the table bills its whole
+# column. The widths on every row, one row per game without a vector (else one, null)
 INPUT_EMBEDDING_CHECK = (
-    "WITH widths AS (SELECT COUNT(*) AS n, MIN(ARRAY_LENGTH(e.embedding)) AS lo, "  # noqa: S608
-    "MAX(ARRAY_LENGTH(e.embedding)) AS hi FROM embeddings_input AS e "
-    f"WHERE {EMBEDDING_PRESENT}), missing AS (SELECT f.game_id FROM games_features AS f "
+    f"WITH widths AS ({INPUT_EMBEDDING_WIDTHS}), "  # noqa: S608
+    "missing AS (SELECT f.game_id FROM games_features AS f "
     f"WHERE {SELECTION_WHERE} AND NOT EXISTS (SELECT e.game_id FROM embeddings_input AS e "
     f"WHERE e.game_id = f.game_id AND {EMBEDDING_PRESENT})) "
     "SELECT w.n, w.lo, w.hi, m.game_id FROM widths AS w LEFT JOIN missing AS m ON TRUE "
