@@ -603,7 +603,8 @@ def report(
         )
     )
     if "daily run" in detail:
-        top = sorted(detail["daily run"].statements, key=lambda x: -x[1].bytes)[:12]
+        limit = int(os.environ.get("BQCOST_TOP", "12"))
+        top = sorted(detail["daily run"].statements, key=lambda x: -x[1].bytes)[:limit]
         rows = [[describe(sent, s), f"{s.bytes / GB:.3f}"] for sent, s in top]
         print(table("daily run at 1 year: the statements billing most", ["statement", "GB"], rows))
     rows = [

@@ -135,10 +135,12 @@ class _EmbedJob:
         held: dict[str, set[int]] | None = None,
         picks: Picks | None = None,
         confirm: pl.DataFrame | None = None,
+        last: bool = False,
     ) -> None:
         """Embed the selection with each stage's model in one read of the features (the
-        caller marks the run failed): per batch, text first, then game embeddings reading
-        the vectors the batch just made (stored ones for the games it did not embed).
+        caller marks the run failed; ``last``: the job's last pass): per batch, text
+        first, then game embeddings reading the vectors the batch just made (stored ones
+        for the games it did not embed).
         ``held`` games wait for an upstream stage (upstream -> ids); ``picks`` says which
         games each stage embeds; ``confirm`` holds the text stage's state of the games
         detection found by their feature hash alone (embedded only if the md5 of their
@@ -161,7 +163,7 @@ class _EmbedJob:
         def batch(frame: pl.DataFrame) -> Batch:
             return self._batch(frame, stages, loaded, keys, (job_id, ts), picks, confirm)
 
-        self.job.run_pass(stages, frames, total, label, batch)
+        self.job.run_pass(stages, frames, total, label, batch, last)
 
     def _batch(
         self,
@@ -432,6 +434,7 @@ def _embed_changed(
                 len(ids),
                 picks=picks,
                 confirm=pending,
+                last=True,
             )
         return
     for index, stage in enumerate(job.stages):
@@ -446,7 +449,9 @@ def _embed_changed(
         if ids:
             label = f"{stage}: {counted(len(ids), 'changed game')}"
             checked = _to_confirm(changes) if stage == TEXT_EMBEDDINGS else None
-            job.run_pass([stage], Selection(game_ids=tuple(ids)), label, len(ids), confirm=checked)
+            final = index == len(job.stages) - 1
+            selected = Selection(game_ids=tuple(ids))
+            job.run_pass([stage], selected, label, len(ids), confirm=checked, last=final)
 
 
 def _embed_all(job: _EmbedJob, wh: Warehouse, options: EmbedOptions) -> None:
@@ -458,7 +463,7 @@ def _embed_all(job: _EmbedJob, wh: Warehouse, options: EmbedOptions) -> None:
     if GAME_EMBEDDINGS in job.stages:
         held = job.held_or_missing(GAME_EMBEDDINGS, options.selection)
     label = f"{', '.join(job.stages)}: {options.selection.describe()}"
-    job.run_pass(job.stages, options.selection, label, total, held)
+    job.run_pass(job.stages, options.selection, label, total, held, last=True)
 
 
 def run_embed(

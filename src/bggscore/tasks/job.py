@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import polars as pl
 
@@ -156,6 +156,24 @@ def _computed(
         done = batch(frame)
         del frame  # done with the features: not held while the writer catches up
         yield done
+
+
+def _marking_last(items: Iterable[T], last: bool) -> Iterator[tuple[T, bool]]:
+    """Each item and whether ``last`` holds and it is the final one (then each waits for
+    the next to be known: one item of look-ahead)."""
+    if not last:
+        yield from ((item, False) for item in items)
+        return
+    it = iter(items)
+    held = next(it, _NONE)
+    for item in it:
+        yield cast(T, held), False
+        held = item
+    if held is not _NONE:
+        yield cast(T, held), True
+
+
+_NONE = object()
 
 
 class SharedFeatures:
@@ -314,9 +332,12 @@ class Job:
         self.job_id: str | None = None
         self.started_at: datetime | None = None
         self.done_ids: set[int] = set()
+        self.sent_ids: set[int] = set()  # of the batches handed to the writer
         # the `running` row is not written yet: it goes in the first batch's transaction
         # (on BigQuery one job fewer per command, and a run row always has rows behind it)
         self.unrecorded = False
+        # the `success` row went with the job's last batch: finish() has nothing to write
+        self.succeeded = False
         self.stage_counts = dict.fromkeys(stages, 0)
         # (stage, the upstream stage it waits on) -> games it left out for that
         self.waiting: dict[tuple[str, str], list[int]] = {}
@@ -346,15 +367,22 @@ class Job:
         total: int,
         label: str,
         batch: Callable[[pl.DataFrame], Batch],
+        last: bool = False,
     ) -> None:
         """Compute each frame's writes and commit them, in order, one batch at a time."""
-        self.commit_batches(stages, _computed(frames, batch), total, label)
+        self.commit_batches(stages, _computed(frames, batch), total, label, last)
 
     def commit_batches(
-        self, stages: list[str], batches: Iterable[Batch], total: int, label: str
+        self,
+        stages: list[str],
+        batches: Iterable[Batch],
+        total: int,
+        label: str,
+        last: bool = False,
     ) -> None:
         """Commit each batch as it comes, in order (``score --workers``: computed
-        elsewhere), one transaction each."""
+        elsewhere), one transaction each. ``last``: the job's last pass, whose last batch
+        also writes the job's `success` row (on BigQuery one job fewer per command)."""
         tracker = self.tracker
         if tracker is not None:
             tracker.start_pass(label, total)
@@ -380,10 +408,10 @@ class Job:
 
             writer = BatchWriter(self.wh, committed) if self.upload else None
             try:
-                for done in batches:
+                for done, final in _marking_last(batches, last):
                     if writer is not None:
                         # commits while the next computes
-                        writer.submit(self._with_run_row(done.writes), done)
+                        writer.submit(self._with_run_row(done, final), done)
                     else:
                         committed(done)
             except BaseException:
@@ -394,12 +422,17 @@ class Job:
             if writer is not None:
                 writer.close()
 
-    def _with_run_row(self, writes: list[Write]) -> list[Write]:
-        """The first batch that writes anything also writes the job's `running` row."""
-        if not (self.unrecorded and writes):
-            return writes
+    def _with_run_row(self, done: Batch, final: bool) -> list[Write]:
+        """The first batch that writes anything also writes the job's `running` row; the
+        job's last batch its `success` row instead (it commits with the batch, or not)."""
+        self.sent_ids.update(i for ids in done.stage_ids.values() for i in ids)
+        if final:
+            self.unrecorded, self.succeeded = False, True
+            return [self._run_row("success", games=len(self.sent_ids)), *done.writes]
+        if not (self.unrecorded and done.writes):
+            return done.writes
         self.unrecorded = False
-        return [self._run_row("running"), *writes]
+        return [self._run_row("running"), *done.writes]
 
     def fail(self, exc: BaseException) -> None:
         if self.upload and self.job_id is not None:
@@ -409,16 +442,16 @@ class Job:
                 self._record("failed", message)
 
     def finish(self) -> None:
-        if self.upload and self.job_id is not None:
+        if self.upload and self.job_id is not None and not self.succeeded:
             self._record("success")
 
     def _record(self, status: str, message: str = "") -> None:
         self.wh.write([self._run_row(status, message)])
 
-    def _run_row(self, status: str, message: str = "") -> Write:
+    def _run_row(self, status: str, message: str = "", games: int | None = None) -> Write:
         assert self.job_id is not None and self.started_at is not None
         stages = ",".join(self.stages)
-        games = len(self.done_ids)
+        games = len(self.done_ids) if games is None else games
         return self.wh.run_row(
             self.job_id, self.command, stages, status, games, self.started_at, message
         )

@@ -206,7 +206,8 @@ def run_score(
                     }
                     for s in stages
                 }
-                job.run_pass(stages, options.selection, f"scoring {described}", total, held)
+                label = f"scoring {described}"
+                job.run_pass(stages, options.selection, label, total, held, last=True)
             reason = None if total else "no_games"
         job.finish()
     waiting = split_waiting(job.job.waiting, graph, missing_input)
@@ -274,7 +275,7 @@ def _score_changed(
         ids = sorted({i for games in chosen for i in games})
         if ids:
             label = f"scoring {counted(len(ids), 'changed game')}"
-            job.run_pass(stages, Selection(game_ids=tuple(ids)), label, picks=picks)
+            job.run_pass(stages, Selection(game_ids=tuple(ids)), label, picks=picks, last=True)
         return
     for index, stage in enumerate(stages):
         # the first stage's detection stands; later ones see what earlier passes wrote
@@ -288,7 +289,8 @@ def _score_changed(
         ids = job.ready(stage, sorted(changes.game_ids), stages)
         if ids:
             label = f"{stage}: {counted(len(ids), 'changed game')}"
-            job.run_pass([stage], Selection(game_ids=tuple(ids)), label)
+            final = index == len(stages) - 1
+            job.run_pass([stage], Selection(game_ids=tuple(ids)), label, last=final)
 
 
 class _Job:
@@ -415,7 +417,11 @@ class _Job:
         total: int | None = None,
         held: dict[str, dict[str, set[int]]] | None = None,
         picks: Picks | None = None,
+        last: bool = False,
     ) -> None:
+        """Score the selection in one read of the features. ``last``: the job's last
+        pass (its last batch writes the run's `success` row; not with a local copy to
+        finish first)."""
         from bggscore.scoring.batch import compute_batch, prepare_batch
 
         self._preloaded()
@@ -462,7 +468,8 @@ class _Job:
                         )
                         for batch in prepared
                     )
-                self.job.commit_batches(stages, self._copied(batches), total, label)
+                last = last and self.copy is None
+                self.job.commit_batches(stages, self._copied(batches), total, label, last)
         except BaseException as exc:
             if self.copy is not None:
                 self.copy.abort()
