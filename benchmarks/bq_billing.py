@@ -317,35 +317,53 @@ class Biller:
     # -- script variables --------------------------------------------------------------------
     def _declare(self, tree: Any, values: Values) -> Statement:
         """A DECLARE: its DEFAULT billed like a query; its variables bound to the value."""
-        from sqlglot import exp
 
         reads: dict[str, Read] = {}
         for item in tree.expressions:
             default = item.args.get("default")
-            value = None
-            if isinstance(default, exp.Subquery):
-                select = default.unnest()
-                self._scan(select, values, reads)
-                value = self._evaluate(select, values)
-            elif default is not None:
-                value = _constant(default, values)
+            value = None if default is None else self._default(default, values, reads)
             names = item.this if isinstance(item.this, list) else [item.this]
             for name in names:
                 values.variables[name.name.lower()] = value
         return Statement("declare", self._billed(reads))
 
-    def _evaluate(self, select: Any, values: Values) -> Any:
-        """The value of ``SELECT MIN(col)``, ``MAX(col)`` or ``ARRAY_AGG(DISTINCT col)``
-        over a table (or a derived table of it), from the values its size knows of the
-        column in the partitions read; None for any other subquery or nothing known (a
-        variable then prunes nothing). Filters on other columns are not applied: the
-        subqueries bggscore writes have none."""
+    def _default(self, node: Any, values: Values, reads: dict[str, Read]) -> Any:
+        """A DECLARE's DEFAULT: a subquery (its reads added to ``reads``), ARRAY_CONCAT of
+        array ones, or a constant; None when its value is not known."""
         from sqlglot import exp
-        from sqlglot.optimizer.scope import build_scope
+
+        if isinstance(node, exp.Subquery):
+            select = node.unnest()
+            self._scan(select, values, reads)
+            return self._evaluate(select, values)
+        if isinstance(node, exp.ArrayConcat):
+            parts = [self._default(part, values, reads) for part in [node.this, *node.expressions]]
+            if any(not isinstance(part, list) for part in parts):
+                return None
+            return [value for part in parts for value in part]
+        return _constant(node, values)
+
+    def _evaluate(self, select: Any, values: Values) -> Any:
+        """The value of ``SELECT MIN(col)``, ``MAX(col)``, ``ARRAY_AGG(DISTINCT col)`` or
+        an array of such (``[MIN(col), MAX(col)]``) over a table (or a derived table of
+        it), from the values its size knows of the column in the partitions read; None for
+        any other subquery or nothing known (a variable then prunes nothing). Filters on
+        other columns are not applied: the subqueries bggscore writes have none."""
+        from sqlglot import exp
 
         if not isinstance(select, exp.Select) or len(select.expressions) != 1:
             return None
-        aggregate = select.expressions[0].unalias()
+        selected = select.expressions[0].unalias()
+        if isinstance(selected, exp.Array):
+            found = [self._aggregate(select, item, values) for item in selected.expressions]
+            return None if any(value is None for value in found) else found
+        return self._aggregate(select, selected, values)
+
+    def _aggregate(self, select: Any, aggregate: Any, values: Values) -> Any:
+        """One aggregate of ``_evaluate``'s over the select's source."""
+        from sqlglot import exp
+        from sqlglot.optimizer.scope import build_scope
+
         if isinstance(aggregate, (exp.Min, exp.Max)):
             column = aggregate.this
         elif (
@@ -617,6 +635,13 @@ def _constant(node: Any, values: Values) -> Any:
         return _constant(node.this, values)
     if isinstance(node, (exp.Parameter, exp.Placeholder, exp.Column)):
         return values.of(node)
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+        # an array variable's element: name[OFFSET(i)] (sqlglot: offset 0), name[ORDINAL(i)]
+        items, index = _constant(node.this, values), _constant(node.expressions[0], values)
+        position = index - int(node.args.get("offset") or 0) if isinstance(index, int) else -1
+        if isinstance(items, list) and 0 <= position < len(items):
+            return items[position]
+        return None
     if isinstance(node, exp.Literal):
         if not node.is_string:
             number = float(node.this)

@@ -250,13 +250,14 @@ def test_where_moments_fall_in_the_history_can_be_given() -> None:
     assert billed(biller, sql, stamps=[STAMP]) == 16 * 1_000_000
 
 
+# as Warehouse.write declares them: every append's bounds in one array, then each bound
 DECLARES = (
     "DECLARE partitions_0 ARRAY<INT64> DEFAULT (SELECT ARRAY_AGG(DISTINCT b.stage_partition) "
     "FROM (SELECT stage_partition, game_id FROM `p.d._stage_rows` WHERE _frame = 0) AS b);\n"
-    "DECLARE since_1 TIMESTAMP DEFAULT (SELECT MIN(b.score_ts) "
+    "DECLARE write_bounds ARRAY<TIMESTAMP> DEFAULT (SELECT [MIN(b.score_ts), MAX(b.score_ts)] "
     "FROM (SELECT game_id, score_ts FROM `p.d._stage_rows` WHERE _frame = 1) AS b);\n"
-    "DECLARE until_1 TIMESTAMP DEFAULT (SELECT MAX(b.score_ts) "
-    "FROM (SELECT game_id, score_ts FROM `p.d._stage_rows` WHERE _frame = 1) AS b);\n"
+    "DECLARE since_1 TIMESTAMP DEFAULT write_bounds[OFFSET(0)];\n"
+    "DECLARE until_1 TIMESTAMP DEFAULT write_bounds[OFFSET(1)];\n"
 )
 MERGE_STATE = (
     "MERGE INTO `p.d.state_by_stage` AS t USING (SELECT stage_partition, game_id "
@@ -279,15 +280,36 @@ def test_a_script_declares_bounds_from_the_staged_rows_then_prunes_by_them() -> 
         DECLARES + "BEGIN TRANSACTION;\n" + MERGE_STATE + APPEND_LANDING + "COMMIT TRANSACTION;"
     )
     statements = parted_biller().job(script, {})
-    assert [s.kind for s in statements] == ["declare"] * 3 + ["merge", "insert"]
-    # each DECLARE reads its frame of the staged rows: 10 MiB at least
-    assert [s.tables for s in statements[:3]] == [{STAGED: MINIMUM}] * 3
-    merge, insert = statements[3:]
+    assert [s.kind for s in statements] == ["declare"] * 4 + ["merge", "insert"]
+    # a DECLARE reading the staged rows bills 10 MiB at least; one taking an element of
+    # another's array reads nothing
+    assert [s.tables for s in statements[:4]] == [{STAGED: MINIMUM}] * 2 + [{}] * 2
+    merge, insert = statements[4:]
     # the MERGE touches the 2 partitions the staged rows fall in (10, 20): the keys it
     # reads, plus every column of the target, over those partitions
     assert merge.tables[STATE_PARTS] == (2 + 3) * 2 * STAGE_ROWS
     # the duplicate check reads today's landing partition alone (10k rows, 10 MiB)
     assert insert.tables[LANDING] == MINIMUM
+
+
+def test_one_declare_bounds_several_frames_for_one_minimum() -> None:
+    """ARRAY_CONCAT of each frame's [MIN, MAX]: the staging table read once, each bound
+    the element it names."""
+    script = (
+        "DECLARE write_bounds ARRAY<TIMESTAMP> DEFAULT ARRAY_CONCAT("
+        "(SELECT [MIN(b.score_ts), MAX(b.score_ts)] "
+        "FROM (SELECT score_ts FROM `p.d._stage_rows` WHERE _frame = 1) AS b), "
+        "(SELECT [MIN(b.score_ts), MAX(b.score_ts)] "
+        "FROM (SELECT score_ts FROM `p.d._stage_rows` WHERE _frame = 1) AS b));\n"
+        "DECLARE until_1 TIMESTAMP DEFAULT write_bounds[OFFSET(3)];\n"
+        "DECLARE since_1 TIMESTAMP DEFAULT write_bounds[ORDINAL(1)];\n" + APPEND_LANDING
+    )
+    declare, *_, insert = parted_biller().job(script, {})
+    assert declare.tables == {STAGED: MINIMUM}
+    assert insert.tables[LANDING] == MINIMUM  # today's partition alone
+    # an element past the end is no constant: the check reads every day
+    unbounded = script.replace("OFFSET(3)", "OFFSET(4)").replace("ORDINAL(1)", "ORDINAL(5)")
+    assert parted_biller().job(unbounded, {})[-1].tables[LANDING] == 43 * 2_000_000
 
 
 def test_a_variable_nothing_is_known_of_prunes_nothing() -> None:

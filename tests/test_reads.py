@@ -17,10 +17,11 @@ from typing import Any
 import polars as pl
 import pytest
 from tests.support.output import parse_json
-from tests.support.state import QUALIFIED, game_ids, read, sql
+from tests.support.state import EMBEDDING_TABLES, QUALIFIED, execute, game_ids, read, sql
 
 from bggscore.warehouse.base import Warehouse
 
+TEXT_STAGE_DETECTION = "has_input_hash"  # only the text stage's detection records an md5
 DESCRIPTION = re.compile(r"\bdescription\b")  # the column, not description_embedding(s)
 
 
@@ -105,10 +106,9 @@ def test_a_daily_run_reads_the_features_once_and_the_description_once(
     # only the game whose description changed is embedded again; all three get game embeddings
     assert scored["embed"]["stages"] == {"text-embeddings": 1, "game-embeddings": 3}
     assert len(spy.features) == 1  # one features read for the four stages
-    # one query detects the four stages; only game embeddings, which read the complexity
-    # the score step just wrote, are detected again
-    union, again = spy.detections()
-    assert union.count("reason_upstream") > again.count("reason_upstream")
+    # one query detects the four stages: game embeddings, which read the complexity the
+    # score step just wrote, take the games it wrote from it, not from a second detection
+    assert len(spy.detections()) == 1
     # and only it reads the description
     [reading] = spy.reading_description()
     assert "feature_hash" in reading and "games_features" in reading
@@ -118,6 +118,43 @@ def test_a_daily_run_reads_the_features_once_and_the_description_once(
     assert all(step["skipped_reason"] == "no_changes" for step in again["steps"])
     assert spy.features == [] and spy.reading_description() == []  # a no-op reads neither
     assert len(spy.detections()) == 1  # and detects its four stages in one query
+
+
+@pytest.mark.parametrize(
+    "stages",
+    [[], ["--stage", "complexity,game-embeddings"]],  # game embeddings alone in their step
+    ids=["all", "two"],
+)
+def test_games_only_the_score_step_moved_get_game_embeddings_without_a_second_detection(
+    cli, embedded_home: Path, monkeypatch: pytest.MonkeyPatch, stages: list[str]
+) -> None:
+    """A game whose complexity alone is rescored (its state row lost): before the run
+    nothing marks its game embedding, after the score step its upstream moved."""
+    game = sorted(game_ids(embedded_home))[5]
+    execute(
+        embedded_home,
+        f"DELETE FROM {QUALIFIED['scoring_state']} WHERE stage = 'complexity' AND game_id = {game}",
+    )
+    before = ok(cli, "detect-changes", "--stage", "game-embeddings", "--all-years")
+    assert before["stages"][0]["count"] == 0
+    spy = Spy(monkeypatch)
+    result = ok(cli, "run", "--all-years", *stages)
+    steps = {step["command"]: step for step in result["steps"]}
+    assert steps["score"]["stages"]["complexity"] == 1
+    assert steps["embed"]["stages"]["game-embeddings"] == 1
+    assert steps["embed"]["stages"].get("text-embeddings", 0) == 0
+    # one detection of the run's stages; with text embeddings not run, one more asks which
+    # games they would redo first (``held_upstream``), as before
+    union, *held = spy.detections()
+    assert "'game-embeddings' AS detected_stage" in union
+    assert [TEXT_STAGE_DETECTION in sql for sql in held] == [True] * (len(stages) // 2)
+    # what a second detection would have found is done: nothing is left for the stages run
+    after = ok(cli, "detect-changes", "--stage", "all", "--all-years")
+    left = {stage["stage"]: stage["count"] for stage in after["stages"]}
+    assert all(left[name] == 0 for name in result["stages"]), left
+    table = EMBEDDING_TABLES["game_embeddings"]
+    jobs = sql(embedded_home, f"SELECT DISTINCT job_id FROM {table} WHERE game_id = {game}")
+    assert steps["embed"]["job_id"] in jobs["job_id"].to_list()
 
 
 def test_score_reads_the_features_once_for_both_stages(

@@ -80,8 +80,10 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
     },
     ("warehouse/sql.py", "declare_bounds_sql"): {
-        "since": "a variable name from bound_params, checked as an identifier",
-        "until": "a variable name from bound_params, checked as an identifier",
+        "name": "a variable name from bound_params, checked as an identifier",
+        "index": "an element's position in the array, an int from enumerate",
+        "every": "subqueries built here of the quoted partitioning column and the staging name",
+        "pairs": "the same subqueries, joined by commas",
         "column": "the schema's partitioning column (schema.partition_by_day), quoted",
         "staged": "the staging name Warehouse.write makes; render() maps it to a TableRef",
     },

@@ -405,13 +405,17 @@ def _embed_changed(
             confirm=False,
         )
 
-    def first(stage: str) -> StageChanges:  # before this command wrote anything
+    # before this command wrote anything; with the games an earlier step of `run` rewrote
+    # the upstream output of (scored too, instead of a second detection)
+    def first(stage: str) -> tuple[StageChanges, set[int]]:
         if options.features is None:
-            return detect(stage)
+            return detect(stage), set()
         shared = options.features
-        return shared.detected(wh, stage, keys[stage], job.graph, lambda: detect(stage))
+        return shared.detected_following(wh, stage, keys[stage], job.graph, lambda: detect(stage))
 
-    found = {stage: first(stage) for stage in job.stages}
+    firsts = {stage: first(stage) for stage in job.stages}
+    found = {stage: changes for stage, (changes, _) in firsts.items()}
+    prior = {stage: ids for stage, (_, ids) in firsts.items() if ids}
     confirm = found.get(TEXT_EMBEDDINGS)
     pending = _to_confirm(confirm) if confirm is not None else None
     picks = plan_picks(
@@ -421,6 +425,7 @@ def _embed_changed(
         job.missing,
         options.max_games,
         lambda stage, ids, _stages: job.ready(stage, ids),
+        prior,
     )
     if picks is not None:
         chosen = [*picks.own.values(), *picks.follow.values()]
@@ -438,7 +443,8 @@ def _embed_changed(
             )
         return
     for index, stage in enumerate(job.stages):
-        changes = found[stage] if index == 0 else detect(stage)
+        # the first stage's detection stands unless an earlier step moved its upstream
+        changes = found[stage] if index == 0 and stage not in prior else detect(stage)
         if changes.capped:
             job.capped.append(stage)
             console.warn(
@@ -503,6 +509,8 @@ def run_embed(
             job.job.fail(exc)
             raise
         job.job.finish()
+    if options.features is not None:  # `run`: what the next steps' detection must know
+        options.features.wrote(job.job.written)
     done = job.job.done_ids
     reason = None if done else ("no_changes" if options.changed_only else "no_games")
     if job.empty:

@@ -202,13 +202,15 @@ class SharedFeatures:
         # every stage of the run detected in one query, at the first ask, before any wrote
         self._detect_all, self._graph = detect_all, graph
         self._detected: dict[str, StageChanges] | None = None
-        self._written: set[str] = set()
+        self._written: dict[str, set[int]] = {}  # stage -> games an earlier step wrote
         self.detections = 0  # union detections run (what a test counts)
 
-    def wrote(self, stages: Iterable[str]) -> None:
-        """Stages a step wrote rows for: what was detected of the stages reading them is
-        stale (found again, as a later step always found it)."""
-        self._written.update(stages)
+    def wrote(self, written: dict[str, set[int]]) -> None:
+        """The games a step wrote rows for, by stage: what was detected of the stages
+        reading them is stale (found again, or followed: ``detected_following``)."""
+        for stage, ids in written.items():
+            if ids:
+                self._written.setdefault(stage, set()).update(ids)
 
     def detected(
         self,
@@ -221,20 +223,47 @@ class SharedFeatures:
         """A stage's changes from the run's one detection, while that is still what
         ``detect()`` would find: same model key, same inputs, and neither the stage nor
         any stage it reads (however far up) has written since; else ``detect()``."""
+        return self._detected_since(wh, stage, key, graph, detect, follow=False)[0]
+
+    def detected_following(
+        self,
+        wh: Warehouse,
+        stage: str,
+        key: str,
+        graph: StageGraph,
+        detect: Callable[[], StageChanges],
+    ) -> tuple[StageChanges, set[int]]:
+        """``detected``, where a write by the stage's direct upstream stages alone leaves
+        the run's one detection standing, with the games they wrote: detection after them
+        finds exactly those more (their upstream key moved), so a caller that scores them
+        too (``plan_picks``'s ``prior``) needs no second detection."""
+        return self._detected_since(wh, stage, key, graph, detect, follow=True)
+
+    def _detected_since(
+        self,
+        wh: Warehouse,
+        stage: str,
+        key: str,
+        graph: StageGraph,
+        detect: Callable[[], StageChanges],
+        follow: bool,
+    ) -> tuple[StageChanges, set[int]]:
         if self._detect_all is None:
-            return detect()
+            return detect(), set()
         if self._detected is None:
             self.detections += 1
             self._detected = self._detect_all(wh)
         found = self._detected.get(stage)
+        stale = (_reads(graph, stage) | {stage}) & self._written.keys()
+        direct = stale & set(graph.upstream(stage)) if follow else set()
         if (
             found is None
             or found.model_key != key
             or _edges(graph, stage) != _edges(self._graph, stage)
-            or (_reads(graph, stage) | {stage}) & self._written
+            or stale - direct
         ):
-            return detect()
-        return found
+            return detect(), set()
+        return found, {i for up in direct for i in self._written[up]}
 
     def read(
         self, wh: Warehouse, selection: Selection, columns: list[str], batch_size: int
@@ -338,7 +367,8 @@ class Job:
         self.unrecorded = False
         # the `success` row went with the job's last batch: finish() has nothing to write
         self.succeeded = False
-        self.stage_counts = dict.fromkeys(stages, 0)
+        # stage -> the games committed batches wrote rows for
+        self.written: dict[str, set[int]] = {stage: set() for stage in stages}
         # (stage, the upstream stage it waits on) -> games it left out for that
         self.waiting: dict[tuple[str, str], list[int]] = {}
         # the run's status document (<home>/run-status.json), when this job is part of one:
@@ -396,7 +426,7 @@ class Job:
                 ids = {i for stage_ids in done.stage_ids.values() for i in stage_ids}
                 self.done_ids.update(ids)
                 for stage, stage_ids in done.stage_ids.items():
-                    self.stage_counts[stage] = self.stage_counts.get(stage, 0) + len(stage_ids)
+                    self.written.setdefault(stage, set()).update(stage_ids)
                 for stage, upstream in done.waiting.items():
                     for name, waiting in upstream.items():
                         self.waiting.setdefault((stage, name), []).extend(waiting)
@@ -433,6 +463,10 @@ class Job:
             return done.writes
         self.unrecorded = False
         return [self._run_row("running"), *done.writes]
+
+    @property
+    def stage_counts(self) -> dict[str, int]:
+        return {stage: len(ids) for stage, ids in self.written.items()}
 
     def fail(self, exc: BaseException) -> None:
         if self.upload and self.job_id is not None:
@@ -509,24 +543,33 @@ def plan_picks(
     missing: MissingInputs,
     max_games: int,
     ready: Callable[[str, list[int], list[str]], list[int]],
+    prior: dict[str, set[int]] | None = None,
 ) -> Picks | None:
     """What each stage scores in one pass over the union of what they detected, all
     detected before any was scored: its own games, and the games an earlier stage of the
     pass rescores in the same batch (their upstream output moves, which detection after
     that stage would find). ``ready(stage, ids, stages)`` keeps the games whose other
-    upstream outputs are current (recording the others as waiting). None when a stage
-    was capped, or following would take one past ``max_games``: then each stage is
-    detected after the last one wrote, and scored in a pass of its own, as before."""
+    upstream outputs are current (recording the others as waiting). ``prior``: games a
+    stage scores besides what it detected, because an earlier step rewrote their upstream
+    output (``SharedFeatures.detected_following``). None when a stage was capped, or
+    following would take one past ``max_games``: then each stage is detected after the
+    last one wrote, and scored in a pass of its own, as before."""
     from bggscore.scoring.picks import Picks
 
-    if len(stages) < 2 or any(changes.capped for changes in found.values()):
+    prior = {stage: ids for stage, ids in (prior or {}).items() if ids}
+    if (len(stages) < 2 and not prior) or any(changes.capped for changes in found.values()):
         return None
-    own: dict[str, set[int]] = {stage: set(found[stage].game_ids) for stage in stages}
+    lacking = {
+        stage: {i for ids in missing.found.get(stage, {}).values() for i in ids} for stage in stages
+    }
+    own: dict[str, set[int]] = {
+        stage: set(found[stage].game_ids) | (prior.get(stage, set()) - lacking[stage])
+        for stage in stages
+    }
     extra: dict[str, set[int]] = {}
     for stage in stages:
         earlier = [u for u in graph.upstream(stage) if u in own]
-        lacking = {i for ids in missing.found.get(stage, {}).values() for i in ids}
-        extra[stage] = {i for u in earlier for i in own[u]} - own[stage] - lacking
+        extra[stage] = {i for u in earlier for i in own[u]} - own[stage] - lacking[stage]
         if len(own[stage]) + len(extra[stage]) > max_games:
             return None
     picked, follow = {}, {}

@@ -155,9 +155,7 @@ def run_pipeline(settings: Settings, options: RunOptions, console: Console) -> R
             console.info(f"{command}: {', '.join(group)}")
             tracker.step(f"{command}: {', '.join(group)}")
             step = _step(command, settings, options, group, list(ran), console, shared)
-            done.append(step)
-            if shared is not None:
-                shared.wrote(stage for stage, games in step.stages.items() if games)
+            done.append(step)  # the step told `shared` what it wrote
             ran += [stage for stage in group if stage not in step.capped]
     result = RunResult(stages, done, options.changed_only, time.monotonic() - started)
     if options.dispatch_event and options.dispatch_repo:

@@ -210,6 +210,8 @@ def run_score(
                 job.run_pass(stages, options.selection, label, total, held, last=True)
             reason = None if total else "no_games"
         job.finish()
+    if options.features is not None:  # `run`: what the next steps' detection must know
+        options.features.wrote(job.job.written)
     waiting = split_waiting(job.job.waiting, graph, missing_input)
     if waiting and not job.job.done_ids:
         reason = "waiting_on_upstream"  # nothing done: every game waits on another stage

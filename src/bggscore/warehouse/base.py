@@ -599,8 +599,11 @@ class Warehouse(abc.ABC):
                     )
             planned.append((schema, mode, name, index, frame))
         variables = self.bounds_as_variables and not self._one_statement(staged)
+        bounded: list[tuple[TableSchema, str, tuple[str, str]]] = []
         for schema, mode, name, index, frame in planned:
-            statements += self.write_statements(schema, mode, name, index, frame, variables)
+            statements += self._write_plan(schema, mode, name, index, frame, variables, bounded)
+        # every append's bounds in one statement ahead of the rest (sql.declare_bounds_sql)
+        statements[:0] = [(sql, {}) for sql in declare_bounds_sql(bounded)]
         rendered = [(self.render(sql, refs), params) for sql, params in statements]
         self._commit(staged, rendered)
 
@@ -620,6 +623,22 @@ class Warehouse(abc.ABC):
         emulator, and a variable prunes partitions as a constant does)."""
         if variables is None:
             variables = self.bounds_as_variables
+        bounded: list[tuple[TableSchema, str, tuple[str, str]]] = []
+        statements = self._write_plan(schema, mode, staged, index, frame, variables, bounded)
+        return [(sql, {}) for sql in declare_bounds_sql(bounded)] + statements
+
+    def _write_plan(
+        self,
+        schema: TableSchema,
+        mode: str,
+        staged: str,
+        index: int,
+        frame: pl.DataFrame | None,
+        variables: bool,
+        bounded: list[tuple[TableSchema, str, tuple[str, str]]],
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """``write_statements`` but the bounds script variables need, which are added to
+        ``bounded`` (one write declares them all at once)."""
         if mode == "append":
             bounds = bound_params(schema, index)
             column = schema.partition_by_day
@@ -632,9 +651,8 @@ class Warehouse(abc.ABC):
             if bounds is None or column is None or unbounded:
                 return [(append_new_sql(schema, staged), {})]
             if variables:
-                script = [*declare_bounds_sql(schema, staged, bounds)]
-                script.append(append_new_sql(schema, staged, bounds, True))
-                return [(sql, {}) for sql in script]
+                bounded.append((schema, staged, bounds))
+                return [(append_new_sql(schema, staged, bounds, True), {})]
             params: dict[str, Any] = {}
             if frame is not None:
                 low, high = frame[column].min(), frame[column].max()

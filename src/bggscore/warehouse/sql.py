@@ -263,15 +263,29 @@ def append_new_sql(
     )
 
 
-def declare_bounds_sql(schema: TableSchema, staged: str, bounds: tuple[str, str]) -> list[str]:
-    """Script variables holding the staged rows' lowest and highest partition value (a
-    BigQuery script's bounds: constants for the statements after them)."""
-    column = quoted(schema.partition_by_day or "")
-    since, until = (_value(name, True) for name in bounds)
-    return [
-        f"DECLARE {since} TIMESTAMP DEFAULT (SELECT MIN(b.{column}) FROM {staged} AS b)",  # noqa: S608
-        f"DECLARE {until} TIMESTAMP DEFAULT (SELECT MAX(b.{column}) FROM {staged} AS b)",  # noqa: S608
+WRITE_BOUNDS = "write_bounds"  # the script variable holding every bound of one write
+
+
+def declare_bounds_sql(bounded: list[tuple[TableSchema, str, tuple[str, str]]]) -> list[str]:
+    """Script variables holding each append's lowest and highest partition value of its
+    staged rows (``bounded``: the table, the staging name, the bounds' names): constants
+    for the statements after them. Every bound is computed in one statement, an array
+    the variables then take their element of: each statement of a script that reads the
+    staging table bills BigQuery's 10 MiB minimum."""
+    pairs, names = [], []
+    for schema, staged, bounds in bounded:
+        column = quoted(schema.partition_by_day or "")
+        pairs.append(f"(SELECT [MIN(b.{column}), MAX(b.{column})] FROM {staged} AS b)")  # noqa: S608
+        names += [_value(name, True) for name in bounds]
+    if not pairs:
+        return []
+    every = pairs[0] if len(pairs) == 1 else f"ARRAY_CONCAT({', '.join(pairs)})"
+    script = [f"DECLARE {WRITE_BOUNDS} ARRAY<TIMESTAMP> DEFAULT {every}"]
+    script += [
+        f"DECLARE {name} TIMESTAMP DEFAULT {WRITE_BOUNDS}[OFFSET({index})]"
+        for index, name in enumerate(names)
     ]
+    return script
 
 
 def partition_param(schema: TableSchema, index: int) -> str | None:
