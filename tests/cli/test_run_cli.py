@@ -295,3 +295,12 @@ def test_a_killed_run_releases_the_lock(cli, embedded_home: Path) -> None:
         holder.process.wait(timeout=10)
         data = run_json(cli, "--all-years")
     assert data["skipped_reason"] == "no_changes"
+
+
+def test_a_cap_of_one_game_is_said_in_the_singular(cli, embedded_home: Path) -> None:
+    two = sorted(game_ids(embedded_home, IN_RANGE))[:2]
+    reload_games(cli, embedded_home, two, mechanics=BRIBERY)
+    result = cli("run", "--max-games", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "complexity: more than 1 game needs scoring;" in result.stderr
+    assert "game-embeddings: more than 1 game needs embedding;" in result.stderr

@@ -285,7 +285,8 @@ def _score_changed(
         if changes.capped:
             job.capped.append(stage)
             console.warn(
-                f"{stage}: more than {options.max_games:,} games need scoring; "
+                f"{stage}: more than {counted(options.max_games, 'game')} "
+                f"need{'s' if options.max_games == 1 else ''} scoring; "
                 "scoring the first ones (new, then oldest); rerun to continue"
             )
         ids = job.ready(stage, sorted(changes.game_ids), stages)
