@@ -29,10 +29,7 @@ def ask(features: SharedFeatures, follow: bool) -> tuple[list[int], set[int], in
         return found(GAME, [1, 2, 3])
 
     args = (None, GAME, f"{GAME}-key", GRAPH, detect)
-    if follow:
-        changes, ids = features.detected_following(*args)  # type: ignore[arg-type]
-    else:
-        changes, ids = features.detected(*args), set()  # type: ignore[arg-type]
+    changes, ids = features.detected(*args, follow=follow)  # type: ignore[arg-type]
     return changes.game_ids, ids, len(again)
 
 

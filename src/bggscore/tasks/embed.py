@@ -411,7 +411,7 @@ def _embed_changed(
         if options.features is None:
             return detect(stage), set()
         shared = options.features
-        return shared.detected_following(wh, stage, keys[stage], job.graph, lambda: detect(stage))
+        return shared.detected(wh, stage, keys[stage], job.graph, lambda: detect(stage), True)
 
     firsts = {stage: first(stage) for stage in job.stages}
     found = {stage: changes for stage, (changes, _) in firsts.items()}

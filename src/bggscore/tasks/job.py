@@ -158,6 +158,9 @@ def _computed(
         yield done
 
 
+_NONE = object()  # _marking_last: no item held yet
+
+
 def _marking_last(items: Iterable[T], last: bool) -> Iterator[tuple[T, bool]]:
     """Each item and whether ``last`` holds and it is the final one (then each waits for
     the next to be known: one item of look-ahead)."""
@@ -171,9 +174,6 @@ def _marking_last(items: Iterable[T], last: bool) -> Iterator[tuple[T, bool]]:
         held = item
     if held is not _NONE:
         yield cast(T, held), True
-
-
-_NONE = object()
 
 
 class SharedFeatures:
@@ -207,7 +207,7 @@ class SharedFeatures:
 
     def wrote(self, written: dict[str, set[int]]) -> None:
         """The games a step wrote rows for, by stage: what was detected of the stages
-        reading them is stale (found again, or followed: ``detected_following``)."""
+        reading them is stale (found again, or followed: ``detected(follow=True)``)."""
         for stage, ids in written.items():
             if ids:
                 self._written.setdefault(stage, set()).update(ids)
@@ -219,35 +219,16 @@ class SharedFeatures:
         key: str,
         graph: StageGraph,
         detect: Callable[[], StageChanges],
-    ) -> StageChanges:
+        follow: bool = False,
+    ) -> tuple[StageChanges, set[int]]:
         """A stage's changes from the run's one detection, while that is still what
         ``detect()`` would find: same model key, same inputs, and neither the stage nor
-        any stage it reads (however far up) has written since; else ``detect()``."""
-        return self._detected_since(wh, stage, key, graph, detect, follow=False)[0]
+        any stage it reads (however far up) has written since; else ``detect()``.
 
-    def detected_following(
-        self,
-        wh: Warehouse,
-        stage: str,
-        key: str,
-        graph: StageGraph,
-        detect: Callable[[], StageChanges],
-    ) -> tuple[StageChanges, set[int]]:
-        """``detected``, where a write by the stage's direct upstream stages alone leaves
-        the run's one detection standing, with the games they wrote: detection after them
+        With ``follow``, a write by the stage's direct upstream stages alone leaves the
+        detection standing, and the games they wrote come with it: detection after them
         finds exactly those more (their upstream key moved), so a caller that scores them
-        too (``plan_picks``'s ``prior``) needs no second detection."""
-        return self._detected_since(wh, stage, key, graph, detect, follow=True)
-
-    def _detected_since(
-        self,
-        wh: Warehouse,
-        stage: str,
-        key: str,
-        graph: StageGraph,
-        detect: Callable[[], StageChanges],
-        follow: bool,
-    ) -> tuple[StageChanges, set[int]]:
+        too (``plan_picks``'s ``prior``) needs no second detection. Else no games."""
         if self._detect_all is None:
             return detect(), set()
         if self._detected is None:
@@ -551,7 +532,7 @@ def plan_picks(
     that stage would find). ``ready(stage, ids, stages)`` keeps the games whose other
     upstream outputs are current (recording the others as waiting). ``prior``: games a
     stage scores besides what it detected, because an earlier step rewrote their upstream
-    output (``SharedFeatures.detected_following``). None when a stage was capped, or
+    output (``SharedFeatures.detected(follow=True)``). None when a stage was capped, or
     following would take one past ``max_games``: then each stage is detected after the
     last one wrote, and scored in a pass of its own, as before."""
     from bggscore.scoring.picks import Picks

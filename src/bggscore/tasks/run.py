@@ -197,7 +197,7 @@ def _shared_features(
                     confirm=False,  # the text is read anyway: the text stage confirms it
                 )
 
-            found = shared.detected(wh, stage, keys[stage], graph, alone)
+            found, _ = shared.detected(wh, stage, keys[stage], graph, alone)
             ids.update(found.game_ids)
             models = resolve_models(settings, registry, [stage], {}, load=False)
             columns.update(models.signature_columns())

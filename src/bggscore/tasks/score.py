@@ -264,7 +264,7 @@ def _score_changed(
         if options.features is None:
             return detect(stage)
         key = plan.stage_key(stage)
-        return options.features.detected(wh, stage, key, job.graph, lambda: detect(stage))
+        return options.features.detected(wh, stage, key, job.graph, lambda: detect(stage))[0]
 
     found: dict[str, StageChanges] = {}
     for stage in stages:

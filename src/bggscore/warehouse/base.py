@@ -601,7 +601,9 @@ class Warehouse(abc.ABC):
         variables = self.bounds_as_variables and not self._one_statement(staged)
         bounded: list[tuple[TableSchema, str, tuple[str, str]]] = []
         for schema, mode, name, index, frame in planned:
-            statements += self._write_plan(schema, mode, name, index, frame, variables, bounded)
+            statements += self.write_statements(
+                schema, mode, name, index, frame, variables, bounded
+            )
         # every append's bounds in one statement ahead of the rest (sql.declare_bounds_sql)
         statements[:0] = [(sql, {}) for sql in declare_bounds_sql(bounded)]
         rendered = [(self.render(sql, refs), params) for sql, params in statements]
@@ -615,30 +617,21 @@ class Warehouse(abc.ABC):
         index: int,
         frame: pl.DataFrame | None = None,
         variables: bool | None = None,
+        bounded: list[tuple[TableSchema, str, tuple[str, str]]] | None = None,
     ) -> list[tuple[str, dict[str, Any]]]:
         """The canonical statements (and their parameters) writing the ``index``-th staged
         frame: each bounded to the partitions its rows fall in, given as query parameters
         (from ``frame``), or on BigQuery as script variables the statements before it
         compute from the staged rows (a BigQuery script takes no query parameters in the
-        emulator, and a variable prunes partitions as a constant does)."""
+        emulator, and a variable prunes partitions as a constant does). With ``bounded``,
+        the bounds an append's variables need are added to it instead of declared here
+        (``write`` declares every frame's at once: sql.declare_bounds_sql)."""
         if variables is None:
             variables = self.bounds_as_variables
-        bounded: list[tuple[TableSchema, str, tuple[str, str]]] = []
-        statements = self._write_plan(schema, mode, staged, index, frame, variables, bounded)
-        return [(sql, {}) for sql in declare_bounds_sql(bounded)] + statements
-
-    def _write_plan(
-        self,
-        schema: TableSchema,
-        mode: str,
-        staged: str,
-        index: int,
-        frame: pl.DataFrame | None,
-        variables: bool,
-        bounded: list[tuple[TableSchema, str, tuple[str, str]]],
-    ) -> list[tuple[str, dict[str, Any]]]:
-        """``write_statements`` but the bounds script variables need, which are added to
-        ``bounded`` (one write declares them all at once)."""
+        if bounded is None:
+            own: list[tuple[TableSchema, str, tuple[str, str]]] = []
+            statements = self.write_statements(schema, mode, staged, index, frame, variables, own)
+            return [(sql, {}) for sql in declare_bounds_sql(own)] + statements
         if mode == "append":
             bounds = bound_params(schema, index)
             column = schema.partition_by_day
