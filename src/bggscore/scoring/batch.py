@@ -22,6 +22,7 @@ from bggscore.warehouse.base import Warehouse, Write
 
 if TYPE_CHECKING:
     from bggscore.features import BaseCache  # imports scikit-learn
+    from bggscore.scoring.frames import PandasFrames
 
 
 def _state_rows(
@@ -135,6 +136,34 @@ class Prepared:
     # stage -> the earlier stage whose frame its own is, rows maybe left out, columns as they
     # are (it read nothing more): shared, not copied, and sent to a worker once
     subset_of: dict[str, str] = field(default_factory=dict)
+    # stage -> its frame converted for the models that read pandas (``convert``): made
+    # where the batch is received, never sent
+    pandas: dict[str, PandasFrames] = field(default_factory=dict)
+
+
+def convert(prepared: Prepared, models: ModelSet) -> Prepared:
+    """The pandas frames the stages' models (those that are not bggscore's own) will read,
+    made ahead: ``compute_batch`` then only appends their chain columns."""
+    from bggscore.scoring.frames import PandasFrames
+
+    for stage, frame in prepared.frames.items():
+        if frame.is_empty():
+            continue
+        loaded = [models.models[t] for t in GRAPH.get(stage).model_types if t in models.models]
+        if stage == MAIN and _same_rows(prepared):
+            shared = prepared.pandas.get(COMPLEXITY)
+            if shared is not None:
+                prepared.pandas[MAIN] = shared.warm(loaded)
+                continue
+        prepared.pandas[stage] = PandasFrames(frame).warm(loaded)
+    return prepared
+
+
+def _same_rows(prepared: Prepared) -> bool:
+    """Whether main's frame is the complexity stage's, row for row."""
+    return prepared.subset_of.get(MAIN) == COMPLEXITY and len(prepared.frames[MAIN]) == len(
+        prepared.frames[COMPLEXITY]
+    )
 
 
 def prepare_batch(
@@ -246,7 +275,7 @@ def compute_batch(
         if frame.is_empty() and MAIN not in prepared.frames:
             return Batch([], {stage: [] for stage in stages}, rows, None, waiting)
         if not frame.is_empty():
-            frames = PandasFrames(frame)
+            frames = prepared.pandas.get(COMPLEXITY) or PandasFrames(frame)
             complexity_rows = score_complexity(frame, models, run, cache, frames)
             key = models.stage_key(COMPLEXITY)
             writes += [
@@ -260,11 +289,8 @@ def compute_batch(
             done[COMPLEXITY] = frame["game_id"].to_list()
     if MAIN in stages:
         frame = prepared.frames[MAIN]
-        same_rows = prepared.subset_of.get(MAIN) == COMPLEXITY and len(frame) == len(
-            prepared.frames[COMPLEXITY]
-        )
-        if not same_rows:  # the pandas frames of the complexity stage's rows are not these
-            frames = None
+        if not _same_rows(prepared):  # the complexity stage's pandas frames are not these
+            frames = prepared.pandas.get(MAIN)
         if complexity_rows is not None:  # what this batch just computed, by game
             frame = _with_computed(frame, complexity_rows)
             if not frame["game_id"].equals(prepared.frames[COMPLEXITY]["game_id"]):

@@ -78,11 +78,7 @@ class PandasFrames:
                 "this batch does not have",
                 "check the model's signature (`bggscore models show`) against the warehouse",
             )
-        base = self._bases.get(base_columns)
-        if base is None:
-            _pandas()
-            base = self.frame.select(base_columns).to_pandas()
-            self._bases[base_columns] = base
+        base = self._base(base_columns)
         reads = [c for c in columns if c in CHAIN_COLUMNS]
         if not reads:
             return base
@@ -97,6 +93,27 @@ class PandasFrames:
         for name in reads:
             out[name] = np.asarray(chain[name], dtype=np.float64)
         return out
+
+    def _base(self, columns: tuple[str, ...]) -> pd.DataFrame:
+        base = self._bases.get(columns)
+        if base is None:
+            _pandas()
+            base = self.frame.select(columns).to_pandas()
+            self._bases[columns] = base
+        return base
+
+    def warm(self, models: list[LoadedModel]) -> PandasFrames:
+        """Convert now what these models will read (on the thread that reads and joins
+        the next batch, while this process's models compute the current one)."""
+        for loaded in models:
+            if loaded.model is None or is_own(loaded.model):
+                continue
+            columns = tuple(
+                c.name for c in loaded.registration.signature if c.name not in CHAIN_COLUMNS
+            )
+            if all(c in self.frame.columns for c in columns):  # else for_model says so
+                self._base(columns)
+        return self
 
 
 def shared_frame(frame: pl.DataFrame, models: list[LoadedModel]) -> pd.DataFrame:

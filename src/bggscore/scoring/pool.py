@@ -40,7 +40,7 @@ import numpy as np
 import polars as pl
 
 from bggscore.errors import BggscoreError, IntegrityError, WorkerError
-from bggscore.scoring.batch import Batch, Prepared, compute_batch
+from bggscore.scoring.batch import Batch, Prepared, compute_batch, convert
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -296,9 +296,11 @@ def _work(spec: WorkerSpec, tasks: Connection, results: Connection) -> None:
     if hasattr(signal, "pthread_sigmask"):  # blocked since the process started (_start)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     inbox: queue.Queue[Any] = queue.Queue()
-    # the next batch is read while this one computes, so the parent's send never waits
-    # on this process's own send of a result (which would deadlock the two)
-    threading.Thread(target=_receive_tasks, args=(tasks, inbox), daemon=True).start()
+    loaded: queue.Queue[ModelSet] = queue.Queue(maxsize=1)
+    # the next batch is read (and decoded and converted, once the models are loaded) while
+    # this one computes, so the parent's send never waits on this process's own send of a
+    # result (which would deadlock the two)
+    threading.Thread(target=_receive_tasks, args=(tasks, inbox, loaded), daemon=True).start()
     try:
         from threadpoolctl import threadpool_limits
 
@@ -307,18 +309,19 @@ def _work(spec: WorkerSpec, tasks: Connection, results: Connection) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the parent checked the same models and warned
             models = spec.load()
+        loaded.put(models)
         _send(results, ("ready", None, Reads.of(models)), [])
     except BaseException as exc:
         _send(results, ("failed", None, _failure(exc)), [])
         return
     while True:
-        task, buffers = inbox.get()
+        task, prepared = inbox.get()
         if task is None:
             return
-        seq, header, run, rng = task
+        seq, run, rng = task
         try:
-            prepared = decode_prepared(header, buffers)
-            del buffers
+            if isinstance(prepared, BaseException):  # decoding it failed
+                raise prepared
             batch = compute_batch(prepared, models, run, list(spec.stages), spec.intervals, rng)
             del prepared
             header, out = encode_batch(batch)
@@ -329,15 +332,25 @@ def _work(spec: WorkerSpec, tasks: Connection, results: Connection) -> None:
             return  # the parent stops the run at its first failure
 
 
-def _receive_tasks(tasks: Connection, inbox: queue.Queue[Any]) -> None:
+def _receive_tasks(tasks: Connection, inbox: queue.Queue[Any], loaded: queue.Queue[Any]) -> None:
+    """Receive each task, and decode it into the frames its models read."""
+    models = None
     try:
         while True:
             task, buffers = _recv(tasks)
-            inbox.put((task, buffers))
             if task is None:
+                inbox.put((None, None))
                 return
+            seq, header, run, rng = task
+            try:
+                models = models or loaded.get()  # a worker that fails to load exits
+                prepared: Any = convert(decode_prepared(header, buffers), models)
+            except Exception as exc:
+                prepared = exc
+            del buffers
+            inbox.put(((seq, run, rng), prepared))
     except (EOFError, OSError):  # the parent is gone
-        inbox.put((None, []))
+        inbox.put((None, None))
 
 
 def _start(process: BaseProcess) -> None:

@@ -425,7 +425,7 @@ class _Job:
         """Score the selection in one read of the features. ``last``: the job's last
         pass (its last batch writes the run's `success` row; not with a local copy to
         finish first)."""
-        from bggscore.scoring.batch import compute_batch, prepare_batch
+        from bggscore.scoring.batch import compute_batch, convert, prepare_batch
 
         self._preloaded()
         options = self.options
@@ -436,6 +436,8 @@ class _Job:
                 pool = stack.enter_context(self._pool(stages)) if options.workers > 1 else None
                 # the pass's jobs (its reads too, on the reader thread) name its stages
                 stack.enter_context(self.wh.labelled(stage=",".join(stages)))
+                # the models' processes (this one, or its workers) keep their cores
+                stack.enter_context(self.wh.leaving_cores(options.workers))
                 # inside the try: a later pass whose model fails to load (e.g. its sha256
                 # check) must still mark the run started by an earlier pass as failed
                 run = self._start()
@@ -455,9 +457,11 @@ class _Job:
                 frames = read_features(self.wh, options.features, selection, columns, size)
 
                 def prepare(frame: pl.DataFrame) -> Prepared:
-                    return prepare_batch(
+                    joined = prepare_batch(
                         self.wh, frame, models, run, stages, self.graph, held, picks
                     )
+                    # workers convert what they receive; here the reader does
+                    return joined if pool is not None else convert(joined, models)
 
                 # this thread computes batch k (or workers do) while one reads and joins k+1
                 # (every warehouse read) and another commits k-1

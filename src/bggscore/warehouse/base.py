@@ -148,6 +148,13 @@ class Warehouse(abc.ABC):
             self.job_labels.clear()
             self.job_labels.update(before)
 
+    @contextmanager
+    def leaving_cores(self, cores: int) -> Iterator[None]:
+        """Inside the block the engine's own threads leave ``cores`` of this machine's
+        cores to the models (computed meanwhile by this process or its workers). An
+        engine that computes elsewhere (BigQuery) has nothing to leave."""
+        yield
+
     # -- engine primitives -------------------------------------------------------------
     @abc.abstractmethod
     def _run(self, sql: str, params: dict[str, Any]) -> None: ...

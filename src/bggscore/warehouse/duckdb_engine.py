@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -242,6 +243,20 @@ class DuckDBWarehouse(Warehouse):
             delete_keys_sql(schema, staged, partitions, variables),
             insert_all_sql(schema, staged),
         ]
+
+    @contextlib.contextmanager
+    def leaving_cores(self, cores: int) -> Iterator[None]:
+        # DuckDB runs a query on every core: a read or commit in flight beside the models
+        # would take the core their (single-threaded, mostly Python) predict runs on
+        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        available = available or os.cpu_count() or 1
+        before = self.con.execute("SELECT current_setting('threads')").fetchone()
+        self.con.execute(f"SET threads = {max(1, available - cores):d}")
+        try:
+            yield
+        finally:
+            if before is not None:
+                self.con.execute(f"SET threads = {int(before[0]):d}")
 
     def concurrent_writer(self) -> DuckDBWarehouse:
         # a DuckDB connection is not for two threads at once: the writer gets its own
