@@ -406,3 +406,26 @@ def test_only_creating_commands_make_the_warehouse_file(tmp_path: Path) -> None:
     assert not (tmp_path / "typo").exists()
     DuckDBWarehouse(settings, create=True).close()
     assert (tmp_path / "typo" / "warehouse.duckdb").is_file()
+
+
+def test_a_scoring_pass_leaves_the_models_their_cores_and_restores_the_engine(
+    ready: Warehouse,
+) -> None:
+    from bggscore.machine import usable_cpus
+
+    def threads() -> int | None:
+        con = getattr(ready, "con", None)
+        if con is None or not hasattr(con, "execute"):
+            return None
+        row = con.execute("SELECT current_setting('threads')").fetchone()
+        return int(row[0])
+
+    if ready.engine != "duckdb":
+        with ready.leaving_cores(1):  # nothing to leave: the warehouse computes elsewhere
+            pass
+        return
+    before = threads()
+    with ready.leaving_cores(1):
+        assert threads() == max(1, usable_cpus() - 1)
+        assert ready.count_features(EVERYTHING) == 0  # queries still run on what is left
+    assert threads() == before

@@ -31,7 +31,6 @@ How it stays fast (50,000 games x 500 draws: ~2 CPU-seconds, ~1 s on 2 cores):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from bggscore.errors import UsageError
+from bggscore.machine import usable_cpus
 from bggscore.scoring.chain import bayesian_geek_rating, users_rated_count
 from bggscore.scoring.outcomes import OUTCOMES
 from bggscore.warehouse.schemas import INTERVAL_OUTCOMES, interval_columns
@@ -320,7 +320,7 @@ def draw_chain(
             values.sort(axis=1)
             out[k, :, start:stop] = quantiles(values)
 
-    threads = min(workers or min(MAX_WORKERS, _usable_cpus()), len(starts))
+    threads = min(workers or min(MAX_WORKERS, usable_cpus()), len(starts))
     if threads > 1:
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(run, range(len(starts))))
@@ -334,12 +334,6 @@ def draw_chain(
         result[lower] = out[k, 0]
         result[upper] = out[k, 2]
     return result
-
-
-def _usable_cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 def plan_chain(

@@ -40,6 +40,7 @@ import numpy as np
 import polars as pl
 
 from bggscore.errors import BggscoreError, IntegrityError, WorkerError
+from bggscore.machine import usable_cpus
 from bggscore.scoring.batch import Batch, Prepared, compute_batch, convert
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class WorkerSpec:
         """``models`` may be registrations only (not loaded): references are enough; the
         rest is how the registry was opened (``open_settings_registry``)."""
         refs = _refs(models)
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        cpus = usable_cpus()
         return cls(
             registry_uri,
             home,
@@ -93,7 +94,7 @@ class WorkerSpec:
             models.absent,
             tuple(stages),
             intervals,
-            max(1, (cpus or 1) // workers),
+            max(1, cpus // workers),
             tuple(code_paths),
             allow_version_mismatch,
         )
@@ -343,7 +344,8 @@ def _receive_tasks(tasks: Connection, inbox: queue.Queue[Any], loaded: queue.Que
                 return
             seq, header, run, rng = task
             try:
-                models = models or loaded.get()  # a worker that fails to load exits
+                if models is None:  # a worker that fails to load exits meanwhile
+                    models = loaded.get()
                 prepared: Any = convert(decode_prepared(header, buffers), models)
             except Exception as exc:
                 prepared = exc

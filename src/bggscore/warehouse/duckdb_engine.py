@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ import duckdb
 import polars as pl
 
 from bggscore.errors import EnvironmentProblem, WarehouseBusy, WarehouseError
+from bggscore.machine import usable_cpus
 from bggscore.warehouse.base import Warehouse
 from bggscore.warehouse.exists import require_warehouse
 from bggscore.warehouse.schemas import DUCKDB_TYPES, TableSchema
@@ -248,10 +248,8 @@ class DuckDBWarehouse(Warehouse):
     def leaving_cores(self, cores: int) -> Iterator[None]:
         # DuckDB runs a query on every core: a read or commit in flight beside the models
         # would take the core their (single-threaded, mostly Python) predict runs on
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        available = available or os.cpu_count() or 1
         before = self.con.execute("SELECT current_setting('threads')").fetchone()
-        self.con.execute(f"SET threads = {max(1, available - cores):d}")
+        self.con.execute(f"SET threads = {max(1, usable_cpus() - cores):d}")
         try:
             yield
         finally:
