@@ -417,8 +417,8 @@ def test_a_scoring_pass_leaves_the_models_their_cores_and_restores_the_engine(
         con = getattr(ready, "con", None)
         if con is None or not hasattr(con, "execute"):
             return None
-        row = con.execute("SELECT current_setting('threads')").fetchone()
-        return int(row[0])
+        ((value,),) = con.execute("SELECT current_setting('threads')").fetchall()
+        return int(value)
 
     if ready.engine != "duckdb":
         with ready.leaving_cores(1):  # nothing to leave: the warehouse computes elsewhere

@@ -248,13 +248,13 @@ class DuckDBWarehouse(Warehouse):
     def leaving_cores(self, cores: int) -> Iterator[None]:
         # DuckDB runs a query on every core: a read or commit in flight beside the models
         # would take the core their (single-threaded, mostly Python) predict runs on
-        before = self.con.execute("SELECT current_setting('threads')").fetchone()
+        # fetchall: a result left unfinished would refuse the connection's next query
+        ((before,),) = self.con.execute("SELECT current_setting('threads')").fetchall()
         self.con.execute(f"SET threads = {max(1, usable_cpus() - cores):d}")
         try:
             yield
         finally:
-            if before is not None:
-                self.con.execute(f"SET threads = {int(before[0]):d}")
+            self.con.execute(f"SET threads = {int(before):d}")
 
     def concurrent_writer(self) -> DuckDBWarehouse:
         # a DuckDB connection is not for two threads at once: the writer gets its own
