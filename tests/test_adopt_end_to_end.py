@@ -143,3 +143,40 @@ def test_import_again_is_a_no_op_and_a_flipped_byte_is_refused(
     refused = cli("score", "--all-years", "--stage", "complexity")
     assert refused.exit_code == 1
     assert "sha256" in refused.stderr
+
+
+def test_the_embeddings_table_is_read_once_by_detection_and_once_by_the_scores(
+    cli: Any, home: Path, adopted: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On BigQuery each statement naming the table bills its whole vector column: the
+    detection of every stage checks the table (widths, games without a vector) in its own
+    statement, and a pass reads the vectors it scores with the features."""
+    from bggscore.warehouse.base import Warehouse
+
+    reads: list[str] = []
+    render = Warehouse.render
+
+    def spy(wh: Warehouse, canonical: str, staged: Any = None) -> str:
+        if "embeddings_input" in canonical:
+            reads.append(canonical)
+        return render(wh, canonical, staged)
+
+    monkeypatch.setattr(Warehouse, "render", spy)
+
+    def count(*args: str) -> int:
+        reads.clear()
+        as_json(cli(*args, "--json"))
+        return len(reads)
+
+    assert count("score", "--all-years") == 2  # the check, then the features with vectors
+    assert count("score", "--changed-only", "--all-years") == 1  # a no-op: detection only
+    assert count("detect-changes", "--all-years") == 1
+    assert count("run", "--all-years", "--stage", "complexity,main") == 1
+    production = adopted["production"]
+    changed_id = int(production.embeddings["game_id"][0])
+    vectors = production.embeddings.filter(pl.col("game_id") == changed_id).with_columns(
+        pl.col("embedding").list.eval(pl.element() + 0.5)
+    )
+    vectors.write_parquet(adopted["embeddings"])
+    as_json(cli("warehouse", "load", "--embeddings", str(adopted["embeddings"]), "--json"))
+    assert count("score", "--changed-only", "--all-years") == 2  # detection, then the pass

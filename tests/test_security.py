@@ -195,6 +195,10 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "own.strip()": "detection_sql of a graph stage (checked itself), parameters renamed",
         "columns": "DETECTION_COLUMNS, a module constant, some cast to STRING",
         "parts": "the statements built above",
+        "name": "an input name from the stage graph (bggscore.stages), checked to be the "
+        "embeddings table's",
+        "none": "INPUT_CHECK_COLUMNS, a module constant, as typed NULLs",
+        "blank": "NULLs, one per DETECTION_COLUMNS column",
     },
     ("warehouse/detection_sql.py", "detection_sql"): {
         "i": "a loop index (an SQL alias suffix p0, u0, and the parameter name @up_0)",
@@ -480,6 +484,9 @@ def canonical_queries() -> dict[str, str]:
     )
     for stage in graph.names:
         found[f"detection_sql({stage}, embeddings table)"] = detection_sql(stage, graph)
+    found["detection_union_sql(all, embeddings table)"] = detection_union_sql(
+        list(graph.names), graph, (EMBEDDINGS_INPUT.name,)
+    )
     return found
 
 
@@ -493,8 +500,14 @@ FIXED_FILTERS = {
     "queries.INPUT_EMBEDDING_WIDTHS": set(),  # every vector present in the table
     # its first WHERE is the widths' (every vector); the selection's, after it, takes @params
     "queries.INPUT_EMBEDDING_CHECK": set(),
+    "queries.INPUT_CHECK_FROM": set(),  # the same check's FROM (detection carries it)
     # each stage's rows tagged with its name, from the stage graph
     "detection_union_sql(all)": {f"'{stage}'" for stage in GRAPH.names},
+    # and the input's check rows tagged with the input's name
+    "detection_union_sql(all, embeddings table)": {
+        *(f"'{stage}'" for stage in GRAPH.names),
+        f"'{EMBEDDINGS_INPUT.name}'",
+    },
 }
 
 

@@ -17,7 +17,7 @@ def found(stage: str, ids: list[int]) -> StageChanges:
 
 def shared() -> SharedFeatures:
     detected = {stage: found(stage, [1]) for stage in ("complexity", "main", GAME)}
-    return SharedFeatures(lambda wh: (set(), set()), 10, lambda wh: detected, GRAPH)
+    return SharedFeatures(lambda wh: (set(), set()), 10, lambda wh: (detected, {}), GRAPH)
 
 
 def ask(features: SharedFeatures, follow: bool) -> tuple[list[int], set[int], int]:

@@ -25,6 +25,7 @@ from bggscore.results import MissingInputs
 from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, MAX_COUNT, OWN_EMBEDDINGS, StageGraph
 from bggscore.warehouse.detection_sql import (
     HASH_COLUMNS,
+    INPUT_CHECK_COLUMNS,
     detection_sql,
     detection_union_sql,
     stage_param,
@@ -34,7 +35,7 @@ from bggscore.warehouse.schemas import stage_partition
 from bggscore.warehouse.sql import Typed
 
 if TYPE_CHECKING:
-    from bggscore.warehouse.base import Warehouse
+    from bggscore.warehouse.base import EmbeddingWidths, Warehouse
 
 REASONS = ("new", "features", "model", "upstream")
 LIMIT_CEILING = 2**62
@@ -170,6 +171,23 @@ def detect_stages(
     """Several stages' changes (stage -> its model key in ``keys``) in one query, each as
     ``detect_stage(..., confirm=False)`` finds it alone: right for stages none of which
     has written since (each is detected as if it ran first)."""
+    return detect_checked(wh, keys, selection, max_games, graph)[0]
+
+
+def detect_checked(
+    wh: Warehouse,
+    keys: dict[str, str],
+    selection: Selection,
+    max_games: int = DEFAULT_MAX_GAMES,
+    graph: StageGraph = GRAPH,
+    inputs: tuple[str, ...] = (),
+) -> tuple[dict[str, StageChanges], dict[str, EmbeddingWidths]]:
+    """``detect_stages``, and in the same statement the check of each of ``inputs``
+    (what ``check_inputs`` takes as ``checked``): one read of the embeddings table for
+    the stages' upstream keys and its widths and missing games. The inputs' tables must
+    be there (``require_inputs``)."""
+    from bggscore.warehouse.base import EmbeddingWidths
+
     check_max_games(max_games)
     stages = list(keys)
     params: dict[str, Any] = {
@@ -188,10 +206,12 @@ def detect_stages(
             own[f"up_partition_{i}"] = stage_partition(upstream)
         params.update({stage_param(name, index): value for name, value in own.items()})
     with wh.labelled(stage="all"):
-        frame = wh.query(detection_union_sql(stages, graph), params)
+        frame = wh.query(detection_union_sql(stages, graph, inputs), params)
     found = {}
     for stage in stages:
-        rows = frame.filter(pl.col("detected_stage") == stage).drop("detected_stage")
+        rows = frame.filter(pl.col("detected_stage") == stage).drop(
+            "detected_stage", *INPUT_CHECK_COLUMNS
+        )
         if graph.get(stage).input_column is None:  # the feature hash, carried as text
             rows = rows.with_columns(pl.col(c).cast(pl.Int64) for c in HASH_COLUMNS)
         # detect_stage's order: never-scored games first, then the oldest score, then id
@@ -200,7 +220,13 @@ def detect_stages(
         )
         capped = len(rows) > max_games
         found[stage] = StageChanges(stage, keys[stage], rows.head(max_games), capped, max_games)
-    return found
+    checked = {}
+    for name in inputs:
+        rows = frame.filter(pl.col("detected_stage") == name)
+        n, lo, hi = (rows[c][0] for c in INPUT_CHECK_COLUMNS)
+        missing = sorted(rows["game_id"].drop_nulls().to_list())
+        checked[name] = EmbeddingWidths(int(n), lo, hi, missing)
+    return found, checked
 
 
 def confirm_inputs(wh: Warehouse, changes: StageChanges, every_row: bool = False) -> StageChanges:
@@ -300,12 +326,28 @@ def input_fix(wh: Warehouse, graph: StageGraph, name: str) -> str:
     )
 
 
+def needed_inputs(
+    wh: Warehouse, graph: StageGraph, stages: list[str] | tuple[str, ...]
+) -> tuple[str, ...]:
+    """The inputs these stages need, each table checked to be there (table metadata, no
+    read): what ``detect_checked`` may check in detection's statement."""
+    names = tuple(dict.fromkeys(n for stage in stages for n in graph.inputs_needed(stage)))
+    for name in names:
+        if not wh.input_table_exists(graph.input(name)):
+            raise InputError(
+                f"{_readers(wh, graph, name)}, which is not in {wh.location}",
+                input_fix(wh, graph, name),
+            )
+    return names
+
+
 def check_inputs(
     wh: Warehouse,
     graph: StageGraph,
     stages: list[str] | tuple[str, ...],
     selection: Selection,
     widths: dict[str, int | None] | None = None,
+    checked: dict[str, EmbeddingWidths] | None = None,
 ) -> MissingInputs:
     """Refuse, before any work, stages needing an input whose table is missing or empty
     (naming the setting and what fills it); with ``widths`` (the ``emb_*`` columns each
@@ -313,16 +355,27 @@ def check_inputs(
 
     Returns the selection's games each stage cannot score for want of an input it (or a
     stage it reads) needs, found by the same read: detection leaves them out; they are
-    reported, never counted as changes, and scored once the input exists."""
+    reported, never counted as changes, and scored once the input exists. ``checked``:
+    inputs detection already checked for this selection (``detect_checked``), not read
+    again."""
     lacking: dict[str, list[int]] = {}
     missing = MissingInputs()
     for stage in stages:
         for name in graph.inputs_needed(stage):
             if name not in lacking:  # one read per input, whatever the stages
-                lacking[name] = _checked_input(wh, graph, stages, name, selection, widths)
+                found = (checked or {}).get(name)
+                if found is None:
+                    found = wh.input_embedding_check(selection)
+                lacking[name] = _checked_input(wh, graph, stages, name, found, widths)
                 missing.notes[name] = input_note(wh, graph, name)
             missing.add(stage, name, lacking[name])
     return missing
+
+
+def _readers(wh: Warehouse, graph: StageGraph, name: str) -> str:
+    source = graph.input(name)
+    models = ", ".join(m for found in graph.input_readers(name).values() for m in found)
+    return f"{models} read(s) emb_* from {wh.tables[source.table]} ({source.setting})"
 
 
 def _checked_input(
@@ -330,17 +383,14 @@ def _checked_input(
     graph: StageGraph,
     stages: list[str] | tuple[str, ...],
     name: str,
-    selection: Selection,
+    found: EmbeddingWidths | None,
     widths: dict[str, int | None] | None,
 ) -> list[int]:
     source = graph.input(name)
     table = wh.tables[source.table]
-    models = ", ".join(m for found in graph.input_readers(name).values() for m in found)
-    what = f"{models} read(s) emb_* from {table} ({source.setting})"
-    found = wh.input_embedding_check(selection)
     if found is None or not found.vectors:
         where = f"which is not in {wh.location}" if found is None else "which is empty"
-        raise InputError(f"{what}, {where}", input_fix(wh, graph, name))
+        raise InputError(f"{_readers(wh, graph, name)}, {where}", input_fix(wh, graph, name))
     for stage in stages:
         width = (widths or {}).get(stage)
         if width is None or name not in graph.inputs_of(stage):

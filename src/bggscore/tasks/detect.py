@@ -9,8 +9,11 @@ from bggscore.detection import (
     StageChanges,
     check_inputs,
     check_max_games,
+    confirm_inputs,
+    detect_checked,
     detect_stage,
     missing_ids,
+    needed_inputs,
     pending_upstream,
 )
 from bggscore.errors import UsageError
@@ -66,12 +69,22 @@ def detect_for_stages(
         # the warehouse first: on a new or mistyped home, `warehouse init` is the first step
         wh.require_tables(DETECTION_TABLES)
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
-        # games without an input a stage needs: left out by detection, reported here
-        lacking = check_inputs(wh, graph, list(keys), selection)
+        # every stage in one statement, which checks the inputs too (one read of the
+        # embeddings table); games without an input a stage needs are left out, reported
+        detected, checked = (
+            detect_checked(
+                wh, keys, selection, max_games, graph, needed_inputs(wh, graph, list(keys))
+            )
+            if keys
+            else ({}, {})
+        )
+        lacking = check_inputs(wh, graph, list(keys), selection, checked=checked)
         missing = missing_ids(wh, selection)
         found: dict[str, StageChanges] = {}
-        for stage, key in keys.items():
-            changes = detect_stage(wh, stage, key, selection, max_games, graph=graph)
+        for stage in keys:
+            changes = detected[stage]
+            if graph.get(stage).input_column is not None:  # the text stage: by its md5
+                changes = confirm_inputs(wh, changes)
             for upstream in graph.upstream(stage):
                 if upstream in found:
                     changes = pending_upstream(changes, found[upstream])

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from bggscore.scoring.batch import Batch
     from bggscore.scoring.picks import Picks
     from bggscore.settings import Settings
+    from bggscore.warehouse.base import EmbeddingWidths
 
 
 _DONE = object()
@@ -191,7 +192,10 @@ class SharedFeatures:
         self,
         plan: Callable[[Warehouse], tuple[set[int], set[str]]],
         limit: int,
-        detect_all: Callable[[Warehouse], dict[str, StageChanges]] | None = None,
+        detect_all: Callable[
+            [Warehouse], tuple[dict[str, StageChanges], dict[str, EmbeddingWidths]]
+        ]
+        | None = None,
         graph: StageGraph = GRAPH,
     ) -> None:
         self._plan = plan
@@ -202,6 +206,7 @@ class SharedFeatures:
         # every stage of the run detected in one query, at the first ask, before any wrote
         self._detect_all, self._graph = detect_all, graph
         self._detected: dict[str, StageChanges] | None = None
+        self._checked: dict[str, EmbeddingWidths] = {}  # its inputs' checks
         self._written: dict[str, set[int]] = {}  # stage -> games an earlier step wrote
         self.detections = 0  # union detections run (what a test counts)
 
@@ -231,10 +236,7 @@ class SharedFeatures:
         too (``plan_picks``'s ``prior``) needs no second detection. Else no games."""
         if self._detect_all is None:
             return detect(), set()
-        if self._detected is None:
-            self.detections += 1
-            self._detected = self._detect_all(wh)
-        found = self._detected.get(stage)
+        found = self._detection(wh).get(stage)
         stale = (_reads(graph, stage) | {stage}) & self._written.keys()
         direct = stale & set(graph.upstream(stage)) if follow else set()
         if (
@@ -245,6 +247,21 @@ class SharedFeatures:
         ):
             return detect(), set()
         return found, {i for up in direct for i in self._written[up]}
+
+    def _detection(self, wh: Warehouse) -> dict[str, StageChanges]:
+        assert self._detect_all is not None
+        if self._detected is None:
+            self.detections += 1
+            self._detected, self._checked = self._detect_all(wh)
+        return self._detected
+
+    def checked(self, wh: Warehouse) -> dict[str, EmbeddingWidths] | None:
+        """The inputs the run's detection checked (the tables the warehouse fills: no
+        step writes them, so one check serves every step); None without one."""
+        if self._detect_all is None:
+            return None
+        self._detection(wh)
+        return self._checked
 
     def read(
         self, wh: Warehouse, selection: Selection, columns: list[str], batch_size: int

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from bggscore.console import Console
     from bggscore.detection import StageChanges
     from bggscore.settings import Settings
-    from bggscore.warehouse.base import Warehouse
+    from bggscore.warehouse.base import EmbeddingWidths, Warehouse
 
 
 def parse_stages(values: list[str]) -> list[str]:
@@ -174,11 +174,12 @@ def _shared_features(
     detection query (``keys``: the run's stages), and at the first features read, the
     games the stages of the later steps (``later``, as it is then) detect now and the
     columns their models name are read with the reading step's own."""
-    from bggscore.detection import detect_stage, detect_stages
+    from bggscore.detection import detect_checked, detect_stage, needed_inputs
     from bggscore.modelset import open_settings_registry, resolve_models
 
-    def detect_all(wh: Warehouse) -> dict[str, StageChanges]:
-        return detect_stages(wh, keys, options.selection, options.max_games, graph)
+    def detect_all(wh: Warehouse) -> tuple[dict[str, StageChanges], dict[str, EmbeddingWidths]]:
+        inputs = needed_inputs(wh, graph, list(keys))  # checked in the same statement
+        return detect_checked(wh, keys, options.selection, options.max_games, graph, inputs)
 
     def plan(wh: Warehouse) -> tuple[set[int], set[str]]:
         registry = open_settings_registry(settings)

@@ -23,8 +23,10 @@ from bggscore.detection import (
     StageChanges,
     check_inputs,
     check_max_games,
+    detect_checked,
     detect_stage,
     missing_ids,
+    needed_inputs,
 )
 from bggscore.errors import InputError, UsageError
 from bggscore.locking import pipeline_lock
@@ -180,8 +182,20 @@ def run_score(
         graph = model_graph(settings, registry, options.model_overrides)
         stages = graph.order(options.stages)
         widths = {stage: plan.embedding_width(stage) for stage in stages}
-        # games without an input a stage needs: reported, left out by detection and joins
-        missing_input = check_inputs(wh, graph, stages, options.selection, widths)
+        # games without an input a stage needs: reported, left out by detection and joins.
+        # With --changed-only every stage is detected before any is scored, in one
+        # statement that checks the inputs too: one read of the embeddings table
+        inputs = needed_inputs(wh, graph, stages)
+        detected: dict[str, StageChanges] | None = None
+        checked = None
+        if options.changed_only and options.features is not None:
+            checked = options.features.checked(wh) if inputs else None
+        elif options.changed_only:
+            keys = {stage: plan.stage_key(stage) for stage in stages}
+            detected, checked = detect_checked(
+                wh, keys, options.selection, options.max_games, graph, inputs
+            )
+        missing_input = check_inputs(wh, graph, stages, options.selection, widths, checked)
         plan.check_columns(wh.feature_columns())
         missing = missing_ids(wh, options.selection)
         if missing and len(missing) == len(options.selection.game_ids or ()):
@@ -194,7 +208,7 @@ def run_score(
         labels = plan.labels()
         job = _Job(settings, options, console, wh, registry, graph)
         if options.changed_only:
-            _score_changed(wh, job, plan, stages, missing_input, console)
+            _score_changed(wh, job, plan, stages, missing_input, console, detected)
             reason = None if job.scored_ids else "no_changes"
         else:
             total = wh.count_features(options.selection)
@@ -249,11 +263,12 @@ def _score_changed(
     stages: list[str],
     missing_input: MissingInputs,
     console: Console,
+    detected: dict[str, StageChanges] | None = None,
 ) -> None:
-    """Score what changed. Every stage is detected before any is scored: when none is
-    capped, one pass reads the features once for all of them, each stage scoring the
-    games it picks (``_Job.picks``); else each is detected after the last one wrote and
-    scored in a pass of its own."""
+    """Score what changed. Every stage is detected before any is scored (``detected``,
+    or the run's detection): when none is capped, one pass reads the features once for
+    all of them, each stage scoring the games it picks (``_Job.picks``); else each is
+    detected after the last one wrote and scored in a pass of its own."""
     options = job.options
 
     def detect(stage: str) -> StageChanges:
@@ -261,6 +276,8 @@ def _score_changed(
         return detect_stage(wh, stage, key, options.selection, options.max_games, graph=job.graph)
 
     def first(stage: str) -> StageChanges:  # before this command wrote anything
+        if detected is not None:
+            return detected[stage]
         if options.features is None:
             return detect(stage)
         key = plan.stage_key(stage)

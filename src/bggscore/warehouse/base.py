@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from bggscore.settings import Settings
+    from bggscore.stages import Input
 
 
 @dataclass(frozen=True)
@@ -432,6 +433,10 @@ class Warehouse(abc.ABC):
             return None
         row = self.query(queries.INPUT_EMBEDDING_WIDTHS).row(0, named=True)
         return EmbeddingWidths(int(row["n"]), row["lo"], row["hi"])
+
+    def input_table_exists(self, source: Input) -> bool:
+        """Whether an input's table is there (its metadata: nothing billed)."""
+        return self._table_columns(self.tables[source.table]) is not None
 
     def input_embedding_check(self, selection: queries.Selection) -> EmbeddingWidths | None:
         """The widths, and the games of the selection without a vector, in one read."""

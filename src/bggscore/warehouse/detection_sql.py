@@ -10,7 +10,12 @@ import re
 
 from bggscore.errors import UsageError
 from bggscore.stages import GRAPH, StageGraph
-from bggscore.warehouse.queries import SELECTION_WHERE, embedding_hash, embedding_present
+from bggscore.warehouse.queries import (
+    INPUT_CHECK_FROM,
+    SELECTION_WHERE,
+    embedding_hash,
+    embedding_present,
+)
 
 # a stage keyed on one column (Stage.input_column) records the md5 of it (input_hash);
 # every other stage the warehouse feature hash. That column must be one of the hashed
@@ -266,12 +271,25 @@ def stage_param(name: str, index: int) -> str:
     return f"{name}_s{index}"
 
 
-def detection_union_sql(stages: list[str], graph: StageGraph = GRAPH) -> str:
+# what an input's rows of ``detection_union_sql`` carry besides a game lacking it: the
+# table's vectors and their narrowest and widest width (queries.INPUT_EMBEDDING_WIDTHS)
+INPUT_CHECK_COLUMNS = ("input_vectors", "input_narrowest", "input_widest")
+
+
+def detection_union_sql(
+    stages: list[str], graph: StageGraph = GRAPH, inputs: tuple[str, ...] = ()
+) -> str:
     """Several stages' detection in one query (one job, each table's minimum billed once):
     each stage's own statement, its parameters renamed (``stage_param``), its rows tagged
     with the stage. The order within a stage is the caller's to restore (a UNION keeps
-    none)."""
+    none).
+
+    Each of ``inputs`` (tables the warehouse fills: ``features.embeddings_table``) adds
+    its check, tagged with its name: the table's widths on every row, one row per
+    selected game without a vector (else one, game_id NULL). In the same statement as
+    the stages' reads of its vectors, the table's column is billed once, not twice."""
     parts = []
+    none = ", ".join(f"CAST(NULL AS INT64) AS {c}" for c in INPUT_CHECK_COLUMNS)
     for index, stage in enumerate(stages):
         suffix = stage_param("", index)
         own = STAGE_PARAMS.sub(rf"@\g<1>{suffix}", detection_sql(stage, graph))
@@ -279,5 +297,15 @@ def detection_union_sql(stages: list[str], graph: StageGraph = GRAPH) -> str:
             f"CAST(d.{c} AS STRING) AS {c}" if c in HASH_COLUMNS else f"d.{c}"
             for c in DETECTION_COLUMNS
         )
-        parts.append(f"SELECT '{stage}' AS detected_stage, {columns} FROM ({own.strip()}) AS d")
+        parts.append(
+            f"SELECT '{stage}' AS detected_stage, {columns}, {none} FROM ({own.strip()}) AS d"
+        )
+    for name in inputs:
+        if graph.input(name).table != "embeddings_input":  # the one check there is
+            raise ValueError(f"input {name} has no check")
+        blank = ", ".join("NULL" for _ in DETECTION_COLUMNS[1:])
+        parts.append(
+            f"SELECT '{name}' AS detected_stage, m.game_id, {blank}, "
+            f"w.n, w.lo, w.hi {INPUT_CHECK_FROM}"
+        )
     return "\nUNION ALL\n".join(parts)

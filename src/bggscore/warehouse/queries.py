@@ -326,14 +326,14 @@ INPUT_EMBEDDING_WIDTHS = (
 # the widths, and the selected games without a vector (reported as missing_inputs, never
 # scored nor dropped silently), in one statement: each read of the table bills its whole
 # column. The widths on every row, one row per game without a vector (else one, null)
-INPUT_EMBEDDING_CHECK = (
-    f"WITH widths AS ({INPUT_EMBEDDING_WIDTHS}), "  # noqa: S608
-    "missing AS (SELECT f.game_id FROM games_features AS f "
+# (detection carries the same rows, ``INPUT_CHECK_FROM``, in its one statement)
+INPUT_CHECK_FROM = (
+    f"FROM ({INPUT_EMBEDDING_WIDTHS}) AS w LEFT JOIN ("  # noqa: S608
+    "SELECT f.game_id FROM games_features AS f "
     f"WHERE {SELECTION_WHERE} AND NOT EXISTS (SELECT e.game_id FROM embeddings_input AS e "
-    f"WHERE e.game_id = f.game_id AND {EMBEDDING_PRESENT})) "
-    "SELECT w.n, w.lo, w.hi, m.game_id FROM widths AS w LEFT JOIN missing AS m ON TRUE "
-    "ORDER BY m.game_id"
+    f"WHERE e.game_id = f.game_id AND {EMBEDDING_PRESENT})) AS m ON TRUE"
 )
+INPUT_EMBEDDING_CHECK = f"SELECT w.n, w.lo, w.hi, m.game_id {INPUT_CHECK_FROM} ORDER BY m.game_id"
 
 # the widths of the vectors a load of these games keeps (those of every other game)
 KEPT_EMBEDDING_WIDTHS = (
