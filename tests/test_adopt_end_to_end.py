@@ -145,12 +145,12 @@ def test_import_again_is_a_no_op_and_a_flipped_byte_is_refused(
     assert "sha256" in refused.stderr
 
 
-def test_the_embeddings_table_is_read_once_by_detection_and_once_by_the_scores(
+def test_the_embeddings_table_is_read_once_a_command_on_the_daily_path(
     cli: Any, home: Path, adopted: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On BigQuery each statement naming the table bills its whole vector column: the
-    detection of every stage checks the table (widths, games without a vector) in its own
-    statement, and a pass reads the vectors it scores with the features."""
+    """On BigQuery each statement naming the table bills its whole vector column. The
+    detection of every stage checks the table (widths, games without a vector) and
+    carries the vectors of the games it picks to the pass that scores them."""
     from bggscore.warehouse.base import Warehouse
 
     reads: list[str] = []
@@ -163,20 +163,38 @@ def test_the_embeddings_table_is_read_once_by_detection_and_once_by_the_scores(
 
     monkeypatch.setattr(Warehouse, "render", spy)
 
-    def count(*args: str) -> int:
+    def count(*args: str) -> tuple[int, dict[str, Any]]:
         reads.clear()
-        as_json(cli(*args, "--json"))
-        return len(reads)
+        document = as_json(cli(*args, "--json"))
+        return len(reads), document
 
-    assert count("score", "--all-years") == 2  # the check, then the features with vectors
-    assert count("score", "--changed-only", "--all-years") == 1  # a no-op: detection only
-    assert count("detect-changes", "--all-years") == 1
-    assert count("run", "--all-years", "--stage", "complexity,main") == 1
     production = adopted["production"]
-    changed_id = int(production.embeddings["game_id"][0])
-    vectors = production.embeddings.filter(pl.col("game_id") == changed_id).with_columns(
-        pl.col("embedding").list.eval(pl.element() + 0.5)
-    )
-    vectors.write_parquet(adopted["embeddings"])
-    as_json(cli("warehouse", "load", "--embeddings", str(adopted["embeddings"]), "--json"))
-    assert count("score", "--changed-only", "--all-years") == 2  # detection, then the pass
+
+    def change(game_id: int) -> None:  # one game's description embedding moves
+        vectors = production.embeddings.filter(pl.col("game_id") == game_id).with_columns(
+            pl.col("embedding").list.eval(pl.element() + 0.5)
+        )
+        vectors.write_parquet(adopted["embeddings"])
+        as_json(cli("warehouse", "load", "--embeddings", str(adopted["embeddings"]), "--json"))
+
+    assert count("score", "--all-years")[0] == 2  # the check, then the features with vectors
+    assert count("score", "--changed-only", "--all-years")[0] == 1  # a no-op: detection
+    assert count("detect-changes", "--all-years")[0] == 1
+    run = ("run", "--all-years", "--stage", "complexity,main")
+    assert count(*run)[0] == 1
+    first, second = (int(i) for i in production.embeddings["game_id"][:2])
+    change(first)
+    reads_, scored = count("score", "--changed-only", "--all-years")
+    assert (reads_, scored["stages"]) == (1, {"complexity": 1, "main": 1})
+    # with the vectors carried, the numbers a pass reading them itself gives
+    again = as_json(cli("score", "--game-id", str(first), "--json"))["job_id"]
+    landing = read(home, "ml_predictions_landing").filter(pl.col("game_id") == first)
+    carried, read_again = (landing.filter(pl.col("job_id") == j) for j in (scored["job_id"], again))
+    assert len(carried) == len(read_again) == 1
+    for column in POINT_COLUMNS:
+        assert carried[column].to_list() == read_again[column].to_list(), column
+    change(second)
+    reads_, ran = count(*run)
+    assert reads_ == 1 and ran["games_scored"] == 1
+    # the vectors detection carried are the table's: scoring them all again changes nothing
+    assert count("score", "--changed-only", "--all-years")[1]["skipped_reason"] == "no_changes"

@@ -212,6 +212,8 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "table": "an Input's logical table name (stages.py); render() maps it to a TableRef",
         "alias": "our own alias e0, e1 (a loop index)",
         "embedding_present(alias)": "queries.embedding_present over our own alias (fixed)",
+        "inputs.index(EMBEDDINGS_TABLE)": "an index into the stage's inputs (alias e0, e1)",
+        "embedding_hash(alias)": "queries.embedding_hash over our own alias (fixed)",
     },
 }
 
@@ -485,7 +487,7 @@ def canonical_queries() -> dict[str, str]:
     for stage in graph.names:
         found[f"detection_sql({stage}, embeddings table)"] = detection_sql(stage, graph)
     found["detection_union_sql(all, embeddings table)"] = detection_union_sql(
-        list(graph.names), graph, (EMBEDDINGS_INPUT.name,)
+        list(graph.names), graph, (EMBEDDINGS_INPUT.name,), carry=True
     )
     return found
 

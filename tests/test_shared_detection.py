@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from bggscore.detection import StageChanges
+from bggscore.detection import Detection, StageChanges
 from bggscore.stages import GRAPH
 from bggscore.tasks.job import SharedFeatures
 
@@ -17,7 +17,7 @@ def found(stage: str, ids: list[int]) -> StageChanges:
 
 def shared() -> SharedFeatures:
     detected = {stage: found(stage, [1]) for stage in ("complexity", "main", GAME)}
-    return SharedFeatures(lambda wh: (set(), set()), 10, lambda wh: (detected, {}), GRAPH)
+    return SharedFeatures(lambda wh: (set(), set()), 10, lambda wh: Detection(detected), GRAPH)
 
 
 def ask(features: SharedFeatures, follow: bool) -> tuple[list[int], set[int], int]:

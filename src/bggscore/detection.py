@@ -22,15 +22,23 @@ import polars as pl
 
 from bggscore.errors import InputError, UsageError
 from bggscore.results import MissingInputs
-from bggscore.stages import DEFAULT_MAX_GAMES, GRAPH, MAX_COUNT, OWN_EMBEDDINGS, StageGraph
+from bggscore.stages import (
+    DEFAULT_MAX_GAMES,
+    EMBEDDINGS_TABLE,
+    GRAPH,
+    MAX_COUNT,
+    OWN_EMBEDDINGS,
+    StageGraph,
+)
 from bggscore.warehouse.detection_sql import (
+    CARRIED,
     HASH_COLUMNS,
     INPUT_CHECK_COLUMNS,
     detection_sql,
     detection_union_sql,
     stage_param,
 )
-from bggscore.warehouse.queries import Selection
+from bggscore.warehouse.queries import INPUT_VECTOR, Selection
 from bggscore.warehouse.schemas import stage_partition
 from bggscore.warehouse.sql import Typed
 
@@ -110,19 +118,6 @@ class StageChanges:
         return data
 
 
-@dataclass
-class Detection:
-    stages: list[StageChanges] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(s.count for s in self.stages)
-
-    @property
-    def changed(self) -> bool:
-        return self.total > 0
-
-
 def detect_stage(
     wh: Warehouse,
     stage: str,
@@ -171,7 +166,24 @@ def detect_stages(
     """Several stages' changes (stage -> its model key in ``keys``) in one query, each as
     ``detect_stage(..., confirm=False)`` finds it alone: right for stages none of which
     has written since (each is detected as if it ran first)."""
-    return detect_checked(wh, keys, selection, max_games, graph)[0]
+    return detect_checked(wh, keys, selection, max_games, graph).stages
+
+
+# the picked games' vectors detection carries per stage (more would not be kept: the pass
+# reads them with the features instead)
+CARRY_LIMIT = 50_000
+
+
+@dataclass
+class Detection:
+    """``detect_checked``'s one statement: each stage's changes; each input's check
+    (``check_inputs``'s ``checked``); and the embeddings table's vectors of the games
+    the stages picked (game_id, INPUT_VECTOR, INPUT_VECTOR_HASH), or None where a stage
+    picked more than CARRY_LIMIT (the pass then reads them with the features)."""
+
+    stages: dict[str, StageChanges]
+    inputs: dict[str, EmbeddingWidths] = field(default_factory=dict)
+    vectors: pl.DataFrame | None = None
 
 
 def detect_checked(
@@ -181,11 +193,12 @@ def detect_checked(
     max_games: int = DEFAULT_MAX_GAMES,
     graph: StageGraph = GRAPH,
     inputs: tuple[str, ...] = (),
-) -> tuple[dict[str, StageChanges], dict[str, EmbeddingWidths]]:
-    """``detect_stages``, and in the same statement the check of each of ``inputs``
-    (what ``check_inputs`` takes as ``checked``): one read of the embeddings table for
-    the stages' upstream keys and its widths and missing games. The inputs' tables must
-    be there (``require_inputs``)."""
+    carry: bool = False,
+) -> Detection:
+    """``detect_stages``, and in the same statement the check of each of ``inputs`` and
+    (``carry``: for a pass that scores them) the vectors of the games picked: one read of
+    the embeddings table for the stages' upstream keys, its widths and missing games, and
+    the scores. The inputs' tables must be there (``needed_inputs``)."""
     from bggscore.warehouse.base import EmbeddingWidths
 
     check_max_games(max_games)
@@ -194,6 +207,7 @@ def detect_checked(
         **selection.params(),
         "limit": min(max_games, LIMIT_CEILING) + 1,
         "every_row": False,
+        "carry_limit": CARRY_LIMIT,
     }
     for index, stage in enumerate(stages):
         own: dict[str, Any] = {
@@ -206,11 +220,12 @@ def detect_checked(
             own[f"up_partition_{i}"] = stage_partition(upstream)
         params.update({stage_param(name, index): value for name, value in own.items()})
     with wh.labelled(stage="all"):
-        frame = wh.query(detection_union_sql(stages, graph, inputs), params)
+        frame = wh.query(detection_union_sql(stages, graph, inputs, carry), params)
     found = {}
+    carried = [c for c in CARRIED if c in frame.columns]
     for stage in stages:
         rows = frame.filter(pl.col("detected_stage") == stage).drop(
-            "detected_stage", *INPUT_CHECK_COLUMNS
+            "detected_stage", *INPUT_CHECK_COLUMNS, *carried
         )
         if graph.get(stage).input_column is None:  # the feature hash, carried as text
             rows = rows.with_columns(pl.col(c).cast(pl.Int64) for c in HASH_COLUMNS)
@@ -226,7 +241,19 @@ def detect_checked(
         n, lo, hi = (rows[c][0] for c in INPUT_CHECK_COLUMNS)
         missing = sorted(rows["game_id"].drop_nulls().to_list())
         checked[name] = EmbeddingWidths(int(n), lo, hi, missing)
-    return found, checked
+    return Detection(found, checked, _carried_vectors(frame, graph, stages) if carried else None)
+
+
+def _carried_vectors(
+    frame: pl.DataFrame, graph: StageGraph, stages: list[str]
+) -> pl.DataFrame | None:
+    """One row per picked game of the stages reading the embeddings table, or None when
+    one of them carried none (it picked more than CARRY_LIMIT games)."""
+    readers = [s for s in stages if EMBEDDINGS_TABLE in graph.inputs_of(s)]
+    rows = frame.filter(pl.col("detected_stage").is_in(readers))
+    if rows[INPUT_VECTOR].null_count():  # a stage past the limit (picked games have one)
+        return None
+    return rows.select("game_id", *CARRIED).unique("game_id", keep="first").sort("game_id")
 
 
 def confirm_inputs(wh: Warehouse, changes: StageChanges, every_row: bool = False) -> StageChanges:

@@ -13,11 +13,11 @@ import pytest
 from tests.factories import T0, make_games
 from tests.support.warehouses import engine_fixture
 
-from bggscore.detection import detect_stage
+from bggscore.detection import detect_checked, detect_stage
 from bggscore.stages import COMPLEXITY, EMBEDDINGS_INPUT, EMBEDDINGS_TABLE, GAME_EMBEDDINGS, GRAPH
 from bggscore.warehouse.base import EmbeddingWidths, Warehouse, Write
 from bggscore.warehouse.load import load_games
-from bggscore.warehouse.queries import Selection
+from bggscore.warehouse.queries import INPUT_VECTOR, INPUT_VECTOR_HASH, Selection
 from bggscore.warehouse.schemas import TABLES
 
 pytestmark = [
@@ -72,6 +72,23 @@ def test_hashes_are_stable_and_detection_compares_them(warehouse: Warehouse) -> 
 
     found = detect_stage(warehouse, COMPLEXITY, KEY, EVERYTHING, graph=GRAPH_WITH_INPUT)
     assert sorted(found.game_ids) == ids[:4]  # the game without a vector is no change
+    # the same check in detection's one statement, beside the same changes, carrying the
+    # vectors and hashes scoring reads (input_embeddings) of the games picked
+    together = detect_checked(
+        warehouse,
+        {COMPLEXITY: KEY},
+        EVERYTHING,
+        graph=GRAPH_WITH_INPUT,
+        inputs=(EMBEDDINGS_TABLE,),
+        carry=True,
+    )
+    assert together.inputs == {EMBEDDINGS_TABLE: EmbeddingWidths(4, 3, 3, [ids[4]])}
+    assert together.stages[COMPLEXITY].game_ids == found.game_ids
+    assert together.vectors is not None
+    expected = warehouse.input_embeddings(ids).sort("game_id")
+    assert together.vectors["game_id"].to_list() == ids[:4]
+    assert together.vectors[INPUT_VECTOR].to_list() == expected["embedding"].to_list()
+    assert together.vectors[INPUT_VECTOR_HASH].to_list() == expected["input_hash"].to_list()
     score(warehouse, ids[:4])
     assert detect_stage(warehouse, COMPLEXITY, KEY, EVERYTHING, graph=GRAPH_WITH_INPUT).count == 0
 

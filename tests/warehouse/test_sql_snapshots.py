@@ -98,8 +98,8 @@ def snapshot_cases(wh: Warehouse) -> dict[str, list[str]]:
     for stage in (COMPLEXITY, MAIN, GAME_EMBEDDINGS):
         name = f"detection_{stage.replace('-', '_')}_with_embeddings_table"
         add(name, [wh.render(detection_sql(stage, graph))])
-    # `score --changed-only`: both stages and the table's check in one statement
-    union = detection_union_sql([COMPLEXITY, MAIN], graph, (EMBEDDINGS_INPUT.name,))
+    # `score --changed-only`: both stages, the table's check and the vectors picked, at once
+    union = detection_union_sql([COMPLEXITY, MAIN], graph, (EMBEDDINGS_INPUT.name,), carry=True)
     add("detection_scored_stages_with_embeddings_table_check", [wh.render(union)])
     # what Warehouse.write runs for one staged frame
     for logical, mode in WRITES.items():

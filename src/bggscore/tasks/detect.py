@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bggscore.detection import (
+    Detection,
     StageChanges,
     check_inputs,
     check_max_games,
@@ -71,18 +72,18 @@ def detect_for_stages(
         graph, keys = stage_plan(settings, stages, overrides, explicit=len(stages) == 1)
         # every stage in one statement, which checks the inputs too (one read of the
         # embeddings table); games without an input a stage needs are left out, reported
-        detected, checked = (
+        detected = (
             detect_checked(
                 wh, keys, selection, max_games, graph, needed_inputs(wh, graph, list(keys))
             )
             if keys
-            else ({}, {})
+            else Detection({})
         )
-        lacking = check_inputs(wh, graph, list(keys), selection, checked=checked)
+        lacking = check_inputs(wh, graph, list(keys), selection, checked=detected.inputs)
         missing = missing_ids(wh, selection)
         found: dict[str, StageChanges] = {}
         for stage in keys:
-            changes = detected[stage]
+            changes = detected.stages[stage]
             if graph.get(stage).input_column is not None:  # the text stage: by its md5
                 changes = confirm_inputs(wh, changes)
             for upstream in graph.upstream(stage):

@@ -30,12 +30,11 @@ from bggscore.wording import counted
 
 if TYPE_CHECKING:
     from bggscore.console import Console
-    from bggscore.detection import StageChanges
+    from bggscore.detection import Detection, StageChanges
     from bggscore.registry import Registry
     from bggscore.scoring.batch import Batch
     from bggscore.scoring.picks import Picks
     from bggscore.settings import Settings
-    from bggscore.warehouse.base import EmbeddingWidths
 
 
 _DONE = object()
@@ -192,10 +191,7 @@ class SharedFeatures:
         self,
         plan: Callable[[Warehouse], tuple[set[int], set[str]]],
         limit: int,
-        detect_all: Callable[
-            [Warehouse], tuple[dict[str, StageChanges], dict[str, EmbeddingWidths]]
-        ]
-        | None = None,
+        detect_all: Callable[[Warehouse], Detection] | None = None,
         graph: StageGraph = GRAPH,
     ) -> None:
         self._plan = plan
@@ -205,8 +201,7 @@ class SharedFeatures:
         self.reads = 0  # feature queries run (what a test counts)
         # every stage of the run detected in one query, at the first ask, before any wrote
         self._detect_all, self._graph = detect_all, graph
-        self._detected: dict[str, StageChanges] | None = None
-        self._checked: dict[str, EmbeddingWidths] = {}  # its inputs' checks
+        self._detected: Detection | None = None
         self._written: dict[str, set[int]] = {}  # stage -> games an earlier step wrote
         self.detections = 0  # union detections run (what a test counts)
 
@@ -249,19 +244,17 @@ class SharedFeatures:
         return found, {i for up in direct for i in self._written[up]}
 
     def _detection(self, wh: Warehouse) -> dict[str, StageChanges]:
+        return self.detection(wh).stages
+
+    def detection(self, wh: Warehouse) -> Detection:
+        """The run's one detection (made at the first ask). Its inputs' checks and the
+        vectors it carried serve every step: no step writes the tables the warehouse
+        fills."""
         assert self._detect_all is not None
         if self._detected is None:
             self.detections += 1
-            self._detected, self._checked = self._detect_all(wh)
+            self._detected = self._detect_all(wh)
         return self._detected
-
-    def checked(self, wh: Warehouse) -> dict[str, EmbeddingWidths] | None:
-        """The inputs the run's detection checked (the tables the warehouse fills: no
-        step writes them, so one check serves every step); None without one."""
-        if self._detect_all is None:
-            return None
-        self._detection(wh)
-        return self._checked
 
     def read(
         self, wh: Warehouse, selection: Selection, columns: list[str], batch_size: int
@@ -340,6 +333,13 @@ def read_features(
     if shared is None:
         return wh.read_features(selection, columns, batch_size, with_hash=True)
     return shared.read(wh, selection, columns, batch_size)
+
+
+def with_vectors(frames: Iterator[pl.DataFrame], vectors: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """A pass's features with the embeddings table's vectors detection carried, as the
+    features read joins them (a game without one gets nulls), each batch in its order."""
+    for frame in frames:
+        yield frame.join(vectors, on="game_id", how="left", maintain_order="left")
 
 
 def new_job_id(now: datetime) -> str:

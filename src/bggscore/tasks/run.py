@@ -37,9 +37,9 @@ from bggscore.warehouse.queries import Selection
 
 if TYPE_CHECKING:
     from bggscore.console import Console
-    from bggscore.detection import StageChanges
+    from bggscore.detection import Detection, StageChanges
     from bggscore.settings import Settings
-    from bggscore.warehouse.base import EmbeddingWidths, Warehouse
+    from bggscore.warehouse.base import Warehouse
 
 
 def parse_stages(values: list[str]) -> list[str]:
@@ -177,9 +177,11 @@ def _shared_features(
     from bggscore.detection import detect_checked, detect_stage, needed_inputs
     from bggscore.modelset import open_settings_registry, resolve_models
 
-    def detect_all(wh: Warehouse) -> tuple[dict[str, StageChanges], dict[str, EmbeddingWidths]]:
+    def detect_all(wh: Warehouse) -> Detection:
         inputs = needed_inputs(wh, graph, list(keys))  # checked in the same statement
-        return detect_checked(wh, keys, options.selection, options.max_games, graph, inputs)
+        return detect_checked(
+            wh, keys, options.selection, options.max_games, graph, inputs, carry=True
+        )
 
     def plan(wh: Warehouse) -> tuple[set[int], set[str]]:
         registry = open_settings_registry(settings)

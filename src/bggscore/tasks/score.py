@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from bggscore.detection import (
+    Detection,
     StageChanges,
     check_inputs,
     check_max_games,
@@ -56,6 +57,7 @@ from bggscore.tasks.job import (
     split_waiting,
     warn_missing,
     warn_waiting,
+    with_vectors,
 )
 from bggscore.warehouse import open_warehouse, require_warehouse
 from bggscore.warehouse.base import Warehouse, Write
@@ -186,15 +188,15 @@ def run_score(
         # With --changed-only every stage is detected before any is scored, in one
         # statement that checks the inputs too: one read of the embeddings table
         inputs = needed_inputs(wh, graph, stages)
-        detected: dict[str, StageChanges] | None = None
-        checked = None
+        detection: Detection | None = None
         if options.changed_only and options.features is not None:
-            checked = options.features.checked(wh) if inputs else None
+            detection = options.features.detection(wh) if inputs else None
         elif options.changed_only:
             keys = {stage: plan.stage_key(stage) for stage in stages}
-            detected, checked = detect_checked(
-                wh, keys, options.selection, options.max_games, graph, inputs
+            detection = detect_checked(
+                wh, keys, options.selection, options.max_games, graph, inputs, carry=True
             )
+        checked = detection.inputs if detection is not None else None
         missing_input = check_inputs(wh, graph, stages, options.selection, widths, checked)
         plan.check_columns(wh.feature_columns())
         missing = missing_ids(wh, options.selection)
@@ -207,8 +209,11 @@ def run_score(
             )
         labels = plan.labels()
         job = _Job(settings, options, console, wh, registry, graph)
+        if detection is not None:  # what the pass scoring the picked games reads with them
+            job.carry(detection.vectors, missing_input)
         if options.changed_only:
-            _score_changed(wh, job, plan, stages, missing_input, console, detected)
+            own = detection.stages if detection and options.features is None else None
+            _score_changed(wh, job, plan, stages, missing_input, console, own)
             reason = None if job.scored_ids else "no_changes"
         else:
             total = wh.count_features(options.selection)
@@ -333,6 +338,8 @@ class _Job:
         self.copy = ParquetCopy(options.output) if options.output else None
         self._rng: np.random.Generator | None = None
         self._preloading: threading.Thread | None = None
+        self._vectors: pl.DataFrame | None = None  # see carry()
+        self._vectorless: set[int] = set()
 
     @property
     def rng(self) -> np.random.Generator:
@@ -351,6 +358,24 @@ class _Job:
     @property
     def stage_counts(self) -> dict[str, int]:
         return self.job.stage_counts
+
+    def carry(self, vectors: pl.DataFrame | None, missing: MissingInputs) -> None:
+        """The vectors detection carried (``Detection.vectors``), and the games no vector
+        exists for (left out of every pass)."""
+        self._vectors = vectors
+        self._vectorless = {
+            i for inputs in missing.found.values() for ids in inputs.values() for i in ids
+        }
+
+    def _carried(self, selection: Selection) -> pl.DataFrame | None:
+        """The carried vectors of a pass's games, when they are all there."""
+        if self._vectors is None or selection.game_ids is None:
+            return None
+        wanted = set(selection.game_ids)
+        have = self._vectors.filter(pl.col("game_id").is_in(list(wanted)))
+        if wanted - set(have["game_id"]) - self._vectorless:
+            return None  # a game detection did not pick (a follower): read them all
+        return have
 
     def held(self, stage: str, selection: Selection, stages: list[str]) -> dict[str, set[int]]:
         """Games an upstream stage this command does not run must rescore first."""
@@ -465,13 +490,19 @@ class _Job:
                     pool.expect(models)
                 reads = pool.reads().columns if pool is not None else models.read_columns()
                 columns = sorted({"game_id", "name", "year_published", *reads})
+                carried = None
                 if any(EMBEDDINGS_TABLE in self.graph.inputs_of(stage) for stage in stages):
-                    # the embeddings table's vectors come with the features: one read
-                    columns += [INPUT_VECTOR, INPUT_VECTOR_HASH]
+                    # the embeddings table's vectors: those detection carried, else with
+                    # the features (one read)
+                    carried = self._carried(selection)
+                    if carried is None:
+                        columns += [INPUT_VECTOR, INPUT_VECTOR_HASH]
                 total = total if total is not None else len(selection.game_ids or ())
                 explicit = "batch_size" in self.settings.scoring.model_fields_set
                 size = batch_size(options.batch_size, explicit, models, total, options.workers)
                 frames = read_features(self.wh, options.features, selection, columns, size)
+                if carried is not None:
+                    frames = with_vectors(frames, carried)
 
                 def prepare(frame: pl.DataFrame) -> Prepared:
                     joined = prepare_batch(

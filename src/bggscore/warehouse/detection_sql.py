@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 
 from bggscore.errors import UsageError
-from bggscore.stages import GRAPH, StageGraph
+from bggscore.stages import EMBEDDINGS_TABLE, GRAPH, StageGraph
 from bggscore.warehouse.queries import (
     INPUT_CHECK_FROM,
+    INPUT_VECTOR,
+    INPUT_VECTOR_HASH,
     SELECTION_WHERE,
     embedding_hash,
     embedding_present,
@@ -74,7 +76,7 @@ def _upstream_moved_sql(upstream: tuple[str, ...]) -> str:  # stages, then input
     return f"{present} AND NOT ({same})"
 
 
-def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
+def detection_sql(stage: str, graph: StageGraph = GRAPH, carry: bool = False) -> str:
     """One canonical query per stage; every value is a parameter.
 
     The selection comes first, as a CTE of game ids. Each selected game then joins, on
@@ -97,6 +99,7 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
     ``<input>:<md5 of the vector>``, computed for the selected games only; a game
     lacking an input the stage needs (``graph.inputs_needed``: its own or an upstream
     stage's) has no reason at all: it is reported apart (``missing_inputs``), not a change.
+    With ``carry`` the rows end with the CARRIED columns.
     """
     if stage not in graph.names:
         raise UsageError(f"unknown stage {stage!r}; choose from {', '.join(graph.names)}")
@@ -185,6 +188,15 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH) -> str:
             f" AND {embedding_present(alias)}"
         )
     expected = _expected_upstream_sql(upstream, inputs)
+    carried = ""
+    if carry:  # the vectors of the games picked, for the pass that scores them (CARRIED)
+        carried = ", " + ", ".join(CARRIED_NULLS)
+        if EMBEDDINGS_TABLE in inputs:
+            alias = f"e{inputs.index(EMBEDDINGS_TABLE)}"
+            carried = (
+                f", IF(COUNT(*) OVER () <= @carry_limit, {alias}.embedding, NULL) "
+                f"AS {INPUT_VECTOR}, {embedding_hash(alias)} AS {INPUT_VECTOR_HASH}"
+            )
     flags = (
         f"s.is_new{gate} AS is_new,\n"
         f"    COALESCE(NOT s.is_new{gate} AND ({changed_hash}), FALSE) AS features,\n"
@@ -227,7 +239,7 @@ SELECT f.game_id, f.name, f.year_published,
   st.score_ts AS last_score_ts, st.job_id AS last_job_id, st.model_key AS old_model,
   st.upstream_key AS old_upstream,
   {expected} AS new_upstream,
-  c.reason_new, c.reason_features, c.reason_model, c.reason_upstream, c.confirm_input
+  c.reason_new, c.reason_features, c.reason_model, c.reason_upstream, c.confirm_input{carried}
 FROM picked AS c
 JOIN games_features AS f ON f.game_id = c.game_id
 LEFT JOIN game_features_hash AS h ON h.game_id = c.game_id
@@ -274,10 +286,22 @@ def stage_param(name: str, index: int) -> str:
 # what an input's rows of ``detection_union_sql`` carry besides a game lacking it: the
 # table's vectors and their narrowest and widest width (queries.INPUT_EMBEDDING_WIDTHS)
 INPUT_CHECK_COLUMNS = ("input_vectors", "input_narrowest", "input_widest")
+# what a stage's rows carry with ``carry``: its embeddings table vector and hash, as the
+# features read brings them, so the pass scoring the picked games need not read the
+# table again; the vectors only while the stage picks at most @carry_limit games (a
+# bounded detection result), the columns NULL for a stage that does not read the table
+CARRIED = (INPUT_VECTOR, INPUT_VECTOR_HASH)
+CARRIED_NULLS = (
+    f"CAST(NULL AS ARRAY<FLOAT64>) AS {INPUT_VECTOR}",
+    f"CAST(NULL AS STRING) AS {INPUT_VECTOR_HASH}",
+)
 
 
 def detection_union_sql(
-    stages: list[str], graph: StageGraph = GRAPH, inputs: tuple[str, ...] = ()
+    stages: list[str],
+    graph: StageGraph = GRAPH,
+    inputs: tuple[str, ...] = (),
+    carry: bool = False,
 ) -> str:
     """Several stages' detection in one query (one job, each table's minimum billed once):
     each stage's own statement, its parameters renamed (``stage_param``), its rows tagged
@@ -287,25 +311,29 @@ def detection_union_sql(
     Each of ``inputs`` (tables the warehouse fills: ``features.embeddings_table``) adds
     its check, tagged with its name: the table's widths on every row, one row per
     selected game without a vector (else one, game_id NULL). In the same statement as
-    the stages' reads of its vectors, the table's column is billed once, not twice."""
+    the stages' reads of its vectors, the table's column is billed once, not twice.
+    With ``carry`` every row has the CARRIED columns (``detection_sql``)."""
     parts = []
     none = ", ".join(f"CAST(NULL AS INT64) AS {c}" for c in INPUT_CHECK_COLUMNS)
+    carried = "".join(f", d.{c}" for c in CARRIED) if carry else ""
     for index, stage in enumerate(stages):
         suffix = stage_param("", index)
-        own = STAGE_PARAMS.sub(rf"@\g<1>{suffix}", detection_sql(stage, graph))
+        own = STAGE_PARAMS.sub(rf"@\g<1>{suffix}", detection_sql(stage, graph, carry))
         columns = ", ".join(
             f"CAST(d.{c} AS STRING) AS {c}" if c in HASH_COLUMNS else f"d.{c}"
             for c in DETECTION_COLUMNS
         )
         parts.append(
-            f"SELECT '{stage}' AS detected_stage, {columns}, {none} FROM ({own.strip()}) AS d"
+            f"SELECT '{stage}' AS detected_stage, {columns}, {none}{carried} "
+            f"FROM ({own.strip()}) AS d"
         )
     for name in inputs:
         if graph.input(name).table != "embeddings_input":  # the one check there is
             raise ValueError(f"input {name} has no check")
         blank = ", ".join("NULL" for _ in DETECTION_COLUMNS[1:])
+        nulls = "".join(f", {c}" for c in CARRIED_NULLS) if carry else ""
         parts.append(
             f"SELECT '{name}' AS detected_stage, m.game_id, {blank}, "
-            f"w.n, w.lo, w.hi {INPUT_CHECK_FROM}"
+            f"w.n, w.lo, w.hi{nulls} {INPUT_CHECK_FROM}"
         )
     return "\nUNION ALL\n".join(parts)
