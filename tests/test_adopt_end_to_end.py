@@ -177,7 +177,7 @@ def test_the_embeddings_table_is_read_once_a_command_on_the_daily_path(
         vectors.write_parquet(adopted["embeddings"])
         as_json(cli("warehouse", "load", "--embeddings", str(adopted["embeddings"]), "--json"))
 
-    assert count("score", "--all-years")[0] == 2  # the check, then the features with vectors
+    assert count("score", "--all-years")[0] == 1  # the features read checks the table too
     assert count("score", "--changed-only", "--all-years")[0] == 1  # a no-op: detection
     assert count("detect-changes", "--all-years")[0] == 1
     run = ("run", "--all-years", "--stage", "complexity,main")

@@ -262,6 +262,7 @@ def test_an_emb_model_without_a_table_or_with_an_empty_one_is_refused(
     names = register_models(embedded_home, vectors(embedded_home))
     monkeypatch.setenv("BGGSCORE_MODELS__COMPLEXITY", names["complexity"])
     before = read(embedded_home, "complexity_predictions").height
+    runs = read(embedded_home, "runs").height
     for setup in ("empty", "no table"):
         if setup == "no table":
             execute(embedded_home, f"DROP TABLE {TABLE}")
@@ -276,6 +277,7 @@ def test_an_emb_model_without_a_table_or_with_an_empty_one_is_refused(
             )
             assert ("which is empty" if setup == "empty" else "which is not in") in line
     assert read(embedded_home, "complexity_predictions").height == before
+    assert read(embedded_home, "runs").height == runs
 
 
 def test_vectors_of_another_width_are_refused_naming_both(
@@ -285,10 +287,12 @@ def test_vectors_of_another_width_are_refused_naming_both(
     monkeypatch.setenv("BGGSCORE_MODELS__COMPLEXITY", names["complexity"])
     load(cli, vectors(embedded_home, width=WIDTH * 2), tmp_path / "wide.parquet")
     before = read(embedded_home, "complexity_predictions").height
+    runs = read(embedded_home, "runs").height
     result = cli("score", "--all-years")
     assert result.exit_code == 2
     assert_one_line_error(result.stderr, f"read {WIDTH} embedding columns", f"{WIDTH * 2} dim")
     assert read(embedded_home, "complexity_predictions").height == before
+    assert read(embedded_home, "runs").height == runs  # refused before the run started
 
 
 def test_without_an_emb_model_the_table_is_never_needed(cli, embedded_home: Path) -> None:
@@ -488,9 +492,9 @@ def test_vectors_for_games_not_in_the_warehouse_are_loaded_with_a_warning(
 def test_a_score_reads_the_embeddings_table_once_whatever_its_batches(
     cli, emb_home: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    """Two reads of the table per score, whatever its batches: the check before work (its
-    widths and the selection's games without a vector, one statement) and the features
-    read the vectors come with. Counted where every read runs."""
+    """One read of the table per score, whatever its batches: the features read the
+    vectors come with carries the table's check (its widths, on every row) and finds the
+    games without a vector. Counted where every read runs."""
     from bggscore.warehouse.duckdb_engine import DuckDBWarehouse
 
     seen: list[str] = []
@@ -511,7 +515,7 @@ def test_a_score_reads_the_embeddings_table_once_whatever_its_batches(
     data = parse_json(scored.stdout)
     assert data["games_scored"] > 300  # several batches
     reading = [s for s in seen if "bgg_description_embeddings" in s]
-    assert len(reading) == 2, reading
-    assert "ARRAY_LENGTH" in reading[0] and "NOT EXISTS" in reading[0]  # the check
-    assert "_input_embedding" in reading[1]  # the features, with their vectors
+    assert len(reading) == 1, reading
+    assert "_input_embedding" in reading[0]  # the features, with their vectors
+    assert "_input_widest" in reading[0]  # and the table's widths
     assert missing_of(data)[COMPLEXITY] == {EMBEDDINGS_TABLE: [absent_game(emb_home)]}

@@ -467,6 +467,10 @@ def canonical_queries() -> dict[str, str]:
     found["queries.SELECTION_WHERE"] = f"SELECT f.game_id FROM games_features AS f WHERE {where}"
     for with_hash in (False, True):
         found[f"features_sql({with_hash})"] = queries.features_sql(GAMES_FEATURES.names, with_hash)
+    pseudo = [queries.INPUT_VECTOR, queries.INPUT_VECTOR_HASH, *queries.INPUT_WIDTHS]
+    found["features_sql(vectors, check)"] = queries.features_sql(
+        [*GAMES_FEATURES.names, *pseudo], True
+    )
     for logical in TABLES:
         found[f"count_sql({logical})"] = queries.count_sql(logical)
     found["landing_rows_sql()"] = queries.landing_rows_sql()

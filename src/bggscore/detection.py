@@ -393,7 +393,7 @@ def check_inputs(
                 found = (checked or {}).get(name)
                 if found is None:
                     found = wh.input_embedding_check(selection)
-                lacking[name] = _checked_input(wh, graph, stages, name, found, widths)
+                lacking[name] = check_input(wh, graph, stages, name, found, widths)
                 missing.notes[name] = input_note(wh, graph, name)
             missing.add(stage, name, lacking[name])
     return missing
@@ -405,7 +405,7 @@ def _readers(wh: Warehouse, graph: StageGraph, name: str) -> str:
     return f"{models} read(s) emb_* from {wh.tables[source.table]} ({source.setting})"
 
 
-def _checked_input(
+def check_input(
     wh: Warehouse,
     graph: StageGraph,
     stages: list[str] | tuple[str, ...],
@@ -413,6 +413,9 @@ def _checked_input(
     found: EmbeddingWidths | None,
     widths: dict[str, int | None] | None,
 ) -> list[int]:
+    """One input's check (``found``: what a read of its table found, None when it is not
+    there): refused when missing, empty, or (``widths``) of another width than the
+    stages' models read; else the games without a value."""
     source = graph.input(name)
     table = wh.tables[source.table]
     if found is None or not found.vectors:

@@ -69,6 +69,10 @@ def snapshot_cases(wh: Warehouse) -> dict[str, list[str]]:
             add(name.lower(), [wh.render(value)])
     add("features", [wh.render(queries.features_sql(FEATURE_COLUMNS))])
     add("features_with_hash", [wh.render(queries.features_sql(FEATURE_COLUMNS, with_hash=True))])
+    # a full score with emb_* models: the vectors, and the embeddings table's check
+    pseudo = [queries.INPUT_VECTOR, queries.INPUT_VECTOR_HASH, *queries.INPUT_WIDTHS]
+    checked = queries.features_sql([*FEATURE_COLUMNS, *pseudo], with_hash=True)
+    add("features_with_vectors_and_check", [wh.render(checked)])
     add("count_runs", [wh.render(queries.count_sql("runs"))])
     add("landing_rows", [wh.render(queries.landing_rows_sql())])
     add("landing_rows_bounded", [wh.render(queries.landing_rows_sql(bounded=True))])

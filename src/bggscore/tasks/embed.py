@@ -19,11 +19,14 @@ import numpy as np
 import polars as pl
 
 from bggscore.detection import (
+    Detection,
     StageChanges,
     check_inputs,
     check_max_games,
+    detect_checked,
     detect_stage,
     input_hash,
+    needed_inputs,
 )
 from bggscore.errors import RegistryError, UsageError
 from bggscore.locking import pipeline_lock
@@ -386,7 +389,12 @@ def _to_confirm(changes: StageChanges) -> pl.DataFrame | None:
 
 
 def _embed_changed(
-    job: _EmbedJob, wh: Warehouse, keys: dict[str, str], options: EmbedOptions, console: Console
+    job: _EmbedJob,
+    wh: Warehouse,
+    keys: dict[str, str],
+    options: EmbedOptions,
+    console: Console,
+    detected: dict[str, StageChanges] | None = None,
 ) -> None:
     """Embed what changed. Every stage is detected before any runs (the text stage by
     feature hash alone: its pass confirms by the md5 of the text it reads anyway); when
@@ -408,6 +416,8 @@ def _embed_changed(
     # before this command wrote anything; with the games an earlier step of `run` rewrote
     # the upstream output of (scored too, instead of a second detection)
     def first(stage: str) -> tuple[StageChanges, set[int]]:
+        if detected is not None:  # every stage in one statement (``detected``)
+            return detected[stage], set()
         if options.features is None:
             return detect(stage), set()
         shared = options.features
@@ -493,15 +503,26 @@ def run_embed(
         wh.require_tables(TABLES)
         job = _EmbedJob(settings, options, console, wh)
         # game embeddings read complexity, which may read the embeddings table
-        job.missing = check_inputs(wh, job.graph, job.stages, options.selection)
+        inputs = needed_inputs(wh, job.graph, job.stages)
         # registrations first (cheap, nothing unpickled): unknown models fail before work
         keys = {stage: job.models(stage, load=False).stage_key(stage) for stage in job.stages}
+        # with --changed-only every stage is detected at once, checking the inputs too
+        detection: Detection | None = None
+        if options.changed_only and options.features is not None:
+            detection = options.features.detection(wh) if inputs else None
+        elif options.changed_only:
+            detection = detect_checked(
+                wh, keys, options.selection, options.max_games, job.graph, inputs
+            )
+        checked = detection.inputs if detection is not None else None
+        job.missing = check_inputs(wh, job.graph, job.stages, options.selection, checked=checked)
         labels = {MODEL_TYPE[s]: job.models(s, load=False).label(MODEL_TYPE[s]) for s in job.stages}
         if GAME_EMBEDDINGS in job.stages:
             job.check_text_model()
         try:
             if options.changed_only:
-                _embed_changed(job, wh, keys, options, console)
+                own = detection.stages if detection and options.features is None else None
+                _embed_changed(job, wh, keys, options, console, own)
             else:
                 _embed_all(job, wh, options)
         except BaseException as exc:

@@ -9,6 +9,7 @@ after the last warehouse commit.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import threading
 import time
@@ -22,10 +23,12 @@ import polars as pl
 from bggscore.detection import (
     Detection,
     StageChanges,
+    check_input,
     check_inputs,
     check_max_games,
     detect_checked,
     detect_stage,
+    input_note,
     missing_ids,
     needed_inputs,
 )
@@ -60,9 +63,9 @@ from bggscore.tasks.job import (
     with_vectors,
 )
 from bggscore.warehouse import open_warehouse, require_warehouse
-from bggscore.warehouse.base import Warehouse, Write
+from bggscore.warehouse.base import EmbeddingWidths, Warehouse, Write
 from bggscore.warehouse.lease import stage_lease
-from bggscore.warehouse.queries import INPUT_VECTOR, INPUT_VECTOR_HASH, Selection
+from bggscore.warehouse.queries import INPUT_VECTOR, INPUT_VECTOR_HASH, INPUT_WIDTHS, Selection
 from bggscore.wording import counted
 
 if TYPE_CHECKING:
@@ -197,7 +200,19 @@ def run_score(
                 wh, keys, options.selection, options.max_games, graph, inputs, carry=True
             )
         checked = detection.inputs if detection is not None else None
-        missing_input = check_inputs(wh, graph, stages, options.selection, widths, checked)
+        # a full score's features read brings the vectors of every game it scores: it
+        # checks the table too, the first batch before anything is written
+        in_read = (
+            checked is None
+            and not options.changed_only
+            and options.features is None
+            and inputs == (EMBEDDINGS_TABLE,)
+            and any(EMBEDDINGS_TABLE in graph.inputs_of(stage) for stage in stages)
+        )
+        if in_read:
+            missing_input = MissingInputs(notes={n: input_note(wh, graph, n) for n in inputs})
+        else:
+            missing_input = check_inputs(wh, graph, stages, options.selection, widths, checked)
         plan.check_columns(wh.feature_columns())
         missing = missing_ids(wh, options.selection)
         if missing and len(missing) == len(options.selection.game_ids or ()):
@@ -211,6 +226,8 @@ def run_score(
         job = _Job(settings, options, console, wh, registry, graph)
         if detection is not None:  # what the pass scoring the picked games reads with them
             job.carry(detection.vectors, missing_input)
+        if in_read:
+            job.check_in_read(widths, missing_input)
         if options.changed_only:
             own = detection.stages if detection and options.features is None else None
             _score_changed(wh, job, plan, stages, missing_input, console, own)
@@ -339,6 +356,7 @@ class _Job:
         self._rng: np.random.Generator | None = None
         self._preloading: threading.Thread | None = None
         self._vectors: pl.DataFrame | None = None  # see carry()
+        self._in_read: tuple[dict[str, int | None], MissingInputs] | None = None
         self._vectorless: set[int] = set()
 
     @property
@@ -376,6 +394,42 @@ class _Job:
         if wanted - set(have["game_id"]) - self._vectorless:
             return None  # a game detection did not pick (a follower): read them all
         return have
+
+    def check_in_read(self, widths: dict[str, int | None], missing: MissingInputs) -> None:
+        """A full score: its features read checks the embeddings table (``_checked_read``),
+        the games without a vector go to ``missing``."""
+        self._in_read = (widths, missing)
+
+    def _checked_read(
+        self,
+        frames: Iterator[pl.DataFrame],
+        stages: list[str],
+        held: dict[str, dict[str, set[int]]],
+    ) -> Iterator[pl.DataFrame]:
+        """The features of a full score, the embeddings table checked on its first batch
+        (read here, before the run starts: a missing, empty or too narrow table refuses
+        with nothing written) as ``check_inputs`` would; each batch's games without a
+        vector left out (``held``) and reported."""
+        assert self._in_read is not None
+        widths, missing = self._in_read
+        frames = iter(frames)
+        head = next(frames, None)
+        if head is None:
+            return iter(())
+        n, lo, hi = (head[c][0] for c in INPUT_WIDTHS)
+        found = EmbeddingWidths(int(n or 0), lo, hi)
+        check_input(self.wh, self.graph, stages, EMBEDDINGS_TABLE, found, widths)
+        needing = [s for s in stages if EMBEDDINGS_TABLE in self.graph.inputs_needed(s)]
+
+        def lacking(frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+            for frame in frames:
+                ids = frame.filter(pl.col(INPUT_VECTOR).is_null())["game_id"].to_list()
+                for stage in needing if ids else ():
+                    held.setdefault(stage, {}).setdefault(EMBEDDINGS_TABLE, set()).update(ids)
+                    missing.add(stage, EMBEDDINGS_TABLE, ids)
+                yield frame.drop(INPUT_WIDTHS)
+
+        return lacking(itertools.chain([head], frames))
 
     def held(self, stage: str, selection: Selection, stages: list[str]) -> dict[str, set[int]]:
         """Games an upstream stage this command does not run must rescore first."""
@@ -471,6 +525,7 @@ class _Job:
 
         self._preloaded()
         options = self.options
+        held = held if held is not None else {}
         try:
             with contextlib.ExitStack() as stack:
                 # with --workers the processes start first and load the models; this
@@ -480,9 +535,6 @@ class _Job:
                 stack.enter_context(self.wh.labelled(stage=",".join(stages)))
                 # the models' processes (this one, or its workers) keep their cores
                 stack.enter_context(self.wh.leaving_cores(options.workers))
-                # inside the try: a later pass whose model fails to load (e.g. its sha256
-                # check) must still mark the run started by an earlier pass as failed
-                run = self._start()
                 models = resolve_models(
                     self.settings, self.registry, stages, options.model_overrides, pool is None
                 )
@@ -497,12 +549,19 @@ class _Job:
                     carried = self._carried(selection)
                     if carried is None:
                         columns += [INPUT_VECTOR, INPUT_VECTOR_HASH]
+                        if self._in_read is not None:
+                            columns += list(INPUT_WIDTHS)
                 total = total if total is not None else len(selection.game_ids or ())
                 explicit = "batch_size" in self.settings.scoring.model_fields_set
                 size = batch_size(options.batch_size, explicit, models, total, options.workers)
                 frames = read_features(self.wh, options.features, selection, columns, size)
                 if carried is not None:
                     frames = with_vectors(frames, carried)
+                if INPUT_WIDTHS[0] in columns:
+                    frames = self._checked_read(frames, stages, held)  # its first batch now
+                # inside the try: a later pass whose model fails to load (e.g. its sha256
+                # check) must still mark the run started by an earlier pass as failed
+                run = self._start()
 
                 def prepare(frame: pl.DataFrame) -> Prepared:
                     joined = prepare_batch(

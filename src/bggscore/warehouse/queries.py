@@ -100,17 +100,22 @@ def _select_list(columns: list[str]) -> str:
 # null) and its hash, read in the same query (each read of the table bills all of it)
 INPUT_VECTOR = "_input_embedding"
 INPUT_VECTOR_HASH = "_input_hash"
+# and the table's check on every row (INPUT_EMBEDDING_WIDTHS: its vectors, their narrowest
+# and widest width), for a read that is the command's only one of the table
+INPUT_WIDTHS = ("_input_vectors", "_input_narrowest", "_input_widest")
 
 
 def features_sql(columns: list[str], with_hash: bool = False) -> str:
     """Selected games; ``with_hash`` adds their current feature_hash; ``INPUT_VECTOR``
-    among the columns adds the embeddings table's vector and its hash.
+    among the columns adds the embeddings table's vector and its hash, ``INPUT_WIDTHS``
+    its check.
 
     No ORDER BY: sorting a whole catalogue before the first batch costs seconds and
     memory that grows with it; readers sort each batch instead (``read_features``).
     """
     vectors = INPUT_VECTOR in columns
-    select = _select_list([c for c in columns if c not in (INPUT_VECTOR, INPUT_VECTOR_HASH)])
+    pseudo = (INPUT_VECTOR, INPUT_VECTOR_HASH, *INPUT_WIDTHS)
+    select = _select_list([c for c in columns if c not in pseudo])
     joins = ""
     if with_hash:
         select += ", h.feature_hash"
@@ -120,6 +125,10 @@ def features_sql(columns: list[str], with_hash: bool = False) -> str:
         joins += (
             f" LEFT JOIN embeddings_input AS e ON e.game_id = f.game_id AND {EMBEDDING_PRESENT}"
         )
+    if INPUT_WIDTHS[0] in columns:  # one aggregate row, joined to every game
+        n, lo, hi = INPUT_WIDTHS
+        select += f", w.n AS {n}, w.lo AS {lo}, w.hi AS {hi}"
+        joins += f" CROSS JOIN ({INPUT_EMBEDDING_WIDTHS}) AS w"
     return (
         f"SELECT {select} FROM games_features AS f{joins} "  # noqa: S608
         f"WHERE {SELECTION_WHERE}"
