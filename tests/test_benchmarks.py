@@ -64,6 +64,9 @@ def test_the_bigquery_cost_benchmark_runs_quick_and_reports_its_targets(tmp_path
         "daily score --changed-only",
         "full score --all-years",
     }
+    emb = {r["name"]: r for r in found["embedding_scenarios"]}  # production's pipelines
+    assert set(emb) == {f"{name} (emb_*)" for name in runs}
+    assert all(r["embedding_table_reads"] > 0 for r in emb.values())
     daily = runs["daily run"]
     assert daily["jobs"] == daily["queries"] + daily["scripts"] + daily["loads"] > 0
     assert daily["gb_billed"]["1 year"] > runs["no-op run"]["gb_billed"]["1 year"] > 0

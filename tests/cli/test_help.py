@@ -38,3 +38,31 @@ def test_usage_errors_exit_2_without_traceback(cli) -> None:
         result = cli(*args)
         assert result.exit_code == 2
         assert "Traceback" not in result.stderr
+
+
+def test_a_command_runs_in_an_app_of_its_own_as_in_the_whole_app(home) -> None:
+    """`run` builds only the invoked command (Typer builds every registered command's
+    parameters first): each command's help, and its usage errors, are the whole app's."""
+    from typer.testing import CliRunner
+
+    from bggscore.cli.main import COMMANDS, _build_app, invoked
+
+    runner = CliRunner()
+    registered = {name for name, _ in walk(typer.main.get_command(app)) if len(name) == 1}
+    assert registered == {(name,) for name in COMMANDS}
+    for name in COMMANDS:
+        for args in ([name, "--help"], [name, "--bogus"]):
+            assert invoked(args) == name
+            alone = runner.invoke(_build_app(name), args)
+            whole = runner.invoke(app, args)
+            assert (alone.exit_code, alone.output) == (whole.exit_code, whole.output), args
+
+
+def test_the_invoked_command_is_found_past_the_global_options() -> None:
+    from bggscore.cli.main import invoked
+
+    assert invoked(["--home", "score", "-q", "score", "--json"]) == "score"
+    assert invoked(["--engine=duckdb", "--debug", "models", "list"]) == "models"
+    # the root's own help and version, an unknown command, nothing: the whole app
+    for argv in (["--help"], ["-h", "score"], ["--version"], ["scroe"], [], ["--home"]):
+        assert invoked(argv) is None, argv
