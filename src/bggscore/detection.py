@@ -23,6 +23,7 @@ import polars as pl
 from bggscore.errors import InputError, UsageError
 from bggscore.results import MissingInputs
 from bggscore.stages import (
+    CARRY_LIMIT,
     DEFAULT_MAX_GAMES,
     EMBEDDINGS_TABLE,
     GRAPH,
@@ -167,11 +168,6 @@ def detect_stages(
     ``detect_stage(..., confirm=False)`` finds it alone: right for stages none of which
     has written since (each is detected as if it ran first)."""
     return detect_checked(wh, keys, selection, max_games, graph).stages
-
-
-# the picked games' vectors detection carries per stage (more would not be kept: the pass
-# reads them with the features instead)
-CARRY_LIMIT = 50_000
 
 
 @dataclass

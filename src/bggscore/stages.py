@@ -33,6 +33,9 @@ from bggscore.errors import ConfigError
 DEFAULT_START_YEAR = 2024  # inclusive
 DEFAULT_END_YEAR = 2029  # exclusive
 DEFAULT_MAX_GAMES = 50_000  # per stage and run, with change detection
+# the vectors of the embeddings table detection carries to a pass, per stage (more are
+# read with the features instead: a detection result of bounded size)
+CARRY_LIMIT = 50_000
 # One DuckDB row group: a transaction appending at least this many rows to a table has
 # them written straight to the database file, not to the log and again at a checkpoint.
 DEFAULT_BATCH_SIZE = 122_880

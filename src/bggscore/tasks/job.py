@@ -9,6 +9,7 @@ second thread while the next batch is computed, and counts what committed.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import queue
 import threading
 import uuid
@@ -87,6 +88,35 @@ class BatchWriter:
     def _raise(self) -> None:
         if self._error is not None:
             raise self._error
+
+
+class FirstBatch:
+    """A read's first batch, fetched on a thread while the caller does something else
+    (loads the models); ``join()``, then ``frames()``: the whole read, in order."""
+
+    def __init__(self, frames: Iterator[pl.DataFrame]) -> None:
+        self._frames = frames
+        self._head: list[pl.DataFrame] = []
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._fetch, name="bggscore-first", daemon=True)
+        self._thread.start()
+
+    def _fetch(self) -> None:
+        try:
+            self._head = [next(self._frames)]
+        except StopIteration:
+            pass
+        except BaseException as exc:  # raised where the caller takes the frames
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def frames(self) -> Iterator[pl.DataFrame]:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return itertools.chain(self._head, self._frames)
 
 
 class ReadAhead(Generic[T]):

@@ -51,6 +51,7 @@ from bggscore.stages import (
     stage_choices,
 )
 from bggscore.tasks.job import (
+    FirstBatch,
     Job,
     ReadAhead,
     SharedFeatures,
@@ -108,6 +109,14 @@ class ScoreOptions:
     fresh: tuple[str, ...] = ()  # stages the caller just ran (`run`): their outputs are current
     workers: int = 1  # > 1: predictions in that many processes (scoring.pool)
     features: SharedFeatures | None = None  # what `run` reads once for all its steps
+
+
+def _all_imported(plan: ModelSet) -> bool:
+    """Every model of the plan imported (``models import``): its registration's signature
+    is what its pipeline reads."""
+    return bool(plan.models) and all(
+        m.registration.imported is not None for m in plan.models.values()
+    )
 
 
 def batch_size(given: int, explicit: bool, models: ModelSet, total: int, workers: int) -> int:
@@ -535,9 +544,15 @@ class _Job:
                 stack.enter_context(self.wh.labelled(stage=",".join(stages)))
                 # the models' processes (this one, or its workers) keep their cores
                 stack.enter_context(self.wh.leaving_cores(options.workers))
-                models = resolve_models(
-                    self.settings, self.registry, stages, options.model_overrides, pool is None
-                )
+                overrides = options.model_overrides
+                # imported models' registrations name every column they read: the first
+                # batch is read while this process loads them (bggscore's own read what
+                # their loaded feature builders say)
+                plan = resolve_models(self.settings, self.registry, stages, overrides, False)
+                early = pool is None and _all_imported(plan)
+                models = plan if pool is not None or early else None
+                if models is None:
+                    models = resolve_models(self.settings, self.registry, stages, overrides)
                 if pool is not None:
                     pool.expect(models)
                 reads = pool.reads().columns if pool is not None else models.read_columns()
@@ -555,6 +570,13 @@ class _Job:
                 explicit = "batch_size" in self.settings.scoring.model_fields_set
                 size = batch_size(options.batch_size, explicit, models, total, options.workers)
                 frames = read_features(self.wh, options.features, selection, columns, size)
+                if early:
+                    first = FirstBatch(frames)
+                    try:
+                        models = resolve_models(self.settings, self.registry, stages, overrides)
+                    finally:
+                        first.join()  # the warehouse is this thread's again
+                    frames = first.frames()
                 if carried is not None:
                     frames = with_vectors(frames, carried)
                 if INPUT_WIDTHS[0] in columns:
