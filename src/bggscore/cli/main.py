@@ -18,22 +18,21 @@ if TYPE_CHECKING:
     import typer
 
 
-# the commands and command groups, in --help's order: name -> (module of bggscore.cli,
-# its attribute, whether it is a group)
-COMMANDS = {
-    "warehouse": ("warehouse", "app", True),
-    "models": ("models", "app", True),
-    "detect-changes": ("detect", "detect_changes", False),
-    "score": ("score", "score", False),
-    "embed": ("embed", "embed", False),
-    "similar": ("embed", "similar", False),
-    "dispatch": ("dispatch", "dispatch", False),
-    "run": ("run", "run", False),
-    "compare": ("compare", "compare", False),
-    "report": ("report", "report", False),
-    "demo": ("demo", "app", True),
-    "config": ("config", "app", True),
-}
+# the commands and command groups, in --help's order
+COMMANDS = (
+    "warehouse",
+    "models",
+    "detect-changes",
+    "score",
+    "embed",
+    "similar",
+    "dispatch",
+    "run",
+    "compare",
+    "report",
+    "demo",
+    "config",
+)
 
 
 def invoked(argv: list[str]) -> str | None:
@@ -59,11 +58,31 @@ def invoked(argv: list[str]) -> str | None:
 def _build_app(only: str | None = None) -> "typer.Typer":
     """The app; with ``only``, with that command alone (Typer builds every registered
     command's parameters before parsing: a tenth of a second for all of them)."""
-    import importlib
-
     import typer
 
+    from bggscore.cli import compare as compare_cmd
+    from bggscore.cli import config as config_cmd
+    from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
+    from bggscore.cli import report as report_cmd
+    from bggscore.cli import run as run_cmd
     from bggscore.cli.common import AppState, ErrorHandlingGroup, flag_overrides
+
+    # name -> (the command's function or the group's app, whether it is a group)
+    registered: dict[str, tuple[Any, bool]] = {
+        "warehouse": (warehouse.app, True),
+        "models": (models.app, True),
+        "detect-changes": (detect.detect_changes, False),
+        "score": (score.score, False),
+        "embed": (embed.embed, False),
+        "similar": (embed.similar, False),
+        "dispatch": (dispatch.dispatch, False),
+        "run": (run_cmd.run, False),
+        "compare": (compare_cmd.compare, False),
+        "report": (report_cmd.report, False),
+        "demo": (demo.app, True),
+        "config": (config_cmd.app, True),
+    }
+    assert tuple(registered) == COMMANDS
 
     app = typer.Typer(
         cls=ErrorHandlingGroup,
@@ -74,10 +93,9 @@ def _build_app(only: str | None = None) -> "typer.Typer":
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    for name, (module, attribute, group) in COMMANDS.items():
+    for name, (found, group) in registered.items():
         if only is not None and name != only:
             continue
-        found = getattr(importlib.import_module(f"bggscore.cli.{module}"), attribute)
         if group:
             app.add_typer(found, name=name)
         else:
