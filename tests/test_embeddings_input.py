@@ -293,6 +293,10 @@ def test_vectors_of_another_width_are_refused_naming_both(
     assert_one_line_error(result.stderr, f"read {WIDTH} embedding columns", f"{WIDTH * 2} dim")
     assert read(embedded_home, "complexity_predictions").height == before
     assert read(embedded_home, "runs").height == runs  # refused before the run started
+    # the preview refuses them too: it would list games scoring cannot score
+    preview = cli("detect-changes", "--all-years")
+    assert preview.exit_code == 2
+    assert_one_line_error(preview.stderr, f"read {WIDTH} embedding columns", f"{WIDTH * 2} dim")
 
 
 def test_without_an_emb_model_the_table_is_never_needed(cli, embedded_home: Path) -> None:

@@ -79,7 +79,9 @@ def detect_for_stages(
             if keys
             else Detection({})
         )
-        lacking = check_inputs(wh, graph, list(keys), selection, checked=detected.inputs)
+        # vectors the models cannot read are refused here as `score` refuses them
+        widths = _widths(settings, list(keys), overrides)
+        lacking = check_inputs(wh, graph, list(keys), selection, widths, detected.inputs)
         missing = missing_ids(wh, selection)
         found: dict[str, StageChanges] = {}
         for stage in keys:
@@ -97,6 +99,18 @@ def detect_for_stages(
         left_out=[s for s in graph.order(stages) if s not in keys],
         missing_inputs=lacking,
     )
+
+
+def _widths(
+    settings: Settings, stages: list[str], overrides: dict[str, str]
+) -> dict[str, int | None]:
+    """The ``emb_*`` columns each stage's models read (registrations only)."""
+    from bggscore.modelset import open_settings_registry, resolve_models
+
+    if not stages:
+        return {}
+    plan = resolve_models(settings, open_settings_registry(settings), stages, overrides, False)
+    return {stage: plan.embedding_width(stage) for stage in stages}
 
 
 def explain_game(

@@ -19,6 +19,7 @@ from bggscore.errors import InputError
 from bggscore.stages import EMBEDDINGS_INPUT as TABLE_INPUT
 from bggscore.warehouse.base import Warehouse, Write
 from bggscore.warehouse.schemas import EMBEDDINGS_INPUT
+from bggscore.wording import counted
 
 VECTOR = pl.List(pl.Float64)
 
@@ -82,7 +83,7 @@ def check_embeddings(frame: pl.DataFrame, label: str) -> pl.DataFrame:
     lengths = frame["embedding"].list.len()
     if lengths.min() != lengths.max() or not lengths.min():
         widths = lengths.value_counts().sort("count", descending=True)
-        shown = ", ".join(f"{w:,} ({n:,} rows)" for w, n in widths.head(3).iter_rows())
+        shown = ", ".join(f"{w:,} ({counted(n, 'row')})" for w, n in widths.head(3).iter_rows())
         raise InputError(
             f"{label}: embeddings must all have the same number of dimensions (at least one); "
             f"found {shown}",
