@@ -513,7 +513,7 @@ def test_as_dict_is_the_json_contract() -> None:
 
 
 def _same_as_alone(wh: Warehouse, keys: dict[str, str], selection: Selection, cap: int) -> None:
-    together = detect_stages(wh, keys, selection, cap)
+    together = detect_stages(wh, keys, selection, cap).stages
     assert list(together) == list(keys)
     for stage, key in keys.items():
         alone = detect_stage(wh, stage, key, selection, cap, confirm=False)
@@ -531,7 +531,7 @@ def test_every_stage_detected_in_one_query_finds_what_each_finds_alone(rules: Wa
     for selection in (Selection(start_year=2020, end_year=2030), Selection(game_ids=(3, 8, 99))):
         _same_as_alone(rules, keys, selection, 1_000)
     _same_as_alone(rules, keys, Selection(all_years=True), 2)  # capped: new first, per stage
-    assert detect_stages(rules, keys, Selection(all_years=True), 2)["main"].capped
+    assert detect_stages(rules, keys, Selection(all_years=True), 2).stages["main"].capped
 
 
 def test_one_query_keeps_each_stages_order(wh: Warehouse) -> None:
@@ -547,6 +547,6 @@ def test_one_query_keeps_each_stages_order(wh: Warehouse) -> None:
         ],
     )
     keys = {"complexity": COMPLEXITY_KEY, "main": MAIN_KEY}
-    found = detect_stages(wh, keys, Selection(all_years=True))
+    found = detect_stages(wh, keys, Selection(all_years=True)).stages
     assert found["complexity"].game_ids == [1, 6, 3, 7, 5, 2, 4, 8]
     _same_as_alone(wh, keys, Selection(all_years=True), 3)

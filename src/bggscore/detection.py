@@ -138,17 +138,12 @@ def detect_stage(
     check_max_games(max_games)
     params: dict[str, Any] = {
         **selection.params(),
-        "stage": stage,
-        "stage_partition": stage_partition(stage),
-        "model_key": Typed(model_key, "STRING"),
+        **_stage_params(stage, model_key, graph),
         # one more than allowed tells us whether the cap bit (a cap past any catalogue is
         # clamped: the SQL LIMIT is a signed 64-bit integer)
         "limit": min(max_games, LIMIT_CEILING) + 1,
         "every_row": every_row,
     }
-    for i, upstream in enumerate(graph.upstream(stage)):
-        params[f"up_{i}"] = upstream
-        params[f"up_partition_{i}"] = stage_partition(upstream)
     with wh.labelled(stage=stage):
         frame = wh.query(detection_sql(stage, graph), params)
     capped = len(frame) > max_games
@@ -157,22 +152,9 @@ def detect_stage(
     return confirm_inputs(wh, changes, every_row) if confirm and keyed else changes
 
 
-def detect_stages(
-    wh: Warehouse,
-    keys: dict[str, str],
-    selection: Selection,
-    max_games: int = DEFAULT_MAX_GAMES,
-    graph: StageGraph = GRAPH,
-) -> dict[str, StageChanges]:
-    """Several stages' changes (stage -> its model key in ``keys``) in one query, each as
-    ``detect_stage(..., confirm=False)`` finds it alone: right for stages none of which
-    has written since (each is detected as if it ran first)."""
-    return detect_checked(wh, keys, selection, max_games, graph).stages
-
-
 @dataclass
 class Detection:
-    """``detect_checked``'s one statement: each stage's changes; each input's check
+    """``detect_stages``'s one statement: each stage's changes; each input's check
     (``check_inputs``'s ``checked``); and the embeddings table's vectors of the games
     the stages picked (game_id, INPUT_VECTOR, INPUT_VECTOR_HASH), or None where a stage
     picked more than CARRY_LIMIT (the pass then reads them with the features)."""
@@ -182,7 +164,7 @@ class Detection:
     vectors: pl.DataFrame | None = None
 
 
-def detect_checked(
+def detect_stages(
     wh: Warehouse,
     keys: dict[str, str],
     selection: Selection,
@@ -191,10 +173,14 @@ def detect_checked(
     inputs: tuple[str, ...] = (),
     carry: bool = False,
 ) -> Detection:
-    """``detect_stages``, and in the same statement the check of each of ``inputs`` and
-    (``carry``: for a pass that scores them) the vectors of the games picked: one read of
-    the embeddings table for the stages' upstream keys, its widths and missing games, and
-    the scores. The inputs' tables must be there (``needed_inputs``)."""
+    """Several stages' changes (stage -> its model key in ``keys``) in one query, each as
+    ``detect_stage(..., confirm=False)`` finds it alone: right for stages none of which
+    has written since (each is detected as if it ran first).
+
+    In the same statement, the check of each of ``inputs`` and (``carry``: for a pass
+    that scores them) the vectors of the games picked: one read of the embeddings table
+    for the stages' upstream keys, its widths and missing games, and the scores. The
+    inputs' tables must be there (``needed_inputs``)."""
     from bggscore.warehouse.base import EmbeddingWidths
 
     check_max_games(max_games)
@@ -206,14 +192,7 @@ def detect_checked(
         "carry_limit": CARRY_LIMIT,
     }
     for index, stage in enumerate(stages):
-        own: dict[str, Any] = {
-            "stage": stage,
-            "stage_partition": stage_partition(stage),
-            "model_key": Typed(keys[stage], "STRING"),
-        }
-        for i, upstream in enumerate(graph.upstream(stage)):
-            own[f"up_{i}"] = upstream
-            own[f"up_partition_{i}"] = stage_partition(upstream)
+        own = _stage_params(stage, keys[stage], graph)
         params.update({stage_param(name, index): value for name, value in own.items()})
     with wh.labelled(stage="all"):
         frame = wh.query(detection_union_sql(stages, graph, inputs, carry), params)
@@ -238,6 +217,20 @@ def detect_checked(
         missing = sorted(rows["game_id"].drop_nulls().to_list())
         checked[name] = EmbeddingWidths(int(n), lo, hi, missing)
     return Detection(found, checked, _carried_vectors(frame, graph, stages) if carried else None)
+
+
+def _stage_params(stage: str, model_key: str, graph: StageGraph) -> dict[str, Any]:
+    """A stage's own parameters of its detection: its state partition, the model key it
+    would record, and each upstream stage's."""
+    params: dict[str, Any] = {
+        "stage": stage,
+        "stage_partition": stage_partition(stage),
+        "model_key": Typed(model_key, "STRING"),
+    }
+    for i, upstream in enumerate(graph.upstream(stage)):
+        params[f"up_{i}"] = upstream
+        params[f"up_partition_{i}"] = stage_partition(upstream)
+    return params
 
 
 def _carried_vectors(
@@ -353,14 +346,11 @@ def needed_inputs(
     wh: Warehouse, graph: StageGraph, stages: list[str] | tuple[str, ...]
 ) -> tuple[str, ...]:
     """The inputs these stages need, each table checked to be there (table metadata, no
-    read): what ``detect_checked`` may check in detection's statement."""
+    read): what ``detect_stages`` may check in detection's statement."""
     names = tuple(dict.fromkeys(n for stage in stages for n in graph.inputs_needed(stage)))
     for name in names:
         if not wh.input_table_exists(graph.input(name)):
-            raise InputError(
-                f"{_readers(wh, graph, name)}, which is not in {wh.location}",
-                input_fix(wh, graph, name),
-            )
+            check_input(wh, graph, stages, name, None, None)  # refuses: not there
     return names
 
 
@@ -379,7 +369,7 @@ def check_inputs(
     Returns the selection's games each stage cannot score for want of an input it (or a
     stage it reads) needs, found by the same read: detection leaves them out; they are
     reported, never counted as changes, and scored once the input exists. ``checked``:
-    inputs detection already checked for this selection (``detect_checked``), not read
+    inputs detection already checked for this selection (``detect_stages``), not read
     again."""
     lacking: dict[str, list[int]] = {}
     missing = MissingInputs()

@@ -132,7 +132,7 @@ def test_running_out_of_memory_says_what_to_lower(
     def exhausted(*args: object, **kwargs: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr(detect, "detect_checked", exhausted)
+    monkeypatch.setattr(detect, "detect_stages", exhausted)
     result = cli("detect-changes")
     assert result.exit_code == 1
     assert_environment_error(result.stderr, "ran out of memory", "lower --batch-size")

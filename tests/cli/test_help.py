@@ -45,12 +45,12 @@ def test_a_command_runs_in_an_app_of_its_own_as_in_the_whole_app(home) -> None:
     parameters first): each command's help, and its usage errors, are the whole app's."""
     from typer.testing import CliRunner
 
-    from bggscore.cli.main import COMMANDS, _build_app, invoked
+    from bggscore.cli.main import _build_app, commands, invoked
 
     runner = CliRunner()
     registered = {name for name, _ in walk(typer.main.get_command(app)) if len(name) == 1}
-    assert registered == {(name,) for name in COMMANDS}
-    for name in COMMANDS:
+    assert registered == {(name,) for name in commands()}
+    for name in commands():
         for args in ([name, "--help"], [name, "--bogus"]):
             assert invoked(args) == name
             alone = runner.invoke(_build_app(name), args)

@@ -149,7 +149,7 @@ def test_ctrl_c_in_a_reading_command_says_nothing_changed(
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(detect, "detect_checked", interrupted)
+    monkeypatch.setattr(detect, "detect_stages", interrupted)
     result = cli("detect-changes")
     assert result.exit_code == 130
     assert_one_line_error(result.stderr, "interrupted; nothing was changed")

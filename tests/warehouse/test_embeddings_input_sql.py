@@ -13,7 +13,7 @@ import pytest
 from tests.factories import T0, make_games
 from tests.support.warehouses import engine_fixture
 
-from bggscore.detection import detect_checked, detect_stage
+from bggscore.detection import detect_stage, detect_stages
 from bggscore.stages import COMPLEXITY, EMBEDDINGS_INPUT, EMBEDDINGS_TABLE, GAME_EMBEDDINGS, GRAPH
 from bggscore.warehouse.base import EmbeddingWidths, Warehouse, Write
 from bggscore.warehouse.load import load_games
@@ -74,7 +74,7 @@ def test_hashes_are_stable_and_detection_compares_them(warehouse: Warehouse) -> 
     assert sorted(found.game_ids) == ids[:4]  # the game without a vector is no change
     # the same check in detection's one statement, beside the same changes, carrying the
     # vectors and hashes scoring reads (input_embeddings) of the games picked
-    together = detect_checked(
+    together = detect_stages(
         warehouse,
         {COMPLEXITY: KEY},
         EVERYTHING,

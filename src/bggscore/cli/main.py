@@ -18,21 +18,30 @@ if TYPE_CHECKING:
     import typer
 
 
-# the commands and command groups, in --help's order
-COMMANDS = (
-    "warehouse",
-    "models",
-    "detect-changes",
-    "score",
-    "embed",
-    "similar",
-    "dispatch",
-    "run",
-    "compare",
-    "report",
-    "demo",
-    "config",
-)
+@functools.cache
+def commands() -> dict[str, tuple[Any, bool]]:
+    """The commands and command groups, in --help's order: name -> (the command's function
+    or the group's app, whether it is a group)."""
+    from bggscore.cli import compare as compare_cmd
+    from bggscore.cli import config as config_cmd
+    from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
+    from bggscore.cli import report as report_cmd
+    from bggscore.cli import run as run_cmd
+
+    return {
+        "warehouse": (warehouse.app, True),
+        "models": (models.app, True),
+        "detect-changes": (detect.detect_changes, False),
+        "score": (score.score, False),
+        "embed": (embed.embed, False),
+        "similar": (embed.similar, False),
+        "dispatch": (dispatch.dispatch, False),
+        "run": (run_cmd.run, False),
+        "compare": (compare_cmd.compare, False),
+        "report": (report_cmd.report, False),
+        "demo": (demo.app, True),
+        "config": (config_cmd.app, True),
+    }
 
 
 def invoked(argv: list[str]) -> str | None:
@@ -50,7 +59,7 @@ def invoked(argv: list[str]) -> str | None:
         if name in GLOBAL_OPTIONS:
             i += 1 + (GLOBAL_OPTIONS[name] and not equals)
             continue
-        return token if token in COMMANDS else None
+        return token if token in commands() else None
     return None
 
 
@@ -60,29 +69,7 @@ def _build_app(only: str | None = None) -> "typer.Typer":
     command's parameters before parsing: a tenth of a second for all of them)."""
     import typer
 
-    from bggscore.cli import compare as compare_cmd
-    from bggscore.cli import config as config_cmd
-    from bggscore.cli import demo, detect, dispatch, embed, models, score, warehouse
-    from bggscore.cli import report as report_cmd
-    from bggscore.cli import run as run_cmd
     from bggscore.cli.common import AppState, ErrorHandlingGroup, flag_overrides
-
-    # name -> (the command's function or the group's app, whether it is a group)
-    registered: dict[str, tuple[Any, bool]] = {
-        "warehouse": (warehouse.app, True),
-        "models": (models.app, True),
-        "detect-changes": (detect.detect_changes, False),
-        "score": (score.score, False),
-        "embed": (embed.embed, False),
-        "similar": (embed.similar, False),
-        "dispatch": (dispatch.dispatch, False),
-        "run": (run_cmd.run, False),
-        "compare": (compare_cmd.compare, False),
-        "report": (report_cmd.report, False),
-        "demo": (demo.app, True),
-        "config": (config_cmd.app, True),
-    }
-    assert tuple(registered) == COMMANDS
 
     app = typer.Typer(
         cls=ErrorHandlingGroup,
@@ -93,7 +80,7 @@ def _build_app(only: str | None = None) -> "typer.Typer":
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
-    for name, (found, group) in registered.items():
+    for name, (found, group) in commands().items():
         if only is not None and name != only:
             continue
         if group:

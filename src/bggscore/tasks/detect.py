@@ -11,8 +11,8 @@ from bggscore.detection import (
     check_inputs,
     check_max_games,
     confirm_inputs,
-    detect_checked,
     detect_stage,
+    detect_stages,
     missing_ids,
     needed_inputs,
     pending_upstream,
@@ -73,7 +73,7 @@ def detect_for_stages(
         # every stage in one statement, which checks the inputs too (one read of the
         # embeddings table); games without an input a stage needs are left out, reported
         detected = (
-            detect_checked(
+            detect_stages(
                 wh, keys, selection, max_games, graph, needed_inputs(wh, graph, list(keys))
             )
             if keys

@@ -23,8 +23,8 @@ from bggscore.detection import (
     StageChanges,
     check_inputs,
     check_max_games,
-    detect_checked,
     detect_stage,
+    detect_stages,
     input_hash,
     needed_inputs,
 )
@@ -511,7 +511,7 @@ def run_embed(
         if options.changed_only and options.features is not None:
             detection = options.features.detection(wh) if inputs else None
         elif options.changed_only:
-            detection = detect_checked(
+            detection = detect_stages(
                 wh, keys, options.selection, options.max_games, job.graph, inputs
             )
         checked = detection.inputs if detection is not None else None

@@ -261,7 +261,7 @@ class SharedFeatures:
         too (``plan_picks``'s ``prior``) needs no second detection. Else no games."""
         if self._detect_all is None:
             return detect(), set()
-        found = self._detection(wh).get(stage)
+        found = self.detection(wh).stages.get(stage)
         stale = (_reads(graph, stage) | {stage}) & self._written.keys()
         direct = stale & set(graph.upstream(stage)) if follow else set()
         if (
@@ -272,9 +272,6 @@ class SharedFeatures:
         ):
             return detect(), set()
         return found, {i for up in direct for i in self._written[up]}
-
-    def _detection(self, wh: Warehouse) -> dict[str, StageChanges]:
-        return self.detection(wh).stages
 
     def detection(self, wh: Warehouse) -> Detection:
         """The run's one detection (made at the first ask). Its inputs' checks and the

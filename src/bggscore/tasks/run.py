@@ -174,12 +174,12 @@ def _shared_features(
     detection query (``keys``: the run's stages), and at the first features read, the
     games the stages of the later steps (``later``, as it is then) detect now and the
     columns their models name are read with the reading step's own."""
-    from bggscore.detection import detect_checked, detect_stage, needed_inputs
+    from bggscore.detection import detect_stage, detect_stages, needed_inputs
     from bggscore.modelset import open_settings_registry, resolve_models
 
     def detect_all(wh: Warehouse) -> Detection:
         inputs = needed_inputs(wh, graph, list(keys))  # checked in the same statement
-        return detect_checked(
+        return detect_stages(
             wh, keys, options.selection, options.max_games, graph, inputs, carry=True
         )
 

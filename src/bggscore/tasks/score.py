@@ -26,8 +26,8 @@ from bggscore.detection import (
     check_input,
     check_inputs,
     check_max_games,
-    detect_checked,
     detect_stage,
+    detect_stages,
     input_note,
     missing_ids,
     needed_inputs,
@@ -205,7 +205,7 @@ def run_score(
             detection = options.features.detection(wh) if inputs else None
         elif options.changed_only:
             keys = {stage: plan.stage_key(stage) for stage in stages}
-            detection = detect_checked(
+            detection = detect_stages(
                 wh, keys, options.selection, options.max_games, graph, inputs, carry=True
             )
         checked = detection.inputs if detection is not None else None

@@ -20,6 +20,7 @@ import polars as pl
 
 from bggscore.errors import WarehouseError
 from bggscore.stages import COMPLEXITY, DEFAULT_BATCH_SIZE, GAME_EMBEDDINGS, TEXT_EMBEDDINGS
+from bggscore.stages import EMBEDDINGS_INPUT as EMBEDDINGS_TABLE_INPUT
 from bggscore.warehouse import queries
 from bggscore.warehouse.command import COMMAND
 from bggscore.warehouse.schemas import (
@@ -429,7 +430,7 @@ class Warehouse(abc.ABC):
     def input_embedding_widths(self) -> EmbeddingWidths | None:
         """How many vectors the embeddings table holds and their widths; None when the
         table is missing."""
-        if self._table_columns(self.tables[EMBEDDINGS_INPUT.logical]) is None:
+        if not self.input_table_exists(EMBEDDINGS_TABLE_INPUT):
             return None
         row = self.query(queries.INPUT_EMBEDDING_WIDTHS).row(0, named=True)
         return EmbeddingWidths(int(row["n"]), row["lo"], row["hi"])
@@ -440,7 +441,7 @@ class Warehouse(abc.ABC):
 
     def input_embedding_check(self, selection: queries.Selection) -> EmbeddingWidths | None:
         """The widths, and the games of the selection without a vector, in one read."""
-        if self._table_columns(self.tables[EMBEDDINGS_INPUT.logical]) is None:
+        if not self.input_table_exists(EMBEDDINGS_TABLE_INPUT):
             return None
         frame = self.query(queries.INPUT_EMBEDDING_CHECK, selection.params())
         first = frame.row(0, named=True)
