@@ -124,8 +124,9 @@ def _tree_rss_kib(root: int) -> int:
 # bump when what `bggscore demo` builds changes (e.g. the model format), so cached homes
 # are rebuilt rather than measured with stale artifacts (3: uncompressed model artifacts;
 # 4: the demo's mark, without which `demo refresh` refuses the home; 5: warehouse schema
-# version 2, the state table partitioned by stage, and embedders as plain arrays)
-HOME_FORMAT = 5
+# version 2, the state table partitioned by stage, and embedders as plain arrays; 6: the
+# registrations say what their models read)
+HOME_FORMAT = 6
 
 
 def demo_home(games: int, seed: int = 0) -> Path:

@@ -135,15 +135,28 @@ class ModelSet:
         else the warehouse columns of its signature."""
         needed: list[str] = []
         for loaded in self.models.values():
-            steps = getattr(loaded.model, "steps", None)
-            builder: Any = steps[0][1] if steps else None
-            if hasattr(builder, "read_columns"):
-                chain = set(builder.chain_inputs)
-                columns = [c for c in builder.read_columns() if c not in chain]
-            else:
+            columns = builder_reads(loaded.model)
+            if columns is None:
                 columns = [c.name for c in loaded.registration.signature if _read(c)]
             needed += [c for c in columns if c not in needed]
         return needed
+
+    def declared_reads(self) -> list[str] | None:
+        """``read_columns`` from the registrations alone, before any model is loaded: an
+        import reads its signature's warehouse columns, bggscore's own training records
+        what its model reads (``Registration.reads``); None when a registration says
+        neither (a model registered from a file: known once loaded)."""
+        needed: list[str] = []
+        for loaded in self.models.values():
+            registration = loaded.registration
+            if registration.imported is not None:
+                columns = [c.name for c in registration.signature if _read(c)]
+            elif registration.reads is not None:
+                columns = registration.reads
+            else:
+                return None
+            needed += [c for c in columns if c not in needed]
+        return needed if self.models else None
 
     def signature_columns(self) -> list[str]:
         """The games_features columns the models' signatures name (a superset of what
@@ -170,6 +183,17 @@ class ModelSet:
                 f"the warehouse's games_features lacks column(s) the models need: {listing}",
                 "add them to the table or score with models that do not use them",
             )
+
+
+def builder_reads(model: Any) -> list[str] | None:
+    """What a model's own feature builder reads from the warehouse, its chain inputs
+    left out; None for a model without one (it reads its signature's columns)."""
+    steps = getattr(model, "steps", None)
+    builder: Any = steps[0][1] if steps else None
+    if not hasattr(builder, "read_columns"):
+        return None
+    chain = set(builder.chain_inputs)
+    return [c for c in builder.read_columns() if c not in chain]
 
 
 def _read(column: Any) -> bool:

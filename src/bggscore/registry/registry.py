@@ -113,6 +113,10 @@ class Registration(BaseModel):
     imported: dict[str, Any] | None = None  # an imported model's original registration
     code_paths: list[str] = Field(default_factory=list)  # its code's folders, for loading
     proved: bool | None = None  # an import predicted on warehouse rows before registering
+    # the warehouse columns a scoring pass reads for the model, recorded by bggscore's own
+    # training (its feature builder reads a description's length, not its text), so a
+    # pass can start reading before the model is loaded; None: known once loaded
+    reads: list[str] | None = None
 
     @field_validator("training", "metrics", "output", mode="before")
     @classmethod
@@ -533,8 +537,10 @@ class Registry:
         metrics: Mapping[str, Any] | None = None,
         experiment: str | None = None,
         created_by: str | None = None,
+        reads: Iterable[str] | None = None,
     ) -> Registration:
-        """Store `model` as the next version of `name` and return its registration."""
+        """Store `model` as the next version of `name` and return its registration;
+        ``reads``: the warehouse columns a pass reads for it (``Registration.reads``)."""
         check_model_type(model_type)
         check_name(name)
         label = f"the model given for {name}"
@@ -558,6 +564,7 @@ class Registry:
                 signature=_signature(model, signature, label),
                 output=dict(output or {}),
                 experiment=experiment,
+                reads=None if reads is None else list(reads),
             )
         except ValidationError as exc:
             error = exc.errors()[0]

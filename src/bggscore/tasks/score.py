@@ -32,9 +32,9 @@ from bggscore.detection import (
     missing_ids,
     needed_inputs,
 )
-from bggscore.errors import InputError, UsageError
+from bggscore.errors import InputError, RegistryError, UsageError
 from bggscore.locking import pipeline_lock
-from bggscore.modelset import model_graph, open_settings_registry, resolve_models
+from bggscore.modelset import builder_reads, model_graph, open_settings_registry, resolve_models
 from bggscore.results import MissingInputs, ScoreResult
 from bggscore.runstatus import tracking
 from bggscore.stages import (
@@ -76,6 +76,7 @@ if TYPE_CHECKING:
 
     from bggscore.console import Console
     from bggscore.modelset import ModelSet
+    from bggscore.registry import LoadedModel
     from bggscore.scoring.batch import Batch, Prepared
     from bggscore.scoring.chain import RunInfo
     from bggscore.scoring.picks import Picks
@@ -111,12 +112,17 @@ class ScoreOptions:
     features: SharedFeatures | None = None  # what `run` reads once for all its steps
 
 
-def _all_imported(plan: ModelSet) -> bool:
-    """Every model of the plan imported (``models import``): its registration's signature
-    is what its pipeline reads."""
-    return bool(plan.models) and all(
-        m.registration.imported is not None for m in plan.models.values()
-    )
+def _check_declared(models: ModelSet, columns: list[str]) -> None:
+    """The loaded models read nothing the pass did not read from their registrations."""
+    for loaded in models.models.values():
+        reads = builder_reads(loaded.model) or []  # else its signature's, as declared
+        missing = [c for c in reads if c not in columns]
+        if missing:
+            raise RegistryError(
+                f"{loaded.registration.label} reads {', '.join(missing)}, which its "
+                "registration does not list",
+                "re-register the model (bggscore train) or restore its registration.json",
+            )
 
 
 def batch_size(given: int, explicit: bool, models: ModelSet, total: int, workers: int) -> int:
@@ -127,7 +133,12 @@ def batch_size(given: int, explicit: bool, models: ModelSet, total: int, workers
         return given
     from bggscore.scoring.frames import is_own
 
-    if not all(is_own(m.model) for m in models.models.values()):
+    def own(loaded: LoadedModel) -> bool:  # unloaded: what its registration declares
+        if loaded.model is not None:
+            return is_own(loaded.model)
+        return loaded.registration.imported is None and loaded.registration.reads is not None
+
+    if not all(own(m) for m in models.models.values()):
         given = min(given, PANDAS_BATCH_SIZE)
     if workers > 1:
         given = min(given, WORKER_BATCH_SIZE, math.ceil(max(total, 1) / (workers * 4)))
@@ -532,7 +543,6 @@ class _Job:
         finish first)."""
         from bggscore.scoring.batch import compute_batch, convert, prepare_batch
 
-        self._preloaded()
         options = self.options
         held = held if held is not None else {}
         try:
@@ -542,20 +552,20 @@ class _Job:
                 pool = stack.enter_context(self._pool(stages)) if options.workers > 1 else None
                 # the pass's jobs (its reads too, on the reader thread) name its stages
                 stack.enter_context(self.wh.labelled(stage=",".join(stages)))
-                # the models' processes (this one, or its workers) keep their cores
-                stack.enter_context(self.wh.leaving_cores(options.workers))
                 overrides = options.model_overrides
-                # imported models' registrations name every column they read: the first
-                # batch is read while this process loads them (bggscore's own read what
-                # their loaded feature builders say)
+                # where the registrations say what the models read (imports, bggscore's
+                # own training), the first batch is read while this process loads them
                 plan = resolve_models(self.settings, self.registry, stages, overrides, False)
-                early = pool is None and _all_imported(plan)
-                models = plan if pool is not None or early else None
+                declared = plan.declared_reads() if pool is None else None
+                models = plan if pool is not None or declared is not None else None
                 if models is None:
+                    self._preloaded()
                     models = resolve_models(self.settings, self.registry, stages, overrides)
                 if pool is not None:
                     pool.expect(models)
-                reads = pool.reads().columns if pool is not None else models.read_columns()
+                    reads = list(pool.reads().columns)
+                else:
+                    reads = declared if declared is not None else models.read_columns()
                 columns = sorted({"game_id", "name", "year_published", *reads})
                 carried = None
                 if any(EMBEDDINGS_TABLE in self.graph.inputs_of(stage) for stage in stages):
@@ -569,14 +579,21 @@ class _Job:
                 total = total if total is not None else len(selection.game_ids or ())
                 explicit = "batch_size" in self.settings.scoring.model_fields_set
                 size = batch_size(options.batch_size, explicit, models, total, options.workers)
+                if total > size:
+                    # the models' processes (this one, or its workers) keep their cores
+                    # while batches are read and committed beside them; a pass of one
+                    # batch reads, computes and commits in turn, each with every core
+                    stack.enter_context(self.wh.leaving_cores(options.workers))
                 frames = read_features(self.wh, options.features, selection, columns, size)
-                if early:
+                if declared is not None:
                     first = FirstBatch(frames)
                     try:
+                        self._preloaded()
                         models = resolve_models(self.settings, self.registry, stages, overrides)
                     finally:
                         first.join()  # the warehouse is this thread's again
                     frames = first.frames()
+                    _check_declared(models, columns)
                 if carried is not None:
                     frames = with_vectors(frames, carried)
                 if INPUT_WIDTHS[0] in columns:

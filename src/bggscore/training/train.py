@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from bggscore.errors import InputError, UsageError
+from bggscore.modelset import builder_reads
 from bggscore.scoring.outcomes import OUTCOMES, TRAIN_ORDER, Outcome
 from bggscore.scoring.predict import add_chain_inputs, predict
 from bggscore.stages import DEFAULT_TEST_YEAR, DEFAULT_TRAIN_THROUGH, DEFAULT_TUNE_YEAR
@@ -260,16 +261,18 @@ def train_outcomes(
             on_step(f"training {name}")
         pipeline, metrics = fit_outcome(outcome, inputs, splits, estimator, bases)
         fitted[name] = pipeline
+        compiled = compile_pipeline(pipeline)  # scoring loads it without scikit-learn
         registration = registry.register(
             name,
             names[name],
-            compile_pipeline(pipeline),  # scoring loads it without scikit-learn
+            compiled,
             description=f"baseline {estimator}: {outcome.description}",
             signature=signature(pipeline),
             output=outcome.output(),
             training={**splits.as_dict(), "estimator": estimator, "games": len(frame)},
             metrics=metrics,
             experiment=f"{names[name]}-baseline",
+            reads=builder_reads(compiled),
         )
         results.append(TrainResult(name, registration, metrics))
     return results
