@@ -214,6 +214,9 @@ ALLOWED: dict[tuple[str, str], dict[str, str]] = {
         "embedding_present(alias)": "queries.embedding_present over our own alias (fixed)",
         "inputs.index(EMBEDDINGS_TABLE)": "an index into the stage's inputs (alias e0, e1)",
         "embedding_hash(alias)": "queries.embedding_hash over our own alias (fixed)",
+        "names": "the picked games' id with names, or with typed NULLs (constants)",
+        "named": "the id column of f or c (constants)",
+        "join_names": "the join back to games_features, or nothing (constants)",
     },
 }
 

@@ -99,7 +99,9 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH, carry: bool = False) ->
     ``<input>:<md5 of the vector>``, computed for the selected games only; a game
     lacking an input the stage needs (``graph.inputs_needed``: its own or an upstream
     stage's) has no reason at all: it is reported apart (``missing_inputs``), not a change.
-    With ``carry`` the rows end with the CARRIED columns.
+    With ``carry`` (for the pass that scores the games picked, which reads their names
+    with their features) the rows end with the CARRIED columns and have no names: name
+    and year_published are NULL, and games_features is not joined back.
     """
     if stage not in graph.names:
         raise UsageError(f"unknown stage {stage!r}; choose from {', '.join(graph.names)}")
@@ -207,6 +209,11 @@ def detection_sql(stage: str, graph: StageGraph = GRAPH, carry: bool = False) ->
         f"    COALESCE(NOT s.is_new AND ({changed_hash}), FALSE) AS features,\n"
         "    s.model_moved, s.upstream_moved AND NOT s.is_new AS upstream_moved"
     )
+    names, named = "f.game_id, f.name, f.year_published", "f.game_id"
+    join_names = "\nJOIN games_features AS f ON f.game_id = c.game_id"
+    if carry:
+        names = "c.game_id, CAST(NULL AS STRING) AS name, CAST(NULL AS FLOAT64) AS year_published"
+        named, join_names = "c.game_id", ""
     return f"""
 WITH selected AS (SELECT f.game_id FROM games_features AS f WHERE {SELECTION_WHERE}),
 s AS (SELECT {state_columns} FROM scoring_state
@@ -234,18 +241,17 @@ picked AS (
   ORDER BY NOT c.reason_new, c.score_ts, c.game_id
   LIMIT @limit
 )
-SELECT f.game_id, f.name, f.year_published,
+SELECT {names},
   {new_hash} AS new_hash, st.{old_column} AS old_hash, h.last_updated,
   st.score_ts AS last_score_ts, st.job_id AS last_job_id, st.model_key AS old_model,
   st.upstream_key AS old_upstream,
   {expected} AS new_upstream,
   c.reason_new, c.reason_features, c.reason_model, c.reason_upstream, c.confirm_input{carried}
-FROM picked AS c
-JOIN games_features AS f ON f.game_id = c.game_id
+FROM picked AS c{join_names}
 LEFT JOIN game_features_hash AS h ON h.game_id = c.game_id
 LEFT JOIN scoring_state AS st ON st.game_id = c.game_id
   AND st.stage_partition = @stage_partition AND st.stage = @stage{joins}
-ORDER BY st.game_id IS NOT NULL, st.score_ts, f.game_id
+ORDER BY st.game_id IS NOT NULL, st.score_ts, {named}
 LIMIT @limit
 """
 
