@@ -145,7 +145,13 @@ class ModelSet:
         """``read_columns`` from the registrations alone, before any model is loaded: an
         import reads its signature's warehouse columns, bggscore's own training records
         what its model reads (``Registration.reads``); None when a registration says
-        neither (a model registered from a file: known once loaded)."""
+        neither (a model registered from a file: known once loaded) or names a column a
+        features read does not have. A hint: the pass reads again should the loaded models
+        read more (a registration edited, or older than the builder it names)."""
+        from bggscore.warehouse.queries import DERIVED_COLUMNS
+        from bggscore.warehouse.schemas import GAMES_FEATURES
+
+        known = {*GAMES_FEATURES.names, *DERIVED_COLUMNS}
         needed: list[str] = []
         for loaded in self.models.values():
             registration = loaded.registration
@@ -156,7 +162,7 @@ class ModelSet:
             else:
                 return None
             needed += [c for c in columns if c not in needed]
-        return needed if self.models else None
+        return needed if self.models and known.issuperset(needed) else None
 
     def signature_columns(self) -> list[str]:
         """The games_features columns the models' signatures name (a superset of what

@@ -118,6 +118,14 @@ class FirstBatch:
             raise self._error
         return itertools.chain(self._head, self._frames)
 
+    def discard(self) -> None:
+        """Drop the read (its cursor closed), for one with other columns instead."""
+        self.join()
+        self._head = []
+        close = getattr(self._frames, "close", None)
+        if close is not None:
+            close()
+
 
 class ReadAhead(Generic[T]):
     """Read-ahead, the mirror of BatchWriter: read and join batch k+1 on a second thread

@@ -32,9 +32,9 @@ from bggscore.detection import (
     missing_ids,
     needed_inputs,
 )
-from bggscore.errors import InputError, RegistryError, UsageError
+from bggscore.errors import InputError, UsageError
 from bggscore.locking import pipeline_lock
-from bggscore.modelset import builder_reads, model_graph, open_settings_registry, resolve_models
+from bggscore.modelset import model_graph, open_settings_registry, resolve_models
 from bggscore.results import MissingInputs, ScoreResult
 from bggscore.runstatus import tracking
 from bggscore.stages import (
@@ -110,19 +110,6 @@ class ScoreOptions:
     fresh: tuple[str, ...] = ()  # stages the caller just ran (`run`): their outputs are current
     workers: int = 1  # > 1: predictions in that many processes (scoring.pool)
     features: SharedFeatures | None = None  # what `run` reads once for all its steps
-
-
-def _check_declared(models: ModelSet, columns: list[str]) -> None:
-    """The loaded models read nothing the pass did not read from their registrations."""
-    for loaded in models.models.values():
-        reads = builder_reads(loaded.model) or []  # else its signature's, as declared
-        missing = [c for c in reads if c not in columns]
-        if missing:
-            raise RegistryError(
-                f"{loaded.registration.label} reads {', '.join(missing)}, which its "
-                "registration does not list",
-                "re-register the model (bggscore train) or restore its registration.json",
-            )
 
 
 def batch_size(given: int, explicit: bool, models: ModelSet, total: int, workers: int) -> int:
@@ -592,8 +579,13 @@ class _Job:
                         models = resolve_models(self.settings, self.registry, stages, overrides)
                     finally:
                         first.join()  # the warehouse is this thread's again
-                    frames = first.frames()
-                    _check_declared(models, columns)
+                    more = [c for c in models.read_columns() if c not in columns]
+                    if more:  # a registration listing less than its model reads: read again
+                        first.discard()
+                        columns += more
+                        frames = read_features(self.wh, options.features, selection, columns, size)
+                    else:
+                        frames = first.frames()
                 if carried is not None:
                     frames = with_vectors(frames, carried)
                 if INPUT_WIDTHS[0] in columns:
