@@ -295,7 +295,8 @@ class SharedFeatures:
         self, wh: Warehouse, selection: Selection, columns: list[str], batch_size: int
     ) -> Iterator[pl.DataFrame]:
         """The selected games with these columns (and their feature hash), in batches
-        each sorted by game_id."""
+        each sorted by game_id. Lazy: nothing is read before the first batch is asked
+        for, so a pass may ask on another thread while its models load (FirstBatch)."""
         wanted = selection.game_ids
         if wanted is not None and not self._planned:
             self._planned = True
@@ -314,8 +315,9 @@ class SharedFeatures:
                 kept = None
         if kept is None:
             self.reads += 1
-            return wh.read_features(selection, columns, batch_size, with_hash=True)
-        return _batches(kept.select(_readable(kept, columns)).sort("game_id"), batch_size)
+            yield from wh.read_features(selection, columns, batch_size, with_hash=True)
+            return
+        yield from _batches(kept.select(_readable(kept, columns)).sort("game_id"), batch_size)
 
 
 def _edges(graph: StageGraph, stage: str) -> tuple[tuple[str, ...], ...]:
