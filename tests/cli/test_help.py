@@ -66,3 +66,20 @@ def test_the_invoked_command_is_found_past_the_global_options() -> None:
     # the root's own help and version, an unknown command, nothing: the whole app
     for argv in (["--help"], ["-h", "score"], ["--version"], ["scroe"], [], ["--home"]):
         assert invoked(argv) is None, argv
+
+
+def test_the_objects_start_up_made_are_left_to_the_process_exit(mocker) -> None:
+    """`run` freezes the collector's objects last thing at exit: the interpreter's final
+    collection would otherwise walk everything the imports made."""
+    import gc
+    import sys
+
+    from bggscore.cli import main
+
+    registered = mocker.patch("atexit.register")
+    mocker.patch.object(sys, "argv", ["bggscore", "--version"])
+    try:
+        main.run()
+    except SystemExit as exc:
+        assert exc.code in (0, None)
+    assert registered.call_args_list[0] == mocker.call(gc.freeze)

@@ -7,7 +7,9 @@ standard library only: Typer, pydantic and rich alone take longer to import than
 as is, goes through the app.
 """
 
+import atexit
 import functools
+import gc
 import os
 import re
 import sys
@@ -178,6 +180,10 @@ def __getattr__(name: str) -> Any:
 
 
 def run() -> None:
+    # the interpreter's last collection, at exit, walks every object the imports made
+    # (~0.08 s of a 0.7 s command): frozen, they are left to the process's end. Registered
+    # first, so it runs after every other exit handler.
+    atexit.register(gc.freeze)
     if not _similar_from_cache(sys.argv[1:]):
         _build_app(invoked(sys.argv[1:]))(prog_name="bggscore")
 
