@@ -328,6 +328,14 @@ def test_unknown_stage_is_a_usage_error(cli, demo_home: Path) -> None:
 # -- stages -----------------------------------------------------------------------------------
 
 
+def test_stages_with_commas_score_both_in_order(cli, demo_home: Path) -> None:
+    result = cli("score", "--stage", "main,complexity", "--all-years", "--json")
+    assert result.exit_code == 0, result.stderr
+    stages = parse_json(result.stdout)["stages"]
+    assert list(stages) == ["complexity", "main"]
+    assert stages["complexity"] == stages["main"] > 0
+
+
 def test_stage_complexity_then_main_reads_stored_complexity(cli, demo_home: Path) -> None:
     ids = default_range_ids(demo_home)
     first = score_json(cli, "--stage", "complexity")

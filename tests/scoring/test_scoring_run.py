@@ -22,6 +22,13 @@ def test_parse_stage() -> None:
     assert parse_stage("all") == ["complexity", "main"]
     assert parse_stage("complexity") == ["complexity"]
     assert parse_stage("main") == ["main"]
+    # several with commas, as `run --stage` takes them: in the order they run
+    assert parse_stage("main,complexity") == ["complexity", "main"]
+    assert parse_stage("main, main") == ["main"]
+    assert parse_stage("complexity,all") == ["complexity", "main"]
+    for bad in ("main,", ",", "main,bogus", "complexity,text-embeddings"):
+        with pytest.raises(UsageError):
+            parse_stage(bad)
     with pytest.raises(UsageError):
         parse_stage("embeddings")
 

@@ -57,7 +57,10 @@ def score(
     game_ids_file: GameIdsFileOption = None,
     stage: Annotated[
         str,
-        typer.Option(help=f"{stage_choices('score')}: {MAIN} is {GRAPH.get(MAIN).help}."),
+        typer.Option(
+            help=f"{stage_choices('score')}, or several with commas: {MAIN} is "
+            f"{GRAPH.get(MAIN).help}."
+        ),
     ] = "all",
     model: Annotated[
         list[str] | None,

@@ -87,13 +87,21 @@ WAREHOUSE_TABLES = GRAPH.tables(SCORE_STAGES)
 
 
 def parse_stage(value: str) -> list[str]:
-    if value == "all":
+    """``--stage``: one stage, several with commas (as `run --stage` takes them) or all;
+    the stages in the order they run."""
+    parts = [part.strip() for part in value.split(",")]
+    for part in parts:
+        if not part:  # a stray comma is not a silent "all"
+            raise UsageError(
+                f"--stage {value!r} names an empty stage; choose {stage_choices('score')}"
+            )
+        if part in EMBED_STAGES:
+            raise UsageError(f"`score` has no {part} stage; `bggscore embed` computes embeddings")
+        if part != "all" and part not in SCORE_STAGES:
+            raise UsageError(f"unknown --stage {part!r}; choose {stage_choices('score')}")
+    if "all" in parts:
         return list(SCORE_STAGES)
-    if value in EMBED_STAGES:
-        raise UsageError(f"`score` has no {value} stage; `bggscore embed` computes embeddings")
-    if value not in SCORE_STAGES:
-        raise UsageError(f"unknown --stage {value!r}; choose {stage_choices('score')}")
-    return [value]
+    return [stage for stage in SCORE_STAGES if stage in parts]
 
 
 @dataclass
