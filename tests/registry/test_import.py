@@ -123,7 +123,7 @@ def test_import_all_copies_bytes_and_maps_the_registration(cli, home: Path, sour
     assert data["unchanged"] == [] and data["checked"] is False
     assert {row["created_at"] for row in data["imported"]} == {"2026-01-15T09:30:00+00:00"}
     assert {r["name"]: r["version"] for r in data["champion"]} == {n: 1 for n in NAMES.values()}
-    assert data["settings"]["models.rating"] == "rating-v2026@champion"
+    assert data["settings"]["models.rating"] == "rating-v2026"
 
     for model_type in MODEL_TYPES:
         folder = source / model_type / NAMES[model_type] / "v1"

@@ -373,14 +373,15 @@ def _settings_hints(
     settings: Settings, champions: dict[str, tuple[str, int | None]]
 ) -> dict[str, str]:
     """The model references that would score with the imported champions, where the
-    settings name something else (one name per type: the first)."""
+    settings name something else (one name per type: the first): the plain name, as the
+    docs give it, which reads the champion alias (else the newest version)."""
     hints: dict[str, str] = {}
     for name, (model_type, version) in sorted(champions.items()):
         ref = getattr(settings.models, model_type)
         if version is None or f"models.{model_type}" in hints:
             continue
         if ref is None or parse_ref(ref).name != name:
-            hints[f"models.{model_type}"] = f"{name}@{CHAMPION}"
+            hints[f"models.{model_type}"] = name
     return hints
 
 
