@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
     refresh = run(["demo", "refresh", "--fraction", "0.02", "--json"], daily)
     # the daily `score --changed-only` (2% refreshed) beside the no-op one, in turns: each
     # daily run on its own copy of the refreshed home, each no-op on the quiet home
-    side = daily_beside_noop(daily, quiet, games, max(3, args.repeats // 2))
+    side = daily_beside_noop(daily, quiet, games, max(5, args.repeats))
     incremental, noop_score = side["daily"], side["noop"]
     scored = score_json(incremental)["games_scored"]
     run_sklearn = daily_run_imports(daily, "sklearn")
