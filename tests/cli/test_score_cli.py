@@ -682,3 +682,21 @@ def test_a_later_pass_failing_to_load_its_model_marks_the_run_failed(cli, demo_h
     assert last.startswith("error: ") and "rating:1" in last and "sha256" in last
     assert count(demo_home, "ml_predictions_landing") == 0
     assert "running" not in set(read(demo_home, "runs")["status"])
+
+
+def test_intervals_of_bggscore_models_are_the_same_on_a_rerun(
+    cli, demo_home: Path, tmp_path: Path
+) -> None:
+    """The draws are seeded by the models: the same games, scored again by the same models,
+    get the same medians and bounds (a new-user trial found every rerun moved them)."""
+    chosen = sorted(game_ids(demo_home))[:50]
+    args = [a for g in chosen for a in ("--game-id", str(g))]
+    frames = []
+    for turn in range(2):
+        out = tmp_path / f"run{turn}.parquet"
+        result = cli("score", *args, "--intervals", "20", "--no-upload", "--output", str(out))
+        assert result.exit_code == 0, result.stderr
+        frames.append(pl.read_parquet(out).sort("game_id"))
+    columns = ["game_id", "predicted_rating", "rating_lower_90", "rating_upper_90"]
+    assert frames[0][columns].equals(frames[1][columns])
+    assert (frames[0]["rating_upper_90"] > frames[0]["rating_lower_90"]).all()

@@ -377,11 +377,14 @@ class _Job:
     @property
     def rng(self) -> np.random.Generator:
         """The run's random numbers (interval draws), made on first use: a run with
-        nothing to score never imports numpy or the scoring code."""
+        nothing to score never imports numpy or the scoring code. Seeded by the models'
+        fingerprint: the same games scored again by the same models, in the same batches,
+        draw the same numbers (each batch spawns its generator in turn)."""
         if self._rng is None:
             import numpy as np
 
-            self._rng = np.random.default_rng()
+            seed = int(self.run.model_fingerprint, 16) if self.run is not None else None
+            self._rng = np.random.default_rng(seed)
         return self._rng
 
     @property
