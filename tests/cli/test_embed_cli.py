@@ -420,3 +420,26 @@ def test_unknown_game_id_embeds_nothing(cli, to_embed_home: Path) -> None:
     data = embed_json(cli, "--game-id", "999999999")
     assert data["skipped_reason"] == "no_games"
     assert embedding_counts(to_embed_home)["state"] == 0
+
+
+def test_the_progress_line_says_which_games_embed_only_if_their_text_changed(
+    cli, embedded_home: Path
+) -> None:
+    """After a refresh, games whose features moved are read, but only those whose
+    description changed are embedded: the label says how many are unsure, the result how
+    many were embedded (a new-user trial saw "87/87" beside 30 embedded)."""
+    assert cli("demo", "refresh", "--fraction", "0.05").exit_code == 0
+    result = cli("embed", "--kind", "text", "--changed-only", "--all-years", "--json")
+    assert result.exit_code == 0, result.stderr
+    embedded = parse_json(result.stdout)["games_embedded"]["text"]
+    import re
+
+    found = re.search(
+        r"([\d,]+) changed games?(?:, ([\d,]+) of them only if the description changed)?",
+        result.stderr,
+    )
+    assert found, result.stderr
+    read_games = int(found[1].replace(",", ""))
+    unsure = int(found[2].replace(",", "")) if found[2] else 0
+    assert unsure, result.stderr  # the refresh moved features without the description
+    assert read_games - unsure <= embedded < read_games

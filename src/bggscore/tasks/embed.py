@@ -373,6 +373,14 @@ def _unchanged_text(
     return frame.filter(~pl.col("game_id").is_in(same["game_id"].to_list())), state
 
 
+def _unsure(pending: pl.DataFrame | None, ids: list[int]) -> str:
+    """What a progress label adds for the games of ``ids`` embedded only if their text
+    changed: the count of games read is more than the count embedded (the result says
+    that one)."""
+    unsure = 0 if pending is None else pending["game_id"].is_in(ids).sum()
+    return f", {unsure:,} of them only if the description changed" if unsure else ""
+
+
 def _to_confirm(changes: StageChanges) -> pl.DataFrame | None:
     """The state of the games whose only reason is a moved feature hash still to confirm
     by their description's md5 (what ``_unchanged_text`` needs), or None."""
@@ -441,7 +449,7 @@ def _embed_changed(
         chosen = [*picks.own.values(), *picks.follow.values()]
         ids = sorted({i for games in chosen for i in games})
         if ids:
-            label = f"embedding {counted(len(ids), 'changed game')}"
+            label = f"embedding {counted(len(ids), 'changed game')}{_unsure(pending, ids)}"
             job.run_pass(
                 job.stages,
                 Selection(game_ids=tuple(ids)),
@@ -464,8 +472,8 @@ def _embed_changed(
             )
         ids = job.ready(stage, sorted(changes.game_ids))
         if ids:
-            label = f"{stage}: {counted(len(ids), 'changed game')}"
             checked = _to_confirm(changes) if stage == TEXT_EMBEDDINGS else None
+            label = f"{stage}: {counted(len(ids), 'changed game')}{_unsure(checked, ids)}"
             final = index == len(job.stages) - 1
             selected = Selection(game_ids=tuple(ids))
             job.run_pass([stage], selected, label, len(ids), confirm=checked, last=final)
