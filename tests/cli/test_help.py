@@ -83,3 +83,17 @@ def test_the_objects_start_up_made_are_left_to_the_process_exit(mocker) -> None:
     except SystemExit as exc:
         assert exc.code in (0, None)
     assert registered.call_args_list[0] == mocker.call(gc.freeze)
+
+
+def test_an_option_missing_its_value_points_at_its_command_help(cli) -> None:
+    """Click raises a missing option value without a context; the error still names the
+    command whose help to read (a new-user trial got `bggscore --help`)."""
+    for args, where in (
+        (("detect-changes", "--explain"), "detect-changes --help"),
+        (("warehouse", "load", "games.parquet", "--embeddings"), "warehouse load --help"),
+        (("--quiet", "score", "--start-year"), "score --help"),
+    ):
+        result = cli(*args)
+        assert result.exit_code == 2
+        (error,) = result.stderr.splitlines()
+        assert "requires an argument" in error and error.endswith(f"{where}'."), error

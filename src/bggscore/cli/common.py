@@ -96,8 +96,9 @@ USAGE_ERRORS = _click_errors("UsageError")
 SHOW_HELP = _click_errors("NoArgsIsHelpError")
 
 
-def _usage_exit(exc: Any) -> NoReturn:
-    """A parse error as one line, like every other error, with where to find the usage.
+def _usage_exit(exc: Any, where: str = "bggscore") -> NoReturn:
+    """A parse error as one line, like every other error, with where to find the usage
+    (the context's command, else ``where``).
 
     Click prints its usage line, a hint and the error on three lines; scripts and logs
     (cron, CI) are easier to read with the error alone."""
@@ -106,7 +107,7 @@ def _usage_exit(exc: Any) -> NoReturn:
     message = _one_line(exc.format_message())
     if message[:2].istitle():  # Click's "No such option" reads "no such option" here
         message = message[0].lower() + message[1:]
-    where = exc.ctx.command_path if exc.ctx is not None else "bggscore"
+    where = exc.ctx.command_path if exc.ctx is not None else where
     message = message.rstrip(".")
     stop = "" if message.endswith("?") else "."  # "Did you mean 'score'?" ends a sentence
     Console().error(f"{message}{stop} See '{where} --help'.")
@@ -201,7 +202,8 @@ class ErrorHandlingGroup(TyperGroup):
             with registry_warnings_to_console():
                 return super().invoke(ctx)
         except USAGE_ERRORS as exc:  # a command's options and arguments, unknown commands
-            _usage_exit(exc)
+            # an option missing its value comes without a context: the command named it
+            _usage_exit(exc, " ".join(p for p in (ctx.info_name or "bggscore", path) if p))
         except BggscoreError as exc:
             if _debug(ctx):
                 traceback.print_exc()
