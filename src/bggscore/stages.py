@@ -27,7 +27,7 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
-from bggscore.errors import ConfigError
+from bggscore.errors import ConfigError, UsageError
 
 # -- shared defaults ---------------------------------------------------------------------
 DEFAULT_START_YEAR = 2024  # inclusive
@@ -364,6 +364,15 @@ def stage_choices(command: str | None = None, *, all_word: bool = True) -> str:
     if all_word:
         return f"{', '.join(names)} or all"
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+
+
+def split_stages(value: str, choices: str) -> list[str]:
+    """A ``--stage`` value's names, split at commas; a stray comma is a usage error, not a
+    silent "all" (``choices``: what to choose from, for the message)."""
+    parts = [part.strip() for part in value.split(",")]
+    if "" in parts:
+        raise UsageError(f"--stage {value!r} names an empty stage; choose {choices}")
+    return parts
 
 
 def model_setting(model_type: str) -> str:

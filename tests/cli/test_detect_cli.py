@@ -129,6 +129,16 @@ def test_one_stage_has_the_same_shape_as_several(cli, demo_home: Path) -> None:
     assert data["count"] == len(expected)
 
 
+def test_stages_with_commas_are_detected_in_their_order(cli, demo_home: Path) -> None:
+    result = cli("detect-changes", "--stage", "main, complexity", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert [s["stage"] for s in parse_json(result.stdout)["stages"]] == ["complexity", "main"]
+    for bad in ("main,", "main,bogus"):
+        result = cli("detect-changes", "--stage", bad)
+        assert result.exit_code == 2
+        assert_one_line_error(result.stderr, "stage")
+
+
 def test_year_filters(cli, demo_home: Path) -> None:
     known = sorted(game_ids(demo_home))
     everything = by_stage(detect(cli, "--all-years"))

@@ -40,7 +40,7 @@ def detect_changes(
     min_users_rated: MinUsersRatedOption = None,
     game_id: GameIdOption = None,
     game_ids_file: GameIdsFileOption = None,
-    stage: Annotated[str, typer.Option(help=f"{stage_choices()}.")] = "all",
+    stage: Annotated[str, typer.Option(help=f"{stage_choices()}, or several with commas.")] = "all",
     max_games: MaxGamesOption = DEFAULT_MAX_GAMES,
     model: Annotated[
         list[str] | None, typer.Option(help="Detect as if scoring with TYPE=REF (repeat).")

@@ -20,7 +20,7 @@ from bggscore.detection import (
 from bggscore.errors import UsageError
 from bggscore.modelset import stage_plan
 from bggscore.results import DetectResult, ExplainResult, StageDetection
-from bggscore.stages import INPUT_TABLES, STAGE_NAMES, STATE_TABLE, StageGraph
+from bggscore.stages import INPUT_TABLES, STAGE_NAMES, STATE_TABLE, StageGraph, split_stages
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import GAME_NAME_YEAR, Selection
 
@@ -31,11 +31,16 @@ DETECTION_TABLES = [*INPUT_TABLES, STATE_TABLE]
 
 
 def parse_detect_stage(value: str) -> list[str]:
-    if value == "all":
+    """``--stage``: one stage, several with commas or all; in the order they run."""
+    parts = split_stages(value, f"from {', '.join(STAGE_NAMES)} or all")
+    for part in parts:
+        if part != "all" and part not in STAGE_NAMES:
+            raise UsageError(
+                f"unknown --stage {part!r}; choose from {', '.join(STAGE_NAMES)} or all"
+            )
+    if "all" in parts:
         return list(STAGE_NAMES)
-    if value not in STAGE_NAMES:
-        raise UsageError(f"unknown --stage {value!r}; choose from {', '.join(STAGE_NAMES)} or all")
-    return [value]
+    return [stage for stage in STAGE_NAMES if stage in parts]
 
 
 SAMPLE_ROWS = 10  # games per stage shown to people (JSON has every id)

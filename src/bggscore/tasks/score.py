@@ -48,6 +48,7 @@ from bggscore.stages import (
     SCORE_STAGES,
     WORKER_BATCH_SIZE,
     StageGraph,
+    split_stages,
     stage_choices,
 )
 from bggscore.tasks.job import (
@@ -89,12 +90,8 @@ WAREHOUSE_TABLES = GRAPH.tables(SCORE_STAGES)
 def parse_stage(value: str) -> list[str]:
     """``--stage``: one stage, several with commas (as `run --stage` takes them) or all;
     the stages in the order they run."""
-    parts = [part.strip() for part in value.split(",")]
+    parts = split_stages(value, stage_choices("score"))
     for part in parts:
-        if not part:  # a stray comma is not a silent "all"
-            raise UsageError(
-                f"--stage {value!r} names an empty stage; choose {stage_choices('score')}"
-            )
         if part in EMBED_STAGES:
             raise UsageError(f"`score` has no {part} stage; `bggscore embed` computes embeddings")
         if part != "all" and part not in SCORE_STAGES:
