@@ -366,13 +366,18 @@ def stage_choices(command: str | None = None, *, all_word: bool = True) -> str:
     return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
 
 
-def split_stages(value: str, choices: str) -> list[str]:
-    """A ``--stage`` value's names, split at commas; a stray comma is a usage error, not a
-    silent "all" (``choices``: what to choose from, for the message)."""
+def chosen_stages(value: str, names: Iterable[str], choices: str) -> list[str]:
+    """A ``--stage`` value: one of ``names``, several with commas, or all; the stages in
+    ``names``' order. A stray comma is a usage error, not a silent "all" (``choices``: what
+    to choose from, for the messages)."""
+    names = list(names)
     parts = [part.strip() for part in value.split(",")]
     if "" in parts:
         raise UsageError(f"--stage {value!r} names an empty stage; choose {choices}")
-    return parts
+    for part in parts:
+        if part != "all" and part not in names:
+            raise UsageError(f"unknown --stage {part!r}; choose {choices}")
+    return names if "all" in parts else [name for name in names if name in parts]
 
 
 def model_setting(model_type: str) -> str:

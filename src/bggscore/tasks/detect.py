@@ -17,10 +17,9 @@ from bggscore.detection import (
     needed_inputs,
     pending_upstream,
 )
-from bggscore.errors import UsageError
 from bggscore.modelset import stage_plan
 from bggscore.results import DetectResult, ExplainResult, StageDetection
-from bggscore.stages import INPUT_TABLES, STAGE_NAMES, STATE_TABLE, StageGraph, split_stages
+from bggscore.stages import INPUT_TABLES, STAGE_NAMES, STATE_TABLE, StageGraph, chosen_stages
 from bggscore.warehouse import open_warehouse
 from bggscore.warehouse.queries import GAME_NAME_YEAR, Selection
 
@@ -32,15 +31,7 @@ DETECTION_TABLES = [*INPUT_TABLES, STATE_TABLE]
 
 def parse_detect_stage(value: str) -> list[str]:
     """``--stage``: one stage, several with commas or all; in the order they run."""
-    parts = split_stages(value, f"from {', '.join(STAGE_NAMES)} or all")
-    for part in parts:
-        if part != "all" and part not in STAGE_NAMES:
-            raise UsageError(
-                f"unknown --stage {part!r}; choose from {', '.join(STAGE_NAMES)} or all"
-            )
-    if "all" in parts:
-        return list(STAGE_NAMES)
-    return [stage for stage in STAGE_NAMES if stage in parts]
+    return chosen_stages(value, STAGE_NAMES, f"from {', '.join(STAGE_NAMES)} or all")
 
 
 SAMPLE_ROWS = 10  # games per stage shown to people (JSON has every id)

@@ -48,7 +48,7 @@ from bggscore.stages import (
     SCORE_STAGES,
     WORKER_BATCH_SIZE,
     StageGraph,
-    split_stages,
+    chosen_stages,
     stage_choices,
 )
 from bggscore.tasks.job import (
@@ -90,15 +90,12 @@ WAREHOUSE_TABLES = GRAPH.tables(SCORE_STAGES)
 def parse_stage(value: str) -> list[str]:
     """``--stage``: one stage, several with commas (as `run --stage` takes them) or all;
     the stages in the order they run."""
-    parts = split_stages(value, stage_choices("score"))
-    for part in parts:
-        if part in EMBED_STAGES:
-            raise UsageError(f"`score` has no {part} stage; `bggscore embed` computes embeddings")
-        if part != "all" and part not in SCORE_STAGES:
-            raise UsageError(f"unknown --stage {part!r}; choose {stage_choices('score')}")
-    if "all" in parts:
-        return list(SCORE_STAGES)
-    return [stage for stage in SCORE_STAGES if stage in parts]
+    for part in value.split(","):
+        if part.strip() in EMBED_STAGES:
+            raise UsageError(
+                f"`score` has no {part.strip()} stage; `bggscore embed` computes embeddings"
+            )
+    return chosen_stages(value, SCORE_STAGES, stage_choices("score"))
 
 
 @dataclass
@@ -380,8 +377,8 @@ class _Job:
         if self._rng is None:
             import numpy as np
 
-            seed = int(self.run.model_fingerprint, 16) if self.run is not None else None
-            self._rng = np.random.default_rng(seed)
+            assert self.run is not None, "draws come after the run started (_start)"
+            self._rng = np.random.default_rng(int(self.run.model_fingerprint, 16))
         return self._rng
 
     @property
